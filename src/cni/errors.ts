@@ -1,0 +1,44 @@
+/** Error codes of the CNI spec that the runtime itself reports. */
+export const CNI_CODE = {
+  incompatibleVersion: 1,
+  unsupportedField: 2,
+  unknownContainer: 3,
+  invalidEnv: 4,
+  io: 5,
+  decode: 6,
+  invalidConfig: 7,
+  tryAgainLater: 11,
+} as const;
+
+/** A plugin said no (or misbehaved). Keeps everything the plugin told us. */
+export class CniPluginError extends Error {
+  constructor(
+    readonly plugin: string,
+    readonly command: string,
+    readonly code: number | undefined,
+    readonly msg: string,
+    readonly details: string | undefined,
+    readonly stderr: string,
+  ) {
+    const codeText = code === undefined ? "" : ` (code ${code})`;
+    const detailText = details ? `: ${details}` : "";
+    super(`CNI plugin "${plugin}" ${command} failed${codeText}: ${msg}${detailText}`);
+    this.name = "CniPluginError";
+  }
+}
+
+/** A conflist or conf file is unusable; names the file and the field. */
+export class CniConfigError extends Error {
+  constructor(message: string, readonly file?: string) {
+    super(message);
+    this.name = "CniConfigError";
+  }
+}
+
+/** The runtime could not do what was asked (missing plugin, bad CNI_ARGS, version mismatch...). */
+export class CniRuntimeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CniRuntimeError";
+  }
+}

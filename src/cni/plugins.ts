@@ -1,0 +1,29 @@
+import { access, constants, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { CniRuntimeError } from "./errors.js";
+
+export const DEFAULT_CNI_PATH = ["/opt/cni/bin", "/usr/lib/cni"];
+
+export function parseCniPath(value: string | undefined): string[] {
+  const dirs = (value ?? "").split(":").filter(Boolean);
+  return dirs.length ? dirs : DEFAULT_CNI_PATH;
+}
+
+/** libcni's FindInPath: the first executable file named `type` in the CNI_PATH dirs. */
+export async function findPlugin(type: string, cniPath: string[]): Promise<string> {
+  if (!type || type.includes("/")) throw new CniRuntimeError(`invalid CNI plugin type "${type}": it must be a plain file name`);
+  for (const dir of cniPath) {
+    const candidate = join(dir, type);
+    try {
+      const st = await stat(candidate);
+      if (!st.isFile()) continue;
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      /* try next dir */
+    }
+  }
+  throw new CniRuntimeError(
+    `CNI plugin "${type}" not found in ${cniPath.join(":")}: install it (Debian: apt-get install containernetworking-plugins) or point CNI_PATH at the directory that has it`,
+  );
+}

@@ -1,0 +1,215 @@
+// The caller side of the CNI spec for network configuration lists (libcni AddNetworkList,
+// DelNetworkList, CheckNetworkList, GCNetworkList).
+import { ConfList, type PluginConf, type Result, type CacheEntry } from "./schemas.js";
+import { parseConfFile, type LoadedConfList } from "./config.js";
+import { findPlugin } from "./plugins.js";
+import { execPlugin, type CniCommand, type ExecObserver } from "./invoke.js";
+import { VersionProbe, chooseVersion, compareVersions } from "./version.js";
+import { ResultCache } from "./cache.js";
+import { normaliseCniArgs, type CniArg } from "./args.js";
+import { parseResult } from "./result.js";
+import { CniRuntimeError, CniPluginError } from "./errors.js";
+import { CNI_NAME_RE } from "./schemas.js";
+import { KeyedMutex } from "../util/keyed-mutex.js";
+import { log } from "../util/log.js";
+
+export interface RuntimeOptions {
+  cniPath: string[];
+  cacheDir: string;
+  /** Per plugin exec; the plugin is killed after it. */
+  execTimeoutMs: number;
+  onExec?: ExecObserver;
+}
+
+export interface Attachment {
+  containerId: string;
+  netns?: string;
+  ifName: string;
+  args?: CniArg[];
+  capabilityArgs?: Record<string, unknown>;
+}
+
+export interface AddOutcome {
+  result: Result;
+  raw: Record<string, unknown>;
+  cniVersion: string;
+}
+
+export const DEFAULT_EXEC_TIMEOUT_MS = 30_000;
+
+function validateAttachment(att: Attachment): void {
+  if (!CNI_NAME_RE.test(att.containerId)) throw new CniRuntimeError(`invalid CNI container id "${att.containerId}"`);
+  if (!att.ifName || att.ifName.length > 15 || /[/:\s]/.test(att.ifName) || att.ifName === "." || att.ifName === "..") {
+    throw new CniRuntimeError(`invalid interface name "${att.ifName}": at most 15 characters, no '/', ':' or whitespace`);
+  }
+}
+
+export class CniRuntime {
+  readonly cache: ResultCache;
+  private readonly probe: VersionProbe;
+  private readonly locks = new KeyedMutex();
+
+  constructor(readonly opts: RuntimeOptions) {
+    this.cache = new ResultCache(opts.cacheDir);
+    this.probe = new VersionProbe(opts.cniPath, opts.execTimeoutMs, opts.onExec);
+  }
+
+  private key(net: string, att: Pick<Attachment, "containerId" | "ifName">): string {
+    return `${net}/${att.containerId}/${att.ifName}`;
+  }
+
+  /** Resolve plugin paths and the cniVersion to send; fails before anything is executed. */
+  async prepare(list: ConfList): Promise<{ paths: string[]; version: string }> {
+    const paths = await Promise.all(list.plugins.map((p) => findPlugin(p.type, this.opts.cniPath)));
+    const supported = new Map<string, string[]>();
+    for (const [i, path] of paths.entries()) supported.set(list.plugins[i]!.type, await this.probe.supported(path));
+    const wanted = [list.cniVersion, ...(list.cniVersions ?? [])];
+    return { paths, version: chooseVersion(list.name, wanted, supported) };
+  }
+
+  /** The stdin of one plugin: its conf plus name, version, runtimeConfig and prevResult. */
+  static pluginStdin(list: ConfList, plugin: PluginConf, version: string, capabilityArgs: Record<string, unknown>, prevResult?: unknown): Record<string, unknown> {
+    const stdin: Record<string, unknown> = { ...plugin, name: list.name, cniVersion: version };
+    const runtimeConfig: Record<string, unknown> = { ...(plugin.runtimeConfig ?? {}) };
+    for (const [cap, enabled] of Object.entries(plugin.capabilities ?? {})) {
+      if (enabled && capabilityArgs[cap] !== undefined) runtimeConfig[cap] = capabilityArgs[cap];
+    }
+    if (Object.keys(runtimeConfig).length) stdin.runtimeConfig = runtimeConfig;
+    else delete stdin.runtimeConfig;
+    if (prevResult !== undefined) stdin.prevResult = prevResult;
+    else delete stdin.prevResult;
+    return stdin;
+  }
+
+  private exec(command: CniCommand, pluginPath: string, att: Attachment, args: CniArg[], stdin: unknown) {
+    return execPlugin(
+      { pluginPath, command, containerId: att.containerId, netns: att.netns, ifName: att.ifName, args, cniPath: this.opts.cniPath, stdin, timeoutMs: this.opts.execTimeoutMs },
+      this.opts.onExec,
+    );
+  }
+
+  async add(net: LoadedConfList, att: Attachment): Promise<AddOutcome> {
+    validateAttachment(att);
+    const args = normaliseCniArgs(att.args);
+    const caps = att.capabilityArgs ?? {};
+    return this.locks.run(this.key(net.conflist.name, att), async () => {
+      const { paths, version } = await this.prepare(net.conflist);
+      let prev: unknown;
+      try {
+        for (const [i, plugin] of net.conflist.plugins.entries()) {
+          prev = await this.exec("ADD", paths[i]!, att, args, CniRuntime.pluginStdin(net.conflist, plugin, version, caps, prev));
+        }
+        const result = parseResult(prev, net.conflist.plugins.at(-1)!.type);
+        const entry: CacheEntry = {
+          kind: "cniCacheV1",
+          containerId: att.containerId,
+          config: net.bytes.toString("base64"),
+          ifName: att.ifName,
+          networkName: net.conflist.name,
+          netns: att.netns,
+          cniArgs: args,
+          capabilityArgs: caps,
+          result: prev as Record<string, unknown>,
+        };
+        await this.cache.write(entry);
+        return { result, raw: prev as Record<string, unknown>, cniVersion: version };
+      } catch (err) {
+        // A failed chain leaves things behind (an interface, an IP reservation): undo it all.
+        try {
+          await this.delChain(net.conflist, paths, version, att, args, caps, undefined);
+          await this.cache.remove(net.conflist.name, att.containerId, att.ifName);
+        } catch (cleanupErr) {
+          log.error("cleanup after failed CNI ADD also failed", { network: net.conflist.name, containerId: att.containerId, error: (cleanupErr as Error).message });
+          (err as Error).message += ` (cleanup with DEL also failed: ${(cleanupErr as Error).message})`;
+        }
+        throw err;
+      }
+    });
+  }
+
+  private async delChain(list: ConfList, paths: string[], version: string, att: Attachment, args: CniArg[], caps: Record<string, unknown>, prevResult: unknown): Promise<void> {
+    const sendPrev = compareVersions(version, "0.4.0") >= 0 ? prevResult : undefined;
+    let firstError: unknown;
+    // Reverse order; keep going after a failure so one broken plugin does not leak the others.
+    for (let i = list.plugins.length - 1; i >= 0; i--) {
+      try {
+        await this.exec("DEL", paths[i]!, att, args, CniRuntime.pluginStdin(list, list.plugins[i]!, version, caps, sendPrev));
+      } catch (err) {
+        firstError ??= err;
+      }
+    }
+    if (firstError) throw firstError;
+  }
+
+  /**
+   * DEL with the cached result as prevResult and the cached CNI_ARGS and capability args of the
+   * ADD (portmap's DEL needs the same portMappings). Idempotent; the cache goes only on success.
+   */
+  async del(net: LoadedConfList, att: Attachment): Promise<void> {
+    validateAttachment(att);
+    await this.locks.run(this.key(net.conflist.name, att), async () => {
+      const cached = await this.cache.read(net.conflist.name, att.containerId, att.ifName);
+      const args = cached?.cniArgs ?? normaliseCniArgs(att.args);
+      const caps = cached?.capabilityArgs ?? att.capabilityArgs ?? {};
+      const { paths, version } = await this.prepare(net.conflist);
+      await this.delChain(net.conflist, paths, version, att, args, caps, cached?.result);
+      await this.cache.remove(net.conflist.name, att.containerId, att.ifName);
+    });
+  }
+
+  async check(net: LoadedConfList, att: Attachment): Promise<void> {
+    validateAttachment(att);
+    if (net.conflist.disableCheck) return;
+    await this.locks.run(this.key(net.conflist.name, att), async () => {
+      const cached = await this.cache.read(net.conflist.name, att.containerId, att.ifName);
+      if (!cached) throw new CniRuntimeError(`no cached result for ${att.containerId}/${att.ifName} on network "${net.conflist.name}": it was never added (or already deleted)`);
+      const { paths, version } = await this.prepare(net.conflist);
+      if (compareVersions(version, "0.4.0") < 0) throw new CniRuntimeError(`CHECK needs cniVersion 0.4.0 or later (network "${net.conflist.name}" uses ${version})`);
+      for (const [i, plugin] of net.conflist.plugins.entries()) {
+        await this.exec("CHECK", paths[i]!, att, cached.cniArgs ?? [], CniRuntime.pluginStdin(net.conflist, plugin, version, cached.capabilityArgs ?? {}, cached.result));
+      }
+    });
+  }
+
+  /** The config a cached attachment was added with (used when the caller no longer has it). */
+  static confListOf(entry: CacheEntry): LoadedConfList {
+    return parseConfFile(Buffer.from(entry.config, "base64").toString("utf8"), `cache of ${entry.networkName}/${entry.containerId}`);
+  }
+
+  /**
+   * GC: DEL every cached attachment of the network that is not in `valid`, then send the GC
+   * verb (spec 1.1) to plugins that speak it. Returns the attachments removed.
+   */
+  async gc(net: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, busy: (containerId: string) => boolean = () => false): Promise<CacheEntry[]> {
+    const keep = new Set(valid.map((v) => `${v.containerId}/${v.ifName}`));
+    const removed: CacheEntry[] = [];
+    let firstError: unknown;
+    for (const entry of await this.cache.list(net.conflist.name)) {
+      if (keep.has(`${entry.containerId}/${entry.ifName}`) || busy(entry.containerId)) continue;
+      try {
+        await this.del(CniRuntime.confListOf(entry), { containerId: entry.containerId, ifName: entry.ifName, netns: entry.netns, args: entry.cniArgs, capabilityArgs: entry.capabilityArgs });
+        removed.push(entry);
+      } catch (err) {
+        firstError ??= err;
+      }
+    }
+    if (!net.conflist.disableGC) {
+      const { paths, version } = await this.prepare(net.conflist);
+      if (compareVersions(version, "1.1.0") >= 0) {
+        const validAttachments = valid.map((v) => ({ containerID: v.containerId, ifname: v.ifName }));
+        for (const [i, plugin] of net.conflist.plugins.entries()) {
+          const stdin = { ...CniRuntime.pluginStdin(net.conflist, plugin, version, {}), "cni.dev/valid-attachments": validAttachments };
+          try {
+            await execPlugin({ pluginPath: paths[i]!, command: "GC", cniPath: this.opts.cniPath, stdin, timeoutMs: this.opts.execTimeoutMs }, this.opts.onExec);
+          } catch (err) {
+            firstError ??= err;
+          }
+        }
+      }
+    }
+    if (firstError) throw firstError;
+    return removed;
+  }
+}
+
+export { CniPluginError, CniRuntimeError };
