@@ -70,19 +70,32 @@ export async function execPlugin(req: ExecRequest, observe?: ExecObserver): Prom
   let ok = false;
   try {
     for (let attempt = 0; ; attempt++) {
-      const res = await execa(req.pluginPath, [], {
+      // The plugin runs in its own process group and the timeout kills the whole group: killing
+      // only the plugin would leave its children (iptables, a shell plugin's commands) holding
+      // stdout open, and we would wait for them long past the timeout.
+      const child = execa(req.pluginPath, [], {
         env,
         extendEnv: false,
         input,
-        timeout: req.timeoutMs,
-        killSignal: "SIGKILL",
+        detached: true,
         reject: false,
         stripFinalNewline: false,
         maxBuffer: 16 * 1024 * 1024,
       });
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        if (child.pid === undefined) return;
+        try {
+          process.kill(-child.pid, "SIGKILL");
+          timedOut = true;
+        } catch {
+          /* the whole group already exited */
+        }
+      }, req.timeoutMs);
+      const res = await child.finally(() => clearTimeout(timer));
       const stdout = String(res.stdout ?? "");
       const stderr = String(res.stderr ?? "");
-      if (res.timedOut) {
+      if (timedOut) {
         throw new CniRuntimeError(`CNI plugin "${plugin}" ${req.command} did not finish within ${req.timeoutMs} ms and was killed`);
       }
       const spawnCode = (res as { code?: string }).code;

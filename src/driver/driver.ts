@@ -1,0 +1,384 @@
+// The cni-shim network driver: libnetwork calls in, CNI chains run in a staging namespace per
+// endpoint, the interface handed to Docker (see shared design notes "handoff").
+import { readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type Docker from "dockerode";
+import type { NetworkDriver } from "../libnetwork/server.js";
+import type * as api from "../libnetwork/schemas.js";
+import { CniRuntime } from "../cni/runtime.js";
+import { confListFromObject, findConfList, type LoadedConfList } from "../cni/config.js";
+import { ConfList, Result } from "../cni/schemas.js";
+import { StateStore, type EndpointRecord, type NetworkRecord } from "./state.js";
+import * as tr from "./translate.js";
+import * as netns from "./netns.js";
+import { choosePorts } from "./ports.js";
+import { KeyedMutex } from "../util/keyed-mutex.js";
+import { log } from "../util/log.js";
+import { isNotFound } from "../util/fs.js";
+
+export const DEFAULT_TEMPLATE = "cni-shim-default";
+
+export interface DriverOptions {
+  runtime: CniRuntime;
+  state: StateStore;
+  /** Where -o cni.network=NAME and the default template are looked up, in order. */
+  confDirs: string[];
+  docker?: Docker;
+  /** Endpoints younger than this are never reaped by reconciliation (Docker may be mid-start). */
+  reconcileGraceMs?: number;
+}
+
+export interface ReconcileReport {
+  endpointsRemoved: string[];
+  networksRemoved: string[];
+  cacheEntriesRemoved: number;
+  errors: string[];
+}
+
+function withContext(err: unknown, context: string): Error {
+  const e = err instanceof Error ? err : new Error(String(err));
+  e.message = `${context}: ${e.message}`;
+  return e;
+}
+
+export class CniShimDriver implements NetworkDriver {
+  private readonly locks = new KeyedMutex();
+  private reconcileTimer?: NodeJS.Timeout;
+  private reconciling?: Promise<ReconcileReport>;
+
+  constructor(readonly opts: DriverOptions) {}
+
+  private get runtime() {
+    return this.opts.runtime;
+  }
+  private get state() {
+    return this.opts.state;
+  }
+
+  private static loaded(net: NetworkRecord): LoadedConfList {
+    return confListFromObject(net.conflist, `network ${net.id.slice(0, 12)} (${net.source})`);
+  }
+
+  private async network(id: string): Promise<NetworkRecord> {
+    const net = await this.state.getNetwork(id);
+    if (!net) {
+      throw new Error(`network ${id.slice(0, 12)} is unknown to cni-shim (its state dir ${this.state.dir} has no record of it): remove it with "docker network rm" and create it again`);
+    }
+    return net;
+  }
+
+  // ---- networks ---------------------------------------------------------------------------
+
+  async createNetwork(req: api.CreateNetworkRequest): Promise<void> {
+    const opts = tr.networkOptions(req);
+    let list: ConfList;
+    let source: string;
+    let mode: NetworkRecord["mode"];
+    if (opts.cniNetwork) {
+      const found = await findConfList(this.opts.confDirs, opts.cniNetwork);
+      tr.checkPoolsMatch(found.conflist, req);
+      list = found.conflist;
+      source = found.source;
+      mode = "named";
+    } else {
+      const template = await findConfList(this.opts.confDirs, DEFAULT_TEMPLATE);
+      list = tr.instantiateDefault(template.conflist, req, opts);
+      source = `${template.source} (instantiated)`;
+      mode = "default";
+    }
+    if (req.IPv6Data.length && tr.hostLocalRanges(list)?.every((r) => !r.subnet.includes(":"))) {
+      throw new Error(`CNI network "${list.name}" has no IPv6 range but the Docker network has IPv6 enabled: drop --ipv6 or add an IPv6 range to the conflist`);
+    }
+    // Missing plugin binaries and version mismatches fail here, at `docker network create`.
+    await this.runtime.prepare(list);
+    for (const setting of tr.namespaceWideSettings(list)) {
+      log.warn("setting cannot reach the container", {
+        network: list.name,
+        setting,
+        why: "the chain runs in a staging namespace and only the interface moves into the container; pass it with docker run --sysctl instead",
+      });
+    }
+    let ownedBridge: string | undefined;
+    if (mode === "default") {
+      const bridge = list.plugins.find((p) => p.type === "bridge")?.bridge as string | undefined;
+      if (bridge && !(await netns.linkExists(bridge))) ownedBridge = bridge;
+    }
+    const first4 = req.IPv4Data[0];
+    const first6 = req.IPv6Data[0];
+    await this.state.putNetwork({
+      id: req.NetworkID,
+      mode,
+      conflist: list as Record<string, unknown>,
+      source,
+      ownedBridge,
+      ipv4: first4 ? { pool: first4.Pool, gateway: first4.Gateway } : undefined,
+      ipv6: first6 ? { pool: first6.Pool, gateway: first6.Gateway } : undefined,
+      internal: opts.internal,
+      createdAt: new Date().toISOString(),
+    });
+    log.info("network created", { network: req.NetworkID.slice(0, 12), cniNetwork: list.name, mode, source });
+  }
+
+  async deleteNetwork(networkId: string): Promise<void> {
+    const net = await this.state.getNetwork(networkId);
+    if (!net) return;
+    for (const ep of (await this.state.listEndpoints()).filter((e) => e.networkId === networkId)) {
+      await this.locks.run(ep.id, () => this.teardown(ep, net));
+    }
+    await this.removeNetworkResources(net);
+    await this.state.deleteNetwork(networkId);
+  }
+
+  /** What the plugins leave after the last container: the bridge we named, host-local's dir. */
+  private async removeNetworkResources(net: NetworkRecord): Promise<void> {
+    const list = CniShimDriver.loaded(net).conflist;
+    const others = (await this.state.listNetworks()).filter((n) => n.id !== net.id);
+    if (net.ownedBridge && !others.some((n) => n.ownedBridge === net.ownedBridge)) {
+      try {
+        if ((await netns.linkExists(net.ownedBridge)) && (await netns.bridgePorts(net.ownedBridge)).length === 0) {
+          await netns.deleteLinkIfExists(net.ownedBridge);
+        }
+      } catch (err) {
+        log.warn("could not remove bridge", { bridge: net.ownedBridge, error: (err as Error).message });
+      }
+    }
+    const ipam = list.plugins.find((p) => p.ipam)?.ipam as { type: string; dataDir?: string } | undefined;
+    if (ipam?.type === "host-local" && !others.some((n) => (n.conflist as { name?: string }).name === list.name)) {
+      const dir = join(ipam.dataDir ?? "/var/lib/cni/networks", list.name);
+      try {
+        const files = await readdir(dir);
+        // Only bookkeeping left (no reservations): the directory goes with the network.
+        if (files.every((f) => f === "lock" || f.startsWith("last_reserved_ip"))) await rm(dir, { recursive: true, force: true });
+      } catch (err) {
+        if (!isNotFound(err)) log.warn("could not clean host-local dir", { dir, error: (err as Error).message });
+      }
+    }
+  }
+
+  // ---- endpoints --------------------------------------------------------------------------
+
+  async createEndpoint(req: api.CreateEndpointRequest): Promise<api.CreateEndpointResponse> {
+    return this.locks.run(req.EndpointID, async () => {
+      const net = await this.network(req.NetworkID);
+      const list = CniShimDriver.loaded(net);
+      const existing = await this.state.getEndpoint(req.EndpointID);
+      if (existing && existing.phase !== "adding") return this.createReply(req, existing);
+      const taken = new Set((await this.state.listEndpoints()).flatMap((e) => e.portMappings.map((p) => `${p.protocol}/${p.hostPort}`)));
+      const ports = await choosePorts(tr.portRequests(req.Options), taken);
+      const plan = tr.planAttachment(req, ports);
+      let rec: EndpointRecord = {
+        id: req.EndpointID,
+        networkId: req.NetworkID,
+        phase: "adding",
+        cniContainerId: plan.cniContainerId,
+        ifName: plan.ifName,
+        stagingNetns: plan.stagingNetns,
+        tmpName: plan.tmpName,
+        address: req.Interface?.Address || undefined,
+        addressIPv6: req.Interface?.AddressIPv6 || undefined,
+        macAddress: tr.requestedMac(req),
+        portMappings: ports,
+        cniArgs: plan.cniArgs,
+        capabilityArgs: plan.capabilityArgs,
+        createdAt: new Date().toISOString(),
+      };
+      // Recorded before anything is created, so a crash mid-way is found and undone later.
+      await this.state.putEndpoint(rec);
+      let added = false;
+      try {
+        await netns.ensureNetns(plan.stagingNetns);
+        const out = await this.runtime.add(list, {
+          containerId: plan.cniContainerId,
+          netns: netns.netnsPath(plan.stagingNetns),
+          ifName: plan.ifName,
+          args: plan.cniArgs,
+          capabilityArgs: plan.capabilityArgs,
+        });
+        added = true;
+        const { mac } = tr.verifyResult(out.result, plan.ifName, [rec.address, rec.addressIPv6], list.conflist.name);
+        await netns.handOut(plan.stagingNetns, plan.ifName, plan.tmpName);
+        rec = { ...rec, phase: "ready", result: out.result, macAddress: rec.macAddress ?? mac };
+        await this.state.putEndpoint(rec);
+      } catch (err) {
+        // The runtime already rolled back a failed ADD; anything after it needs a full DEL.
+        try {
+          if (added) await this.teardown(rec, net);
+          else {
+            await netns.deleteNetns(plan.stagingNetns);
+            await this.state.deleteEndpoint(rec.id);
+          }
+        } catch (cleanupErr) {
+          log.error("rollback of failed CreateEndpoint failed; reconciliation will retry", { endpoint: rec.id.slice(0, 12), error: (cleanupErr as Error).message });
+        }
+        throw withContext(err, `cni-shim could not attach the container to CNI network "${list.conflist.name}"`);
+      }
+      log.info("endpoint attached", { endpoint: rec.id.slice(0, 12), cniNetwork: list.conflist.name, address: rec.address, mac: rec.macAddress, ports: ports.length });
+      return this.createReply(req, rec);
+    });
+  }
+
+  private createReply(req: api.CreateEndpointRequest, rec: EndpointRecord): api.CreateEndpointResponse {
+    // Docker refuses changes to fields it set; a MAC it left empty may be filled in.
+    if (!req.Interface?.MacAddress && rec.macAddress) return { Interface: { MacAddress: rec.macAddress } };
+    return {};
+  }
+
+  async endpointOperInfo(req: api.EndpointRequest): Promise<Record<string, unknown>> {
+    const rec = await this.state.getEndpoint(req.EndpointID);
+    if (!rec) return {};
+    const net = await this.state.getNetwork(rec.networkId);
+    return {
+      "cni.network": (net?.conflist as { name?: string } | undefined)?.name,
+      "cni.address": rec.address,
+      "cni.mac": rec.macAddress,
+      "cni.portMappings": rec.portMappings,
+    };
+  }
+
+  async join(req: api.JoinRequest): Promise<api.JoinResponse> {
+    return this.locks.run(req.EndpointID, async () => {
+      const rec = await this.state.getEndpoint(req.EndpointID);
+      if (!rec || rec.phase === "adding") throw new Error(`endpoint ${req.EndpointID.slice(0, 12)} was not created by cni-shim (or its creation failed): remove the container and start it again`);
+      if (!(await netns.linkExists(rec.tmpName))) {
+        throw new Error(`interface ${rec.tmpName} of endpoint ${req.EndpointID.slice(0, 12)} is not in the host namespace (already joined elsewhere?): disconnect and connect the container again`);
+      }
+      await this.state.putEndpoint({ ...rec, phase: "joined", sandboxKey: req.SandboxKey });
+      return tr.joinResponse(rec);
+    });
+  }
+
+  async leave(req: api.EndpointRequest): Promise<void> {
+    // Docker moves the interface back to the host namespace itself; DeleteEndpoint does the rest.
+    await this.locks.run(req.EndpointID, async () => {
+      const rec = await this.state.getEndpoint(req.EndpointID);
+      if (rec && rec.phase === "joined") await this.state.putEndpoint({ ...rec, phase: "ready", sandboxKey: undefined });
+    });
+  }
+
+  async programExternalConnectivity(): Promise<void> {
+    // Port publishing is portmap's job and already happened in the ADD at CreateEndpoint.
+  }
+  async revokeExternalConnectivity(): Promise<void> {}
+
+  async deleteEndpoint(req: api.EndpointRequest): Promise<void> {
+    await this.locks.run(req.EndpointID, async () => {
+      const rec = await this.state.getEndpoint(req.EndpointID);
+      if (!rec) return; // never created, or already deleted: DeleteEndpoint is idempotent
+      await this.teardown(rec, await this.state.getNetwork(rec.networkId));
+    });
+  }
+
+  /**
+   * Full CNI DEL for an endpoint, wherever its interface is now: back in the host namespace
+   * (after Leave), still in the staging namespace (failed hand-out), or gone with its container.
+   */
+  private async teardown(rec: EndpointRecord, net: NetworkRecord | undefined): Promise<void> {
+    const cached = await this.runtime.cache.read(net ? (net.conflist as { name: string }).name : "", rec.cniContainerId, rec.ifName).catch(() => undefined);
+    const list = net ? CniShimDriver.loaded(net) : cached ? CniRuntime.confListOf(cached) : undefined;
+    const staging = rec.stagingNetns;
+    await netns.ensureNetns(staging);
+    if (await netns.linkExists(rec.tmpName)) await netns.takeBack(staging, rec.ifName, rec.tmpName);
+    else if (!(await netns.linkExists(rec.ifName, staging))) await netns.addStandIn(staging, rec.ifName);
+    const result = rec.result ?? (cached ? Result.safeParse(cached.result).data : undefined);
+    if (result) await netns.restoreAddresses(staging, rec.ifName, tr.containerAddresses(result, rec.ifName));
+    if (list) {
+      await this.runtime.del(list, {
+        containerId: rec.cniContainerId,
+        netns: netns.netnsPath(staging),
+        ifName: rec.ifName,
+        args: rec.cniArgs,
+        capabilityArgs: rec.capabilityArgs,
+      });
+    } else {
+      log.warn("no network config for endpoint: only local resources removed", { endpoint: rec.id.slice(0, 12), network: rec.networkId.slice(0, 12) });
+    }
+    await netns.deleteLinkIfExists(rec.ifName, staging);
+    await netns.deleteNetns(staging);
+    await this.state.deleteEndpoint(rec.id);
+    log.info("endpoint removed", { endpoint: rec.id.slice(0, 12), address: rec.address });
+  }
+
+  // ---- reconciliation ---------------------------------------------------------------------
+
+  activated(): void {
+    // Docker activates a plugin once per daemon lifetime: a (re)started dockerd may have
+    // dropped endpoints without telling us. Look soon, without blocking the call.
+    this.scheduleReconcile(5_000);
+  }
+
+  scheduleReconcile(delayMs: number): void {
+    if (!this.opts.docker || this.reconcileTimer) return;
+    this.reconcileTimer = setTimeout(() => {
+      this.reconcileTimer = undefined;
+      this.reconcile().catch((err) => log.warn("reconciliation failed", { error: (err as Error).message }));
+    }, delayMs);
+    this.reconcileTimer.unref();
+  }
+
+  stop(): void {
+    if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
+    this.reconcileTimer = undefined;
+  }
+
+  /** Compare our records with what Docker still has; tear down what it forgot. One at a time. */
+  async reconcile(): Promise<ReconcileReport> {
+    this.reconciling ??= this.reconcileOnce().finally(() => (this.reconciling = undefined));
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<ReconcileReport> {
+    const report: ReconcileReport = { endpointsRemoved: [], networksRemoved: [], cacheEntriesRemoved: 0, errors: [] };
+    const docker = this.opts.docker;
+    if (!docker) throw new Error("reconciliation needs the Docker API, which is not configured");
+    const grace = this.opts.reconcileGraceMs ?? 60_000;
+    const networks = await this.state.listNetworks();
+    // Per network: the endpoint ids Docker still has, "gone", or unknown (Docker did not answer).
+    const dockerView = new Map<string, Set<string> | "gone">();
+    for (const net of networks) {
+      try {
+        const info = (await docker.getNetwork(net.id).inspect()) as { Containers?: Record<string, { EndpointID: string }> };
+        dockerView.set(net.id, new Set(Object.values(info.Containers ?? {}).map((c) => c.EndpointID)));
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) dockerView.set(net.id, "gone");
+        else report.errors.push(`network ${net.id.slice(0, 12)}: Docker did not answer (${(err as Error).message}); left alone`);
+      }
+    }
+    const now = Date.now();
+    for (const ep of await this.state.listEndpoints()) {
+      const view = dockerView.get(ep.networkId);
+      const orphanNetwork = !networks.some((n) => n.id === ep.networkId);
+      if (!orphanNetwork && view === undefined) continue; // uncertain: never touch
+      if (view instanceof Set && view.has(ep.id)) continue;
+      if (now - Date.parse(ep.createdAt) < grace || this.locks.busy(ep.id)) continue;
+      try {
+        await this.locks.run(ep.id, async () => {
+          const fresh = await this.state.getEndpoint(ep.id);
+          if (fresh) await this.teardown(fresh, networks.find((n) => n.id === ep.networkId));
+        });
+        report.endpointsRemoved.push(ep.id);
+      } catch (err) {
+        report.errors.push(`endpoint ${ep.id.slice(0, 12)}: ${(err as Error).message}`);
+      }
+    }
+    const remaining = await this.state.listEndpoints();
+    for (const net of networks) {
+      if (dockerView.get(net.id) === "gone") {
+        if (remaining.some((e) => e.networkId === net.id)) continue;
+        await this.removeNetworkResources(net);
+        await this.state.deleteNetwork(net.id);
+        report.networksRemoved.push(net.id);
+        continue;
+      }
+      // CNI cache entries with no endpoint record (a crash between ADD and our bookkeeping).
+      try {
+        const valid = remaining.filter((e) => e.networkId === net.id).map((e) => ({ containerId: e.cniContainerId, ifName: e.ifName }));
+        const removed = await this.runtime.gc(CniShimDriver.loaded(net), valid, (id) => this.locks.busy(id));
+        report.cacheEntriesRemoved += removed.length;
+      } catch (err) {
+        report.errors.push(`gc of ${net.id.slice(0, 12)}: ${(err as Error).message}`);
+      }
+    }
+    log.info("reconciled with Docker", { ...report, endpointsRemoved: report.endpointsRemoved.length, networksRemoved: report.networksRemoved.length });
+    return report;
+  }
+}

@@ -1,0 +1,88 @@
+// Side effects on links and namespaces, through iproute2 (no shell, every call timed out).
+import { access } from "node:fs/promises";
+import { run } from "../util/command.js";
+
+export const NETNS_DIR = "/run/netns";
+export const netnsPath = (name: string) => `${NETNS_DIR}/${name}`;
+
+/** `ip netns add`, unless it already exists (a retried or restarted operation). */
+export async function ensureNetns(name: string): Promise<void> {
+  try {
+    await access(netnsPath(name));
+    return;
+  } catch {
+    await run("ip", ["netns", "add", name]);
+  }
+}
+
+export async function deleteNetns(name: string): Promise<void> {
+  try {
+    await access(netnsPath(name));
+  } catch {
+    return;
+  }
+  await run("ip", ["netns", "del", name]);
+}
+
+export async function netnsExists(name: string): Promise<boolean> {
+  try {
+    await access(netnsPath(name));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function nsArgs(netns: string | undefined): string[] {
+  return netns ? ["-n", netns] : [];
+}
+
+export async function linkExists(name: string, netns?: string): Promise<boolean> {
+  try {
+    await run("ip", [...nsArgs(netns), "link", "show", "dev", name]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Take the chain's interface out of the staging ns under a unique host-side name for Docker. */
+export async function handOut(staging: string, ifName: string, tmpName: string): Promise<void> {
+  await run("ip", ["-n", staging, "link", "set", "dev", ifName, "down"]);
+  await run("ip", ["-n", staging, "link", "set", "dev", ifName, "name", tmpName]);
+  // Our own pid's namespace is the host's (also inside a managed plugin with host networking).
+  await run("ip", ["-n", staging, "link", "set", "dev", tmpName, "netns", String(process.pid)]);
+}
+
+/** Bring the interface Docker gave back into the staging ns under its CNI name. */
+export async function takeBack(staging: string, ifName: string, tmpName: string): Promise<void> {
+  await run("ip", ["link", "set", "dev", tmpName, "down"]);
+  await run("ip", ["link", "set", "dev", tmpName, "netns", staging]);
+  await run("ip", ["-n", staging, "link", "set", "dev", tmpName, "name", ifName]);
+}
+
+/**
+ * A stand-in for an interface that no longer exists (its container's namespace is gone): the
+ * bridge plugin's DEL finds the ipMasq chain to remove through the addresses on the link.
+ */
+export async function addStandIn(staging: string, ifName: string): Promise<void> {
+  await run("ip", ["-n", staging, "link", "add", ifName, "type", "dummy"]);
+}
+
+/** A netns move flushes addresses; put the result's back so DEL can find what hangs off them. */
+export async function restoreAddresses(staging: string, ifName: string, addresses: string[]): Promise<void> {
+  for (const addr of addresses) {
+    await run("ip", ["-n", staging, "addr", "replace", addr, "dev", ifName]);
+  }
+}
+
+export async function deleteLinkIfExists(name: string, netns?: string): Promise<void> {
+  if (await linkExists(name, netns)) await run("ip", [...nsArgs(netns), "link", "del", "dev", name]);
+}
+
+/** Names of links enslaved to a bridge (host namespace). */
+export async function bridgePorts(bridge: string): Promise<string[]> {
+  const out = await run("ip", ["-j", "link", "show", "master", bridge]);
+  const links = JSON.parse(out || "[]") as Array<{ ifname: string }>;
+  return links.map((l) => l.ifname);
+}

@@ -1,0 +1,108 @@
+// Network and endpoint records under the state dir, one JSON file each, written atomically, so
+// a restarted plugin (or a restarted dockerd, which never replays CreateNetwork) loses nothing.
+import { readdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { Result } from "../cni/schemas.js";
+import { isNotFound, writeFileAtomic } from "../util/fs.js";
+import { describeIssues } from "../util/zod.js";
+import { log } from "../util/log.js";
+
+export const DEFAULT_STATE_DIR = "/var/lib/cni-shim";
+
+export const PortMapping = z.object({
+  hostPort: z.number().int(),
+  containerPort: z.number().int(),
+  protocol: z.enum(["tcp", "udp", "sctp"]),
+  hostIP: z.string().optional(),
+});
+export type PortMapping = z.infer<typeof PortMapping>;
+
+export const NetworkRecord = z.object({
+  id: z.string(),
+  /** "default": the embedded template instantiated for this network; "named": -o cni.network. */
+  mode: z.enum(["default", "named"]),
+  /** The resolved network list, frozen at CreateNetwork. */
+  conflist: z.record(z.string(), z.unknown()),
+  source: z.string(),
+  /** Bridge cni-shim created for this network and removes with it (default mode only). */
+  ownedBridge: z.string().optional(),
+  ipv4: z.object({ pool: z.string(), gateway: z.string().optional() }).optional(),
+  ipv6: z.object({ pool: z.string(), gateway: z.string().optional() }).optional(),
+  internal: z.boolean(),
+  createdAt: z.string(),
+});
+export type NetworkRecord = z.infer<typeof NetworkRecord>;
+
+export const EndpointRecord = z.object({
+  id: z.string(),
+  networkId: z.string(),
+  /** adding: CNI ADD may have started; ready: interface handed to the host ns; joined: given to Docker. */
+  phase: z.enum(["adding", "ready", "joined"]),
+  cniContainerId: z.string(),
+  ifName: z.string(),
+  stagingNetns: z.string(),
+  tmpName: z.string(),
+  address: z.string().optional(),
+  addressIPv6: z.string().optional(),
+  macAddress: z.string().optional(),
+  portMappings: z.array(PortMapping),
+  cniArgs: z.array(z.tuple([z.string(), z.string()])),
+  capabilityArgs: z.record(z.string(), z.unknown()),
+  result: Result.optional(),
+  sandboxKey: z.string().optional(),
+  createdAt: z.string(),
+});
+export type EndpointRecord = z.infer<typeof EndpointRecord>;
+
+export class StateStore {
+  constructor(readonly dir: string = DEFAULT_STATE_DIR) {}
+
+  private file(kind: "networks" | "endpoints", id: string): string {
+    if (!/^[0-9a-zA-Z_.-]+$/.test(id)) throw new Error(`invalid id "${id}"`);
+    return join(this.dir, kind, `${id}.json`);
+  }
+
+  private async read<T>(schema: z.ZodType<T>, path: string): Promise<T | undefined> {
+    let text: string;
+    try {
+      text = await readFile(path, "utf8");
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    const parsed = schema.safeParse(JSON.parse(text));
+    if (!parsed.success) throw new Error(`state file ${path} is damaged (${describeIssues(parsed.error)}): move it away and run "cni-shim gc"`);
+    return parsed.data;
+  }
+
+  private async readAll<T>(schema: z.ZodType<T>, kind: "networks" | "endpoints"): Promise<T[]> {
+    let names: string[];
+    try {
+      names = await readdir(join(this.dir, kind));
+    } catch (err) {
+      if (isNotFound(err)) return [];
+      throw err;
+    }
+    const out: T[] = [];
+    for (const name of names.filter((n) => n.endsWith(".json") && !n.startsWith("."))) {
+      try {
+        const rec = await this.read(schema, join(this.dir, kind, name));
+        if (rec) out.push(rec);
+      } catch (err) {
+        log.error("skipping unreadable state file", { file: name, error: (err as Error).message });
+      }
+    }
+    return out;
+  }
+
+  getNetwork = (id: string) => this.read(NetworkRecord, this.file("networks", id));
+  putNetwork = (rec: NetworkRecord) => writeFileAtomic(this.file("networks", rec.id), JSON.stringify(rec, null, 2));
+  deleteNetwork = (id: string) => rm(this.file("networks", id), { force: true });
+  listNetworks = () => this.readAll(NetworkRecord, "networks");
+
+  getEndpoint = (id: string) => this.read(EndpointRecord, this.file("endpoints", id));
+  putEndpoint = (rec: EndpointRecord) => writeFileAtomic(this.file("endpoints", rec.id), JSON.stringify(rec, null, 2));
+  deleteEndpoint = (id: string) => rm(this.file("endpoints", id), { force: true });
+  listEndpoints = () => this.readAll(EndpointRecord, "endpoints");
+}

@@ -1,0 +1,278 @@
+// Pure translation between Docker's libnetwork requests and CNI: no exec, no files, no netns.
+// Docker request -> network list / CNI invocation plan -> Docker reply.
+import { ConfList, type PluginConf, type Result } from "../cni/schemas.js";
+import type { CniArg } from "../cni/args.js";
+import { containerInterface } from "../cni/result.js";
+import * as api from "../libnetwork/schemas.js";
+import type { EndpointRecord, PortMapping } from "./state.js";
+import { canonicalIP, firstHost, parseCidr, sameIP, subnetOf } from "../util/ip.js";
+
+export class TranslationError extends Error {}
+
+export interface NetworkOptions {
+  cniNetwork?: string;
+  bridge?: string;
+  mtu?: number;
+  internal: boolean;
+  enableIPv6: boolean;
+}
+
+/** The `-o key=value` options of `docker network create` (Docker passes them as strings). */
+export function networkOptions(req: api.CreateNetworkRequest): NetworkOptions {
+  const generic = (req.Options[api.OPT.generic] ?? {}) as Record<string, unknown>;
+  const str = (key: string): string | undefined => {
+    const v = generic[key];
+    if (v === undefined || v === null || v === "") return undefined;
+    if (typeof v !== "string") throw new TranslationError(`option ${key} must be a string`);
+    return v;
+  };
+  const known = new Set<string>(Object.values(api.SHIM_OPT));
+  const unknownShim = Object.keys(generic).filter((k) => k.startsWith("cni.") && !known.has(k));
+  if (unknownShim.length) {
+    throw new TranslationError(`unknown option ${unknownShim.join(", ")}: cni-shim understands ${[...known].map((k) => `-o ${k}=...`).join(", ")}`);
+  }
+  const cniNetwork = str(api.SHIM_OPT.network);
+  if (cniNetwork !== undefined && (!/^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/.test(cniNetwork) || cniNetwork.includes(".."))) {
+    throw new TranslationError(`-o ${api.SHIM_OPT.network}="${cniNetwork}" is not a CNI network name: give the "name" of a conflist in the conf dir, not a path`);
+  }
+  const bridge = str(api.SHIM_OPT.bridge);
+  if (bridge !== undefined && (bridge.length > 15 || !/^[a-zA-Z0-9_.\-]+$/.test(bridge))) {
+    throw new TranslationError(`-o ${api.SHIM_OPT.bridge}="${bridge}" is not a valid interface name (at most 15 letters, digits, '_', '.', '-')`);
+  }
+  const mtuText = str(api.SHIM_OPT.mtu);
+  let mtu: number | undefined;
+  if (mtuText !== undefined) {
+    mtu = Number(mtuText);
+    if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new TranslationError(`-o ${api.SHIM_OPT.mtu}="${mtuText}" must be a whole number between 576 and 65535`);
+  }
+  if (cniNetwork && (bridge || mtu)) {
+    throw new TranslationError(`-o ${api.SHIM_OPT.bridge} and -o ${api.SHIM_OPT.mtu} apply to the embedded default config only; with -o ${api.SHIM_OPT.network} edit the conflist instead`);
+  }
+  return { cniNetwork, bridge, mtu, internal: req.Options[api.OPT.internal] === true, enableIPv6: req.Options[api.OPT.enableIPv6] === true };
+}
+
+/** The first plugin that carries IPAM config (bridge, ptp, macvlan ... all nest it). */
+function ipamPlugin(list: ConfList): PluginConf | undefined {
+  return list.plugins.find((p) => p.ipam);
+}
+
+const shortId = (id: string) => id.slice(0, 12);
+export const defaultNetworkName = (networkId: string) => `cni-shim-${shortId(networkId)}`;
+export const defaultBridgeName = (networkId: string) => `cs-${shortId(networkId)}`;
+
+/**
+ * The embedded template made concrete for one Docker network: Docker's pools and gateways as
+ * host-local ranges, a bridge name of its own (two networks never share a bridge).
+ */
+export function instantiateDefault(template: ConfList, req: api.CreateNetworkRequest, opts: NetworkOptions): ConfList {
+  const list = structuredClone(template) as ConfList;
+  list.name = defaultNetworkName(req.NetworkID);
+  const bridge = list.plugins.find((p) => p.type === "bridge");
+  const ipamHolder = ipamPlugin(list);
+  if (!bridge || !ipamHolder?.ipam || ipamHolder.ipam.type !== "host-local") {
+    throw new TranslationError(`the embedded default config ${template.name} must have a bridge plugin with host-local IPAM`);
+  }
+  bridge.bridge = opts.bridge ?? defaultBridgeName(req.NetworkID);
+  if (opts.mtu) bridge.mtu = opts.mtu;
+  if (opts.internal) bridge.ipMasq = false;
+  const rangeSets: unknown[] = [];
+  const routes: Array<{ dst: string }> = [];
+  for (const [data, defaultRoute] of [[req.IPv4Data, "0.0.0.0/0"], [req.IPv6Data, "::/0"]] as const) {
+    const first = data[0];
+    if (!first) continue;
+    rangeSets.push(
+      data.map((d) => {
+        const range: Record<string, string> = { subnet: subnetOf(d.Pool) ?? d.Pool };
+        if (d.Gateway) range.gateway = canonicalIP(d.Gateway)!;
+        return range;
+      }),
+    );
+    // Docker's bridge driver gives internal networks no default route; do the same.
+    if (!opts.internal) routes.push({ dst: defaultRoute });
+  }
+  if (!rangeSets.length) throw new TranslationError("Docker sent no IPv4 or IPv6 pool for this network");
+  ipamHolder.ipam = { ...ipamHolder.ipam, ranges: rangeSets, routes };
+  return list;
+}
+
+interface HostLocalRange {
+  subnet: string;
+  gateway: string;
+}
+
+/** The subnets a host-local IPAM config hands out (ranges, or the legacy single subnet). */
+export function hostLocalRanges(list: ConfList): HostLocalRange[] | undefined {
+  const ipam = ipamPlugin(list)?.ipam as { type: string; ranges?: Array<Array<{ subnet?: string; gateway?: string }>>; subnet?: string; gateway?: string } | undefined;
+  if (!ipam || ipam.type !== "host-local") return undefined;
+  const raw = ipam.ranges?.flat() ?? (ipam.subnet ? [{ subnet: ipam.subnet, gateway: ipam.gateway }] : []);
+  return raw.flatMap((r) => {
+    const subnet = r.subnet ? subnetOf(r.subnet) : undefined;
+    if (!subnet) return [];
+    return [{ subnet, gateway: (r.gateway && canonicalIP(r.gateway)) || firstHost(subnet)! }];
+  });
+}
+
+/**
+ * A named conflist is used as is, so Docker's IPAM must hand out addresses from the same
+ * subnet with the same gateway; otherwise say exactly which flags make them agree.
+ */
+export function checkPoolsMatch(list: ConfList, req: api.CreateNetworkRequest): void {
+  const ranges = hostLocalRanges(list);
+  if (!ranges) return; // other IPAM: each address is verified against the CNI result instead
+  for (const [family, data] of [[4, req.IPv4Data], [6, req.IPv6Data]] as const) {
+    const mine = ranges.filter((r) => parseCidr(r.subnet)?.family === family);
+    if (!mine.length || !data.length) continue;
+    const d = data[0]!;
+    const pool = subnetOf(d.Pool);
+    const gw = d.Gateway ? canonicalIP(d.Gateway) : undefined;
+    const match = mine.find((r) => r.subnet === pool);
+    if (!match || (gw && gw !== match.gateway)) {
+      const want = match ?? mine[0]!;
+      const flag = family === 6 ? "--ipv6 --subnet" : "--subnet";
+      throw new TranslationError(
+        `CNI network "${list.name}" hands out addresses from ${want.subnet} (gateway ${want.gateway}), but Docker's pool is ${d.Pool}${gw ? ` (gateway ${gw})` : ""}: ` +
+          `create the network with ${flag} ${want.subnet} --gateway ${want.gateway}`,
+      );
+    }
+  }
+  if (req.IPv4Data.length && !ranges.some((r) => parseCidr(r.subnet)?.family === 4)) {
+    throw new TranslationError(`CNI network "${list.name}" has no IPv4 range but Docker assigns IPv4 addresses: add an IPv4 range to the conflist`);
+  }
+}
+
+/** Settings a chain applies to the whole (staging) namespace; they cannot follow the interface. */
+export function namespaceWideSettings(list: ConfList): string[] {
+  const out: string[] = [];
+  for (const p of list.plugins) {
+    const sysctl = (p as { sysctl?: Record<string, unknown> }).sysctl;
+    if (sysctl && typeof sysctl === "object") {
+      for (const key of Object.keys(sysctl)) out.push(`${p.type} sysctl ${key}`);
+    }
+  }
+  return out;
+}
+
+const PROTOCOLS: Record<number, PortMapping["protocol"]> = { 6: "tcp", 17: "udp", 132: "sctp" };
+
+export interface PortRequest {
+  protocol: PortMapping["protocol"];
+  containerPort: number;
+  hostIP?: string;
+  /** First and last acceptable host port; 0/0 = any free port. */
+  hostPortStart: number;
+  hostPortEnd: number;
+}
+
+/** com.docker.network.portmap -> what to publish; host ports still to be chosen for 0 and ranges. */
+export function portRequests(options: Record<string, unknown>): PortRequest[] {
+  const parsed = api.PortBindings.safeParse(options[api.OPT.portmap]);
+  if (!parsed.success) throw new TranslationError(`${api.OPT.portmap} is malformed`);
+  return parsed.data.map((b) => {
+    const protocol = PROTOCOLS[b.Proto];
+    if (!protocol) throw new TranslationError(`published port ${b.Port} uses IP protocol ${b.Proto}; only tcp, udp and sctp can be published`);
+    const start = b.HostPort;
+    const end = Math.max(b.HostPortEnd ?? 0, start);
+    const hostIP = b.HostIP && b.HostIP !== "0.0.0.0" && b.HostIP !== "::" ? b.HostIP : undefined;
+    return { protocol, containerPort: b.Port, hostIP, hostPortStart: start, hostPortEnd: end };
+  });
+}
+
+/** A user-set MAC (--mac-address) arrives in the interface and, base64, in the options. */
+export function requestedMac(req: api.CreateEndpointRequest): string | undefined {
+  if (req.Interface?.MacAddress) return req.Interface.MacAddress.toLowerCase();
+  const b64 = req.Options[api.OPT.macAddress];
+  if (typeof b64 === "string" && b64) {
+    const bytes = Buffer.from(b64, "base64");
+    if (bytes.length === 6) return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(":");
+  }
+  return undefined;
+}
+
+export interface AttachmentPlan {
+  cniContainerId: string;
+  ifName: string;
+  stagingNetns: string;
+  tmpName: string;
+  cniArgs: CniArg[];
+  capabilityArgs: Record<string, unknown>;
+}
+
+/** Names and CNI inputs for one endpoint. The endpoint id is the CNI container id. */
+export function planAttachment(req: api.CreateEndpointRequest, ports: PortMapping[], podName?: string): AttachmentPlan {
+  const address = req.Interface?.Address || undefined;
+  const addressV6 = req.Interface?.AddressIPv6 || undefined;
+  const cniArgs: CniArg[] = [];
+  if (address) cniArgs.push(["IP", canonicalIP(address)!]);
+  cniArgs.push(["K8S_POD_NAMESPACE", "docker"], ["K8S_POD_NAME", podName ?? `endpoint-${shortId(req.EndpointID)}`], ["K8S_POD_INFRA_CONTAINER_ID", req.EndpointID]);
+  const capabilityArgs: Record<string, unknown> = {};
+  const ips = [address, addressV6].filter((a): a is string => !!a);
+  if (ips.length) capabilityArgs.ips = ips;
+  if (ports.length) capabilityArgs.portMappings = ports;
+  const mac = requestedMac(req);
+  if (mac) capabilityArgs.mac = mac;
+  return {
+    cniContainerId: req.EndpointID,
+    ifName: "eth0",
+    stagingNetns: `cni-shim-${shortId(req.EndpointID)}`,
+    tmpName: `cs${shortId(req.EndpointID)}`,
+    cniArgs,
+    capabilityArgs,
+  };
+}
+
+/** The container-side MAC, after checking the chain gave the container Docker's addresses. */
+export function verifyResult(result: Result, ifName: string, wanted: Array<string | undefined>, networkName: string): { mac?: string } {
+  const iface = containerInterface(result, ifName);
+  const index = iface ? result.interfaces!.indexOf(iface) : -1;
+  const ips = (result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === index);
+  for (const want of wanted) {
+    if (!want) continue;
+    const got = ips.find((ip) => sameIP(ip.address, want));
+    if (!got) {
+      const had = ips.map((ip) => ip.address).join(", ") || "no address";
+      throw new TranslationError(
+        `CNI network "${networkName}" gave the container ${had}, but Docker assigned ${want}: the conflist's IPAM must honour the requested address (host-local does, via the "ips" capability and IP= in CNI_ARGS) and use the same subnet as the Docker network`,
+      );
+    }
+    if (parseCidr(got.address)?.prefix !== parseCidr(want)?.prefix) {
+      throw new TranslationError(`CNI network "${networkName}" gave the container ${got.address}, but Docker assigned ${want}: the prefix lengths differ; create the Docker network with the conflist's subnet`);
+    }
+  }
+  return { mac: iface?.mac?.toLowerCase() };
+}
+
+/** Addresses of the container interface in the result (re-added before DEL, see handoff notes). */
+export function containerAddresses(result: Result, ifName: string): string[] {
+  const iface = containerInterface(result, ifName);
+  const index = iface ? result.interfaces!.indexOf(iface) : -1;
+  return (result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === index).map((ip) => ip.address);
+}
+
+/**
+ * Join reply: the interface by its temporary host-side name for Docker to move in and name
+ * eth<N>, the CNI routes as Gateway/StaticRoutes, and no docker_gwbridge behind CNI's back.
+ */
+export function joinResponse(ep: Pick<EndpointRecord, "tmpName" | "result" | "ifName">): api.JoinResponse {
+  const reply: api.JoinResponse = { InterfaceName: { SrcName: ep.tmpName, DstPrefix: "eth" }, DisableGatewayService: true };
+  const result = ep.result;
+  if (!result) return reply;
+  const ips = result.ips ?? [];
+  const connected = new Set(containerAddresses(result, ep.ifName).map((a) => subnetOf(a)));
+  const staticRoutes: api.StaticRoute[] = [];
+  for (const route of result.routes ?? []) {
+    const dst = subnetOf(route.dst);
+    if (!dst) continue;
+    const v6 = parseCidr(dst)!.family === 6;
+    const gw = route.gw ? canonicalIP(route.gw) : ips.find((ip) => (parseCidr(ip.address)?.family === 6) === v6 && ip.gateway)?.gateway;
+    if (parseCidr(dst)!.prefix === 0) {
+      if (!gw) continue;
+      if (v6) reply.GatewayIPv6 ??= canonicalIP(gw);
+      else reply.Gateway ??= canonicalIP(gw);
+      continue;
+    }
+    if (connected.has(dst) && !route.gw) continue; // the kernel adds the subnet route itself
+    staticRoutes.push(route.gw ? { Destination: dst, RouteType: 0, NextHop: canonicalIP(route.gw)! } : { Destination: dst, RouteType: 1 });
+  }
+  if (staticRoutes.length) reply.StaticRoutes = staticRoutes;
+  return reply;
+}

@@ -1,0 +1,110 @@
+// The libnetwork remote driver wire format (moby libnetwork drivers/remote/api), as Docker
+// 20.10+ sends it. Docker matches field names case-insensitively and ignores unknown ones; we
+// accept Docker's exact casing and pass unknown fields through.
+import { z } from "zod";
+
+export const PLUGIN_CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json";
+
+const id = z.string().regex(/^[0-9a-f]{64}$/, "must be a 64-character hex id as Docker sends it");
+const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, "must be an address with prefix length, like 10.1.0.0/24");
+const options = z.record(z.string(), z.unknown()).nullish().transform((v) => v ?? {});
+
+export const IPAMData = z.looseObject({
+  AddressSpace: z.string().optional(),
+  Pool: cidr,
+  Gateway: cidr.optional(),
+  AuxAddresses: z.record(z.string(), cidr).nullish(),
+});
+export type IPAMData = z.infer<typeof IPAMData>;
+
+export const CreateNetworkRequest = z.looseObject({
+  NetworkID: id,
+  Options: options,
+  IPv4Data: z.array(IPAMData).nullish().transform((v) => v ?? []),
+  IPv6Data: z.array(IPAMData).nullish().transform((v) => v ?? []),
+});
+export type CreateNetworkRequest = z.infer<typeof CreateNetworkRequest>;
+
+export const NetworkRequest = z.looseObject({ NetworkID: id });
+export const EndpointRequest = z.looseObject({ NetworkID: id, EndpointID: id });
+export type EndpointRequest = z.infer<typeof EndpointRequest>;
+
+export const EndpointInterface = z.looseObject({
+  Address: z.union([cidr, z.literal("")]).optional(),
+  AddressIPv6: z.union([cidr, z.literal("")]).optional(),
+  MacAddress: z.union([z.string().regex(/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/, "must be a MAC like 02:42:ac:11:00:02"), z.literal("")]).optional(),
+});
+
+export const CreateEndpointRequest = z.looseObject({
+  NetworkID: id,
+  EndpointID: id,
+  Interface: EndpointInterface.nullish(),
+  Options: options,
+});
+export type CreateEndpointRequest = z.infer<typeof CreateEndpointRequest>;
+
+export const JoinRequest = z.looseObject({
+  NetworkID: id,
+  EndpointID: id,
+  SandboxKey: z.string().min(1, "must be the container's network namespace path"),
+  Options: options,
+});
+export type JoinRequest = z.infer<typeof JoinRequest>;
+
+export const ProgramExternalConnectivityRequest = z.looseObject({ NetworkID: id, EndpointID: id, Options: options });
+
+/** Items of com.docker.network.portmap (libnetwork types.PortBinding). Proto: 6 tcp, 17 udp, 132 sctp. */
+export const PortBinding = z.looseObject({
+  Proto: z.number().int(),
+  IP: z.string().optional(),
+  Port: z.number().int().min(0).max(65535),
+  HostIP: z.string().optional(),
+  HostPort: z.number().int().min(0).max(65535),
+  HostPortEnd: z.number().int().min(0).max(65535).optional(),
+});
+export type PortBinding = z.infer<typeof PortBinding>;
+export const PortBindings = z.array(PortBinding).nullish().transform((v) => v ?? []);
+
+// Replies.
+export const ActivateResponse = z.object({ Implements: z.array(z.string()) });
+export const CapabilitiesResponse = z.object({ Scope: z.enum(["local", "global"]), ConnectivityScope: z.enum(["local", "global"]).optional() });
+export const CreateEndpointResponse = z.object({
+  Interface: z.object({ Address: z.string().optional(), AddressIPv6: z.string().optional(), MacAddress: z.string().optional() }).optional(),
+});
+export type CreateEndpointResponse = z.infer<typeof CreateEndpointResponse>;
+
+export const StaticRoute = z.object({
+  Destination: cidr,
+  RouteType: z.union([z.literal(0), z.literal(1)]), // 0 = via NextHop, 1 = connected
+  NextHop: z.string().optional(),
+});
+export type StaticRoute = z.infer<typeof StaticRoute>;
+
+export const JoinResponse = z.object({
+  InterfaceName: z.object({ SrcName: z.string(), DstPrefix: z.string() }).optional(),
+  Gateway: z.string().optional(),
+  GatewayIPv6: z.string().optional(),
+  StaticRoutes: z.array(StaticRoute).optional(),
+  DisableGatewayService: z.boolean().optional(),
+});
+export type JoinResponse = z.infer<typeof JoinResponse>;
+
+export const EndpointOperInfoResponse = z.object({ Value: z.record(z.string(), z.unknown()) });
+export const ErrorResponse = z.object({ Err: z.string() });
+
+/** Well-known option keys Docker puts in the Options maps. */
+export const OPT = {
+  generic: "com.docker.network.generic",
+  enableIPv6: "com.docker.network.enable_ipv6",
+  internal: "com.docker.network.internal",
+  portmap: "com.docker.network.portmap",
+  exposedPorts: "com.docker.network.endpoint.exposedports",
+  macAddress: "com.docker.network.endpoint.macaddress",
+} as const;
+
+/** cni-shim's own `-o` options (docker network create -o key=value). */
+export const SHIM_OPT = {
+  network: "cni.network",
+  bridge: "cni.bridge",
+  mtu: "cni.mtu",
+} as const;
