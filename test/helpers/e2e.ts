@@ -1,0 +1,201 @@
+// Shared harness for end-to-end tests: a real cni-shim process, the real dockerd, the real CNI
+// plugins. Missing prerequisites fail loudly: these tests never skip.
+import { execa, type ResultPromise } from "execa";
+import { mkdtemp, readdir, rm, access, constants } from "node:fs/promises";
+import { createConnection } from "node:net";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const CLI = join(ROOT, "dist/cli/main.js");
+export const IMAGE = process.env.CNI_SHIM_TEST_IMAGE ?? "cni-shim-busybox:latest";
+
+export const rand = (n = 4) => randomBytes(n).toString("hex");
+
+export async function sh(file: string, args: string[], opts: { timeoutMs?: number; reject?: boolean } = {}) {
+  const res = await execa(file, args, { reject: false, timeout: opts.timeoutMs ?? 60_000, killSignal: "SIGKILL" });
+  if (opts.reject !== false && res.failed) {
+    throw new Error(`${file} ${args.join(" ")} failed (${res.exitCode}): ${res.stderr || res.stdout || res.shortMessage}`);
+  }
+  return { stdout: String(res.stdout).trim(), stderr: String(res.stderr).trim(), exitCode: res.exitCode ?? -1, failed: res.failed };
+}
+
+export const docker = (args: string[], opts?: { timeoutMs?: number; reject?: boolean }) => sh("docker", args, opts);
+
+/** Throws with what to do when the machine lacks something the e2e tests need. */
+export async function requirePrerequisites(): Promise<void> {
+  const problems: string[] = [];
+  if (process.getuid?.() !== 0) problems.push("must run as root (network namespaces, iptables)");
+  try {
+    await access(CLI, constants.R_OK);
+  } catch {
+    problems.push(`${CLI} is missing: run "make build" (make test does it)`);
+  }
+  for (const plugin of ["bridge", "host-local", "portmap", "firewall", "tuning", "loopback"]) {
+    try {
+      await access(`/usr/lib/cni/${plugin}`, constants.X_OK);
+    } catch {
+      problems.push(`CNI plugin /usr/lib/cni/${plugin} missing: apt-get install containernetworking-plugins`);
+    }
+  }
+  const info = await docker(["info", "--format", "{{.ServerVersion}}"], { reject: false, timeoutMs: 20_000 });
+  if (info.failed) problems.push(`dockerd is not answering (${info.stderr}): run scripts/ensure-dockerd.sh (make test does it)`);
+  else {
+    const img = await docker(["image", "inspect", IMAGE], { reject: false });
+    if (img.failed) problems.push(`test image ${IMAGE} missing: run scripts/test-image.sh (make test does it)`);
+  }
+  if (problems.length) throw new Error(`end-to-end prerequisites missing:\n - ${problems.join("\n - ")}`);
+}
+
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection(path);
+    s.once("connect", () => (s.destroy(), resolve(true)));
+    s.once("error", () => resolve(false));
+  });
+}
+
+export interface PluginHandle {
+  driver: string;
+  socket: string;
+  stateDir: string;
+  cacheDir: string;
+  confDir: string;
+  logs(): string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  start(): Promise<void>;
+}
+
+/** A cni-shim process serving a driver name of its own (so it never clashes with a real one). */
+export async function startPlugin(opts: { confDir?: string; cniPath?: string; execTimeoutMs?: number; driver?: string } = {}): Promise<PluginHandle> {
+  const driver = opts.driver ?? `cnishim-e2e-${rand()}`;
+  const base = await mkdtemp(join(tmpdir(), `${driver}-`));
+  const socket = `/run/docker/plugins/${driver}.sock`;
+  const stateDir = join(base, "state");
+  const cacheDir = join(base, "cache");
+  const confDir = opts.confDir ?? join(base, "net.d");
+  let child: ResultPromise | undefined;
+  let output = "";
+  const handle: PluginHandle = {
+    driver,
+    socket,
+    stateDir,
+    cacheDir,
+    confDir,
+    logs: () => output,
+    async start() {
+      const args = [CLI, "serve", "--socket", socket, "--state-dir", stateDir, "--cache-dir", cacheDir, "--conf-dir", confDir, "--reconcile-interval", "0", "--log-level", "debug"];
+      if (opts.cniPath) args.push("--cni-path", opts.cniPath);
+      if (opts.execTimeoutMs) args.push("--exec-timeout-ms", String(opts.execTimeoutMs));
+      child = execa("node", args, { reject: false, all: true, buffer: false });
+      child.all?.on("data", (d: Buffer) => (output += d.toString()));
+      for (let i = 0; i < 100; i++) {
+        if (await socketAnswers(socket)) return;
+        if (child.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`cni-shim did not start on ${socket}:\n${output}`);
+    },
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (!child || child.exitCode !== null) return;
+      child.kill(signal);
+      await child;
+      child = undefined;
+    },
+  };
+  await handle.start();
+  return handle;
+}
+
+/** What a user would count to see whether anything leaked. */
+export interface HostSnapshot {
+  ipReservations: string[];
+  veths: string[];
+  netns: string[];
+  perContainerChains: string[];
+  cacheFiles: string[];
+}
+
+export async function snapshot(cacheDir?: string): Promise<HostSnapshot> {
+  const ipReservations: string[] = [];
+  try {
+    for (const net of await readdir("/var/lib/cni/networks")) {
+      for (const f of await readdir(join("/var/lib/cni/networks", net))) {
+        if (f !== "lock" && !f.startsWith("last_reserved_ip")) ipReservations.push(`${net}/${f}`);
+      }
+    }
+  } catch {
+    /* no dir yet */
+  }
+  const links = JSON.parse((await sh("ip", ["-j", "link", "show", "type", "veth"])).stdout || "[]") as Array<{ ifname: string }>;
+  const netns = (await sh("ip", ["netns", "list"])).stdout.split("\n").filter(Boolean).map((l) => l.split(" ")[0]!);
+  const rules = (await sh("iptables-save", [])).stdout;
+  // bridge ipMasq chains CNI-<24 hex>, portmap CNI-DN-<hex>, firewall per-container rules.
+  const perContainerChains = [...new Set(rules.split("\n").filter((l) => l.startsWith(":")).map((l) => l.slice(1).split(" ")[0]!).filter((c) => /^CNI-(DN-)?[0-9a-f]{12,}$/.test(c)))];
+  let cacheFiles: string[] = [];
+  if (cacheDir) {
+    try {
+      cacheFiles = await readdir(join(cacheDir, "results"));
+    } catch {
+      cacheFiles = [];
+    }
+  }
+  return { ipReservations, veths: links.map((l) => l.ifname), netns, perContainerChains, cacheFiles };
+}
+
+/** Assert-friendly difference: what exists now that did not before. */
+export function leaked(before: HostSnapshot, after: HostSnapshot): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const key of Object.keys(before) as Array<keyof HostSnapshot>) {
+    const extra = after[key].filter((x) => !before[key].includes(x));
+    if (extra.length) out[key] = extra;
+  }
+  return out;
+}
+
+export function httpGet(port: number, host = "127.0.0.1", timeoutMs = 5_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path: "/", timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve(body));
+    });
+    req.on("timeout", () => req.destroy(new Error(`GET ${host}:${port} timed out`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Best-effort removal of everything a test created, in the order that leaks least. */
+export async function cleanup(containers: string[], networks: string[], plugin?: PluginHandle, dirs: string[] = []): Promise<void> {
+  if (containers.length) await docker(["rm", "-f", ...containers], { reject: false });
+  for (const n of networks) await docker(["network", "rm", n], { reject: false });
+  await plugin?.stop();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+}
+
+export interface ContainerNet {
+  ifaces: Array<{ ifname: string; mtu: number; address: string; addr_info: Array<{ family: string; local: string; prefixlen: number }> }>;
+  routes: string[];
+}
+
+/** `ip` inside a running container (busybox has no -j, so parse the plain output). */
+export async function containerNet(name: string): Promise<{ addr: string; routes: string[]; links: string }> {
+  const addr = (await docker(["exec", name, "ip", "-o", "addr"])).stdout;
+  const routes = (await docker(["exec", name, "ip", "route"])).stdout.split("\n").map((l) => l.trim()).filter(Boolean);
+  const links = (await docker(["exec", name, "ip", "-o", "link"])).stdout;
+  return { addr, routes, links };
+}
