@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import { existsSync } from "node:fs";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const CLI = join(ROOT, "dist/cli/main.js");
@@ -23,7 +24,10 @@ export async function sh(file: string, args: string[], opts: { timeoutMs?: numbe
   return { stdout: String(res.stdout).trim(), stderr: String(res.stderr).trim(), exitCode: res.exitCode ?? -1, failed: res.failed };
 }
 
-export const docker = (args: string[], opts?: { timeoutMs?: number; reject?: boolean }) => sh("docker", args, opts);
+// Debian's docker client matches Debian's dockerd; a newer client on PATH (API 1.44+) refuses
+// some flags (e.g. --mac-address with --network) against a 1.41 daemon.
+export const DOCKER_CLI = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
+export const docker = (args: string[], opts?: { timeoutMs?: number; reject?: boolean }) => sh(DOCKER_CLI, args, opts);
 
 /** Throws with what to do when the machine lacks something the e2e tests need. */
 export async function requirePrerequisites(): Promise<void> {
