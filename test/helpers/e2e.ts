@@ -203,3 +203,17 @@ export async function containerNet(name: string): Promise<{ addr: string; routes
   const links = (await docker(["exec", name, "ip", "-o", "link"])).stdout;
   return { addr, routes, links };
 }
+
+/** POST to the plugin socket the way Docker does (no Content-Type). */
+export function pluginCall(socketPath: string, path: string, body = ""): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: "POST", headers: { Accept: "application/vnd.docker.plugins.v1.2+json" }, timeout: 30_000 }, (res) => {
+      let text = "";
+      res.on("data", (c) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on("timeout", () => req.destroy(new Error(`${path} timed out`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}

@@ -1,0 +1,74 @@
+// docker network connect/disconnect on running containers, and restarts of the plugin with
+// live containers: teardown must still be complete.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { IMAGE, cleanup, containerNet, docker, leaked, pluginCall, rand, requirePrerequisites, sh, snapshot, startPlugin, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
+
+describe("endpoint lifecycle", () => {
+  let plugin: PluginHandle;
+  const id = rand();
+  const net = `cs-life-${id}`;
+  const containers: string[] = [];
+  let before: HostSnapshot;
+
+  beforeAll(async () => {
+    await requirePrerequisites();
+    plugin = await startPlugin();
+    before = await snapshot(plugin.cacheDir);
+    await docker(["network", "create", "-d", plugin.driver, net]);
+  });
+
+  afterAll(async () => {
+    await cleanup(containers, [net], plugin);
+  });
+
+  const addressOn = async (name: string) => (await docker(["inspect", name, "--format", `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`])).stdout;
+
+  it("connects and disconnects a running container that is also on Docker's bridge", async () => {
+    const name = `cs-conn-${id}`;
+    containers.push(name);
+    await docker(["run", "-d", "--name", name, IMAGE, "sleep", "300"]);
+    const onBridgeOnly = await snapshot(plugin.cacheDir);
+    await docker(["network", "connect", net, name]);
+    const ip = await addressOn(name);
+    const mac = (await docker(["inspect", name, "--format", `{{(index .NetworkSettings.Networks "${net}").MacAddress}}`])).stdout;
+    const { addr, routes, links } = await containerNet(name);
+    expect(addr).toMatch(new RegExp(`eth1\\s+inet ${ip.replace(/\./g, "\\.")}/`));
+    expect(links).toContain(`link/ether ${mac}`);
+    // Docker's bridge keeps the default route; the CNI network is reachable on eth1.
+    expect(routes[0]).toMatch(/^default via \S+ dev eth0/);
+    const peer = `cs-peer-${id}`;
+    containers.push(peer);
+    await docker(["run", "-d", "--name", peer, "--network", net, IMAGE, "sleep", "300"]);
+    const ping = await docker(["exec", name, "ping", "-c", "1", "-W", "3", await addressOn(peer)], { reject: false });
+    expect(ping.stdout).toContain("1 packets received");
+    await docker(["network", "disconnect", net, name]);
+    expect((await containerNet(name)).links).not.toContain("eth1");
+    await docker(["rm", "-f", peer]);
+    expect(leaked(onBridgeOnly, await snapshot(plugin.cacheDir))).toEqual({});
+    await docker(["rm", "-f", name]);
+  });
+
+  it("tears down fully after the plugin was killed and restarted with containers running", async () => {
+    const names = [`cs-rs1-${id}`, `cs-rs2-${id}`];
+    containers.push(...names);
+    for (const n of names) await docker(["run", "-d", "--name", n, "--network", net, "-p", "80", IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);
+    const ips = await Promise.all(names.map(addressOn));
+    await plugin.stop("SIGKILL");
+    await plugin.start(); // same socket, same state dir; Docker does not re-activate
+    const ping = await docker(["exec", names[0]!, "ping", "-c", "1", "-W", "3", ips[1]!], { reject: false });
+    expect(ping.stdout).toContain("1 packets received");
+    await docker(["stop", "-t", "1", ...names]);
+    await docker(["rm", ...names]);
+    expect(leaked(before, await snapshot(plugin.cacheDir))).toEqual({});
+    const rules = (await sh("iptables-save", [])).stdout;
+    for (const ip of ips) expect(rules).not.toContain(`${ip}/32`);
+  });
+
+  it("answers a second DeleteEndpoint and one without Join (idempotent) through the socket", async () => {
+    const body = JSON.stringify({ NetworkID: "a".repeat(64), EndpointID: "b".repeat(64) });
+    for (let i = 0; i < 2; i++) {
+      const res = await pluginCall(plugin.socket, "/NetworkDriver.DeleteEndpoint", body);
+      expect(res).toEqual({ status: 200, body: "{}" });
+    }
+  });
+});
