@@ -21,5 +21,6 @@ export function buildDriver(s: Settings): CniShimDriver {
     state: new StateStore(s.stateDir),
     confDirs: confDirs(s),
     docker: dockerClient(s.dockerSocket),
+    reconcileGraceMs: s.reconcileGraceS * 1000,
   });
 }

@@ -18,6 +18,7 @@ export interface Settings {
   dockerSocket: string;
   logLevel: string;
   reconcileIntervalS: number;
+  reconcileGraceS: number;
 }
 
 /** name, env var, default, help: the single table the CLI help and the README follow. */
@@ -31,6 +32,7 @@ export const SETTINGS_TABLE = [
   ["--docker-socket", "CNI_SHIM_DOCKER_SOCKET", DEFAULT_DOCKER_SOCKET, "Docker API socket used for reconciliation"],
   ["--log-level", "CNI_SHIM_LOG_LEVEL", "info", "debug, info, warn or error"],
   ["--reconcile-interval", "CNI_SHIM_RECONCILE_INTERVAL", "300", "seconds between reconciliations with Docker (0 = only at start and on Activate)"],
+  ["--reconcile-grace", "CNI_SHIM_RECONCILE_GRACE", "60", "seconds an endpoint must exist before reconciliation may remove it (Docker may be mid-start)"],
 ] as const;
 
 export const settingFlags = Object.fromEntries(SETTINGS_TABLE.map(([flag]) => [flag.slice(2), { type: "string" as const }]));
@@ -57,6 +59,7 @@ export function resolveSettings(values: Record<string, string | boolean | undefi
     dockerSocket: byFlag["--docker-socket"]!,
     logLevel: byFlag["--log-level"]!,
     reconcileIntervalS: num("--reconcile-interval"),
+    reconcileGraceS: num("--reconcile-grace"),
   };
 }
 

@@ -15,6 +15,7 @@ import { choosePorts } from "./ports.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
 import { log } from "../util/log.js";
 import { isNotFound } from "../util/fs.js";
+import { sameIP } from "../util/ip.js";
 
 export const DEFAULT_TEMPLATE = "cni-shim-default";
 
@@ -163,6 +164,7 @@ export class CniShimDriver implements NetworkDriver {
       const list = CniShimDriver.loaded(net);
       const existing = await this.state.getEndpoint(req.EndpointID);
       if (existing && existing.phase !== "adding") return this.createReply(req, existing);
+      await this.reclaimReassignedAddresses(req, net);
       const taken = new Set((await this.state.listEndpoints()).flatMap((e) => e.portMappings.map((p) => `${p.protocol}/${p.hostPort}`)));
       const ports = await choosePorts(tr.portRequests(req.Options), taken);
       const plan = tr.planAttachment(req, ports);
@@ -215,6 +217,27 @@ export class CniShimDriver implements NetworkDriver {
       log.info("endpoint attached", { endpoint: rec.id.slice(0, 12), cniNetwork: list.conflist.name, address: rec.address, mac: rec.macAddress, ports: ports.length });
       return this.createReply(req, rec);
     });
+  }
+
+  /**
+   * Docker's IPAM owns the addresses of its networks and never hands out one that is in use, so
+   * an endpoint of ours on this network that still holds the address Docker just assigned is
+   * stale (Docker dropped it, e.g. across a dockerd restart, without telling us). Tear it down
+   * now, without asking Docker, or host-local would refuse the address.
+   */
+  private async reclaimReassignedAddresses(req: api.CreateEndpointRequest, net: NetworkRecord): Promise<void> {
+    const wanted = [req.Interface?.Address, req.Interface?.AddressIPv6].filter((a): a is string => !!a);
+    if (!wanted.length) return;
+    const stale = (await this.state.listEndpoints()).filter(
+      (e) => e.networkId === req.NetworkID && e.id !== req.EndpointID && wanted.some((w) => sameIP(w, e.address) || sameIP(w, e.addressIPv6)),
+    );
+    for (const ep of stale) {
+      log.warn("Docker reassigned the address of an endpoint it dropped: removing the stale endpoint", { stale: ep.id.slice(0, 12), address: ep.address, endpoint: req.EndpointID.slice(0, 12) });
+      await this.locks.run(ep.id, async () => {
+        const fresh = await this.state.getEndpoint(ep.id);
+        if (fresh) await this.teardown(fresh, net);
+      });
+    }
   }
 
   private createReply(req: api.CreateEndpointRequest, rec: EndpointRecord): api.CreateEndpointResponse {

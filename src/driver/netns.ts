@@ -66,7 +66,9 @@ export async function takeBack(staging: string, ifName: string, tmpName: string)
  * bridge plugin's DEL finds the ipMasq chain to remove through the addresses on the link.
  */
 export async function addStandIn(staging: string, ifName: string): Promise<void> {
-  await run("ip", ["-n", staging, "link", "add", ifName, "type", "dummy"]);
+  // A veth pair kept inside the staging ns: veth exists wherever the bridge plugin works (the
+  // dummy module is often missing from minimal kernels). Deleting ifName removes both ends.
+  await run("ip", ["-n", staging, "link", "add", ifName, "type", "veth", "peer", "name", `${ifName}-standin`.slice(0, 15)]);
 }
 
 /** A netns move flushes addresses; put the result's back so DEL can find what hangs off them. */

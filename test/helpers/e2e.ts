@@ -74,7 +74,7 @@ export interface PluginHandle {
 }
 
 /** A cni-shim process serving a driver name of its own (so it never clashes with a real one). */
-export async function startPlugin(opts: { confDir?: string; cniPath?: string; execTimeoutMs?: number; driver?: string } = {}): Promise<PluginHandle> {
+export async function startPlugin(opts: { confDir?: string; cniPath?: string; execTimeoutMs?: number; driver?: string; reconcileGraceS?: number } = {}): Promise<PluginHandle> {
   const driver = opts.driver ?? `cnishim-e2e-${rand()}`;
   const base = await mkdtemp(join(tmpdir(), `${driver}-`));
   const socket = `/run/docker/plugins/${driver}.sock`;
@@ -94,6 +94,7 @@ export async function startPlugin(opts: { confDir?: string; cniPath?: string; ex
       const args = [CLI, "serve", "--socket", socket, "--state-dir", stateDir, "--cache-dir", cacheDir, "--conf-dir", confDir, "--reconcile-interval", "0", "--log-level", "debug"];
       if (opts.cniPath) args.push("--cni-path", opts.cniPath);
       if (opts.execTimeoutMs) args.push("--exec-timeout-ms", String(opts.execTimeoutMs));
+      if (opts.reconcileGraceS !== undefined) args.push("--reconcile-grace", String(opts.reconcileGraceS));
       child = execa("node", args, { reject: false, all: true, buffer: false });
       child.all?.on("data", (d: Buffer) => (output += d.toString()));
       for (let i = 0; i < 100; i++) {

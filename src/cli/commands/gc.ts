@@ -36,7 +36,7 @@ never touched. Asks the running plugin on --socket; runs in-process when none is
 Options:
 ${settingsHelp}`,
   async run(argv) {
-    const { values } = parseArgs({ args: argv, options: { ...settingFlags, grace: { type: "string" } }, allowPositionals: false });
+    const { values } = parseArgs({ args: argv, options: settingFlags, allowPositionals: false });
     const settings = resolveSettings(values);
     setLogLevel(settings.logLevel);
     let report = await askServer(settings.socket);
