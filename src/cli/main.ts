@@ -2,9 +2,10 @@
 // cni-shim: Docker networks on real CNI plugin chains.
 import { serve } from "./commands/serve.js";
 import { gc } from "./commands/gc.js";
+import { attach, detach } from "./commands/attach.js";
 import { UsageError, type Command } from "./command.js";
 
-const commands: Command[] = [serve, gc];
+const commands: Command[] = [serve, gc, attach, detach];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,7 +1,10 @@
 import { parseArgs } from "node:util";
 import { request } from "node:http";
-import { resolveSettings, settingFlags } from "../settings.js";
-import { buildDriver } from "../compose.js";
+import { resolveSettings, settingFlags, confDirs } from "../settings.js";
+import { buildDriver, buildRuntime } from "../compose.js";
+import { Attacher } from "../../attach/attach.js";
+import { dockerClient } from "../../docker/client.js";
+import type { ReconcileReport } from "../../driver/driver.js";
 import { settingsHelp } from "./serve.js";
 import { setLogLevel } from "../../util/log.js";
 import type { Command } from "../command.js";
@@ -39,12 +42,12 @@ ${settingsHelp}`,
     const { values } = parseArgs({ args: argv, options: settingFlags, allowPositionals: false });
     const settings = resolveSettings(values);
     setLogLevel(settings.logLevel);
-    let report = await askServer(settings.socket);
-    if (report === undefined) {
-      const driver = buildDriver(settings);
-      report = await driver.reconcile();
-    }
-    process.stdout.write(JSON.stringify(report, null, 2) + "\n");
-    return (report as { errors?: unknown[] })?.errors?.length ? 1 : 0;
+    let report = (await askServer(settings.socket)) as ReconcileReport | undefined;
+    if (report === undefined) report = await buildDriver(settings).reconcile();
+    // Attachments (cni-shim attach) of containers that stopped or are gone.
+    const attacher = new Attacher(buildRuntime(settings), dockerClient(settings.dockerSocket), settings.stateDir, confDirs(settings));
+    const detached = await attacher.gc();
+    process.stdout.write(JSON.stringify({ ...report, attachmentsRemoved: detached.map((a) => `${a.containerName}/${a.network}`) }, null, 2) + "\n");
+    return report.errors.length ? 1 : 0;
   },
 };

@@ -1,0 +1,166 @@
+// `cni-shim attach`: the way the Docker-era kubelet (dockershim) networked a pod. The container
+// runs on Docker's "none" network and the CNI list is applied straight into its namespace
+// (/proc/<pid>/ns/net), loopback first, with K8S_* CNI_ARGS. Also the reference column of compare.
+import { readdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import type Docker from "dockerode";
+import { CniRuntime } from "../cni/runtime.js";
+import { confListFromObject, findConfList, parseConfFile, type LoadedConfList } from "../cni/config.js";
+import { Result } from "../cni/schemas.js";
+import { PortMapping } from "../driver/state.js";
+import { containerAddresses } from "../driver/translate.js";
+import * as netns from "../driver/netns.js";
+import { isNotFound, writeFileAtomic } from "../util/fs.js";
+import { log } from "../util/log.js";
+
+export const LOOPBACK_LIST = { cniVersion: "1.0.0", name: "cni-loopback", plugins: [{ type: "loopback" }] };
+
+export const AttachmentRecord = z.object({
+  containerId: z.string(),
+  containerName: z.string(),
+  network: z.string(),
+  conflist: z.string(), // the exact list bytes used, so detach works even if the file changed
+  netns: z.string(),
+  ifName: z.string(),
+  portMappings: z.array(PortMapping),
+  cniArgs: z.array(z.tuple([z.string(), z.string()])),
+  result: Result,
+  createdAt: z.string(),
+});
+export type AttachmentRecord = z.infer<typeof AttachmentRecord>;
+
+interface ContainerInfo {
+  id: string;
+  name: string;
+  pid: number;
+  running: boolean;
+  networkMode: string;
+}
+
+async function inspectContainer(docker: Docker, ref: string): Promise<ContainerInfo | undefined> {
+  try {
+    const info = (await docker.getContainer(ref).inspect()) as { Id: string; Name: string; State: { Pid: number; Running: boolean }; HostConfig: { NetworkMode: string } };
+    return { id: info.Id, name: info.Name.replace(/^\//, ""), pid: info.State.Pid, running: info.State.Running, networkMode: info.HostConfig.NetworkMode };
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    throw err;
+  }
+}
+
+export interface AttachOptions {
+  network?: string;
+  portMappings?: PortMapping[];
+  ifName?: string;
+}
+
+export class Attacher {
+  constructor(
+    private readonly runtime: CniRuntime,
+    private readonly docker: Docker,
+    private readonly stateDir: string,
+    private readonly confDirs: string[],
+  ) {}
+
+  private file(containerId: string, network: string): string {
+    return join(this.stateDir, "attachments", `${containerId}-${network}.json`);
+  }
+
+  async list(): Promise<AttachmentRecord[]> {
+    let names: string[];
+    try {
+      names = await readdir(join(this.stateDir, "attachments"));
+    } catch (err) {
+      if (isNotFound(err)) return [];
+      throw err;
+    }
+    const out: AttachmentRecord[] = [];
+    for (const n of names.filter((n) => n.endsWith(".json") && !n.startsWith("."))) {
+      const parsed = AttachmentRecord.safeParse(JSON.parse(await readFile(join(this.stateDir, "attachments", n), "utf8")));
+      if (parsed.success) out.push(parsed.data);
+      else log.warn("skipping unreadable attachment record", { file: n });
+    }
+    return out;
+  }
+
+  async attach(ref: string, opts: AttachOptions = {}): Promise<AttachmentRecord> {
+    const c = await inspectContainer(this.docker, ref);
+    if (!c) throw new Error(`no container "${ref}": start one with docker run --network none ...`);
+    if (!c.running || !c.pid) throw new Error(`container ${c.name} is not running: attach needs its network namespace`);
+    if (c.networkMode !== "none") throw new Error(`container ${c.name} uses network mode "${c.networkMode}": start it with --network none, as the kubelet did, so that only CNI configures it`);
+    const list = await findConfList(this.confDirs, opts.network ?? "cni-shim-default");
+    const ifName = opts.ifName ?? "eth0";
+    if ((await this.list()).some((a) => a.containerId === c.id && a.network === list.conflist.name)) {
+      throw new Error(`container ${c.name} is already attached to ${list.conflist.name}: detach it first`);
+    }
+    const nsPath = `/proc/${c.pid}/ns/net`;
+    const cniArgs: Array<[string, string]> = [
+      ["K8S_POD_NAMESPACE", "docker"],
+      ["K8S_POD_NAME", c.name],
+      ["K8S_POD_INFRA_CONTAINER_ID", c.id],
+    ];
+    const caps = opts.portMappings?.length ? { portMappings: opts.portMappings } : {};
+    // dockershim: loopback first, then the pod network on eth0.
+    await this.runtime.add(confListFromObject(LOOPBACK_LIST, "built-in loopback"), { containerId: c.id, netns: nsPath, ifName: "lo", args: cniArgs });
+    const out = await this.runtime.add(list, { containerId: c.id, netns: nsPath, ifName, args: cniArgs, capabilityArgs: caps });
+    const rec: AttachmentRecord = {
+      containerId: c.id,
+      containerName: c.name,
+      network: list.conflist.name,
+      conflist: list.bytes.toString("utf8"),
+      netns: nsPath,
+      ifName,
+      portMappings: opts.portMappings ?? [],
+      cniArgs,
+      result: out.result,
+      createdAt: new Date().toISOString(),
+    };
+    await writeFileAtomic(this.file(c.id, rec.network), JSON.stringify(rec, null, 2));
+    return rec;
+  }
+
+  /** DEL the attachment; when the container (and its netns) is gone, DEL in a stand-in netns. */
+  async detach(ref: string, network?: string): Promise<AttachmentRecord[]> {
+    const c = await inspectContainer(this.docker, ref);
+    const all = await this.list();
+    const mine = all.filter((a) => (a.containerId === c?.id || a.containerId === ref || a.containerName === ref) && (!network || a.network === network));
+    if (!mine.length) throw new Error(`no cni-shim attachment for "${ref}"${network ? ` on ${network}` : ""}`);
+    for (const rec of mine) await this.teardown(rec, c?.running ? c.pid : undefined);
+    return mine;
+  }
+
+  private async teardown(rec: AttachmentRecord, pid: number | undefined): Promise<void> {
+    const list: LoadedConfList = parseConfFile(rec.conflist, `attachment ${rec.containerName}/${rec.network}`);
+    const att = { containerId: rec.containerId, ifName: rec.ifName, args: rec.cniArgs, capabilityArgs: rec.portMappings.length ? { portMappings: rec.portMappings } : {} };
+    if (pid) {
+      await this.runtime.del(list, { ...att, netns: `/proc/${pid}/ns/net` });
+    } else {
+      // The namespace died with the container: give DEL a stand-in interface with the old
+      // addresses so the bridge plugin can find and remove the NAT chain hanging off them.
+      const staging = `cni-shim-a${rec.containerId.slice(0, 11)}`;
+      await netns.ensureNetns(staging);
+      try {
+        await netns.addStandIn(staging, rec.ifName);
+        await netns.restoreAddresses(staging, rec.ifName, containerAddresses(rec.result, rec.ifName));
+        await this.runtime.del(list, { ...att, netns: netns.netnsPath(staging) });
+      } finally {
+        await netns.deleteNetns(staging);
+      }
+    }
+    await this.runtime.del(confListFromObject(LOOPBACK_LIST, "built-in loopback"), { containerId: rec.containerId, ifName: "lo", netns: pid ? `/proc/${pid}/ns/net` : undefined, args: rec.cniArgs }).catch(() => undefined);
+    await rm(this.file(rec.containerId, rec.network), { force: true });
+    log.info("detached", { container: rec.containerName, network: rec.network });
+  }
+
+  /** Attachments whose container is gone or stopped: DEL them. */
+  async gc(): Promise<AttachmentRecord[]> {
+    const removed: AttachmentRecord[] = [];
+    for (const rec of await this.list()) {
+      const c = await inspectContainer(this.docker, rec.containerId);
+      if (c?.running && `/proc/${c.pid}/ns/net` === rec.netns) continue;
+      await this.teardown(rec, undefined);
+      removed.push(rec);
+    }
+    return removed;
+  }
+}
