@@ -71,7 +71,15 @@ export async function listConfFiles(dirs: string[]): Promise<ConfDirEntry[]> {
   const out: ConfDirEntry[] = [];
   for (const dir of dirs) {
     for (const file of await confFiles(dir)) {
-      const text = await readFile(file, "utf8");
+      let text: string;
+      try {
+        text = await readFile(file, "utf8");
+      } catch (err) {
+        // Like libcni, a directory (or a dangling link) named *.conf is not a config.
+        if (isNotFound(err) || (err as NodeJS.ErrnoException).code === "EISDIR") continue;
+        out.push({ file, error: `${file}: cannot read (${(err as Error).message})` });
+        continue;
+      }
       let name: string | undefined;
       try {
         const raw = JSON.parse(text) as { name?: unknown };

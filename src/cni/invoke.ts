@@ -99,6 +99,10 @@ export async function execPlugin(req: ExecRequest, observe?: ExecObserver): Prom
         throw new CniRuntimeError(`CNI plugin "${plugin}" ${req.command} did not finish within ${req.timeoutMs} ms and was killed`);
       }
       const spawnCode = (res as { code?: string }).code;
+      const signal = (res as { signal?: string }).signal;
+      if (res.exitCode === undefined && signal) {
+        throw new CniPluginError(plugin, req.command, undefined, `was killed by ${signal}`, undefined, clip(stderr));
+      }
       if (res.exitCode === undefined) {
         // The binary never ran; ETXTBSY happens when it is still being written (e.g. an upgrade).
         if (spawnCode === "ETXTBSY" && attempt < TEXT_FILE_BUSY_RETRIES) {

@@ -42,7 +42,7 @@ export function networkOptions(req: api.CreateNetworkRequest): NetworkOptions {
   const mtuText = str(api.SHIM_OPT.mtu);
   let mtu: number | undefined;
   if (mtuText !== undefined) {
-    mtu = Number(mtuText);
+    mtu = /^\d+$/.test(mtuText) ? Number(mtuText) : NaN;
     if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new TranslationError(`-o ${api.SHIM_OPT.mtu}="${mtuText}" must be a whole number between 576 and 65535`);
   }
   if (cniNetwork && (bridge || mtu)) {

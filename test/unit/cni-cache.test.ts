@@ -1,14 +1,20 @@
 // The on-disk result cache: libcni's layout and format, so cnitool and friends can read it.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { mkdir, readFile, readdir, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ResultCache } from "../../src/cni/cache.js";
 import { CniRuntime } from "../../src/cni/runtime.js";
 import { findConfList } from "../../src/cni/config.js";
 import { fakeEnv, type FakeEnv } from "../helpers/cni-setup.js";
-import { tempDir } from "../helpers/fake-plugin.js";
+import { tempDir as makeTempDir } from "../helpers/fake-plugin.js";
 
 let env: FakeEnv;
+const extraDirs: string[] = [];
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await makeTempDir(prefix);
+  extraDirs.push(dir);
+  return dir;
+}
 beforeEach(async () => {
   env = await fakeEnv();
   await env.fp.add("first");
@@ -16,6 +22,7 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await env.cleanup();
+  for (const dir of extraDirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
 // Deliberately odd formatting: the cache must hold these exact bytes, not a re-serialisation.

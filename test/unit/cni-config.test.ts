@@ -1,6 +1,6 @@
 // Loading network configuration lists from conf dirs the way libcni does.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { findConfList, listConfFiles, parseConfFile } from "../../src/cni/config.js";
 import { CniConfigError } from "../../src/cni/errors.js";
@@ -110,6 +110,15 @@ describe("findConfList", () => {
     await put(d1, "10-good.conflist", list("good", "g"));
     const err = await configError(findConfList([d1], name));
     expect(err.message).toContain("is not a CNI network name");
+  });
+
+  it("skips directories and dangling symlinks named like configs (libcni skips directories)", async () => {
+    await mkdir(join(d1, "00-dir.conflist"));
+    await symlink(join(d1, "nowhere.json"), join(d1, "01-dangling.conf"));
+    await put(d1, "10-good.conflist", list("good", "g"));
+    expect(marker(await findConfList([d1], "good"))).toBe("g");
+    const err = await configError(findConfList([d1], "absent"));
+    expect(err.message).toContain("(available: good)");
   });
 
   it("lists the available names when the name is unknown", async () => {

@@ -2,7 +2,7 @@
 // missing plugin binaries.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, open, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execPlugin, type ExecRecord, type ExecRequest } from "../../src/cni/invoke.js";
 import { CniPluginError, CniRuntimeError } from "../../src/cni/errors.js";
@@ -142,6 +142,28 @@ describe("execPlugin results and errors", () => {
     expect((err as Error).message).toMatch(/cannot execute CNI plugin .*notexec.*EACCES/);
   });
 
+  it("reports a plugin killed by a signal, naming the signal", async () => {
+    const path = join(env.fp.binDir, "crash");
+    await writeFile(path, "#!/bin/sh\ncat >/dev/null\nkill -SEGV $$\n");
+    await chmod(path, 0o755);
+    const err = await execPlugin({ pluginPath: path, command: "ADD", cniPath: [env.fp.binDir], stdin: {}, timeoutMs: 5000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/crash.*SIGSEGV/);
+  });
+
+  it("retries a plugin binary that is still open for writing (text file busy)", async () => {
+    const path = await env.fp.add("busy", { replies: { ADD: { stdout: { cniVersion: "1.0.0" } } } });
+    const writer = await open(path, "r+"); // an upgrade in progress: exec fails with ETXTBSY
+    const closed = new Promise((r) => setTimeout(r, 150)).then(() => writer.close());
+    try {
+      const out = await execPlugin({ pluginPath: path, command: "ADD", cniPath: [env.fp.binDir], stdin: { cniVersion: "1.0.0" }, timeoutMs: 5000 });
+      expect(out).toEqual({ cniVersion: "1.0.0" });
+    } finally {
+      await closed;
+    }
+    expect((await env.fp.calls()).map((c) => c.command)).toEqual(["ADD"]);
+  });
+
   it("reports each exec to the observer with its duration and outcome", async () => {
     const records: ExecRecord[] = [];
     const path = await env.fp.add("obs", { replies: { DEL: { exit: 1, stdout: { code: 3, msg: "x" } } } });
@@ -210,7 +232,8 @@ describe("CNI_ARGS", () => {
   });
 
   it.each([
-    ["a ';'", [["K8S_POD_NAME", "web;IP=10.0.0.1"]], /CNI_ARGS value for K8S_POD_NAME .*contains ';' or '='/],
+    ["a ';'", [["K8S_POD_NAME", "web;x"]], /CNI_ARGS value for K8S_POD_NAME \("web;x"\) contains ';' or '='/],
+    ["an injected pair", [["K8S_POD_NAME", "web;IP=10.0.0.1"]], /CNI_ARGS value for K8S_POD_NAME .*contains ';' or '='/],
     ["an '='", [["LABEL", "a=b"]], /CNI_ARGS value for LABEL .*contains ';' or '='/],
     ["a bad key", [["BAD KEY", "x"]], /CNI_ARGS key "BAD KEY" is invalid/],
     ["a key with '='", [["A=B", "x"]], /CNI_ARGS key "A=B" is invalid/],

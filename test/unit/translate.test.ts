@@ -1,0 +1,544 @@
+// Pure translation between Docker's libnetwork requests and CNI (src/driver/translate.ts), fed
+// with the request bodies a real Docker 20.10 sent and the embedded default conflist.
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { EMBEDDED_CONF_DIR, parseConfFile, confListFromObject } from "../../src/cni/config.js";
+import { normaliseCniArgs } from "../../src/cni/args.js";
+import type { ConfList, Result } from "../../src/cni/schemas.js";
+import * as api from "../../src/libnetwork/schemas.js";
+import {
+  TranslationError,
+  checkPoolsMatch,
+  instantiateDefault,
+  joinResponse,
+  namespaceWideSettings,
+  networkOptions,
+  planAttachment,
+  portRequests,
+  requestedMac,
+  verifyResult,
+} from "../../src/driver/translate.js";
+import { fixtureJson } from "../helpers/protocol-client.js";
+
+const NET_ID = "81a8d9bec29ac03a2312528635b8dd0415c3aa252fa7bbb4b6384aac5c0f64fb";
+const EP_ID = "fe6a48ea14a4f8fb944114527c28971beb6915d70a049879eb8bb0f2e8553f8a";
+const OTHER_NET_ID = "0123456789ab" + "c".repeat(52);
+
+const netReq = (file: string) => api.CreateNetworkRequest.parse(fixtureJson(file));
+const netOpts = () => netReq("01-CreateNetwork-opts.json");
+const netV6Internal = () => netReq("01-CreateNetwork-ipv6-internal-aux.json");
+const epReq = (file: string) => api.CreateEndpointRequest.parse(fixtureJson(file));
+
+/** A CreateNetwork request with the given `-o` options. */
+function withGeneric(generic: Record<string, unknown>): api.CreateNetworkRequest {
+  const body = fixtureJson("01-CreateNetwork-opts.json");
+  body.Options["com.docker.network.generic"] = generic;
+  return api.CreateNetworkRequest.parse(body);
+}
+
+function translationError(fn: () => unknown): TranslationError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught, "expected a TranslationError").toBeInstanceOf(TranslationError);
+  return caught as TranslationError;
+}
+
+const TEMPLATE_FILE = join(EMBEDDED_CONF_DIR, "cni-shim-default.conflist");
+const loadTemplate = (): ConfList => parseConfFile(readFileSync(TEMPLATE_FILE, "utf8"), TEMPLATE_FILE).conflist;
+
+const pluginOf = (list: ConfList, type: string) => list.plugins.find((p) => p.type === type) as any;
+
+describe("networkOptions", () => {
+  it("accepts -o cni.network=NAME", () => {
+    expect(networkOptions(withGeneric({ "cni.network": "k8s-pod-network" })).cniNetwork).toBe("k8s-pod-network");
+    expect(networkOptions(withGeneric({ "cni.network": "my_net.v2" })).cniNetwork).toBe("my_net.v2");
+  });
+
+  it.each(["../x", "a/b", "..", "/etc/cni/net.d/10-x.conflist", "-x"])("rejects cni.network=%s as not a CNI network name", (name) => {
+    const err = translationError(() => networkOptions(withGeneric({ "cni.network": name })));
+    expect(err.message).toContain("is not a CNI network name");
+    expect(err.message).toContain(name);
+  });
+
+  it("rejects an unknown cni.* option and lists the known ones", () => {
+    const err = translationError(() => networkOptions(withGeneric({ "cni.foo": "1" })));
+    expect(err.message).toContain("cni.foo");
+    for (const known of ["cni.network", "cni.bridge", "cni.mtu"]) expect(err.message).toContain(known);
+  });
+
+  it("ignores options that are not cni-shim's (like the fixture's foo=bar)", () => {
+    const o = networkOptions(netOpts());
+    expect(o).toMatchObject({ internal: false, enableIPv6: false });
+    expect(o.cniNetwork).toBeUndefined();
+    expect(o.bridge).toBeUndefined();
+    expect(o.mtu).toBeUndefined();
+  });
+
+  it("parses cni.mtu", () => {
+    expect(networkOptions(withGeneric({ "cni.mtu": "1450" })).mtu).toBe(1450);
+    expect(networkOptions(withGeneric({ "cni.mtu": "9000" })).mtu).toBe(9000);
+  });
+
+  it.each(["abc", "1450.5", "100", "575", "65536", "-1", "1450mb"])("rejects cni.mtu=%s", (mtu) => {
+    const err = translationError(() => networkOptions(withGeneric({ "cni.mtu": mtu })));
+    expect(err.message).toContain("cni.mtu");
+  });
+
+  it("takes a valid cni.bridge and rejects a too long or odd one", () => {
+    expect(networkOptions(withGeneric({ "cni.bridge": "br-test0" })).bridge).toBe("br-test0");
+    expect(translationError(() => networkOptions(withGeneric({ "cni.bridge": "a-sixteen-chars0" }))).message).toContain("cni.bridge");
+    expect(translationError(() => networkOptions(withGeneric({ "cni.bridge": "br/0" }))).message).toContain("cni.bridge");
+  });
+
+  it("refuses cni.bridge / cni.mtu together with cni.network", () => {
+    expect(() => networkOptions(withGeneric({ "cni.network": "k8s", "cni.mtu": "1400" }))).toThrow(TranslationError);
+    expect(() => networkOptions(withGeneric({ "cni.network": "k8s", "cni.bridge": "br0" }))).toThrow(TranslationError);
+  });
+
+  it("reads --internal and --ipv6 from the real fixture", () => {
+    const o = networkOptions(netV6Internal());
+    expect(o.internal).toBe(true);
+    expect(o.enableIPv6).toBe(true);
+  });
+});
+
+describe("instantiateDefault", () => {
+  it("makes the embedded template concrete for the opts fixture", () => {
+    const template = loadTemplate();
+    const req = netOpts();
+    const list = instantiateDefault(template, req, networkOptions(req));
+    expect(list.name).toBe("cni-shim-81a8d9bec29a");
+    const bridge = pluginOf(list, "bridge");
+    expect(bridge.bridge).toBe("cs-81a8d9bec29a");
+    expect(bridge.bridge.length).toBeLessThanOrEqual(15);
+    expect(bridge.ipMasq).toBe(true);
+    expect(bridge.ipam.type).toBe("host-local");
+    expect(bridge.ipam.ranges).toEqual([[{ subnet: "172.18.0.0/16", gateway: "172.18.0.1" }]]);
+    expect(bridge.ipam.routes).toEqual([{ dst: "0.0.0.0/0" }]);
+    // The rest of the chain is kept, in order.
+    expect(list.plugins.map((p) => p.type)).toEqual(template.plugins.map((p) => p.type));
+    expect(list.cniVersion).toBe(template.cniVersion);
+    // And the result is still a valid conflist.
+    expect(() => confListFromObject(list, "instantiated")).not.toThrow();
+  });
+
+  it("IPv6 + internal fixture: both families as ranges, no default routes, no masquerade", () => {
+    const req = netV6Internal();
+    const list = instantiateDefault(loadTemplate(), req, networkOptions(req));
+    const bridge = pluginOf(list, "bridge");
+    expect(bridge.ipam.ranges).toEqual([[{ subnet: "10.98.0.0/24", gateway: "10.98.0.254" }], [{ subnet: "fd00:99::/64", gateway: "fd00:99::1" }]]);
+    const dsts = (bridge.ipam.routes as Array<{ dst: string }>).map((r) => r.dst);
+    expect(dsts).not.toContain("0.0.0.0/0");
+    expect(dsts).not.toContain("::/0");
+    expect(bridge.ipMasq).toBe(false);
+  });
+
+  it("IPv6, not internal: default routes for both families", () => {
+    const body = fixtureJson("01-CreateNetwork-ipv6-internal-aux.json");
+    delete body.Options["com.docker.network.internal"];
+    const req = api.CreateNetworkRequest.parse(body);
+    const opts = networkOptions(req);
+    expect(opts.internal).toBe(false);
+    const bridge = pluginOf(instantiateDefault(loadTemplate(), req, opts), "bridge");
+    const dsts = (bridge.ipam.routes as Array<{ dst: string }>).map((r) => r.dst).sort();
+    expect(dsts).toEqual(["0.0.0.0/0", "::/0"]);
+    expect(bridge.ipMasq).toBe(true);
+    expect(bridge.ipam.ranges).toHaveLength(2);
+  });
+
+  it("does not mutate the template", () => {
+    const template = loadTemplate();
+    const before = structuredClone(template);
+    const req = netV6Internal();
+    instantiateDefault(template, req, { ...networkOptions(req), bridge: "br-x", mtu: 1400 });
+    expect(template).toEqual(before);
+    expect(pluginOf(template, "bridge").ipam.ranges).toEqual([[{ subnet: "10.88.0.0/16" }]]);
+  });
+
+  it("gives two networks different names and bridges", () => {
+    const a = netOpts();
+    const b = api.CreateNetworkRequest.parse({ ...fixtureJson("01-CreateNetwork-opts.json"), NetworkID: OTHER_NET_ID });
+    const la = instantiateDefault(loadTemplate(), a, networkOptions(a));
+    const lb = instantiateDefault(loadTemplate(), b, networkOptions(b));
+    expect(pluginOf(la, "bridge").bridge).not.toBe(pluginOf(lb, "bridge").bridge);
+    expect(la.name).not.toBe(lb.name);
+    expect(pluginOf(lb, "bridge").bridge).toBe("cs-0123456789ab");
+  });
+
+  it("applies -o cni.bridge and -o cni.mtu", () => {
+    const req = withGeneric({ "cni.bridge": "br-mine", "cni.mtu": "1450" });
+    const bridge = pluginOf(instantiateDefault(loadTemplate(), req, networkOptions(req)), "bridge");
+    expect(bridge.bridge).toBe("br-mine");
+    expect(bridge.mtu).toBe(1450);
+  });
+
+  it("refuses a request without any pool", () => {
+    const req = api.CreateNetworkRequest.parse({ NetworkID: NET_ID, Options: {}, IPv4Data: [], IPv6Data: [] });
+    expect(() => instantiateDefault(loadTemplate(), req, networkOptions(req))).toThrow(TranslationError);
+  });
+});
+
+const hostLocalList = (ipam: Record<string, unknown>, name = "k8s-pod-network"): ConfList =>
+  confListFromObject({ cniVersion: "1.0.0", name, plugins: [{ type: "bridge", bridge: "cni0", ipam }, { type: "portmap" }] }, "test").conflist;
+
+const poolReq = (v4?: { Pool: string; Gateway?: string }, v6?: { Pool: string; Gateway?: string }) =>
+  api.CreateNetworkRequest.parse({ NetworkID: NET_ID, Options: {}, IPv4Data: v4 ? [v4] : [], IPv6Data: v6 ? [v6] : [] });
+
+describe("checkPoolsMatch", () => {
+  const k8s = hostLocalList({ type: "host-local", ranges: [[{ subnet: "10.244.1.0/24", gateway: "10.244.1.1" }]] });
+
+  it("passes when Docker's subnet and gateway are the conflist's", () => {
+    expect(() => checkPoolsMatch(k8s, poolReq({ Pool: "10.244.1.0/24", Gateway: "10.244.1.1/24" }))).not.toThrow();
+  });
+
+  it("a different pool fails with the exact flags to pass", () => {
+    const err = translationError(() => checkPoolsMatch(k8s, netOpts()));
+    expect(err.message).toContain("--subnet 10.244.1.0/24 --gateway 10.244.1.1");
+    expect(err.message).toContain("172.18.0.0/16");
+  });
+
+  it("a different gateway in the same subnet fails too", () => {
+    const err = translationError(() => checkPoolsMatch(k8s, poolReq({ Pool: "10.244.1.0/24", Gateway: "10.244.1.254/24" })));
+    expect(err.message).toContain("--subnet 10.244.1.0/24 --gateway 10.244.1.1");
+  });
+
+  it("understands the legacy ipam.subnet form (gateway defaults to the first host)", () => {
+    const legacy = hostLocalList({ type: "host-local", subnet: "10.244.1.0/24" });
+    expect(() => checkPoolsMatch(legacy, poolReq({ Pool: "10.244.1.0/24", Gateway: "10.244.1.1/24" }))).not.toThrow();
+    const err = translationError(() => checkPoolsMatch(legacy, poolReq({ Pool: "10.9.0.0/16", Gateway: "10.9.0.1/16" })));
+    expect(err.message).toContain("--subnet 10.244.1.0/24 --gateway 10.244.1.1");
+  });
+
+  it("does not check an IPAM other than host-local", () => {
+    const dhcp = hostLocalList({ type: "dhcp" });
+    expect(() => checkPoolsMatch(dhcp, netOpts())).not.toThrow();
+    const whereabouts = hostLocalList({ type: "whereabouts", range: "10.244.1.0/24" });
+    expect(() => checkPoolsMatch(whereabouts, netOpts())).not.toThrow();
+  });
+
+  it("checks IPv6 with --ipv6 in the advice", () => {
+    const dual = hostLocalList({
+      type: "host-local",
+      ranges: [[{ subnet: "10.244.1.0/24", gateway: "10.244.1.1" }], [{ subnet: "fd00:10::/64", gateway: "fd00:10::1" }]],
+    });
+    expect(() => checkPoolsMatch(dual, poolReq({ Pool: "10.244.1.0/24", Gateway: "10.244.1.1/24" }, { Pool: "fd00:10::/64", Gateway: "fd00:10::1/64" }))).not.toThrow();
+    const err = translationError(() =>
+      checkPoolsMatch(dual, poolReq({ Pool: "10.244.1.0/24", Gateway: "10.244.1.1/24" }, { Pool: "fd00:99::/64", Gateway: "fd00:99::1/64" })),
+    );
+    expect(err.message).toContain("--ipv6 --subnet fd00:10::/64 --gateway fd00:10::1");
+  });
+
+  it("refuses an IPv6-only conflist for a Docker network with IPv4", () => {
+    const v6only = hostLocalList({ type: "host-local", ranges: [[{ subnet: "fd00:10::/64" }]] });
+    expect(() => checkPoolsMatch(v6only, netOpts())).toThrow(/IPv4/);
+  });
+});
+
+describe("namespaceWideSettings", () => {
+  it("finds tuning sysctls", () => {
+    const list = confListFromObject(
+      {
+        cniVersion: "1.0.0",
+        name: "t",
+        plugins: [
+          { type: "bridge", ipam: { type: "host-local", subnet: "10.1.0.0/24" } },
+          { type: "tuning", sysctl: { "net.core.somaxconn": "500", "net.ipv4.conf.eth0.arp_filter": "1" } },
+        ],
+      },
+      "t",
+    ).conflist;
+    const found = namespaceWideSettings(list);
+    expect(found).toHaveLength(2);
+    expect(found.join("\n")).toContain("net.core.somaxconn");
+    expect(found.join("\n")).toContain("net.ipv4.conf.eth0.arp_filter");
+    expect(found.every((s) => s.includes("tuning"))).toBe(true);
+  });
+
+  it("finds nothing in the embedded default", () => {
+    expect(namespaceWideSettings(loadTemplate())).toEqual([]);
+  });
+});
+
+describe("portRequests", () => {
+  const pm = (bindings: unknown[]) => ({ "com.docker.network.portmap": bindings });
+  const b = (over: Record<string, unknown>) => ({ Proto: 6, IP: "", Port: 80, HostIP: "", HostPort: 8080, HostPortEnd: 8080, ...over });
+
+  it("reads the publish fixture", () => {
+    expect(portRequests(epReq("02-CreateEndpoint-publish.json").Options)).toEqual([
+      { protocol: "tcp", containerPort: 80, hostIP: undefined, hostPortStart: 8081, hostPortEnd: 8081 },
+    ]);
+  });
+
+  it("maps Proto 6/17/132 to tcp/udp/sctp", () => {
+    const out = portRequests(pm([b({ Proto: 6, Port: 1 }), b({ Proto: 17, Port: 2 }), b({ Proto: 132, Port: 3 })]));
+    expect(out.map((r) => [r.protocol, r.containerPort])).toEqual([
+      ["tcp", 1],
+      ["udp", 2],
+      ["sctp", 3],
+    ]);
+  });
+
+  it("keeps HostPort 0 (any port) and ranges as start/end", () => {
+    const out = portRequests(pm([b({ HostPort: 0, HostPortEnd: 0 }), b({ Port: 53, Proto: 17, HostPort: 8000, HostPortEnd: 8010 }), b({ HostPort: 9000, HostPortEnd: undefined })]));
+    expect(out[0]).toMatchObject({ hostPortStart: 0, hostPortEnd: 0 });
+    expect(out[1]).toMatchObject({ protocol: "udp", containerPort: 53, hostPortStart: 8000, hostPortEnd: 8010 });
+    expect(out[2]).toMatchObject({ hostPortStart: 9000, hostPortEnd: 9000 });
+  });
+
+  it("drops the wildcard HostIP and keeps a specific one", () => {
+    const out = portRequests(pm([b({ HostIP: "0.0.0.0" }), b({ HostIP: "" }), b({ HostIP: "127.0.0.1" }), b({ HostIP: "::" })]));
+    expect(out[0]!.hostIP).toBeUndefined();
+    expect(out[1]!.hostIP).toBeUndefined();
+    expect(out[2]!.hostIP).toBe("127.0.0.1");
+    expect(out[3]!.hostIP).toBeUndefined();
+  });
+
+  it("rejects other IP protocols", () => {
+    const err = translationError(() => portRequests(pm([b({ Proto: 1, Port: 0 })])));
+    expect(err.message).toMatch(/tcp, udp and sctp/);
+  });
+
+  it("no portmap, null or empty: nothing to publish; garbage: an error", () => {
+    expect(portRequests({})).toEqual([]);
+    expect(portRequests(pm([]))).toEqual([]);
+    expect(portRequests({ "com.docker.network.portmap": null })).toEqual([]);
+    expect(() => portRequests({ "com.docker.network.portmap": "80:80" })).toThrow(TranslationError);
+  });
+});
+
+describe("requestedMac", () => {
+  it("takes the interface MAC", () => {
+    expect(requestedMac(epReq("02-CreateEndpoint-mac.json"))).toBe("02:00:00:00:00:0a");
+  });
+
+  it("decodes the base64 option when the interface has none (AgAAAAAK = 02:00:00:00:00:0a)", () => {
+    const body = fixtureJson("02-CreateEndpoint-mac.json");
+    body.Interface.MacAddress = "";
+    expect(requestedMac(api.CreateEndpointRequest.parse(body))).toBe("02:00:00:00:00:0a");
+  });
+
+  it("lower-cases and returns nothing when unset", () => {
+    const body = fixtureJson("02-CreateEndpoint-publish.json");
+    expect(requestedMac(api.CreateEndpointRequest.parse(body))).toBeUndefined();
+    body.Interface.MacAddress = "02:AB:CD:EF:00:01";
+    expect(requestedMac(api.CreateEndpointRequest.parse(body))).toBe("02:ab:cd:ef:00:01");
+  });
+
+  it("ignores a base64 option that is not 6 bytes", () => {
+    const body = fixtureJson("02-CreateEndpoint-publish.json");
+    body.Options["com.docker.network.endpoint.macaddress"] = Buffer.from([1, 2, 3]).toString("base64");
+    expect(requestedMac(api.CreateEndpointRequest.parse(body))).toBeUndefined();
+  });
+});
+
+describe("planAttachment", () => {
+  const ports = [{ hostPort: 8081, containerPort: 80, protocol: "tcp" as const }];
+
+  it("plans CNI args, capability args and names from the publish fixture", () => {
+    const req = epReq("02-CreateEndpoint-publish.json");
+    const plan = planAttachment(req, ports);
+    expect(plan.cniArgs[0]).toEqual(["IP", "172.18.0.2"]);
+    const args = new Map(plan.cniArgs);
+    expect(args.get("K8S_POD_NAMESPACE")).toBeTruthy();
+    expect(args.get("K8S_POD_NAME")).toBeTruthy();
+    expect(args.get("K8S_POD_INFRA_CONTAINER_ID")).toBe(EP_ID);
+    // Every arg can be carried in CNI_ARGS.
+    expect(() => normaliseCniArgs(plan.cniArgs)).not.toThrow();
+    expect(plan.capabilityArgs.ips).toEqual(["172.18.0.2/16"]);
+    expect(plan.capabilityArgs.portMappings).toEqual(ports);
+    expect(plan.capabilityArgs.mac).toBeUndefined();
+    expect(plan.cniContainerId).toBe(EP_ID);
+    expect(plan.ifName).toBe("eth0");
+  });
+
+  it("uses the given pod name", () => {
+    const plan = planAttachment(epReq("02-CreateEndpoint-publish.json"), [], "web-1");
+    expect(new Map(plan.cniArgs).get("K8S_POD_NAME")).toBe("web-1");
+    expect(plan.capabilityArgs.portMappings).toBeUndefined();
+  });
+
+  it("passes a requested MAC as the mac capability", () => {
+    const plan = planAttachment(epReq("02-CreateEndpoint-mac.json"), []);
+    expect(plan.capabilityArgs.mac).toBe("02:00:00:00:00:0a");
+    expect(plan.cniArgs[0]).toEqual(["IP", "172.20.0.2"]);
+  });
+
+  it("includes the IPv6 address in ips", () => {
+    const body = fixtureJson("02-CreateEndpoint-publish.json");
+    body.Interface.AddressIPv6 = "fd00:99::2/64";
+    const plan = planAttachment(api.CreateEndpointRequest.parse(body), []);
+    expect(plan.capabilityArgs.ips).toEqual(["172.18.0.2/16", "fd00:99::2/64"]);
+  });
+
+  it("no address: no IP= arg and no ips", () => {
+    const body = fixtureJson("02-CreateEndpoint-publish.json");
+    body.Interface.Address = "";
+    const plan = planAttachment(api.CreateEndpointRequest.parse(body), []);
+    expect(plan.cniArgs.some(([k]) => k === "IP")).toBe(false);
+    expect(plan.capabilityArgs.ips).toBeUndefined();
+  });
+
+  it("tmpName and staging netns: short, unique per endpoint id prefix, deterministic", () => {
+    const ids = [EP_ID, "0123456789ab" + "d".repeat(52), "0123456789ac" + "d".repeat(52), "f".repeat(64)];
+    const plans = ids.map((id) => {
+      const body = fixtureJson("02-CreateEndpoint-publish.json");
+      body.EndpointID = id;
+      return planAttachment(api.CreateEndpointRequest.parse(body), []);
+    });
+    for (const p of plans) {
+      expect(p.tmpName.length).toBeLessThanOrEqual(15);
+      expect(p.tmpName).toMatch(/^[a-zA-Z0-9_.-]+$/);
+      expect(p.tmpName).not.toMatch(/^eth/); // never collide with Docker's DstPrefix names
+      expect(p.stagingNetns).toMatch(/^[a-zA-Z0-9_.-]+$/);
+    }
+    expect(new Set(plans.map((p) => p.tmpName)).size).toBe(ids.length);
+    expect(new Set(plans.map((p) => p.stagingNetns)).size).toBe(ids.length);
+    expect(plans[0]!.tmpName).toContain(EP_ID.slice(0, 12));
+    expect(plans[0]!.stagingNetns).toContain(EP_ID.slice(0, 12));
+    // Same endpoint, same names: a restarted plugin finds them again.
+    expect(planAttachment(epReq("02-CreateEndpoint-publish.json"), []).tmpName).toBe(plans[0]!.tmpName);
+    expect(planAttachment(epReq("02-CreateEndpoint-publish.json"), []).stagingNetns).toBe(plans[0]!.stagingNetns);
+  });
+});
+
+/** Shaped like the reference bridge plugin's ADD result (interfaces: bridge, host veth, eth0). */
+function bridgeResult(extra: Partial<Result> = {}): Result {
+  return {
+    cniVersion: "1.0.0",
+    interfaces: [
+      { name: "cs-81a8d9bec29a", mac: "ee:11:22:33:44:01" },
+      { name: "veth3a9b1c2d", mac: "ee:11:22:33:44:02" },
+      { name: "eth0", mac: "5a:7f:00:12:34:56", sandbox: "/var/run/netns/cni-shim-fe6a48ea14a4" },
+    ],
+    ips: [{ address: "172.18.0.2/16", gateway: "172.18.0.1", interface: 2 }],
+    routes: [{ dst: "0.0.0.0/0" }],
+    dns: {},
+    ...extra,
+  };
+}
+
+describe("verifyResult", () => {
+  it("accepts a result with Docker's address and returns the container MAC", () => {
+    const out = verifyResult(bridgeResult(), "eth0", ["172.18.0.2/16", undefined], "cni-shim-81a8d9bec29a");
+    expect(out.mac).toBe("5a:7f:00:12:34:56");
+  });
+
+  it("rejects a different address, naming both", () => {
+    const err = translationError(() => verifyResult(bridgeResult(), "eth0", ["172.18.0.3/16"], "k8s"));
+    expect(err.message).toContain("172.18.0.2/16");
+    expect(err.message).toContain("172.18.0.3/16");
+    expect(err.message).toContain("k8s");
+  });
+
+  it("rejects the same address with a different prefix, naming both", () => {
+    const err = translationError(() => verifyResult(bridgeResult(), "eth0", ["172.18.0.2/24"], "k8s"));
+    expect(err.message).toContain("172.18.0.2/16");
+    expect(err.message).toContain("172.18.0.2/24");
+    expect(err.message).toMatch(/prefix/);
+  });
+
+  it("does not count an address that is on a host-side interface", () => {
+    const result = bridgeResult({
+      ips: [
+        { address: "172.18.0.5/16", interface: 0 },
+        { address: "172.18.0.2/16", gateway: "172.18.0.1", interface: 2 },
+      ],
+    });
+    expect(() => verifyResult(result, "eth0", ["172.18.0.2/16"], "n")).not.toThrow();
+    expect(() => verifyResult(result, "eth0", ["172.18.0.5/16"], "n")).toThrow(TranslationError);
+  });
+
+  it("checks the IPv6 address too, in any spelling", () => {
+    const result = bridgeResult({
+      ips: [
+        { address: "172.18.0.2/16", gateway: "172.18.0.1", interface: 2 },
+        { address: "fd00:99:0:0::2/64", gateway: "fd00:99::1", interface: 2 },
+      ],
+    });
+    expect(() => verifyResult(result, "eth0", ["172.18.0.2/16", "fd00:99::2/64"], "n")).not.toThrow();
+    expect(() => verifyResult(result, "eth0", ["172.18.0.2/16", "fd00:99::3/64"], "n")).toThrow(TranslationError);
+  });
+
+  it("lower-cases the MAC", () => {
+    const result = bridgeResult();
+    result.interfaces![2]!.mac = "5A:7F:00:12:34:56";
+    expect(verifyResult(result, "eth0", ["172.18.0.2/16"], "n").mac).toBe("5a:7f:00:12:34:56");
+  });
+});
+
+describe("joinResponse", () => {
+  const TMP = "csfe6a48ea14a4";
+  const ep = (result?: Result) => ({ tmpName: TMP, ifName: "eth0", result });
+
+  it("bridge result: default route becomes Gateway; no static routes; gateway service disabled", () => {
+    const reply = joinResponse(ep(bridgeResult()));
+    expect(reply).toEqual({
+      InterfaceName: { SrcName: TMP, DstPrefix: "eth" },
+      Gateway: "172.18.0.1",
+      DisableGatewayService: true,
+    });
+    expect(() => api.JoinResponse.parse(reply)).not.toThrow();
+  });
+
+  it("::/0 becomes GatewayIPv6", () => {
+    const reply = joinResponse(
+      ep(
+        bridgeResult({
+          ips: [
+            { address: "172.18.0.2/16", gateway: "172.18.0.1", interface: 2 },
+            { address: "fd00:99::2/64", gateway: "fd00:99::1", interface: 2 },
+          ],
+          routes: [{ dst: "0.0.0.0/0" }, { dst: "::/0" }],
+        }),
+      ),
+    );
+    expect(reply.Gateway).toBe("172.18.0.1");
+    expect(reply.GatewayIPv6).toBe("fd00:99::1");
+    expect(reply.StaticRoutes).toBeUndefined();
+  });
+
+  it("a default route with its own gw uses that gw", () => {
+    const reply = joinResponse(ep(bridgeResult({ routes: [{ dst: "0.0.0.0/0", gw: "172.18.0.254" }] })));
+    expect(reply.Gateway).toBe("172.18.0.254");
+  });
+
+  it("routes via a gateway, connected routes, and the subnet route", () => {
+    const reply = joinResponse(
+      ep(
+        bridgeResult({
+          routes: [
+            { dst: "0.0.0.0/0" },
+            { dst: "10.10.0.0/16", gw: "172.18.0.254" },
+            { dst: "192.168.50.0/24" },
+            { dst: "172.18.0.0/16" }, // the connected subnet: the kernel adds it
+          ],
+        }),
+      ),
+    );
+    expect(reply.Gateway).toBe("172.18.0.1");
+    expect(reply.StaticRoutes).toEqual([
+      { Destination: "10.10.0.0/16", RouteType: 0, NextHop: "172.18.0.254" },
+      { Destination: "192.168.50.0/24", RouteType: 1 },
+    ]);
+    expect(reply.DisableGatewayService).toBe(true);
+    expect(reply.InterfaceName).toEqual({ SrcName: TMP, DstPrefix: "eth" });
+    expect(() => api.JoinResponse.parse(reply)).not.toThrow();
+  });
+
+  it("no routes (internal network): no Gateway, but still no docker_gwbridge", () => {
+    const reply = joinResponse(ep(bridgeResult({ routes: [] })));
+    expect(reply.Gateway).toBeUndefined();
+    expect(reply.GatewayIPv6).toBeUndefined();
+    expect(reply.StaticRoutes).toBeUndefined();
+    expect(reply.DisableGatewayService).toBe(true);
+  });
+
+  it("without a result: only the interface and DisableGatewayService", () => {
+    expect(joinResponse(ep(undefined))).toEqual({ InterfaceName: { SrcName: TMP, DstPrefix: "eth" }, DisableGatewayService: true });
+  });
+});
