@@ -22,5 +22,6 @@ export function buildDriver(s: Settings): CniShimDriver {
     confDirs: confDirs(s),
     docker: dockerClient(s.dockerSocket),
     reconcileGraceMs: s.reconcileGraceS * 1000,
+    backgroundTeardown: s.backgroundTeardown,
   });
 }

@@ -19,6 +19,7 @@ export interface Settings {
   logLevel: string;
   reconcileIntervalS: number;
   reconcileGraceS: number;
+  backgroundTeardown: boolean;
 }
 
 /** name, env var, default, help: the single table the CLI help and the README follow. */
@@ -32,6 +33,7 @@ export const SETTINGS_TABLE = [
   ["--docker-socket", "CNI_SHIM_DOCKER_SOCKET", DEFAULT_DOCKER_SOCKET, "Docker API socket used for reconciliation"],
   ["--log-level", "CNI_SHIM_LOG_LEVEL", "info", "debug, info, warn or error"],
   ["--reconcile-interval", "CNI_SHIM_RECONCILE_INTERVAL", "300", "seconds between reconciliations with Docker (0 = only at start and on Activate)"],
+  ["--teardown", "CNI_SHIM_TEARDOWN", "background", "background: CNI DEL runs after DeleteEndpoint replied (faster docker stop/rm); sync: before"],
   ["--reconcile-grace", "CNI_SHIM_RECONCILE_GRACE", "60", "seconds an endpoint must exist before reconciliation may remove it (Docker may be mid-start)"],
 ] as const;
 
@@ -49,6 +51,11 @@ export function resolveSettings(values: Record<string, string | boolean | undefi
     if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} must be a non-negative number, got "${byFlag[flag]}"`);
     return n;
   };
+  const choice = (flag: string, allowed: string[]) => {
+    const v = byFlag[flag]!;
+    if (!allowed.includes(v)) throw new Error(`${flag} must be one of ${allowed.join(", ")}, got "${v}"`);
+    return v;
+  };
   return {
     socket: byFlag["--socket"]!,
     confDir: byFlag["--conf-dir"]!,
@@ -60,6 +67,7 @@ export function resolveSettings(values: Record<string, string | boolean | undefi
     logLevel: byFlag["--log-level"]!,
     reconcileIntervalS: num("--reconcile-interval"),
     reconcileGraceS: num("--reconcile-grace"),
+    backgroundTeardown: choice("--teardown", ["background", "sync"]) === "background",
   };
 }
 

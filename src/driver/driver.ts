@@ -27,6 +27,12 @@ export interface DriverOptions {
   docker?: Docker;
   /** Endpoints younger than this are never reaped by reconciliation (Docker may be mid-start). */
   reconcileGraceMs?: number;
+  /**
+   * Run the CNI DEL of DeleteEndpoint after replying (default), taking it off the critical path
+   * of `docker stop`/`docker run --rm`. Anything that could collide with a teardown still in
+   * flight (same address, same host port, network removal, shutdown) waits for it first.
+   */
+  backgroundTeardown?: boolean;
 }
 
 export interface ReconcileReport {
@@ -44,6 +50,8 @@ function withContext(err: unknown, context: string): Error {
 
 export class CniShimDriver implements NetworkDriver {
   private readonly locks = new KeyedMutex();
+  /** Background teardowns still running, by endpoint id. */
+  private readonly pending = new Map<string, { rec: EndpointRecord; done: Promise<void> }>();
   private reconcileTimer?: NodeJS.Timeout;
   private reconciling?: Promise<ReconcileReport>;
 
@@ -123,8 +131,12 @@ export class CniShimDriver implements NetworkDriver {
   async deleteNetwork(networkId: string): Promise<void> {
     const net = await this.state.getNetwork(networkId);
     if (!net) return;
+    await this.settle((rec) => rec.networkId === networkId);
     for (const ep of (await this.state.listEndpoints()).filter((e) => e.networkId === networkId)) {
-      await this.locks.run(ep.id, () => this.teardown(ep, net));
+      await this.locks.run(ep.id, async () => {
+        const fresh = await this.state.getEndpoint(ep.id);
+        if (fresh) await this.teardown(fresh, net);
+      });
     }
     await this.removeNetworkResources(net);
     await this.state.deleteNetwork(networkId);
@@ -164,9 +176,17 @@ export class CniShimDriver implements NetworkDriver {
       const list = CniShimDriver.loaded(net);
       const existing = await this.state.getEndpoint(req.EndpointID);
       if (existing && existing.phase !== "adding") return this.createReply(req, existing);
+      const ports0 = tr.portRequests(req.Options);
+      const wanted = [req.Interface?.Address, req.Interface?.AddressIPv6].filter((a): a is string => !!a);
+      // A teardown still running for the same address or host port must finish first.
+      await this.settle(
+        (p) =>
+          (p.networkId === req.NetworkID && wanted.some((w) => sameIP(w, p.address) || sameIP(w, p.addressIPv6))) ||
+          p.portMappings.some((m) => ports0.some((r) => r.protocol === m.protocol && r.hostPortStart <= m.hostPort && m.hostPort <= r.hostPortEnd)),
+      );
       await this.reclaimReassignedAddresses(req, net);
       const taken = new Set((await this.state.listEndpoints()).flatMap((e) => e.portMappings.map((p) => `${p.protocol}/${p.hostPort}`)));
-      const ports = await choosePorts(tr.portRequests(req.Options), taken);
+      const ports = await choosePorts(ports0, taken);
       const plan = tr.planAttachment(req, ports);
       let rec: EndpointRecord = {
         id: req.EndpointID,
@@ -286,9 +306,25 @@ export class CniShimDriver implements NetworkDriver {
   async deleteEndpoint(req: api.EndpointRequest): Promise<void> {
     await this.locks.run(req.EndpointID, async () => {
       const rec = await this.state.getEndpoint(req.EndpointID);
-      if (!rec) return; // never created, or already deleted: DeleteEndpoint is idempotent
-      await this.teardown(rec, await this.state.getNetwork(rec.networkId));
+      if (!rec || this.pending.has(rec.id)) return; // never created, or already going: idempotent
+      const net = await this.state.getNetwork(rec.networkId);
+      if (!this.opts.backgroundTeardown) return this.teardown(rec, net);
+      // The record stays until the DEL succeeded: a crash or a failure here is picked up by
+      // reconciliation, since Docker no longer knows the endpoint.
+      const done = this.locks
+        .run(rec.id, async () => {
+          const fresh = await this.state.getEndpoint(rec.id);
+          if (fresh) await this.teardown(fresh, net);
+        })
+        .catch((err: Error) => log.error("background teardown failed; reconciliation will retry", { endpoint: rec.id.slice(0, 12), error: err.message }))
+        .finally(() => this.pending.delete(rec.id));
+      this.pending.set(rec.id, { rec, done });
     });
+  }
+
+  /** Wait for background teardowns matching `filter` (all when omitted). */
+  async settle(filter: (rec: EndpointRecord) => boolean = () => true): Promise<void> {
+    await Promise.all([...this.pending.values()].filter((p) => filter(p.rec)).map((p) => p.done));
   }
 
   /**
@@ -338,9 +374,11 @@ export class CniShimDriver implements NetworkDriver {
     this.reconcileTimer.unref();
   }
 
-  stop(): void {
+  /** Stop timers and let background teardowns finish (bounded, so shutdown cannot hang). */
+  async stop(timeoutMs = 20_000): Promise<void> {
     if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
     this.reconcileTimer = undefined;
+    await Promise.race([this.settle(), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
   }
 
   /** Compare our records with what Docker still has; tear down what it forgot. One at a time. */
@@ -372,7 +410,7 @@ export class CniShimDriver implements NetworkDriver {
       const orphanNetwork = !networks.some((n) => n.id === ep.networkId);
       if (!orphanNetwork && view === undefined) continue; // uncertain: never touch
       if (view instanceof Set && view.has(ep.id)) continue;
-      if (now - Date.parse(ep.createdAt) < grace || this.locks.busy(ep.id)) continue;
+      if (now - Date.parse(ep.createdAt) < grace || this.locks.busy(ep.id) || this.pending.has(ep.id)) continue;
       try {
         await this.locks.run(ep.id, async () => {
           const fresh = await this.state.getEndpoint(ep.id);

@@ -23,6 +23,8 @@ export interface NetworkDriver {
   activated?(): void;
   /** cni-shim's own extension: reconcile with Docker now. */
   reconcile?(): Promise<unknown>;
+  /** cni-shim's own extension: wait until background teardowns have finished. */
+  settle?(): Promise<void>;
 }
 
 export class BadRequestError extends Error {}
@@ -93,6 +95,7 @@ export function createApp(driver: NetworkDriver): express.Express {
   route("NetworkDriver.AllocateNetwork", Empty, async () => ({ Options: {} }));
   route("NetworkDriver.FreeNetwork", Empty, async () => ({}));
   route("CniShim.Reconcile", Empty, async () => ({ Result: (await driver.reconcile?.()) ?? null }));
+  route("CniShim.Settle", Empty, async () => void (await driver.settle?.()));
 
   app.use((req, res) => {
     log.warn("unknown plugin call", { method: req.method, path: req.path });

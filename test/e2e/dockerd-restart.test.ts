@@ -3,7 +3,7 @@
 // must not touch what Docker still uses.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readdir } from "node:fs/promises";
-import { CLI, IMAGE, ROOT, cleanup, docker, leaked, rand, requirePrerequisites, sh, snapshot, startPlugin, waitFor, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
+import { CLI, IMAGE, ROOT, cleanup, docker, leaked, rand, requirePrerequisites, sh, settledSnapshot, startPlugin, waitFor, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
 
 async function restartDockerd(): Promise<void> {
   const pid = (await sh("pgrep", ["-xo", "dockerd"])).stdout;
@@ -23,7 +23,7 @@ describe("after a dockerd crash and restart", () => {
   beforeAll(async () => {
     await requirePrerequisites();
     plugin = await startPlugin({ reconcileGraceS: 0 });
-    before = await snapshot(plugin.cacheDir);
+    before = await settledSnapshot(plugin);
     await docker(["network", "create", "-d", plugin.driver, net]);
     for (const n of gone) await docker(["run", "-d", "--name", n, "--network", net, "-p", "80", IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);
   });
@@ -49,6 +49,6 @@ describe("after a dockerd crash and restart", () => {
     const live = await docker(["exec", survivor, "ip", "-o", "addr", "show", "eth0"]);
     expect(live.stdout).toContain("inet ");
     await docker(["rm", "-f", survivor, ...gone]);
-    expect(leaked(before, await snapshot(plugin.cacheDir))).toEqual({});
+    expect(leaked(before, await settledSnapshot(plugin))).toEqual({});
   });
 });

@@ -1,6 +1,6 @@
 // The README scenario end to end: real dockerd, real CNI plugins, the embedded default config.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IMAGE, cleanup, containerNet, docker, httpGet, leaked, rand, requirePrerequisites, sh, snapshot, startPlugin, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
+import { IMAGE, cleanup, containerNet, docker, httpGet, leaked, rand, requirePrerequisites, sh, settledSnapshot, startPlugin, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
 
 describe("docker network on the embedded default CNI config", () => {
   let plugin: PluginHandle;
@@ -16,7 +16,7 @@ describe("docker network on the embedded default CNI config", () => {
   beforeAll(async () => {
     await requirePrerequisites();
     plugin = await startPlugin();
-    before = await snapshot(plugin.cacheDir);
+    before = await settledSnapshot(plugin);
     netId = (await docker(["network", "create", "-d", plugin.driver, net])).stdout;
     await docker(["run", "-d", "--name", web, "--network", net, "-p", `${hostPort}:80`, IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);
     await docker(["run", "-d", "--name", client, "--network", net, IMAGE, "sleep", "300"]);
@@ -76,7 +76,7 @@ describe("docker network on the embedded default CNI config", () => {
     await docker(["stop", "-t", "1", web]);
     await docker(["kill", client]);
     await docker(["rm", web, client]);
-    const after = await snapshot(plugin.cacheDir);
+    const after = await settledSnapshot(plugin);
     expect(leaked(before, after)).toEqual({});
     const rules = (await sh("iptables-save", [])).stdout;
     expect(rules).not.toContain(`${webIP}/32`);

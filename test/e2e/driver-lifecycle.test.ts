@@ -1,7 +1,7 @@
 // docker network connect/disconnect on running containers, and restarts of the plugin with
 // live containers: teardown must still be complete.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IMAGE, cleanup, containerNet, docker, leaked, pluginCall, rand, requirePrerequisites, sh, snapshot, startPlugin, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
+import { IMAGE, cleanup, containerNet, docker, leaked, pluginCall, rand, requirePrerequisites, sh, settledSnapshot, startPlugin, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
 
 describe("endpoint lifecycle", () => {
   let plugin: PluginHandle;
@@ -13,7 +13,7 @@ describe("endpoint lifecycle", () => {
   beforeAll(async () => {
     await requirePrerequisites();
     plugin = await startPlugin();
-    before = await snapshot(plugin.cacheDir);
+    before = await settledSnapshot(plugin);
     await docker(["network", "create", "-d", plugin.driver, net]);
   });
 
@@ -27,7 +27,7 @@ describe("endpoint lifecycle", () => {
     const name = `cs-conn-${id}`;
     containers.push(name);
     await docker(["run", "-d", "--name", name, IMAGE, "sleep", "300"]);
-    const onBridgeOnly = await snapshot(plugin.cacheDir);
+    const onBridgeOnly = await settledSnapshot(plugin);
     await docker(["network", "connect", net, name]);
     const ip = await addressOn(name);
     const mac = (await docker(["inspect", name, "--format", `{{(index .NetworkSettings.Networks "${net}").MacAddress}}`])).stdout;
@@ -44,7 +44,7 @@ describe("endpoint lifecycle", () => {
     await docker(["network", "disconnect", net, name]);
     expect((await containerNet(name)).links).not.toContain("eth1");
     await docker(["rm", "-f", peer]);
-    expect(leaked(onBridgeOnly, await snapshot(plugin.cacheDir))).toEqual({});
+    expect(leaked(onBridgeOnly, await settledSnapshot(plugin))).toEqual({});
     await docker(["rm", "-f", name]);
   });
 
@@ -59,7 +59,7 @@ describe("endpoint lifecycle", () => {
     expect(ping.stdout).toContain("1 packets received");
     await docker(["stop", "-t", "1", ...names]);
     await docker(["rm", ...names]);
-    expect(leaked(before, await snapshot(plugin.cacheDir))).toEqual({});
+    expect(leaked(before, await settledSnapshot(plugin))).toEqual({});
     const rules = (await sh("iptables-save", [])).stdout;
     for (const ip of ips) expect(rules).not.toContain(`${ip}/32`);
   });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdir, mkdtemp, writeFile, chmod, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { IMAGE, cleanup, containerNet, docker, leaked, rand, requirePrerequisites, sh, snapshot, startPlugin, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
+import { IMAGE, cleanup, containerNet, docker, leaked, rand, requirePrerequisites, sh, settledSnapshot, startPlugin, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
 
 const id = rand();
 const octet = 100 + (parseInt(id.slice(0, 2), 16) % 100);
@@ -49,7 +49,7 @@ describe("networks from a named conflist", () => {
     );
     await chmod(join(binDir, "cs-hang"), 0o755);
     plugin = await startPlugin({ confDir, cniPath: `${binDir}:/usr/lib/cni`, execTimeoutMs: 3000 });
-    before = await snapshot(plugin.cacheDir);
+    before = await settledSnapshot(plugin);
   });
 
   afterAll(async () => {
@@ -122,7 +122,7 @@ describe("networks from a named conflist", () => {
 
   it("left nothing behind", async () => {
     for (const n of networks.splice(0)) await docker(["network", "rm", n], { reject: false });
-    expect(leaked(before, await snapshot(plugin.cacheDir))).toEqual({});
+    expect(leaked(before, await settledSnapshot(plugin))).toEqual({});
     expect((await sh("ls", [`${plugin.stateDir}/endpoints`], { reject: false })).stdout).toBe("");
     expect((await sh("ls", [`${plugin.stateDir}/networks`], { reject: false })).stdout).toBe("");
   });

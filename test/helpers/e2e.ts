@@ -218,3 +218,10 @@ export function pluginCall(socketPath: string, path: string, body = ""): Promise
     req.end(body);
   });
 }
+
+/** Snapshot after the plugin's background teardowns (DEL after DeleteEndpoint) have finished. */
+export async function settledSnapshot(plugin: PluginHandle): Promise<HostSnapshot> {
+  const res = await pluginCall(plugin.socket, "/CniShim.Settle", "{}");
+  if (res.status !== 200) throw new Error(`plugin did not settle: ${res.status} ${res.body}`);
+  return snapshot(plugin.cacheDir);
+}

@@ -33,10 +33,9 @@ ${settingsHelp}`,
       const stop = (signal: string) => {
         log.info("shutting down", { signal });
         if (interval) clearInterval(interval);
-        driver.stop();
-        server.close(() => resolve());
-        // Docker keeps idle connections open; do not wait for them forever.
-        setTimeout(() => resolve(), 3_000).unref();
+        server.close();
+        // Background teardowns finish first; Docker's idle connections are not waited for.
+        void driver.stop().then(() => resolve());
       };
       process.once("SIGTERM", () => stop("SIGTERM"));
       process.once("SIGINT", () => stop("SIGINT"));
