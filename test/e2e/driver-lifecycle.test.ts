@@ -64,6 +64,28 @@ describe("endpoint lifecycle", () => {
     for (const ip of ips) expect(rules).not.toContain(`${ip}/32`);
   });
 
+  it("gives a dual-stack network both address families and both default routes", async () => {
+    const v6net = `cs-v6-${id}`;
+    const name = `cs-v6c-${id}`;
+    const o = 100 + (parseInt(id.slice(0, 2), 16) % 100);
+    try {
+      await docker(["network", "create", "-d", plugin.driver, "--ipv6", "--subnet", `10.254.${o}.0/24`, "--subnet", `fd00:cafe:${o}::/64`, v6net]);
+      await docker(["run", "-d", "--name", name, "--network", v6net, IMAGE, "sleep", "300"]);
+      const v6 = (await docker(["inspect", name, "--format", `{{(index .NetworkSettings.Networks "${v6net}").GlobalIPv6Address}}`])).stdout;
+      expect(v6.startsWith(`fd00:cafe:${o}::`)).toBe(true);
+      const addr = (await docker(["exec", name, "ip", "-o", "addr", "show", "eth0"])).stdout;
+      expect(addr).toContain(`inet 10.254.${o}.`);
+      expect(addr).toContain(`inet6 ${v6}/64`);
+      expect((await docker(["exec", name, "ip", "-6", "route"])).stdout).toContain(`default via fd00:cafe:${o}::1 dev eth0`);
+      await docker(["rm", "-f", name]);
+      await docker(["network", "rm", v6net]);
+      expect(leaked(before, await settledSnapshot(plugin))).toEqual({});
+    } finally {
+      await docker(["rm", "-f", name], { reject: false });
+      await docker(["network", "rm", v6net], { reject: false });
+    }
+  });
+
   it("answers a second DeleteEndpoint and one without Join (idempotent) through the socket", async () => {
     const body = JSON.stringify({ NetworkID: "a".repeat(64), EndpointID: "b".repeat(64) });
     for (let i = 0; i < 2; i++) {
