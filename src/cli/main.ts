@@ -3,9 +3,10 @@
 import { serve } from "./commands/serve.js";
 import { gc } from "./commands/gc.js";
 import { attach, detach } from "./commands/attach.js";
+import { endpoints } from "./commands/endpoints.js";
 import { UsageError, type Command } from "./command.js";
 
-const commands: Command[] = [serve, gc, attach, detach];
+const commands: Command[] = [serve, gc, endpoints, attach, detach];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
