@@ -60,6 +60,10 @@ describe("docker network on the embedded default CNI config", () => {
     expect(ping.stdout).toContain("1 packets received");
     const page = await docker(["exec", client, "wget", "-qO-", `http://${target}/`]);
     expect(page.stdout).toBe("cni-shim test page");
+    // Docker's embedded DNS serves user-defined networks of any driver: names resolve too.
+    const byName = await docker(["exec", client, "ping", "-c", "1", "-W", "3", web], { reject: false });
+    expect(byName.stdout).toContain(`(${target})`);
+    expect(byName.stdout).toContain("1 packets received");
   });
 
   it("publishes -p through CNI portmap, reachable from the host and from other containers", async () => {
