@@ -1,8 +1,8 @@
 // The result cache, in libcni's format and layout: <cacheDir>/results/<net>-<id>-<ifname>.
-import { readdir, readFile, rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { CacheEntry } from "./schemas.js";
-import { isNotFound, writeFileAtomic } from "../util/fs.js";
+import { isNotFound, readFileIfExists, writeFileAtomic } from "../util/fs.js";
 import { describeIssues } from "../util/zod.js";
 import { log } from "../util/log.js";
 
@@ -27,13 +27,8 @@ export class ResultCache {
   }
 
   private async readFile(path: string): Promise<CacheEntry | undefined> {
-    let text: string;
-    try {
-      text = await readFile(path, "utf8");
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    const text = await readFileIfExists(path);
+    if (text === undefined) return undefined;
     let raw: unknown;
     try {
       raw = JSON.parse(text);

@@ -1,10 +1,10 @@
 // Network and endpoint records under the state dir, one JSON file each, written atomically, so
 // a restarted plugin (or a restarted dockerd, which never replays CreateNetwork) loses nothing.
-import { readdir, readFile, rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { Result } from "../cni/schemas.js";
-import { isNotFound, writeFileAtomic } from "../util/fs.js";
+import { isNotFound, readFileIfExists, writeFileAtomic } from "../util/fs.js";
 import { describeIssues } from "../util/zod.js";
 import { log } from "../util/log.js";
 
@@ -64,13 +64,8 @@ export class StateStore {
   }
 
   private async read<T>(schema: z.ZodType<T>, path: string): Promise<T | undefined> {
-    let text: string;
-    try {
-      text = await readFile(path, "utf8");
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    const text = await readFileIfExists(path);
+    if (text === undefined) return undefined;
     const parsed = schema.safeParse(JSON.parse(text));
     if (!parsed.success) throw new Error(`state file ${path} is damaged (${describeIssues(parsed.error)}): move it away and run "cni-shim gc"`);
     return parsed.data;
