@@ -71,7 +71,8 @@ export interface PluginHandle {
   cacheDir: string;
   confDir: string;
   logs(): string;
-  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Resolves with the exit code (undefined when killed by a signal or not running). */
+  stop(signal?: NodeJS.Signals): Promise<number | undefined>;
   start(): Promise<void>;
 }
 
@@ -108,10 +109,11 @@ export async function startPlugin(opts: { confDir?: string; cniPath?: string; ex
       throw new Error(`cni-shim did not start on ${socket}:\n${output}`);
     },
     async stop(signal: NodeJS.Signals = "SIGTERM") {
-      if (!child || child.exitCode !== null) return;
+      if (!child || child.exitCode !== null) return undefined;
       child.kill(signal);
-      await child;
+      const res = await child;
       child = undefined;
+      return res.exitCode;
     },
   };
   await handle.start();
