@@ -1,7 +1,7 @@
 // -o cni.network=NAME: a conflist from the conf dir used as is, as on a cluster node; and the
 // errors a user gets for a bad conflist, a subnet mismatch, a missing plugin, a hung plugin.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdir, mkdtemp, writeFile, chmod, rm } from "node:fs/promises";
+import { mkdtemp, writeFile, chmod, rm, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IMAGE, cleanup, containerNet, docker, leaked, rand, requirePrerequisites, sh, settledSnapshot, startPlugin, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
@@ -118,6 +118,21 @@ describe("networks from a named conflist", () => {
     expect(res.failed).toBe(true);
     expect(res.stderr).toContain('CNI plugin "cs-hang" ADD did not finish within 3000 ms');
     expect(Date.now() - started).toBeLessThan(30_000);
+    await docker(["network", "rm", net]);
+  });
+
+  it("names a plugin binary that disappeared after network create, at docker run", async () => {
+    const net = `cs-gone-${id}`;
+    networks.push(net);
+    await writeFile(join(binDir, "cs-vanishing"), await readFile("/usr/lib/cni/tuning"));
+    await chmod(join(binDir, "cs-vanishing"), 0o755);
+    await writeFile(join(confDir, "50-vanishing.conflist"), podConflist(`e2e-vanishing-${id}`, [bridgePlugin(), { type: "cs-vanishing" }]));
+    await docker(["network", "create", "-d", plugin.driver, "-o", `cni.network=e2e-vanishing-${id}`, "--subnet", subnet, "--gateway", gateway, net]);
+    await rm(join(binDir, "cs-vanishing"));
+    const res = await docker(["run", "--rm", "--network", net, IMAGE, "true"], { reject: false });
+    expect(res.failed).toBe(true);
+    expect(res.stderr).toContain('CNI plugin "cs-vanishing" not found');
+    await docker(["network", "rm", net]);
   });
 
   it("left nothing behind", async () => {
