@@ -101,8 +101,17 @@ export class Attacher {
     ];
     const caps = opts.portMappings?.length ? { portMappings: opts.portMappings } : {};
     // dockershim: loopback first, then the pod network on eth0.
-    await this.runtime.add(confListFromObject(LOOPBACK_LIST, "built-in loopback"), { containerId: c.id, netns: nsPath, ifName: "lo", args: cniArgs });
-    const out = await this.runtime.add(list, { containerId: c.id, netns: nsPath, ifName, args: cniArgs, capabilityArgs: caps });
+    const loopback = confListFromObject(LOOPBACK_LIST, "built-in loopback");
+    const lo = { containerId: c.id, netns: nsPath, ifName: "lo", args: cniArgs };
+    await this.runtime.add(loopback, lo);
+    let out;
+    try {
+      out = await this.runtime.add(list, { containerId: c.id, netns: nsPath, ifName, args: cniArgs, capabilityArgs: caps });
+    } catch (err) {
+      // The runtime rolled the failed chain back; the loopback attachment (and its cache entry) goes too.
+      await this.runtime.del(loopback, lo).catch((delErr: Error) => log.warn("could not undo the loopback attachment", { container: c.name, error: delErr.message }));
+      throw err;
+    }
     const rec: AttachmentRecord = {
       containerId: c.id,
       containerName: c.name,

@@ -1,0 +1,201 @@
+// Collecting facts about a running container without relying on the image's tools: the host's
+// `ip -j` run in the container's network namespace (nsenter), its files through /proc/<pid>/root,
+// the host side through `ip -j`, `iptables-save` and `ss`, and Docker's view through the API.
+import { readFile } from "node:fs/promises";
+import type Docker from "dockerode";
+import { execa } from "execa";
+import { run } from "../util/command.js";
+import { canonicalIP } from "../util/ip.js";
+import type { Address, ColumnFacts, ColumnId, Link, Route } from "./model.js";
+import { formatRule, parseIptablesSave, rulesFor } from "./rules.js";
+
+/** Network sysctls worth a look (read in the container's namespace). */
+export const SYSCTLS = [
+  "net.ipv4.ip_forward",
+  "net.ipv4.conf.all.rp_filter",
+  "net.ipv4.conf.eth0.rp_filter",
+  "net.ipv4.conf.eth0.route_localnet",
+  "net.ipv4.ip_unprivileged_port_start",
+  "net.ipv4.ping_group_range",
+  "net.ipv6.conf.all.disable_ipv6",
+  "net.ipv6.conf.eth0.disable_ipv6",
+];
+
+interface IpAddrJson {
+  ifindex: number;
+  ifname: string;
+  flags?: string[];
+  mtu: number;
+  address?: string;
+  link_index?: number;
+  master?: string;
+  linkinfo?: { info_kind?: string; info_slave_data?: { hairpin?: boolean } };
+  addr_info?: Array<{ family: string; local: string; prefixlen: number; scope?: string }>;
+}
+
+interface IpRouteJson {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  scope?: string;
+  prefsrc?: string;
+  metric?: number;
+}
+
+const nsenter = (pid: number, args: string[]) => ["--net=" + `/proc/${pid}/ns/net`, "--", ...args];
+
+function toLink(j: IpAddrJson): Link {
+  const addrs: Address[] = (j.addr_info ?? [])
+    .filter((a) => a.family === "inet" || a.family === "inet6")
+    .map((a) => ({ family: a.family as Address["family"], cidr: `${a.local}/${a.prefixlen}`, ...(a.scope ? { scope: a.scope } : {}) }));
+  return {
+    name: j.ifname,
+    ifindex: j.ifindex,
+    mtu: j.mtu,
+    ...(j.address ? { mac: j.address } : {}),
+    flags: j.flags ?? [],
+    ...(j.linkinfo?.info_kind ? { kind: j.linkinfo.info_kind } : {}),
+    ...(j.link_index !== undefined ? { peerIndex: j.link_index } : {}),
+    addrs,
+  };
+}
+
+const toRoute = (r: IpRouteJson): Route => Object.fromEntries(Object.entries({ dst: r.dst, gateway: r.gateway, dev: r.dev, protocol: r.protocol, scope: r.scope, prefsrc: r.prefsrc, metric: r.metric }).filter(([, v]) => v !== undefined)) as Route;
+
+async function readOr(path: string, fallback: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    return `${fallback} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+  }
+}
+
+/** What the container sees: links, addresses, routes, resolver and hosts files, sysctls. */
+export async function inside(pid: number): Promise<ColumnFacts["inside"]> {
+  const links = (JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-d", "addr", "show"]))) || "[]") as IpAddrJson[]).map(toLink);
+  const routes4 = (JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-4", "route", "show", "table", "main"]))) || "[]") as IpRouteJson[]).map(toRoute);
+  const routes6 = (JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-6", "route", "show", "table", "main"]))) || "[]") as IpRouteJson[]).map(toRoute);
+  // /proc/sys/net shows the namespace of the reader: read it from inside. grep -H names each
+  // file and goes on past the ones that do not exist (e.g. IPv6 keys when IPv6 is off).
+  const files = SYSCTLS.map((k) => `/proc/sys/${k.replace(/\./g, "/")}`);
+  const res = await execa("nsenter", nsenter(pid, ["grep", "-H", ".", ...files]), { reject: false, timeout: 10_000 });
+  const sysctls: Record<string, string> = {};
+  for (const line of String(res.stdout).split("\n")) {
+    const i = line.indexOf(":");
+    if (i < 0) continue;
+    sysctls[line.slice("/proc/sys/".length, i).replace(/\//g, ".")] = line.slice(i + 1).replace(/\s+/g, " ").trim();
+  }
+  return {
+    links,
+    routes4,
+    routes6,
+    resolvConf: await readOr(`/proc/${pid}/root/etc/resolv.conf`, "(unreadable)"),
+    hosts: await readOr(`/proc/${pid}/root/etc/hosts`, "(unreadable)"),
+    sysctls,
+  };
+}
+
+/** Host state read once and shared by the columns (so they see the same moment). */
+export interface HostState {
+  links: IpAddrJson[];
+  iptables: string;
+  /** Listening sockets: protocol/port -> process names. */
+  listeners: Map<string, string[]>;
+}
+
+export async function hostState(): Promise<HostState> {
+  const links = JSON.parse((await run("ip", ["-j", "-d", "addr", "show"])) || "[]") as IpAddrJson[];
+  const iptables = await run("iptables-save", [], { timeoutMs: 20_000 });
+  const listeners = new Map<string, string[]>();
+  for (const proto of ["tcp", "udp"] as const) {
+    const out = await run("ss", ["-H", "-n", "-p", proto === "tcp" ? "-lt" : "-lu"]);
+    for (const line of out.split("\n")) {
+      const cols = line.trim().split(/\s+/);
+      const local = cols[3];
+      const port = local?.slice(local.lastIndexOf(":") + 1);
+      if (!port) continue;
+      const names = [...line.matchAll(/\("([^"]+)",pid=/g)].map((m) => m[1]!);
+      const key = `${proto}/${port}`;
+      listeners.set(key, [...new Set([...(listeners.get(key) ?? []), ...names])]);
+    }
+  }
+  return { links, iptables, listeners };
+}
+
+export interface ProbeTarget {
+  column: ColumnId;
+  container: { id: string; name: string };
+  peer: { id: string; name: string };
+  /** Docker network the column is on ("none" for attach). */
+  dockerNetwork: string;
+  cniContainerId?: string;
+  network: ColumnFacts["network"];
+  publish: ColumnFacts["publish"];
+}
+
+interface InspectNetwork {
+  IPAddress?: string;
+  IPPrefixLen?: number;
+  MacAddress?: string;
+  Gateway?: string;
+  EndpointID?: string;
+}
+
+/** Docker's view, the namespace and the host side of one column's probe container. */
+export async function collectFacts(docker: Docker, t: ProbeTarget, host: HostState): Promise<ColumnFacts> {
+  const info = (await docker.getContainer(t.container.id).inspect()) as {
+    State: { Pid: number };
+    HostConfig: { NetworkMode: string };
+    NetworkSettings: { Ports?: Record<string, Array<{ HostIp: string; HostPort: string }> | null>; Networks?: Record<string, InspectNetwork> };
+  };
+  const pid = info.State.Pid;
+  if (!pid) throw new Error(`container ${t.container.name} is not running`);
+  const ins = await inside(pid);
+  const net = info.NetworkSettings.Networks?.[t.dockerNetwork] ?? {};
+  const eth0 = ins.links.find((l) => l.name === "eth0") ?? ins.links.find((l) => l.peerIndex !== undefined);
+  const peer = eth0?.peerIndex !== undefined ? host.links.find((l) => l.ifindex === eth0.peerIndex) : undefined;
+  const bridge = peer?.master ? host.links.find((l) => l.ifname === peer.master) : undefined;
+  const ip = eth0?.addrs.find((a) => a.family === "inet")?.cidr;
+  const rules = ip
+    ? rulesFor(parseIptablesSave(host.iptables), {
+        ip: canonicalIP(ip)!,
+        subnet: t.network.subnet,
+        gateway: t.network.gateway,
+        bridge: peer?.master ?? t.network.bridge,
+        hostPort: t.publish.hostPort,
+        cniContainerId: t.cniContainerId,
+      }).map(formatRule)
+    : [];
+  const gwbridge = await docker
+    .getNetwork("docker_gwbridge")
+    .inspect()
+    .then((n: { Containers?: Record<string, unknown> }) => Object.keys(n.Containers ?? {}).includes(t.container.id))
+    .catch(() => false);
+  return {
+    column: t.column,
+    container: { ...t.container, pid },
+    peer: t.peer,
+    ...(t.cniContainerId ? { cniContainerId: t.cniContainerId } : {}),
+    network: t.network,
+    publish: t.publish,
+    inside: ins,
+    host: {
+      veth: peer ? { name: peer.ifname, ifindex: peer.ifindex, mtu: peer.mtu, ...(peer.master ? { master: peer.master } : {}), hairpin: peer.linkinfo?.info_slave_data?.hairpin === true } : null,
+      bridge: bridge ? { name: bridge.ifname, mtu: bridge.mtu, addrs: (bridge.addr_info ?? []).filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`) } : null,
+      rules,
+      listeners: host.listeners.get(`${t.publish.protocol}/${t.publish.hostPort}`) ?? [],
+    },
+    docker: {
+      networkMode: info.HostConfig.NetworkMode,
+      network: t.dockerNetwork,
+      ...(net.IPAddress ? { ip: net.IPAddress, prefixLen: net.IPPrefixLen } : {}),
+      ...(net.MacAddress ? { mac: net.MacAddress } : {}),
+      ...(net.Gateway ? { gateway: net.Gateway } : {}),
+      ...(net.EndpointID ? { endpointId: net.EndpointID } : {}),
+      ports: info.NetworkSettings.Ports ?? {},
+      gwbridge,
+    },
+    reach: {},
+  };
+}
