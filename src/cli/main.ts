@@ -3,10 +3,12 @@
 import { serve } from "./commands/serve.js";
 import { gc } from "./commands/gc.js";
 import { attach, detach } from "./commands/attach.js";
+import { doctor } from "./commands/doctor.js";
+import { compare } from "./commands/compare.js";
 import { endpoints } from "./commands/endpoints.js";
 import { UsageError, type Command } from "./command.js";
 
-const commands: Command[] = [serve, gc, endpoints, attach, detach];
+const commands: Command[] = [serve, gc, endpoints, attach, detach, compare, doctor];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
