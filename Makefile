@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 TEST_IMAGE ?= cni-shim-busybox:latest
 
-.PHONY: all deps build run test test-unit bench clean image
+.PHONY: all deps build run test test-unit bench clean image plugin plugin-base plugin-local install uninstall
 
 all: build
 
@@ -35,5 +35,33 @@ test-unit: build
 bench: deps build image
 	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) node scripts/bench.mjs
 
+# The managed plugin (docker plugin create $(PLUGIN_NAME)); then: docker plugin enable $(PLUGIN_NAME).
+# BASE/INSTALL_PACKAGES go to the Dockerfile; without a registry use `make plugin-local`.
+PLUGIN_NAME ?= cni-shim
+BASE ?=
+INSTALL_PACKAGES ?=
+LOCAL_BASE ?= cni-shim-base:local
+DOCKER ?= docker
+
+plugin: deps $(NODE_MODULES_STAMP) docker-up
+	PLUGIN_NAME='$(PLUGIN_NAME)' BASE='$(BASE)' INSTALL_PACKAGES='$(INSTALL_PACKAGES)' DOCKER='$(DOCKER)' bash scripts/build-plugin.sh
+
+# A base image built from this machine's Debian mirror and Node (scripts/plugin-base.sh).
+plugin-base: deps docker-up
+	DOCKER='$(DOCKER)' bash scripts/plugin-base.sh $(LOCAL_BASE)
+
+plugin-local: plugin-base
+	$(MAKE) plugin BASE=$(LOCAL_BASE) INSTALL_PACKAGES=0
+
+# A plain install with a systemd unit (scripts/install.sh); DESTDIR stages it.
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+install: build
+	DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' bash scripts/install.sh install
+
+uninstall:
+	DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' bash scripts/install.sh uninstall
+
 clean:
-	rm -rf dist
+	rm -rf dist build

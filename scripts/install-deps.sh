@@ -8,6 +8,9 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 [ -x /bin/busybox ] && busybox --list 2>/dev/null | grep -qx httpd || need+=(busybox-static)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+# systemd-analyze verifies the unit make install ships (the binaries only; nothing is started).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v chromium >/dev/null 2>&1 || need+=(chromium) # compare e2e: renders the HTML report headless
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "install-deps: need root to install: ${need[*]}" >&2; exit 1; fi
   echo "install-deps: installing ${need[*]}"

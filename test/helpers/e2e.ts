@@ -190,7 +190,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
 }
 
 /** Best-effort removal of everything a test created, in the order that leaks least. */
-export async function cleanup(containers: string[], networks: string[], plugin?: PluginHandle, dirs: string[] = []): Promise<void> {
+export async function cleanup(containers: string[], networks: string[], plugin?: PluginHandle | undefined, dirs: string[] = []): Promise<void> {
   if (containers.length) await docker(["rm", "-f", ...containers], { reject: false });
   for (const n of networks) await docker(["network", "rm", n], { reject: false });
   if (plugin) {

@@ -1,0 +1,10 @@
+// Prints the settings file `make install` puts in /etc/default/cni-shim, from the settings
+// table of the built program (dist/cli/settings.js), so the two never drift apart.
+const { SETTINGS_TABLE } = await import(new URL("../dist/cli/settings.js", import.meta.url));
+const lines = [
+  "# Settings of the cni-shim service (EnvironmentFile of cni-shim.service). Uncomment and",
+  "# change a line to override its default (shown); command-line flags win over these.",
+  "# See `cni-shim serve --help`.",
+];
+for (const [flag, env, def, what] of SETTINGS_TABLE) lines.push("", `# ${flag}: ${what}`, `#${env}=${def}`);
+process.stdout.write(lines.join("\n") + "\n");

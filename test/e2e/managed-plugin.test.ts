@@ -1,0 +1,231 @@
+// The managed (v2) plugin end to end: a local base image (no registry here), `make plugin`
+// (docker build, export, docker plugin create), docker plugin enable, then the README scenario
+// against the plugin's driver, state across disable/enable, and disable + rm.
+//
+// The plugin gets a name of its own instead of "cni-shim": while a managed plugin called
+// cni-shim is installed, Docker resolves `-d cni-shim` to it (and then fails with "could not
+// resolve driver cni-shim in registry"), which would break a plain cni-shim serving
+// /run/docker/plugins/cni-shim.sock on this host at the same time.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execa } from "execa";
+import { access, mkdtemp, readdir, readFile, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CLI, DOCKER_CLI, IMAGE, ROOT, docker, httpGet, leaked, rand, requirePrerequisites, sh, snapshot, startPlugin, waitFor, type HostSnapshot, cleanup } from "../helpers/e2e.js";
+
+const BASE = process.env.CNI_SHIM_PLUGIN_BASE ?? "cni-shim-base:local";
+const STATE_DIR = "/var/lib/cni-shim";
+const CACHE_DIR = "/var/lib/cni";
+const timings: Record<string, number> = {};
+
+async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  try {
+    return await fn();
+  } finally {
+    timings[what] = Math.round((Date.now() - started) / 100) / 10;
+  }
+}
+
+/** A command with extra environment, failing with its output. */
+async function run(file: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<string> {
+  const res = await execa(file, args, { cwd: ROOT, env, reject: false, all: true, timeout: timeoutMs, killSignal: "SIGKILL" });
+  if (res.failed) throw new Error(`${file} ${args.join(" ")} failed (${res.exitCode ?? "timeout"}):\n${res.all}`);
+  return String(res.all);
+}
+
+interface Attachment {
+  endpoint: string;
+  address: string;
+}
+
+describe("the managed plugin (docker plugin create / enable)", () => {
+  const id = rand();
+  const pluginName = `cnishim-managed-${id}`;
+  const driver = `${pluginName}:latest`;
+  const net = `cs-mp-${id}`;
+  const web = `cs-mp-web-${id}`;
+  const client = `cs-mp-client-${id}`;
+  const late = `cs-mp-late-${id}`;
+  const clash = `cs-mp-clash-${id}`;
+  const containers = [web, client, late];
+  const hostPort = 19000 + Math.floor(Math.random() * 1000);
+  const latePort = hostPort + 1000;
+  let pluginDir = "";
+  let pluginId = "";
+  let netId = "";
+  let cniNetwork = "";
+  let before: HostSnapshot;
+  const attachments: Attachment[] = [];
+
+  const pluginSocket = () => `/run/docker/plugins/${pluginId}/cni-shim.sock`;
+  const attachment = async (container: string): Promise<Attachment> => {
+    const info = JSON.parse((await docker(["inspect", container, "--format", "{{json .NetworkSettings.Networks}}"])).stdout)[net] as { EndpointID: string; IPAddress: string };
+    return { endpoint: info.EndpointID, address: info.IPAddress };
+  };
+  /** What this test's endpoints could leave behind on the host, attributed by name. */
+  const ours = async (): Promise<Record<string, string[]>> => {
+    const snap = await snapshot(CACHE_DIR);
+    const short = attachments.map((a) => a.endpoint.slice(0, 12));
+    const links = JSON.parse((await sh("ip", ["-j", "link", "show"])).stdout || "[]") as Array<{ ifname: string }>;
+    const out: Record<string, string[]> = {
+      netns: snap.netns.filter((n) => short.some((s) => n === `cni-shim-${s}`)),
+      links: links.map((l) => l.ifname).filter((n) => short.some((s) => n === `cs${s}`)),
+      ipReservations: snap.ipReservations.filter((r) => r.startsWith(`${cniNetwork}/`)),
+      cacheFiles: snap.cacheFiles.filter((f) => f.startsWith(`${cniNetwork}-`)),
+      endpointRecords: (await readdir(join(STATE_DIR, "endpoints")).catch(() => [])).filter((f) => attachments.some((a) => f === `${a.endpoint}.json`)),
+      perContainerChains: leaked(before, snap).perContainerChains ?? [],
+    };
+    return Object.fromEntries(Object.entries(out).filter(([, v]) => v.length));
+  };
+
+  beforeAll(async () => {
+    const started = Date.now();
+    await requirePrerequisites();
+    pluginDir = await mkdtemp(join(tmpdir(), "cs-managed-plugin-"));
+    const env = { DOCKER: DOCKER_CLI, PLUGIN_DIR: pluginDir };
+    await timed("base image", () => run("bash", ["scripts/plugin-base.sh", BASE], env, 600_000));
+    await timed("make plugin", () => run("make", ["--no-print-directory", "plugin", `PLUGIN_NAME=${pluginName}`, `BASE=${BASE}`, "INSTALL_PACKAGES=0", `DOCKER=${DOCKER_CLI}`], env, 600_000));
+    await timed("plugin enable", () => docker(["plugin", "enable", pluginName], { timeoutMs: 60_000 }));
+    pluginId = (await docker(["plugin", "inspect", pluginName, "--format", "{{.Id}}"])).stdout;
+    await waitFor("the plugin socket", async () => ((await access(pluginSocket()).then(() => true, () => false)) ? true : undefined), 20_000);
+    before = await snapshot(CACHE_DIR);
+    timings["setup total"] = Math.round((Date.now() - started) / 100) / 10;
+  }, 900_000);
+
+  afterAll(async () => {
+    await docker(["rm", "-f", ...containers], { reject: false });
+    await docker(["network", "rm", net, clash], { reject: false });
+    await docker(["plugin", "disable", "-f", pluginName], { reject: false });
+    await docker(["plugin", "rm", "-f", pluginName], { reject: false });
+    await docker(["image", "rm", `cni-shim-rootfs:${pluginName}`], { reject: false });
+    if (pluginDir) await rm(pluginDir, { recursive: true, force: true });
+    console.log(`managed plugin e2e timings (s): ${JSON.stringify(timings)}`);
+  }, 120_000);
+
+  it("is enabled and runs the project from its own rootfs, with host networking", async () => {
+    const inspect = JSON.parse((await docker(["plugin", "inspect", pluginName])).stdout)[0] as {
+      Enabled: boolean;
+      Config: { Interface: { Socket: string; Types: string[] }; Network: { Type: string } };
+    };
+    expect(inspect.Enabled).toBe(true);
+    expect(inspect.Config.Interface).toMatchObject({ Socket: "cni-shim.sock", Types: ["docker.networkdriver/1.0"] });
+    expect(inspect.Config.Network.Type).toBe("host");
+    // Its root mount is the plugin's rootfs (there may be other managed plugins running).
+    const pids = (await sh("pgrep", ["-f", "^node /opt/cni-shim/dist/cli/main.js serve$"])).stdout.split("\n");
+    const roots = await Promise.all(pids.map(async (p) => (await readFile(`/proc/${p}/mountinfo`, "utf8")).split("\n").find((l) => l.split(" ")[4] === "/")?.split(" ")[3]));
+    expect(roots).toContain(`/var/lib/docker/plugins/${pluginId}/rootfs`);
+    // The rootfs carries Node, the CNI plugins, iptables and iproute2 of its own.
+    for (const file of ["usr/local/bin/node", "usr/lib/cni/bridge", "usr/lib/cni/portmap", "usr/sbin/iptables", "usr/sbin/ip", "opt/cni-shim/dist/cli/main.js", "opt/cni-shim/plugin-config/net.d/cni-shim-default.conflist"]) {
+      await access(`/var/lib/docker/plugins/${pluginId}/rootfs/${file}`);
+    }
+  });
+
+  it("cni-shim doctor finds the managed plugin's socket, and warns when a plain plugin has its name", async () => {
+    const doctor = async (socket: string) => {
+      const res = await sh(process.execPath, [CLI, "doctor", "--json", "--socket", socket], { reject: false });
+      return Object.fromEntries((JSON.parse(res.stdout) as { checks: Array<{ id: string; status: string; summary: string }> }).checks.map((c) => [c.id, c]));
+    };
+    // Managed sockets are found as <dir of --socket>/<plugin id>/<socket name>.
+    const dir = await mkdtemp(join(tmpdir(), "cs-mp-doctor-"));
+    try {
+      await symlink(`/run/docker/plugins/${pluginId}`, join(dir, pluginId));
+      const c = await doctor(join(dir, "cni-shim.sock"));
+      expect(c["plugin-socket"]).toMatchObject({ status: "pass", summary: `${join(dir, pluginId, "cni-shim.sock")} answers Plugin.Activate with NetworkDriver (managed plugin)` });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    // A plain plugin serving the same name: Docker resolves -d NAME to the managed plugin.
+    const plain = await startPlugin({ driver: pluginName });
+    try {
+      const c = await doctor(plain.socket);
+      expect(c["plugin-socket"]!.status).toBe("pass");
+      expect(c["driver-name"]!.status).toBe("warn");
+      expect(c["driver-name"]!.summary).toContain(`both a managed plugin ${driver} (enabled) and ${plain.socket} exist`);
+      const create = await docker(["network", "create", "-d", pluginName, clash], { reject: false });
+      expect(create.failed).toBe(true);
+      expect(create.stderr).toContain(`could not resolve driver ${pluginName}`);
+    } finally {
+      await cleanup([], [], plain);
+    }
+  });
+
+  it("serves docker network create -d NAME:latest: two containers, ping, and a published port", async () => {
+    netId = (await docker(["network", "create", "-d", driver, net])).stdout;
+    await docker(["run", "-d", "--name", web, "--network", net, "-p", `${hostPort}:80`, IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);
+    await docker(["run", "-d", "--name", client, "--network", net, IMAGE, "sleep", "600"]);
+    attachments.push(await attachment(web), await attachment(client));
+    const ping = await docker(["exec", client, "ping", "-c", "1", "-W", "3", attachments[0]!.address], { reject: false });
+    expect(ping.stdout).toContain("1 packets received");
+    expect(await httpGet(hostPort)).toBe("cni-shim test page\n");
+  });
+
+  it("keeps its state on the host: records, the CNI cache and the staging namespaces", async () => {
+    const record = JSON.parse(await readFile(join(STATE_DIR, "networks", `${netId}.json`), "utf8")) as { conflist: { name: string } };
+    cniNetwork = record.conflist.name;
+    expect(cniNetwork).toBe(`cni-shim-${netId.slice(0, 12)}`);
+    for (const a of attachments) await access(join(STATE_DIR, "endpoints", `${a.endpoint}.json`));
+    expect((await readdir(join(CACHE_DIR, "results"))).filter((f) => f.startsWith(`${cniNetwork}-`))).toHaveLength(2);
+    // `ip netns add` inside the plugin propagated to the host (rshared /run/netns).
+    const netns = (await sh("ip", ["netns", "list"])).stdout;
+    for (const a of attachments) expect(netns).toContain(`cni-shim-${a.endpoint.slice(0, 12)}`);
+  });
+
+  it("keeps working across docker plugin disable and enable", async () => {
+    // The network holds a reference to the plugin: only a forced disable stops it.
+    const refused = await docker(["plugin", "disable", pluginName], { reject: false });
+    expect(refused.stderr).toContain("in use");
+    await docker(["plugin", "disable", "-f", pluginName], { timeoutMs: 60_000 });
+    expect((await docker(["plugin", "inspect", pluginName, "--format", "{{.Enabled}}"])).stdout).toBe("false");
+    // The data path does not need the plugin.
+    expect(await httpGet(hostPort)).toBe("cni-shim test page\n");
+    await docker(["plugin", "enable", pluginName], { timeoutMs: 60_000 });
+    await waitFor("the plugin socket", async () => ((await access(pluginSocket()).then(() => true, () => false)) ? true : undefined), 20_000);
+    // The re-enabled plugin knows the network created before: a new container joins it ...
+    await docker(["run", "-d", "--name", late, "--network", net, "-p", `${latePort}:80`, IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);
+    attachments.push(await attachment(late));
+    expect(await httpGet(latePort)).toBe("cni-shim test page\n");
+    const ping = await docker(["exec", client, "ping", "-c", "1", "-W", "3", attachments[2]!.address], { reject: false });
+    expect(ping.stdout).toContain("1 packets received");
+    // ... and tears down an endpoint created by the plugin's previous run.
+    await docker(["stop", "-t", "1", web]);
+    await docker(["rm", web]);
+    await waitFor("the web container's endpoint to be torn down", async () => ((await access(join(STATE_DIR, "endpoints", `${attachments[0]!.endpoint}.json`)).then(() => false, () => true)) ? true : undefined), 30_000);
+    await expect(httpGet(hostPort, "127.0.0.1", 2_000)).rejects.toThrow();
+  });
+
+  it("leaves nothing behind after the containers and the network are removed", async () => {
+    await docker(["rm", "-f", client, late]);
+    // DEL may run after DeleteEndpoint replied (background teardown): wait for it.
+    const leftovers = await waitFor("the teardown of every endpoint", async () => {
+      const left = await ours();
+      return Object.keys(left).length === 0 ? left : undefined;
+    }, 30_000).catch(async () => ours());
+    expect(leftovers).toEqual({});
+    const rules = (await sh("iptables-save", [])).stdout;
+    for (const a of attachments) expect(rules).not.toContain(`${a.address}/32`);
+    expect(rules).not.toMatch(new RegExp(`--dports? (${hostPort}|${latePort}) `));
+    await docker(["network", "rm", net]);
+    await access(join(STATE_DIR, "networks", `${netId}.json`)).then(
+      () => expect.fail("the network record is still there"),
+      () => undefined,
+    );
+    expect((await sh("ip", ["-br", "link"])).stdout).not.toContain(`cs-${netId.slice(0, 12)}`);
+    await access(join(CACHE_DIR, "networks", cniNetwork)).then(
+      () => expect.fail("host-local's directory of the network is still there"),
+      () => undefined,
+    );
+  });
+
+  it("disables and removes cleanly", async () => {
+    await docker(["plugin", "disable", pluginName], { timeoutMs: 60_000 });
+    await docker(["plugin", "rm", pluginName], { timeoutMs: 60_000 });
+    expect((await docker(["plugin", "ls", "--format", "{{.Name}}"])).stdout.split("\n")).not.toContain(driver);
+    await access(`/var/lib/docker/plugins/${pluginId}`).then(
+      () => expect.fail("the plugin's directory is still there"),
+      () => undefined,
+    );
+    const procs = await sh("pgrep", ["-f", `/var/lib/docker/plugins/${pluginId}`], { reject: false });
+    expect(procs.stdout).toBe("");
+  });
+});

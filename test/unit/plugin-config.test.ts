@@ -1,0 +1,70 @@
+// The managed plugin's config.json against the settings table, the Dockerfile and the host
+// directories packaging creates: the pieces that must agree for `docker plugin enable` to work.
+import { describe, expect, it } from "vitest";
+import { readFileSync, statSync } from "node:fs";
+import { basename, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DEFAULT_SOCKET, SETTINGS_TABLE } from "../../src/cli/settings.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const config = JSON.parse(readFileSync(join(ROOT, "plugin-config/config.json"), "utf8")) as {
+  entrypoint: string[];
+  interface: { types: string[]; socket: string };
+  network: { type: string };
+  pidhost?: boolean;
+  propagatedmount?: string;
+  linux: { capabilities: string[] };
+  mounts: Array<{ name: string; source: string; destination: string; type: string; options: string[]; settable?: string[] }>;
+  env: Array<{ name: string; value: string; settable?: string[] }>;
+};
+const PLUGIN_ONLY_ENV = ["CNI_SHIM_IPTABLES_BACKEND"];
+const env = Object.fromEntries(config.env.map((e) => [e.name, e]));
+const mount = (dest: string) => config.mounts.find((m) => m.destination === dest);
+
+describe("plugin-config/config.json", () => {
+  it("is a v2 network driver plugin on cni-shim.sock with host networking", () => {
+    expect(config.interface).toEqual({ types: ["docker.networkdriver/1.0"], socket: basename(DEFAULT_SOCKET) });
+    expect(config.network.type).toBe("host");
+    expect(config.linux.capabilities.sort()).toEqual(["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYS_ADMIN"]);
+  });
+
+  it("starts through the entrypoint script the Dockerfile installs", () => {
+    expect(config.entrypoint).toEqual(["/opt/cni-shim/plugin-entrypoint.sh", "serve"]);
+    const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
+    expect(dockerfile).toContain("COPY packaging/plugin-entrypoint.sh ./plugin-entrypoint.sh");
+    expect(dockerfile).toContain("WORKDIR /opt/cni-shim");
+    expect(statSync(join(ROOT, "packaging/plugin-entrypoint.sh")).mode & 0o111).toBe(0o111);
+    expect(readFileSync(join(ROOT, ".dockerignore"), "utf8")).toContain("!packaging/plugin-entrypoint.sh");
+  });
+
+  it("lists every setting in Env, with the table's default where settable", () => {
+    for (const [, name, def] of SETTINGS_TABLE) {
+      expect(env[name], name).toBeDefined();
+      if (env[name]!.settable?.includes("value")) expect(env[name]!.value, name).toBe(def);
+    }
+    const known = new Set<string>([...SETTINGS_TABLE.map((s) => s[1]), ...PLUGIN_ONLY_ENV]);
+    expect(config.env.map((e) => e.name).filter((n) => !known.has(n))).toEqual([]);
+  });
+
+  it("points the path settings at the mounts, which are not settable apart from the conf dir's source", () => {
+    expect(env.CNI_SHIM_SOCKET!.value).toBe(DEFAULT_SOCKET);
+    for (const name of ["CNI_SHIM_SOCKET", "CNI_SHIM_STATE_DIR", "CNI_SHIM_CACHE_DIR", "CNI_SHIM_CONF_DIR", "CNI_SHIM_DOCKER_SOCKET", "CNI_PATH"]) expect(env[name]!.settable ?? [], name).toEqual([]);
+    for (const name of ["CNI_SHIM_STATE_DIR", "CNI_SHIM_CACHE_DIR", "CNI_SHIM_CONF_DIR", "CNI_SHIM_DOCKER_SOCKET"]) {
+      const m = mount(env[name]!.value);
+      expect(m, `${name} has a mount`).toBeDefined();
+      expect(m!.source).toBe(env[name]!.value);
+    }
+    expect(config.mounts.filter((m) => m.settable?.length).map((m) => m.name)).toEqual(["cni-conf"]);
+  });
+
+  it("shares /run/netns with the host: an rshared bind, and a propagated mount so that Docker makes the root rshared", () => {
+    expect(mount("/run/netns")).toMatchObject({ source: "/run/netns", type: "bind", options: ["rbind", "rshared"] });
+    expect(config.propagatedmount).toBeTruthy();
+    expect(config.pidhost).toBe(true);
+  });
+
+  it("has every directory it mounts in the tmpfiles entry (dockerd starts the plugin at boot)", () => {
+    const tmpfiles = readFileSync(join(ROOT, "packaging/cni-shim.tmpfiles"), "utf8");
+    for (const m of config.mounts.filter((x) => x.name !== "docker-sock")) expect(tmpfiles).toMatch(new RegExp(`^d ${m.source} `, "m"));
+  });
+});
