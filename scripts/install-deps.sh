@@ -6,7 +6,8 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/portmap ] || need+=(containernetworking-plugins)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
-[ -x /bin/busybox ] && busybox --list 2>/dev/null | grep -qx httpd || need+=(busybox-static)
+# The test image is the host's busybox: it must be the static build (the dynamic one needs libc).
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" || need+=(busybox-static)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 # systemd-analyze verifies the unit make install ships (the binaries only; nothing is started).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
