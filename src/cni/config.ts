@@ -115,5 +115,6 @@ export async function findConfList(dirs: string[], name: string): Promise<Loaded
   let msg = `no CNI network named "${name}" in ${dirs.join(", ")}`;
   msg += known.length ? ` (available: ${known.join(", ")})` : " (no valid configs there)";
   if (broken.length) msg += `; unreadable configs: ${broken.join(", ")}`;
+  msg += `: add a .conflist whose "name" is "${name}" to ${dirs[0]}, or use one of the available names`;
   throw new CniConfigError(msg);
 }
