@@ -1,7 +1,7 @@
 // Deciding what compare runs on: which CNI network list and subnet, which host ports. The
 // choices are pure functions; the few look-ups of the host they need are at the bottom.
 import { createHash } from "node:crypto";
-import { createConnection, createServer } from "node:net";
+import { createServer } from "node:net";
 import type Docker from "dockerode";
 import type { LoadedConfList } from "../cni/config.js";
 import type { ConfList } from "../cni/schemas.js";
@@ -123,16 +123,4 @@ export async function choosePorts(first: number | undefined): Promise<[number, n
   throw new Error("found no three consecutive free host ports in 30000-38100: pass --publish HOST:CONTAINER");
 }
 
-/** Does something answer on this unix socket (a running cni-shim)? */
-export function socketAnswers(path: string, timeoutMs = 1_000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection(path);
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.once("connect", () => done(true));
-    sock.once("error", () => done(false));
-    setTimeout(() => done(false), timeoutMs).unref();
-  });
-}
+export { socketAnswers } from "../util/unix-http.js";

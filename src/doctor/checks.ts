@@ -1,7 +1,7 @@
 // `cni-shim doctor`: each check is a small async function that looks at one thing on this host
 // and says pass, warn or fail, with what to do about a problem. Nothing here changes the host.
 import { access, readdir, readFile, stat } from "node:fs/promises";
-import { request } from "node:http";
+import { unixRequest } from "../util/unix-http.js";
 import { networkInterfaces, hostname as osHostname } from "node:os";
 import { basename, join } from "node:path";
 import type { Settings } from "../cli/settings.js";
@@ -162,31 +162,6 @@ const rootCheck: Check = async () => {
   return problem("fail", "cni-shim", "root", `running as uid ${uid}: cni-shim needs root (network namespaces, iptables), and some checks here need it too`, "run cni-shim (and cni-shim doctor) as root, e.g. with sudo");
 };
 
-function post(socketPath: string, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: "POST", headers: { Accept: "application/vnd.docker.plugins.v1.2+json" }, timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-function get(socketPath: string, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: "GET", timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 async function isSocket(path: string): Promise<boolean> {
   try {
@@ -219,7 +194,7 @@ const socketCheck: Check = async ({ settings }) => {
   const failures: string[] = [];
   for (const socket of candidates) {
     try {
-      const res = await post(socket, "/Plugin.Activate", 5_000);
+      const res = await unixRequest(socket, "POST", "/Plugin.Activate", 5_000);
       const implementsDriver = res.status === 200 && (JSON.parse(res.body || "{}") as { Implements?: string[] }).Implements?.includes("NetworkDriver");
       if (implementsDriver) {
         const managed = socket !== settings.socket ? " (managed plugin)" : "";
@@ -236,7 +211,7 @@ const socketCheck: Check = async ({ settings }) => {
 
 const dockerCheck: Check = async ({ settings }) => {
   try {
-    const res = await get(settings.dockerSocket, "/version", 5_000);
+    const res = await unixRequest(settings.dockerSocket, "GET", "/version", 5_000);
     if (res.status !== 200) throw new Error(`GET /version answered ${res.status}`);
     const v = JSON.parse(res.body) as { Version?: string; ApiVersion?: string };
     return pass("cni-shim", "docker", `Docker ${v.Version} (API ${v.ApiVersion}) answers on ${settings.dockerSocket}`, { version: v.Version, apiVersion: v.ApiVersion });
@@ -260,7 +235,7 @@ const driverNameCheck: Check = async ({ settings }) => {
   const name = basename(settings.socket).replace(/\.(sock|spec|json)$/, "");
   let plugins: Array<{ Name: string; Enabled: boolean; Config?: { Interface?: { Types?: string[] } } }>;
   try {
-    const res = await get(settings.dockerSocket, "/plugins", 5_000);
+    const res = await unixRequest(settings.dockerSocket, "GET", "/plugins", 5_000);
     if (res.status !== 200) throw new Error(`GET /plugins answered ${res.status}`);
     plugins = JSON.parse(res.body) as typeof plugins;
   } catch (err) {

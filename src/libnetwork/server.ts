@@ -1,7 +1,8 @@
 // The remote driver HTTP API on a unix socket. Only transport and validation live here; the
 // NetworkDriver implementation behind it does the work.
 import express, { type Request, type Response } from "express";
-import { createConnection, type Server } from "node:net";
+import type { Server } from "node:net";
+import { socketAnswers } from "../util/unix-http.js";
 import { chmod, lstat, unlink, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { z } from "zod";
@@ -102,20 +103,6 @@ export function createApp(driver: NetworkDriver): express.Express {
     reply(res, 404, { Err: `cni-shim does not implement ${req.method} ${req.path}` });
   });
   return app;
-}
-
-/** Is something answering on this unix socket? */
-function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection(path);
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.once("connect", () => done(true));
-    sock.once("error", () => done(false));
-    setTimeout(() => done(false), 1000).unref();
-  });
 }
 
 /** Listen on `socketPath` with owner-only permissions, replacing a stale socket file. */

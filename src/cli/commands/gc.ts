@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { request } from "node:http";
+import { unixRequest } from "../../util/unix-http.js";
 import { resolveSettings, settingFlags, confDirs } from "../settings.js";
 import { buildDriver, buildRuntime } from "../compose.js";
 import { Attacher } from "../../attach/attach.js";
@@ -10,21 +10,18 @@ import { setLogLevel } from "../../util/log.js";
 import type { Command } from "../command.js";
 
 /** Ask the running plugin to reconcile; undefined when nothing answers on the socket. */
-function askServer(socketPath: string): Promise<unknown | undefined> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path: "/CniShim.Reconcile", method: "POST", timeout: 120_000 }, (res) => {
-      let body = "";
-      res.on("data", (c) => (body += c));
-      res.on("end", () => {
-        const parsed = JSON.parse(body || "{}") as { Result?: unknown; Err?: string };
-        if (res.statusCode !== 200) reject(new Error(parsed.Err ?? `plugin answered ${res.statusCode}`));
-        else resolve(parsed.Result);
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error("the plugin did not answer within 120 s")));
-    req.on("error", (err: NodeJS.ErrnoException) => (err.code === "ENOENT" || err.code === "ECONNREFUSED" ? resolve(undefined) : reject(err)));
-    req.end("{}");
-  });
+async function askServer(socketPath: string): Promise<unknown | undefined> {
+  let res;
+  try {
+    res = await unixRequest(socketPath, "POST", "/CniShim.Reconcile", 120_000, "{}");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ECONNREFUSED") return undefined;
+    throw err;
+  }
+  const parsed = JSON.parse(res.body || "{}") as { Result?: unknown; Err?: string };
+  if (res.status !== 200) throw new Error(parsed.Err ?? `plugin answered ${res.status}`);
+  return parsed.Result;
 }
 
 export const gc: Command = {
