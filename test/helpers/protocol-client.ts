@@ -2,11 +2,19 @@
 // Accept: application/vnd.docker.plugins.v1.2+json, NO Content-Type, body = compact JSON + "\n"
 // (or nothing at all for Plugin.Activate / GetCapabilities).
 import { request } from "node:http";
-import { readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 export const DOCKER_ACCEPT = "application/vnd.docker.plugins.v1.2+json";
-export const FIXTURE_DIR = "/work/shared/fixtures/libnetwork-20.10";
+// The team's captured request bodies live in shared/, beside the repository checkout (CI clones
+// main with shared/ next to it); fail loudly when they are not there.
+const FIXTURE_CANDIDATES = [fileURLToPath(new URL("../../../shared/fixtures/libnetwork-20.10", import.meta.url)), "/work/shared/fixtures/libnetwork-20.10"];
+export const FIXTURE_DIR = (() => {
+  const found = FIXTURE_CANDIDATES.find((d) => existsSync(d));
+  if (!found) throw new Error(`libnetwork fixtures not found in ${FIXTURE_CANDIDATES.join(" or ")}: the shared/ folder must sit beside the repository`);
+  return found;
+})();
 
 export interface PluginReply {
   status: number;
