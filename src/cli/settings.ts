@@ -1,4 +1,6 @@
 // Settings shared by the subcommands: flag, then environment variable, then default.
+import { parseArgs } from "node:util";
+import { setLogLevel } from "../util/log.js";
 import { DEFAULT_CONF_DIR, EMBEDDED_CONF_DIR } from "../cni/config.js";
 import { DEFAULT_CACHE_DIR } from "../cni/cache.js";
 import { parseCniPath } from "../cni/plugins.js";
@@ -73,4 +75,12 @@ export function resolveSettings(values: Record<string, string | boolean | undefi
 
 export function confDirs(s: Settings): string[] {
   return [s.confDir, EMBEDDED_CONF_DIR];
+}
+
+/** For commands that take only the shared settings: parse, resolve, apply the log level. */
+export function settingsFromArgv(argv: string[]): Settings {
+  const { values } = parseArgs({ args: argv, options: settingFlags, allowPositionals: false });
+  const settings = resolveSettings(values);
+  setLogLevel(settings.logLevel);
+  return settings;
 }

@@ -1,13 +1,13 @@
 // Deciding what compare runs on: which CNI network list and subnet, which host ports. The
 // choices are pure functions; the few look-ups of the host they need are at the bottom.
 import { createHash } from "node:crypto";
-import { createServer } from "node:net";
 import type Docker from "dockerode";
 import type { LoadedConfList } from "../cni/config.js";
 import type { ConfList } from "../cni/schemas.js";
 import { hostLocalRanges } from "../driver/translate.js";
 import { firstHost, parseCidr, subnetOf } from "../util/ip.js";
 import { run } from "../util/command.js";
+import { canBind } from "../driver/ports.js";
 
 export interface NetworkPlan {
   mode: "embedded-default" | "named";
@@ -90,20 +90,12 @@ export async function usedSubnets(docker: Docker): Promise<string[]> {
   return out;
 }
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once("error", () => resolve(false));
-    srv.listen({ port, host: "0.0.0.0", exclusive: true }, () => srv.close(() => resolve(true)));
-  });
-}
-
 /** Is a host port free: nothing listens on it and no NAT rule (e.g. portmap's) catches it? */
 export async function portsFree(ports: number[], iptablesSave: string): Promise<boolean> {
   for (const p of ports) {
     if (p < 1 || p > 65535) return false;
     if (new RegExp(`--dports? (\\S*,)?${p}(?=[,:\\s]|$)`).test(iptablesSave)) return false;
-    if (!(await portFree(p))) return false;
+    if ((await canBind("tcp", p)) === undefined) return false;
   }
   return true;
 }

@@ -30,11 +30,11 @@ import { confDirs, type Settings } from "../cli/settings.js";
 import { dockerClient } from "../docker/client.js";
 import { DEFAULT_TEMPLATE, type CniShimDriver } from "../driver/driver.js";
 import * as netns from "../driver/netns.js";
+import { hostLocalDir, removeBridgeIfUnused, removeHostLocalDirIfEmpty } from "../driver/leftovers.js";
 import type { PortMapping } from "../driver/state.js";
 import { defaultNetworkName, instantiateDefault, networkOptions } from "../driver/translate.js";
 import { createApp, listenUnix, type NetworkDriver } from "../libnetwork/server.js";
 import * as api from "../libnetwork/schemas.js";
-import { isNotFound } from "../util/fs.js";
 import { parseCidr } from "../util/ip.js";
 import { Cleanup } from "./cleanup.js";
 import { COLUMN_IDS, Report, type ColumnFacts, type ColumnId } from "./model.js";
@@ -136,11 +136,6 @@ function servedDriver(d: CniShimDriver): NetworkDriver {
   };
 }
 
-function hostLocalDir(list: ConfList): string | undefined {
-  const ipam = list.plugins.find((p) => p.ipam)?.ipam as { type: string; dataDir?: string } | undefined;
-  return ipam?.type === "host-local" ? join(ipam.dataDir ?? "/var/lib/cni/networks", list.name) : undefined;
-}
-
 /** Bridge and host-local store the run brought into being, removed when nothing uses them. */
 interface Leftovers {
   bridge?: string;
@@ -148,17 +143,8 @@ interface Leftovers {
 }
 
 async function removeLeftovers(l: Leftovers): Promise<void> {
-  if (l.bridge && (await netns.linkExists(l.bridge)) && (await netns.bridgePorts(l.bridge)).length === 0) await netns.deleteLinkIfExists(l.bridge);
-  if (l.hostLocal) {
-    let files: string[];
-    try {
-      files = await readdir(l.hostLocal);
-    } catch (err) {
-      if (isNotFound(err)) return;
-      throw err;
-    }
-    if (files.every((f) => f === "lock" || f.startsWith("last_reserved_ip"))) await rm(l.hostLocal, { recursive: true, force: true });
-  }
+  if (l.bridge) await removeBridgeIfUnused(l.bridge);
+  if (l.hostLocal) await removeHostLocalDirIfEmpty(l.hostLocal);
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -1,7 +1,5 @@
 // The cni-shim network driver: libnetwork calls in, CNI chains run in a staging namespace per
 // endpoint, the interface handed to Docker (see shared design notes "handoff").
-import { readdir, rm } from "node:fs/promises";
-import { join } from "node:path";
 import type Docker from "dockerode";
 import type { NetworkDriver } from "../libnetwork/server.js";
 import type * as api from "../libnetwork/schemas.js";
@@ -12,9 +10,9 @@ import { StateStore, type EndpointRecord, type NetworkRecord } from "./state.js"
 import * as tr from "./translate.js";
 import * as netns from "./netns.js";
 import { choosePorts } from "./ports.js";
+import { hostLocalDir, removeBridgeIfUnused, removeHostLocalDirIfEmpty } from "./leftovers.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
 import { log } from "../util/log.js";
-import { isNotFound } from "../util/fs.js";
 import { sameIP } from "../util/ip.js";
 
 export const DEFAULT_TEMPLATE = "cni-shim-default";
@@ -147,24 +145,11 @@ export class CniShimDriver implements NetworkDriver {
     const list = CniShimDriver.loaded(net).conflist;
     const others = (await this.state.listNetworks()).filter((n) => n.id !== net.id);
     if (net.ownedBridge && !others.some((n) => n.ownedBridge === net.ownedBridge)) {
-      try {
-        if ((await netns.linkExists(net.ownedBridge)) && (await netns.bridgePorts(net.ownedBridge)).length === 0) {
-          await netns.deleteLinkIfExists(net.ownedBridge);
-        }
-      } catch (err) {
-        log.warn("could not remove bridge", { bridge: net.ownedBridge, error: (err as Error).message });
-      }
+      await removeBridgeIfUnused(net.ownedBridge).catch((err: Error) => log.warn("could not remove bridge", { bridge: net.ownedBridge, error: err.message }));
     }
-    const ipam = list.plugins.find((p) => p.ipam)?.ipam as { type: string; dataDir?: string } | undefined;
-    if (ipam?.type === "host-local" && !others.some((n) => (n.conflist as { name?: string }).name === list.name)) {
-      const dir = join(ipam.dataDir ?? "/var/lib/cni/networks", list.name);
-      try {
-        const files = await readdir(dir);
-        // Only bookkeeping left (no reservations): the directory goes with the network.
-        if (files.every((f) => f === "lock" || f.startsWith("last_reserved_ip"))) await rm(dir, { recursive: true, force: true });
-      } catch (err) {
-        if (!isNotFound(err)) log.warn("could not clean host-local dir", { dir, error: (err as Error).message });
-      }
+    const dir = hostLocalDir(list);
+    if (dir && !others.some((n) => (n.conflist as { name?: string }).name === list.name)) {
+      await removeHostLocalDirIfEmpty(dir).catch((err: Error) => log.warn("could not clean host-local dir", { dir, error: err.message }));
     }
   }
 

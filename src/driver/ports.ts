@@ -5,7 +5,8 @@ import { createSocket } from "node:dgram";
 import type { PortRequest } from "./translate.js";
 import type { PortMapping } from "./state.js";
 
-function canBind(protocol: "tcp" | "udp", port: number, host?: string): Promise<number | undefined> {
+/** Can we bind this port right now? Resolves with the port bound (useful for port 0). */
+export function canBind(protocol: "tcp" | "udp", port: number, host?: string): Promise<number | undefined> {
   return new Promise((resolve) => {
     if (protocol === "tcp") {
       const srv = createServer();

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLI, IMAGE, docker, httpGet, rand, requirePrerequisites, sh } from "../helpers/e2e.js";
 import { freeOctet, scopedLeftovers, type Scope } from "../helpers/scoped-leaks.js";
+import { podNetworkList } from "../helpers/conflists.js";
 
 const id = rand();
 const listName = `e2e-attach-${id}`;
@@ -52,15 +53,7 @@ describe("cni-shim attach / detach", () => {
     await sh("mkdir", ["-p", confDir]);
     await writeFile(
       join(confDir, "10-attach.conflist"),
-      JSON.stringify({
-        cniVersion: "1.0.0",
-        name: listName,
-        plugins: [
-          { type: "bridge", bridge, isGateway: true, ipMasq: true, hairpinMode: true, mtu: 1400, ipam: { type: "host-local", ranges: [[{ subnet: `${prefix()}0/24` }]], routes: [{ dst: "0.0.0.0/0" }] } },
-          { type: "portmap", snat: true, capabilities: { portMappings: true } },
-          { type: "firewall" },
-        ],
-      }),
+      podNetworkList({ name: listName, bridge, subnet: `${prefix()}0/24` }),
     );
   });
 

@@ -10,6 +10,7 @@ import { Report, type ColumnFacts } from "../../src/compare/model.js";
 import { subnetOf } from "../../src/util/ip.js";
 import { CLI, IMAGE, docker, pluginCall, rand, requirePrerequisites, sh, startPlugin, type PluginHandle, cleanup } from "../helpers/e2e.js";
 import { freeOctet, scopedLeftovers, type Scope } from "../helpers/scoped-leaks.js";
+import { podNetworkList } from "../helpers/conflists.js";
 
 const LABEL = "io.cni-shim.compare";
 const inSubnet = (cidr: string, subnet: string) => subnetOf(`${cidr.split("/")[0]}/${subnet.split("/")[1]}`) === subnetOf(subnet);
@@ -165,16 +166,7 @@ describe("cni-shim compare on a named conflist, with a cni-shim running", () => 
     await sh("mkdir", ["-p", confDir]);
     await writeFile(
       join(confDir, "10-cluster.conflist"),
-      JSON.stringify({
-        cniVersion: "1.0.0",
-        name: listName,
-        plugins: [
-          { type: "bridge", bridge, isGateway: true, ipMasq: true, hairpinMode: true, mtu: 1400, ipam: { type: "host-local", ranges: [[{ subnet: `10.249.${octet}.0/24` }]], routes: [{ dst: "0.0.0.0/0" }] } },
-          { type: "portmap", snat: true, capabilities: { portMappings: true } },
-          { type: "firewall" },
-          { type: "tuning", capabilities: { mac: true } },
-        ],
-      }),
+      podNetworkList({ name: listName, bridge, subnet: `10.249.${octet}.0/24`, extraPlugins: [{ type: "tuning", capabilities: { mac: true } }] }),
     );
     plugin = await startPlugin({ confDir });
     res = await sh(

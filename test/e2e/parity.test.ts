@@ -10,6 +10,7 @@ import { CniRuntime } from "../../src/cni/runtime.js";
 import { EMBEDDED_CONF_DIR } from "../../src/cni/config.js";
 import { dockerClient } from "../../src/docker/client.js";
 import { IMAGE, cleanup, containerNet, docker, rand, requirePrerequisites, sh, startPlugin, type PluginHandle } from "../helpers/e2e.js";
+import { podNetworkList } from "../helpers/conflists.js";
 
 const id = rand();
 const octet = 100 + (parseInt(id.slice(0, 2), 16) % 100);
@@ -75,15 +76,7 @@ describe("parity: cni-shim vs CNI applied the kubelet way", () => {
     cacheDir = await mkdtemp(join(tmpdir(), "cs-par-cache-"));
     await writeFile(
       join(confDir, "10-parity.conflist"),
-      JSON.stringify({
-        cniVersion: "1.0.0",
-        name: listName,
-        plugins: [
-          { type: "bridge", bridge, isGateway: true, ipMasq: true, hairpinMode: true, mtu: 1400, ipam: { type: "host-local", ranges: [[{ subnet }]], routes: [{ dst: "0.0.0.0/0" }] } },
-          { type: "portmap", snat: true, capabilities: { portMappings: true } },
-          { type: "firewall" },
-        ],
-      }),
+      podNetworkList({ name: listName, bridge, subnet }),
     );
     plugin = await startPlugin({ confDir });
     attacher = new Attacher(new CniRuntime({ cniPath: ["/usr/lib/cni"], cacheDir, execTimeoutMs: 30_000 }), dockerClient(), join(cacheDir, "state"), [confDir, EMBEDDED_CONF_DIR]);

@@ -1,12 +1,10 @@
-import { parseArgs } from "node:util";
 import { unixRequest } from "../../util/unix-http.js";
-import { resolveSettings, settingFlags, confDirs } from "../settings.js";
+import { confDirs, settingsFromArgv } from "../settings.js";
 import { buildDriver, buildRuntime } from "../compose.js";
 import { Attacher } from "../../attach/attach.js";
 import { dockerClient } from "../../docker/client.js";
 import type { ReconcileReport } from "../../driver/driver.js";
 import { settingsHelp } from "./serve.js";
-import { setLogLevel } from "../../util/log.js";
 import type { Command } from "../command.js";
 
 /** Ask the running plugin to reconcile; undefined when nothing answers on the socket. */
@@ -36,9 +34,7 @@ never touched. Asks the running plugin on --socket; runs in-process when none is
 Options:
 ${settingsHelp}`,
   async run(argv) {
-    const { values } = parseArgs({ args: argv, options: settingFlags, allowPositionals: false });
-    const settings = resolveSettings(values);
-    setLogLevel(settings.logLevel);
+    const settings = settingsFromArgv(argv);
     let report = (await askServer(settings.socket)) as ReconcileReport | undefined;
     if (report === undefined) report = await buildDriver(settings).reconcile();
     // Attachments (cni-shim attach) of containers that stopped or are gone.

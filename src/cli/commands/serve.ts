@@ -1,9 +1,8 @@
-import { parseArgs } from "node:util";
 import { rm } from "node:fs/promises";
 import { createApp, listenUnix } from "../../libnetwork/server.js";
-import { resolveSettings, settingFlags, SETTINGS_TABLE } from "../settings.js";
+import { settingsFromArgv, SETTINGS_TABLE } from "../settings.js";
 import { buildDriver } from "../compose.js";
-import { log, setLogLevel } from "../../util/log.js";
+import { log } from "../../util/log.js";
 import type { Command } from "../command.js";
 
 export const settingsHelp = SETTINGS_TABLE.map(([flag, env, def, what]) => `  ${flag.padEnd(22)} ${what}\n  ${"".padEnd(22)} env ${env}, default ${def}`).join("\n");
@@ -19,9 +18,7 @@ Serves the libnetwork remote driver API. Docker finds it by the socket's file na
 Options:
 ${settingsHelp}`,
   async run(argv) {
-    const { values } = parseArgs({ args: argv, options: settingFlags, allowPositionals: false });
-    const settings = resolveSettings(values);
-    setLogLevel(settings.logLevel);
+    const settings = settingsFromArgv(argv);
     const driver = buildDriver(settings);
     const server = await listenUnix(createApp(driver), settings.socket);
     log.info("cni-shim serving", { socket: settings.socket, confDir: settings.confDir, cniPath: settings.cniPath.join(":"), stateDir: settings.stateDir, cacheDir: settings.cacheDir });
