@@ -9,8 +9,8 @@ import { CniRuntime } from "../cni/runtime.js";
 import { confListFromObject, findConfList, parseConfFile, type LoadedConfList } from "../cni/config.js";
 import { Result } from "../cni/schemas.js";
 import { PortMapping } from "../driver/state.js";
-import { containerAddresses } from "../driver/translate.js";
-import * as netns from "../driver/netns.js";
+import { containerAddresses } from "../cni/result.js";
+import { convergentDel } from "../host/teardown.js";
 import { isNotFound, writeFileAtomic } from "../util/fs.js";
 import { log } from "../util/log.js";
 
@@ -76,7 +76,14 @@ export class Attacher {
     }
     const out: AttachmentRecord[] = [];
     for (const n of names.filter((n) => n.endsWith(".json") && !n.startsWith("."))) {
-      const parsed = AttachmentRecord.safeParse(JSON.parse(await readFile(join(this.stateDir, "attachments", n), "utf8")));
+      let raw: unknown;
+      try {
+        raw = JSON.parse(await readFile(join(this.stateDir, "attachments", n), "utf8"));
+      } catch (err) {
+        log.warn("skipping unreadable attachment record", { file: n, error: (err as Error).message });
+        continue;
+      }
+      const parsed = AttachmentRecord.safeParse(raw);
       if (parsed.success) out.push(parsed.data);
       else log.warn("skipping unreadable attachment record", { file: n });
     }
@@ -140,22 +147,15 @@ export class Attacher {
 
   private async teardown(rec: AttachmentRecord, pid: number | undefined): Promise<void> {
     const list: LoadedConfList = parseConfFile(rec.conflist, `attachment ${rec.containerName}/${rec.network}`);
-    const att = { containerId: rec.containerId, ifName: rec.ifName, args: rec.cniArgs, capabilityArgs: rec.portMappings.length ? { portMappings: rec.portMappings } : {} };
-    if (pid) {
-      await this.runtime.del(list, { ...att, netns: `/proc/${pid}/ns/net` });
-    } else {
-      // The namespace died with the container: give DEL a stand-in interface with the old
-      // addresses so the bridge plugin can find and remove the NAT chain hanging off them.
-      const staging = `cni-shim-a${rec.containerId.slice(0, 11)}`;
-      await netns.ensureNetns(staging);
-      try {
-        await netns.addStandIn(staging, rec.ifName);
-        await netns.restoreAddresses(staging, rec.ifName, containerAddresses(rec.result, rec.ifName));
-        await this.runtime.del(list, { ...att, netns: netns.netnsPath(staging) });
-      } finally {
-        await netns.deleteNetns(staging);
-      }
-    }
+    // When the namespace died with the container, the DEL runs in a stand-in namespace.
+    await convergentDel(this.runtime, {
+      list,
+      attachment: { containerId: rec.containerId, ifName: rec.ifName, args: rec.cniArgs, capabilityArgs: rec.portMappings.length ? { portMappings: rec.portMappings } : {} },
+      result: rec.result,
+      liveNetns: pid ? `/proc/${pid}/ns/net` : undefined,
+      standInNetns: `cni-shim-a${rec.containerId.slice(0, 11)}`,
+      label: { container: rec.containerName },
+    });
     await this.runtime.del(confListFromObject(LOOPBACK_LIST, "built-in loopback"), { containerId: rec.containerId, ifName: "lo", netns: pid ? `/proc/${pid}/ns/net` : undefined, args: rec.cniArgs }).catch(() => undefined);
     await rm(this.file(rec.containerId, rec.network), { force: true });
     log.info("detached", { container: rec.containerName, network: rec.network });

@@ -14,4 +14,9 @@ export function containerInterface(result: Result, ifName: string) {
   return result.interfaces?.find((i) => i.name === ifName && i.sandbox) ?? result.interfaces?.find((i) => i.sandbox);
 }
 
-export const isIPv6 = (cidr: string) => cidr.includes(":");
+/** The addresses (CIDR) a result puts on the container interface ifName. */
+export function containerAddresses(result: Result, ifName: string): string[] {
+  const iface = containerInterface(result, ifName);
+  const index = iface ? result.interfaces!.indexOf(iface) : -1;
+  return (result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === index).map((ip) => ip.address);
+}

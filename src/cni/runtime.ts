@@ -157,6 +157,30 @@ export class CniRuntime {
     });
   }
 
+  /**
+   * DEL of only the IPAM plugins of the list, called the way their main plugin calls them (its
+   * own config on stdin). For a teardown whose chain DEL failed on state that was already gone:
+   * the address must still be released. Returns the IPAM types that were run.
+   */
+  async delIpam(net: LoadedConfList, att: Attachment): Promise<string[]> {
+    validateAttachment(att);
+    return this.locks.run(this.key(net.conflist.name, att), async () => {
+      const cached = await this.cache.read(net.conflist.name, att.containerId, att.ifName);
+      const args = cached?.cniArgs ?? normaliseCniArgs(att.args);
+      const caps = cached?.capabilityArgs ?? att.capabilityArgs ?? {};
+      const { version } = await this.prepare(net.conflist);
+      const ran: string[] = [];
+      for (const plugin of net.conflist.plugins) {
+        const ipamType = (plugin.ipam as { type?: unknown } | undefined)?.type;
+        if (typeof ipamType !== "string") continue;
+        const path = await findPlugin(ipamType, this.opts.cniPath);
+        await this.exec("DEL", path, att, args, CniRuntime.pluginStdin(net.conflist, plugin, version, caps));
+        ran.push(ipamType);
+      }
+      return ran;
+    });
+  }
+
   async check(net: LoadedConfList, att: Attachment): Promise<void> {
     validateAttachment(att);
     if (net.conflist.disableCheck) return;

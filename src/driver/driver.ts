@@ -6,14 +6,18 @@ import type * as api from "../libnetwork/schemas.js";
 import { CniRuntime } from "../cni/runtime.js";
 import { confListFromObject, findConfList, type LoadedConfList } from "../cni/config.js";
 import { ConfList, Result } from "../cni/schemas.js";
+import { convergentDel } from "../host/teardown.js";
+import { currentBootId, fromEarlierBoot } from "../host/boot.js";
+import { access } from "node:fs/promises";
 import { StateStore, type EndpointRecord, type NetworkRecord } from "./state.js";
 import * as tr from "./translate.js";
-import * as netns from "./netns.js";
+import * as netns from "../host/netns.js";
 import { choosePorts } from "./ports.js";
-import { hostLocalDir, removeBridgeIfUnused, removeHostLocalDirIfEmpty } from "./leftovers.js";
+import { hostLocalDir, removeBridgeIfUnused, removeHostLocalDirIfEmpty } from "../host/leftovers.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
 import { log } from "../util/log.js";
 import { sameIP } from "../util/ip.js";
+import type { PortRequest } from "./translate.js";
 
 export const DEFAULT_TEMPLATE = "cni-shim-default";
 
@@ -156,20 +160,26 @@ export class CniShimDriver implements NetworkDriver {
   // ---- endpoints --------------------------------------------------------------------------
 
   async createEndpoint(req: api.CreateEndpointRequest): Promise<api.CreateEndpointResponse> {
+    const ports0 = tr.portRequests(req.Options);
+    const wanted = [req.Interface?.Address, req.Interface?.AddressIPv6].filter((a): a is string => !!a);
+    // A teardown still running for this endpoint (Docker retries CreateEndpoint with the same id
+    // after a failure), the same address or a host port must finish first. Outside the lock:
+    // a background teardown takes the endpoint's lock itself.
+    await this.settle(
+      (p) =>
+        p.id === req.EndpointID ||
+        (p.networkId === req.NetworkID && wanted.some((w) => sameIP(w, p.address) || sameIP(w, p.addressIPv6))) ||
+        p.portMappings.some((m) => ports0.some((r) => r.protocol === m.protocol && r.hostPortStart <= m.hostPort && m.hostPort <= r.hostPortEnd)),
+    );
     return this.locks.run(req.EndpointID, async () => {
       const net = await this.network(req.NetworkID);
       const list = CniShimDriver.loaded(net);
       const existing = await this.state.getEndpoint(req.EndpointID);
-      if (existing && existing.phase !== "adding") return this.createReply(req, existing);
-      const ports0 = tr.portRequests(req.Options);
-      const wanted = [req.Interface?.Address, req.Interface?.AddressIPv6].filter((a): a is string => !!a);
-      // A teardown still running for the same address or host port must finish first.
-      await this.settle(
-        (p) =>
-          (p.networkId === req.NetworkID && wanted.some((w) => sameIP(w, p.address) || sameIP(w, p.addressIPv6))) ||
-          p.portMappings.some((m) => ports0.some((r) => r.protocol === m.protocol && r.hostPortStart <= m.hostPort && m.hostPort <= r.hostPortEnd)),
-      );
+      if (existing && (existing.phase === "ready" || existing.phase === "joined") && !fromEarlierBoot(existing.bootId)) return this.createReply(req, existing);
+      // A CreateEndpoint cut short (plugin killed mid-ADD) or a teardown never finished: converge first.
+      if (existing) await this.teardown(existing, await this.state.getNetwork(existing.networkId));
       await this.reclaimReassignedAddresses(req, net);
+      await this.reclaimFixedPorts(req, ports0);
       const taken = new Set((await this.state.listEndpoints()).flatMap((e) => e.portMappings.map((p) => `${p.protocol}/${p.hostPort}`)));
       const ports = await choosePorts(ports0, taken);
       const plan = tr.planAttachment(req, ports);
@@ -187,6 +197,7 @@ export class CniShimDriver implements NetworkDriver {
         portMappings: ports,
         cniArgs: plan.cniArgs,
         capabilityArgs: plan.capabilityArgs,
+        bootId: currentBootId(),
         createdAt: new Date().toISOString(),
       };
       // Recorded before anything is created, so a crash mid-way is found and undone later.
@@ -245,6 +256,38 @@ export class CniShimDriver implements NetworkDriver {
     }
   }
 
+  /**
+   * A fixed host port (-p 8080:80) that another record of ours holds: taken over when that
+   * record is dead by the kernel's evidence (another boot, a teardown or an ADD that never
+   * finished, its container's namespace gone), refused like Docker's bridge when it is live.
+   */
+  private async reclaimFixedPorts(req: api.CreateEndpointRequest, requests: PortRequest[]): Promise<void> {
+    const fixed = requests.filter((r) => r.hostPortStart !== 0 && r.hostPortStart === r.hostPortEnd);
+    if (!fixed.length) return;
+    for (const ep of await this.state.listEndpoints()) {
+      if (ep.id === req.EndpointID) continue;
+      const clash = fixed.find((r) => ep.portMappings.some((m) => m.protocol === r.protocol && m.hostPort === r.hostPortStart && (!m.hostIP || !r.hostIP || sameIP(m.hostIP, r.hostIP))));
+      if (!clash) continue;
+      if (!(await this.isDead(ep))) {
+        throw new Error(`Bind for ${clash.hostIP ?? "0.0.0.0"}:${clash.hostPortStart} failed: port is already allocated (endpoint ${ep.id.slice(0, 12)} publishes it): stop that container or publish another port`);
+      }
+      log.warn("a dead endpoint held a host port: removing it", { stale: ep.id.slice(0, 12), port: `${clash.protocol}/${clash.hostPortStart}`, endpoint: req.EndpointID.slice(0, 12) });
+      await this.locks.run(ep.id, async () => {
+        const fresh = await this.state.getEndpoint(ep.id);
+        if (fresh) await this.teardown(fresh, await this.state.getNetwork(fresh.networkId));
+      });
+    }
+  }
+
+  /** Nothing of the record lives any more (never asks Docker: this runs inside Docker's calls). */
+  private async isDead(rec: EndpointRecord): Promise<boolean> {
+    if (this.locks.busy(rec.id) || this.pending.has(rec.id)) return false; // being worked on right now
+    if (fromEarlierBoot(rec.bootId) || rec.phase === "deleting" || rec.phase === "adding") return true;
+    if (rec.phase === "ready") return !(await netns.linkExists(rec.tmpName)) && !(await netns.netnsExists(rec.stagingNetns));
+    const sandbox = rec.sandboxKey ? await access(rec.sandboxKey).then(() => true, () => false) : false;
+    return !sandbox && !(await netns.linkExists(rec.tmpName));
+  }
+
   private createReply(req: api.CreateEndpointRequest, rec: EndpointRecord): api.CreateEndpointResponse {
     // Docker refuses changes to fields it set; a MAC it left empty may be filled in.
     if (!req.Interface?.MacAddress && rec.macAddress) return { Interface: { MacAddress: rec.macAddress } };
@@ -266,7 +309,7 @@ export class CniShimDriver implements NetworkDriver {
   async join(req: api.JoinRequest): Promise<api.JoinResponse> {
     return this.locks.run(req.EndpointID, async () => {
       const rec = await this.state.getEndpoint(req.EndpointID);
-      if (!rec || rec.phase === "adding") throw new Error(`endpoint ${req.EndpointID.slice(0, 12)} was not created by cni-shim (or its creation failed): remove the container and start it again`);
+      if (!rec || rec.phase === "adding" || rec.phase === "deleting") throw new Error(`endpoint ${req.EndpointID.slice(0, 12)} was not created by cni-shim (or its creation failed): remove the container and start it again`);
       if (!(await netns.linkExists(rec.tmpName))) {
         throw new Error(`interface ${rec.tmpName} of endpoint ${req.EndpointID.slice(0, 12)} is not in the host namespace (already joined elsewhere?): disconnect and connect the container again`);
       }
@@ -290,21 +333,48 @@ export class CniShimDriver implements NetworkDriver {
 
   async deleteEndpoint(req: api.EndpointRequest): Promise<void> {
     await this.locks.run(req.EndpointID, async () => {
-      const rec = await this.state.getEndpoint(req.EndpointID);
-      if (!rec || this.pending.has(rec.id)) return; // never created, or already going: idempotent
-      const net = await this.state.getNetwork(rec.networkId);
-      if (!this.opts.backgroundTeardown) return this.teardown(rec, net);
-      // The record stays until the DEL succeeded: a crash or a failure here is picked up by
-      // reconciliation, since Docker no longer knows the endpoint.
-      const done = this.locks
-        .run(rec.id, async () => {
-          const fresh = await this.state.getEndpoint(rec.id);
-          if (fresh) await this.teardown(fresh, net);
-        })
-        .catch((err: Error) => log.error("background teardown failed; reconciliation will retry", { endpoint: rec.id.slice(0, 12), error: err.message }))
-        .finally(() => this.pending.delete(rec.id));
-      this.pending.set(rec.id, { rec, done });
+      const found = await this.state.getEndpoint(req.EndpointID);
+      if (!found || this.pending.has(found.id)) return; // never created, or already going: idempotent
+      // Marked before we reply: whatever happens to this process, the next one finishes it.
+      const rec: EndpointRecord = { ...found, phase: "deleting" };
+      await this.state.putEndpoint(rec);
+      if (!this.opts.backgroundTeardown) return this.teardown(rec, await this.state.getNetwork(rec.networkId));
+      this.startTeardown(rec);
     });
+  }
+
+  /**
+   * Tear an endpoint down in the background. The record stays until the teardown succeeded; a
+   * failure is retried by reconciliation, a crash by the next process's recovery.
+   */
+  private startTeardown(rec: EndpointRecord): void {
+    if (this.pending.has(rec.id)) return;
+    const done = this.locks
+      .run(rec.id, async () => {
+        const fresh = await this.state.getEndpoint(rec.id);
+        // Only the incarnation we were asked to remove (a retried CreateEndpoint reuses the id).
+        if (fresh && fresh.createdAt === rec.createdAt) await this.teardown(fresh, await this.state.getNetwork(fresh.networkId));
+      })
+      .catch((err: Error) => log.error("background teardown failed; reconciliation will retry", { endpoint: rec.id.slice(0, 12), error: err.message }))
+      .finally(() => this.pending.delete(rec.id));
+    this.pending.set(rec.id, { rec, done });
+  }
+
+  /**
+   * At start: finish what an earlier process (or boot) left. Records of another boot describe
+   * kernel state that no longer exists; "deleting" and "adding" records belong to calls that
+   * died with that process. All go, in the background; calls that collide with them wait.
+   */
+  async recover(): Promise<number> {
+    let n = 0;
+    for (const rec of await this.state.listEndpoints()) {
+      if (!fromEarlierBoot(rec.bootId) && rec.phase !== "deleting" && rec.phase !== "adding") continue;
+      if (this.locks.busy(rec.id)) continue;
+      log.info("recovering endpoint left by an earlier process", { endpoint: rec.id.slice(0, 12), phase: rec.phase, earlierBoot: fromEarlierBoot(rec.bootId) });
+      this.startTeardown(rec);
+      n++;
+    }
+    return n;
   }
 
   /** Wait for background teardowns matching `filter` (all when omitted). */
@@ -319,25 +389,16 @@ export class CniShimDriver implements NetworkDriver {
   private async teardown(rec: EndpointRecord, net: NetworkRecord | undefined): Promise<void> {
     const cached = await this.runtime.cache.read(net ? (net.conflist as { name: string }).name : "", rec.cniContainerId, rec.ifName).catch(() => undefined);
     const list = net ? CniShimDriver.loaded(net) : cached ? CniRuntime.confListOf(cached) : undefined;
-    const staging = rec.stagingNetns;
-    await netns.ensureNetns(staging);
-    if (await netns.linkExists(rec.tmpName)) await netns.takeBack(staging, rec.ifName, rec.tmpName);
-    else if (!(await netns.linkExists(rec.ifName, staging))) await netns.addStandIn(staging, rec.ifName);
-    const result = rec.result ?? (cached ? Result.safeParse(cached.result).data : undefined);
-    if (result) await netns.restoreAddresses(staging, rec.ifName, tr.containerAddresses(result, rec.ifName));
-    if (list) {
-      await this.runtime.del(list, {
-        containerId: rec.cniContainerId,
-        netns: netns.netnsPath(staging),
-        ifName: rec.ifName,
-        args: rec.cniArgs,
-        capabilityArgs: rec.capabilityArgs,
-      });
-    } else {
-      log.warn("no network config for endpoint: only local resources removed", { endpoint: rec.id.slice(0, 12), network: rec.networkId.slice(0, 12) });
-    }
-    await netns.deleteLinkIfExists(rec.ifName, staging);
-    await netns.deleteNetns(staging);
+    const others = (await this.state.listEndpoints()).filter((e) => e.id !== rec.id);
+    await convergentDel(this.runtime, {
+      list,
+      attachment: { containerId: rec.cniContainerId, ifName: rec.ifName, args: rec.cniArgs, capabilityArgs: rec.capabilityArgs },
+      result: rec.result ?? (cached ? Result.safeParse(cached.result).data : undefined),
+      standInNetns: rec.stagingNetns,
+      hostName: rec.tmpName,
+      addressInUse: (ip) => others.some((e) => sameIP(ip, e.address) || sameIP(ip, e.addressIPv6)),
+      label: { endpoint: rec.id.slice(0, 12), phase: rec.phase },
+    });
     await this.state.deleteEndpoint(rec.id);
     log.info("endpoint removed", { endpoint: rec.id.slice(0, 12), address: rec.address });
   }
@@ -370,6 +431,34 @@ export class CniShimDriver implements NetworkDriver {
   async reconcile(): Promise<ReconcileReport> {
     this.reconciling ??= this.reconcileOnce().finally(() => (this.reconciling = undefined));
     return this.reconciling;
+  }
+
+  /** An endpoint of this CNI container id is being created or removed right now. */
+  private busyContainer(cniContainerId: string, records: EndpointRecord[]): boolean {
+    // Our CNI container id is the endpoint id (translate.planAttachment); look both up anyway.
+    return this.locks.busy(cniContainerId) || records.some((e) => e.cniContainerId === cniContainerId && (this.locks.busy(e.id) || this.pending.has(e.id)));
+  }
+
+  /** Cached attachments with no record: converged away like an endpoint, in their own stand-in. */
+  private async removeOrphanCacheEntries(list: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>): Promise<number> {
+    const keep = new Set(valid.map((v) => `${v.containerId}/${v.ifName}`));
+    let removed = 0;
+    for (const entry of await this.runtime.cache.list(list.conflist.name)) {
+      if (keep.has(`${entry.containerId}/${entry.ifName}`) || this.busyContainer(entry.containerId, [])) continue;
+      const names = tr.endpointNames(entry.containerId);
+      await this.locks.run(entry.containerId, () =>
+        convergentDel(this.runtime, {
+          list: CniRuntime.confListOf(entry),
+          attachment: { containerId: entry.containerId, ifName: entry.ifName, args: entry.cniArgs, capabilityArgs: entry.capabilityArgs },
+          result: Result.safeParse(entry.result).data,
+          standInNetns: names.stagingNetns,
+          hostName: names.tmpName,
+          label: { cacheEntry: `${entry.networkName}/${entry.containerId.slice(0, 12)}/${entry.ifName}` },
+        }),
+      );
+      removed++;
+    }
+    return removed;
   }
 
   private async reconcileOnce(): Promise<ReconcileReport> {
@@ -416,10 +505,13 @@ export class CniShimDriver implements NetworkDriver {
         continue;
       }
       // CNI cache entries with no endpoint record (a crash between ADD and our bookkeeping).
+      // Every record counts as valid, whatever its network: two Docker networks may share a
+      // CNI network name, and an endpoint's container id is its own.
       try {
-        const valid = remaining.filter((e) => e.networkId === net.id).map((e) => ({ containerId: e.cniContainerId, ifName: e.ifName }));
-        const removed = await this.runtime.gc(CniShimDriver.loaded(net), valid, (id) => this.locks.busy(id));
-        report.cacheEntriesRemoved += removed.length;
+        const list = CniShimDriver.loaded(net);
+        const valid = remaining.map((e) => ({ containerId: e.cniContainerId, ifName: e.ifName }));
+        report.cacheEntriesRemoved += await this.removeOrphanCacheEntries(list, valid);
+        await this.runtime.gc(list, valid, (cid) => this.busyContainer(cid, remaining));
       } catch (err) {
         report.errors.push(`gc of ${net.id.slice(0, 12)}: ${(err as Error).message}`);
       }

@@ -37,8 +37,13 @@ export type NetworkRecord = z.infer<typeof NetworkRecord>;
 export const EndpointRecord = z.object({
   id: z.string(),
   networkId: z.string(),
-  /** adding: CNI ADD may have started; ready: interface handed to the host ns; joined: given to Docker. */
-  phase: z.enum(["adding", "ready", "joined"]),
+  /**
+   * adding: CNI ADD may have started; ready: interface handed to the host ns; joined: given to
+   * Docker; deleting: Docker deleted it, the teardown has not finished (resumed after a crash).
+   */
+  phase: z.enum(["adding", "ready", "joined", "deleting"]),
+  /** The kernel boot the record was made in: kernel state of another boot no longer exists. */
+  bootId: z.string().optional(),
   cniContainerId: z.string(),
   ifName: z.string(),
   stagingNetns: z.string(),

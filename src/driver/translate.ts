@@ -2,7 +2,7 @@
 // Docker request -> network list / CNI invocation plan -> Docker reply.
 import { ConfList, type PluginConf, type Result } from "../cni/schemas.js";
 import type { CniArg } from "../cni/args.js";
-import { containerInterface } from "../cni/result.js";
+import { containerAddresses, containerInterface } from "../cni/result.js";
 import * as api from "../libnetwork/schemas.js";
 import type { EndpointRecord, PortMapping } from "./state.js";
 import { canonicalIP, firstHost, parseCidr, sameIP, subnetOf } from "../util/ip.js";
@@ -197,6 +197,9 @@ export interface AttachmentPlan {
   capabilityArgs: Record<string, unknown>;
 }
 
+/** Our names for an endpoint's namespace and host-side interface, from its (CNI container) id. */
+export const endpointNames = (endpointId: string) => ({ stagingNetns: `cni-shim-${shortId(endpointId)}`, tmpName: `cs${shortId(endpointId)}` });
+
 /** Names and CNI inputs for one endpoint. The endpoint id is the CNI container id. */
 export function planAttachment(req: api.CreateEndpointRequest, ports: PortMapping[], podName?: string): AttachmentPlan {
   const address = req.Interface?.Address || undefined;
@@ -213,8 +216,7 @@ export function planAttachment(req: api.CreateEndpointRequest, ports: PortMappin
   return {
     cniContainerId: req.EndpointID,
     ifName: "eth0",
-    stagingNetns: `cni-shim-${shortId(req.EndpointID)}`,
-    tmpName: `cs${shortId(req.EndpointID)}`,
+    ...endpointNames(req.EndpointID),
     cniArgs,
     capabilityArgs,
   };
@@ -239,13 +241,6 @@ export function verifyResult(result: Result, ifName: string, wanted: Array<strin
     }
   }
   return { mac: iface?.mac?.toLowerCase() };
-}
-
-/** Addresses of the container interface in the result (re-added before DEL, see handoff notes). */
-export function containerAddresses(result: Result, ifName: string): string[] {
-  const iface = containerInterface(result, ifName);
-  const index = iface ? result.interfaces!.indexOf(iface) : -1;
-  return (result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === index).map((ip) => ip.address);
 }
 
 /**

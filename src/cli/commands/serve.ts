@@ -22,6 +22,8 @@ ${settingsHelp}`,
     const driver = buildDriver(settings);
     const server = await listenUnix(createApp(driver), settings.socket);
     log.info("cni-shim serving", { socket: settings.socket, confDir: settings.confDir, cniPath: settings.cniPath.join(":"), stateDir: settings.stateDir, cacheDir: settings.cacheDir });
+    // Teardowns an earlier process (or boot) left unfinished; calls that collide wait for them.
+    void driver.recover().catch((err: Error) => log.error("recovery of earlier endpoints failed; reconciliation will retry", { error: err.message }));
     // Endpoints Docker dropped while we were down (e.g. dockerd restarted) are found here.
     driver.scheduleReconcile(2_000);
     const interval = settings.reconcileIntervalS > 0 ? setInterval(() => driver.scheduleReconcile(0), settings.reconcileIntervalS * 1000) : undefined;

@@ -61,6 +61,11 @@ export async function takeBack(staging: string, ifName: string, tmpName: string)
   await run("ip", ["-n", staging, "link", "set", "dev", tmpName, "name", ifName]);
 }
 
+/** Rename a link inside a namespace (an interrupted hand-out left it under its host-side name). */
+export async function renameLink(ns: string, from: string, to: string): Promise<void> {
+  await run("ip", ["-n", ns, "link", "set", "dev", from, "name", to]);
+}
+
 /**
  * A stand-in for an interface that no longer exists (its container's namespace is gone): the
  * bridge plugin's DEL finds the ipMasq chain to remove through the addresses on the link.

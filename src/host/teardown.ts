@@ -1,0 +1,154 @@
+// One teardown for every kind of attachment (driver endpoints, `cni-shim attach`, orphan cache
+// entries), built to converge: whatever part of the attachment's state is already gone (the
+// interface, the namespace, an iptables chain, the IP reservation, the cache file), it ends
+// with the address released and nothing of the attachment left. The reference plugins (1.1.1)
+// are not idempotent in DEL, so the runtime gives them what their DEL needs and, when a DEL
+// still fails, removes what the plugin would have removed itself, then says so once.
+import { readdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { CniRuntime, type Attachment } from "../cni/runtime.js";
+import type { LoadedConfList } from "../cni/config.js";
+import type { Result } from "../cni/schemas.js";
+import { containerAddresses } from "../cni/result.js";
+import * as netns from "./netns.js";
+import * as ipt from "./iptables.js";
+import { hostLocalDir } from "./leftovers.js";
+import { isNotFound } from "../util/fs.js";
+import { log } from "../util/log.js";
+
+export interface TeardownTarget {
+  /** The list the attachment was added with; undefined when it is lost (then: local resources only). */
+  list?: LoadedConfList;
+  attachment: Omit<Attachment, "netns">;
+  /** The ADD result, for the addresses the stand-in interface must carry. */
+  result?: Result;
+  /** A namespace that still holds the interface (a running container's); DEL runs there. */
+  liveNetns?: string;
+  /** Our own named namespace to DEL in when there is no live one (created if missing, always removed). */
+  standInNetns: string;
+  /** A host-side name the interface may have now (handed to Docker and given back after Leave). */
+  hostName?: string;
+  /** Addresses another attachment holds: their IP-only firewall rules are never swept. */
+  addressInUse?: (ip: string) => boolean;
+  /** Who this is, for the log. */
+  label: Record<string, unknown>;
+}
+
+export interface TeardownOutcome {
+  /** Empty when the plugins' own DEL did it all; otherwise what the runtime had to do itself. */
+  forced: string[];
+}
+
+const bareIP = (cidr: string) => cidr.split("/")[0]!;
+
+/** Bridge plugins of the list with ipMasq: their DEL needs the masquerade chain to exist. */
+function masqBridges(list: LoadedConfList): boolean {
+  return list.conflist.plugins.some((p) => p.type === "bridge" && (p as { ipMasq?: unknown }).ipMasq === true);
+}
+
+/** host-local reservations of this attachment: files of the network's store naming the container. */
+async function hostLocalReservations(list: LoadedConfList, containerId: string, ifName: string): Promise<string[]> {
+  const dir = hostLocalDir(list.conflist);
+  if (!dir) return [];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if (isNotFound(err)) return [];
+    throw err;
+  }
+  const out: string[] = [];
+  for (const name of names) {
+    if (name === "lock" || name.startsWith("last_reserved_ip")) continue;
+    const text = await readFile(join(dir, name), "utf8").catch(() => "");
+    const [id, iface] = text.split(/\r?\n/).map((s) => s.trim());
+    if (id === containerId && (iface === undefined || iface === "" || iface === ifName)) out.push(join(dir, name));
+  }
+  return out;
+}
+
+/** Put the interface where DEL looks for it: the stand-in namespace, with its addresses. */
+async function prepareStandIn(t: TeardownTarget): Promise<string[]> {
+  const ns = t.standInNetns;
+  const ifName = t.attachment.ifName;
+  await netns.ensureNetns(ns);
+  if (!(await netns.linkExists(ifName, ns))) {
+    if (t.hostName && (await netns.linkExists(t.hostName))) await netns.takeBack(ns, ifName, t.hostName);
+    else if (t.hostName && (await netns.linkExists(t.hostName, ns))) await netns.renameLink(ns, t.hostName, ifName); // a hand-out cut short
+    else await netns.addStandIn(ns, ifName);
+  }
+  const addresses = t.result ? containerAddresses(t.result, ifName) : [];
+  await netns.restoreAddresses(ns, ifName, addresses);
+  return addresses;
+}
+
+/**
+ * DEL the attachment until nothing of it is left. Throws only when something could not be
+ * removed even by force (then the caller keeps its record and retries later).
+ */
+export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Promise<TeardownOutcome> {
+  const { list, attachment } = t;
+  const forced: string[] = [];
+  const createdChains: Array<[ipt.Family, string]> = [];
+  let addresses = t.result ? containerAddresses(t.result, attachment.ifName) : [];
+  try {
+    let nsPath: string;
+    if (t.liveNetns) nsPath = t.liveNetns;
+    else {
+      addresses = await prepareStandIn(t);
+      nsPath = netns.netnsPath(t.standInNetns);
+    }
+    if (!list) {
+      forced.push("no network config: only local resources removed");
+    } else {
+      if (masqBridges(list)) {
+        const chain = ipt.masqChain(list.conflist.name, attachment.containerId);
+        for (const family of new Set(addresses.map((a) => (a.includes(":") ? 6 : 4) as ipt.Family))) {
+          if (await ipt.ensureChain(family, "nat", chain)) createdChains.push([family, chain]);
+        }
+      }
+      try {
+        await runtime.del(list, { ...attachment, netns: nsPath });
+      } catch (err) {
+        // A live namespace still has the interface: freeing its address by force would let
+        // it be handed out twice. Only a stand-in (nothing left to protect) is forced.
+        if (t.liveNetns) throw err;
+        forced.push(`chain DEL failed: ${(err as Error).message}`);
+        await forceRemove(runtime, list, t, addresses, forced);
+      }
+    }
+  } finally {
+    for (const [family, chain] of createdChains) await ipt.deleteChainIfUnused(family, "nat", chain);
+    if (!t.liveNetns) {
+      await netns.deleteLinkIfExists(attachment.ifName, t.standInNetns).catch(() => undefined);
+      await netns.deleteNetns(t.standInNetns);
+    }
+  }
+  if (forced.length) log.warn("teardown forced: a plugin's DEL could not finish on its own", { ...t.label, network: list?.conflist.name, forced });
+  return { forced };
+}
+
+/** What a failed chain DEL would have removed: the IP reservation, iptables state, the cache file. */
+async function forceRemove(runtime: CniRuntime, list: LoadedConfList, t: TeardownTarget, addresses: string[], forced: string[]): Promise<void> {
+  const { containerId, ifName } = t.attachment;
+  try {
+    const ran = await runtime.delIpam(list, { ...t.attachment, netns: undefined });
+    if (ran.length) forced.push(`released the address with ${ran.join(", ")} DEL`);
+  } catch (err) {
+    forced.push(`IPAM DEL failed: ${(err as Error).message}`);
+  }
+  // host-local's own files, when its DEL could not run: the reservation names the container.
+  for (const file of await hostLocalReservations(list, containerId, ifName)) {
+    await rm(file, { force: true });
+    forced.push(`removed host-local reservation ${file}`);
+  }
+  const swept = await ipt.sweepAttachment({
+    containerId,
+    chains: [ipt.masqChain(list.conflist.name, containerId), ipt.dnatChain(list.conflist.name, containerId)],
+    firewallIps: addresses.map(bareIP).filter((ip) => !t.addressInUse?.(ip)),
+  });
+  if (swept.length) forced.push(`removed ${swept.length} iptables rules/chains of the attachment`);
+  await runtime.cache.remove(list.conflist.name, containerId, ifName);
+  const left = await hostLocalReservations(list, containerId, ifName);
+  if (left.length) throw new Error(`teardown of ${containerId.slice(0, 12)} could not release ${left.join(", ")}`);
+}
