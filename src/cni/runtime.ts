@@ -145,14 +145,17 @@ export class CniRuntime {
    * DEL with the cached result as prevResult and the cached CNI_ARGS and capability args of the
    * ADD (portmap's DEL needs the same portMappings). Idempotent; the cache goes only on success.
    */
-  async del(net: LoadedConfList, att: Attachment): Promise<void> {
+  async del(net: LoadedConfList, att: Attachment, fallbackPrevResult?: Result): Promise<void> {
     validateAttachment(att);
     await this.locks.run(this.key(net.conflist.name, att), async () => {
       const cached = await this.cache.read(net.conflist.name, att.containerId, att.ifName);
       const args = cached?.cniArgs ?? normaliseCniArgs(att.args);
       const caps = cached?.capabilityArgs ?? att.capabilityArgs ?? {};
       const { paths, version } = await this.prepare(net.conflist);
-      await this.delChain(net.conflist, paths, version, att, args, caps, cached?.result);
+      // Without a cache entry (an ADD cut short) the caller's view of the result stands in:
+      // firewall and portmap find what to remove only through prevResult.
+      const prev = cached?.result ?? (fallbackPrevResult ? { ...fallbackPrevResult, cniVersion: version } : undefined);
+      await this.delChain(net.conflist, paths, version, att, args, caps, prev);
       await this.cache.remove(net.conflist.name, att.containerId, att.ifName);
     });
   }

@@ -394,6 +394,7 @@ export class CniShimDriver implements NetworkDriver {
       list,
       attachment: { containerId: rec.cniContainerId, ifName: rec.ifName, args: rec.cniArgs, capabilityArgs: rec.capabilityArgs },
       result: rec.result ?? (cached ? Result.safeParse(cached.result).data : undefined),
+      intendedAddresses: [rec.address, rec.addressIPv6].filter((a): a is string => !!a),
       standInNetns: rec.stagingNetns,
       hostName: rec.tmpName,
       addressInUse: (ip) => others.some((e) => sameIP(ip, e.address) || sameIP(ip, e.addressIPv6)),

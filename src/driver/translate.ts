@@ -19,11 +19,18 @@ export interface NetworkOptions {
 
 /** The `-o key=value` options of `docker network create` (Docker passes them as strings). */
 export function networkOptions(req: api.CreateNetworkRequest): NetworkOptions {
-  const generic = (req.Options[api.OPT.generic] ?? {}) as Record<string, unknown>;
+  const rawGeneric = req.Options[api.OPT.generic] ?? {};
+  // Docker always sends an object here; anything else would hide the cni.* options from us.
+  if (typeof rawGeneric !== "object" || Array.isArray(rawGeneric)) {
+    throw new TranslationError(`${api.OPT.generic} must be an object of -o key=value options, not ${Array.isArray(rawGeneric) ? "a list" : typeof rawGeneric}`);
+  }
+  const generic = rawGeneric as Record<string, unknown>;
   const str = (key: string): string | undefined => {
     const v = generic[key];
-    if (v === undefined || v === null || v === "") return undefined;
+    if (v === undefined || v === null) return undefined;
     if (typeof v !== "string") throw new TranslationError(`option ${key} must be a string`);
+    // `-o cni.network=` would silently mean "the default config": say so instead.
+    if (v.trim() === "") throw new TranslationError(`-o ${key}= has an empty value: give it a value (-o ${key}=...) or leave the option out`);
     return v;
   };
   const known = new Set<string>(Object.values(api.SHIM_OPT));

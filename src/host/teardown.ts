@@ -22,6 +22,11 @@ export interface TeardownTarget {
   attachment: Omit<Attachment, "netns">;
   /** The ADD result, for the addresses the stand-in interface must carry. */
   result?: Result;
+  /**
+   * Addresses (CIDR) the attachment was meant to get, when there is no result (an ADD cut
+   * short): a result is made up from them, and what the plugins leave is swept afterwards.
+   */
+  intendedAddresses?: string[];
   /** A namespace that still holds the interface (a running container's); DEL runs there. */
   liveNetns?: string;
   /** Our own named namespace to DEL in when there is no live one (created if missing, always removed). */
@@ -40,6 +45,11 @@ export interface TeardownOutcome {
 }
 
 const bareIP = (cidr: string) => cidr.split("/")[0]!;
+
+/** The least a DEL needs of a result: the container interface and its addresses. */
+export function standInResult(ifName: string, addresses: string[]): Result {
+  return { cniVersion: "1.0.0", interfaces: [{ name: ifName, sandbox: "stand-in" }], ips: addresses.map((address) => ({ address, interface: 0 })) } as Result;
+}
 
 /** Bridge plugins of the list with ipMasq: their DEL needs the masquerade chain to exist. */
 function masqBridges(list: LoadedConfList): boolean {
@@ -89,6 +99,8 @@ async function prepareStandIn(t: TeardownTarget): Promise<string[]> {
 export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Promise<TeardownOutcome> {
   const { list, attachment } = t;
   const forced: string[] = [];
+  const guessed = !t.result && !!t.intendedAddresses?.length;
+  if (guessed) t = { ...t, result: standInResult(attachment.ifName, t.intendedAddresses!) };
   const createdChains: Array<[ipt.Family, string]> = [];
   let addresses = t.result ? containerAddresses(t.result, attachment.ifName) : [];
   try {
@@ -108,7 +120,9 @@ export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Pro
         }
       }
       try {
-        await runtime.del(list, { ...attachment, netns: nsPath });
+        await runtime.del(list, { ...attachment, netns: nsPath }, t.result);
+        // Made-up result: the plugins may have had more state than it described.
+        if (guessed) await sweep(list, t, addresses, forced);
       } catch (err) {
         // A live namespace still has the interface: freeing its address by force would let
         // it be handed out twice. Only a stand-in (nothing left to protect) is forced.
@@ -128,6 +142,17 @@ export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Pro
   return { forced };
 }
 
+/** iptables state of the attachment that no plugin removed. */
+async function sweep(list: LoadedConfList, t: TeardownTarget, addresses: string[], forced: string[]): Promise<void> {
+  const { containerId } = t.attachment;
+  const swept = await ipt.sweepAttachment({
+    containerId,
+    chains: [ipt.masqChain(list.conflist.name, containerId), ipt.dnatChain(list.conflist.name, containerId)],
+    firewallIps: addresses.map(bareIP).filter((ip) => !t.addressInUse?.(ip)),
+  });
+  if (swept.length) forced.push(`removed ${swept.length} iptables rules/chains of the attachment`);
+}
+
 /** What a failed chain DEL would have removed: the IP reservation, iptables state, the cache file. */
 async function forceRemove(runtime: CniRuntime, list: LoadedConfList, t: TeardownTarget, addresses: string[], forced: string[]): Promise<void> {
   const { containerId, ifName } = t.attachment;
@@ -142,12 +167,7 @@ async function forceRemove(runtime: CniRuntime, list: LoadedConfList, t: Teardow
     await rm(file, { force: true });
     forced.push(`removed host-local reservation ${file}`);
   }
-  const swept = await ipt.sweepAttachment({
-    containerId,
-    chains: [ipt.masqChain(list.conflist.name, containerId), ipt.dnatChain(list.conflist.name, containerId)],
-    firewallIps: addresses.map(bareIP).filter((ip) => !t.addressInUse?.(ip)),
-  });
-  if (swept.length) forced.push(`removed ${swept.length} iptables rules/chains of the attachment`);
+  await sweep(list, t, addresses, forced);
   await runtime.cache.remove(list.conflist.name, containerId, ifName);
   const left = await hostLocalReservations(list, containerId, ifName);
   if (left.length) throw new Error(`teardown of ${containerId.slice(0, 12)} could not release ${left.join(", ")}`);

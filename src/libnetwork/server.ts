@@ -1,7 +1,8 @@
 // The remote driver HTTP API on a unix socket. Only transport and validation live here; the
 // NetworkDriver implementation behind it does the work.
-import express, { type Request, type Response } from "express";
-import type { Server } from "node:net";
+import express, { type NextFunction, type Request, type Response } from "express";
+import { createServer, STATUS_CODES } from "node:http";
+import type { Server, Socket } from "node:net";
 import { socketAnswers } from "../util/unix-http.js";
 import { chmod, lstat, unlink, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -30,6 +31,25 @@ export interface NetworkDriver {
 
 export class BadRequestError extends Error {}
 
+/** Docker's requests are a few KB (a long published port range is the largest). */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+const BODY_LIMIT_TEXT = "1 MiB";
+// Docker writes each request at once; these only bound clients that stall (slowloris).
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+/** Validation names this many bad fields; a hostile body can have hundreds of thousands. */
+const MAX_ISSUES = 10;
+/** Err texts and logged values are cut here, so a reply or log line never grows with the input. */
+const MAX_TEXT = 16 * 1024;
+
+const clip = (text: string, max = MAX_TEXT): string => (text.length > max ? `${text.slice(0, max)}... (${text.length} characters, cut)` : text);
+
+function issuesText(error: z.ZodError): string {
+  const more = error.issues.length - MAX_ISSUES;
+  const text = describeIssues(more > 0 ? ({ issues: error.issues.slice(0, MAX_ISSUES) } as z.ZodError) : error);
+  return clip(text, 2_000) + (more > 0 ? `; and ${more} more` : "");
+}
+
 function parseBody<S extends z.ZodType>(schema: S, req: Request, call: string): z.infer<S> {
   const raw = Buffer.isBuffer(req.body) ? req.body.toString("utf8").trim() : "";
   let json: unknown = {};
@@ -37,11 +57,11 @@ function parseBody<S extends z.ZodType>(schema: S, req: Request, call: string): 
     try {
       json = JSON.parse(raw);
     } catch (err) {
-      throw new BadRequestError(`${call}: request body is not valid JSON (${(err as Error).message})`);
+      throw new BadRequestError(`${call}: request body is not valid JSON (${clip((err as Error).message, 300)})`);
     }
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new BadRequestError(`${call}: malformed request: ${describeIssues(parsed.error)}`);
+  if (!parsed.success) throw new BadRequestError(`${call}: malformed request: ${issuesText(parsed.error)}`);
   return parsed.data;
 }
 
@@ -49,11 +69,59 @@ function reply(res: Response, status: number, body: unknown): void {
   res.status(status).type(api.PLUGIN_CONTENT_TYPE).send(JSON.stringify(body));
 }
 
+const tooLarge = (bytes?: number) =>
+  `request body${bytes ? ` of ${bytes} bytes` : ""} is over the ${BODY_LIMIT_TEXT} limit: libnetwork requests are small JSON documents, this one is not from Docker`;
+
+/** An error reply that also ends the connection: what is left of the request is never read. */
+function refuse(req: Request, res: Response, status: number, message: string): void {
+  log.warn("request refused", { method: req.method, path: clip(req.path, 200), status, error: message });
+  if (res.headersSent || req.socket.destroyed) {
+    req.socket.destroy();
+    return;
+  }
+  res.setHeader("Connection", "close");
+  reply(res, status, { Err: message });
+}
+
+interface BodyError {
+  type?: string;
+  message?: string;
+  length?: number;
+  received?: number;
+  expected?: number;
+  encoding?: string;
+}
+
+/** body-parser's errors (and anything else thrown outside a route) as a status and a message for Docker. */
+function requestError(err: unknown, req: Request): { status: number; message: string } {
+  const e = (err ?? {}) as BodyError;
+  switch (e.type) {
+    case "entity.too.large":
+      return { status: 413, message: tooLarge(e.length ?? e.received) };
+    case "request.aborted":
+      return { status: 400, message: "the request body ended before its Content-Length was reached: the client went away" };
+    case "request.size.invalid":
+      return { status: 400, message: `the request body has ${e.received} bytes but its Content-Length says ${e.expected}` };
+    case "encoding.unsupported":
+    case "charset.unsupported":
+      return { status: 415, message: `request bodies are read as plain JSON: send them without Content-Encoding (got ${clip(String(e.encoding ?? e.message), 100)})` };
+  }
+  return { status: 500, message: `cni-shim failed to read ${req.method} ${clip(req.path, 200)}: ${clip(e.message ?? String(err), 1_000)}` };
+}
+
 export function createApp(driver: NetworkDriver): express.Express {
   const app = express();
   app.disable("x-powered-by");
-  // Docker sends no Content-Type: take every body raw and parse it ourselves.
-  app.use(express.raw({ type: () => true, limit: "1mb" }));
+  // A body declared too large is refused before a byte of it is read. (body-parser would first
+  // read and discard all of it; chunked bodies it still does that to, but buffers only the limit.)
+  app.use((req, res, next) => {
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > BODY_LIMIT_BYTES) refuse(req, res, 413, tooLarge(declared));
+    else next();
+  });
+  // Docker sends no Content-Type: take every body raw and parse it ourselves. Docker never
+  // compresses a request; inflating would let a small body grow to the limit (and cost zlib memory).
+  app.use(express.raw({ type: () => true, limit: BODY_LIMIT_BYTES, inflate: false }));
 
   const route = <S extends z.ZodType>(call: string, schema: S, handler: (body: z.infer<S>) => Promise<unknown>) => {
     app.post(`/${call}`, async (req, res) => {
@@ -68,7 +136,7 @@ export function createApp(driver: NetworkDriver): express.Express {
         reply(res, 200, out);
         log.info("libnetwork call", { call, ...ids, status: 200, ms: Math.round(performance.now() - started) });
       } catch (err) {
-        const message = (err as Error).message || String(err);
+        const message = clip((err as Error).message || String(err));
         reply(res, 500, { Err: message });
         log.warn("libnetwork call failed", { call, ...ids, status: 500, ms: Math.round(performance.now() - started), error: message });
       }
@@ -99,10 +167,48 @@ export function createApp(driver: NetworkDriver): express.Express {
   route("CniShim.Settle", Empty, async () => void (await driver.settle?.()));
 
   app.use((req, res) => {
-    log.warn("unknown plugin call", { method: req.method, path: req.path });
-    reply(res, 404, { Err: `cni-shim does not implement ${req.method} ${req.path}` });
+    const path = clip(req.path, 200);
+    log.warn("unknown plugin call", { method: req.method, path });
+    reply(res, 404, { Err: `cni-shim does not implement ${req.method} ${path}` });
+  });
+  // Last: Express's own handler would answer with an HTML page carrying the stack trace.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const { status, message } = requestError(err, req);
+    refuse(req, res, status, message);
   });
   return app;
+}
+
+/** Sockets already answered: llhttp reports the same parse error again for every later chunk. */
+const refusedSockets = new WeakSet<Socket>();
+
+/**
+ * Malformed HTTP never reaches Express. Node's default reply is a bare 400 without a body,
+ * which Docker cannot decode: answer in the plugin's JSON, or just close when a reply is
+ * impossible (peer gone, or a response already on the wire).
+ */
+function answerClientError(err: NodeJS.ErrnoException & { reason?: string }, socket: Socket): void {
+  if (refusedSockets.has(socket)) return;
+  refusedSockets.add(socket);
+  socket.pause();
+  const inFlight = (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === "ECONNRESET" || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, message] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "request headers are too large: libnetwork requests have a handful of short headers"]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, `the request did not arrive completely within ${HEADERS_TIMEOUT_MS / 1000} s (headers) / ${REQUEST_TIMEOUT_MS / 1000} s (body)`]
+        : [400, `malformed HTTP request (${clip(err.reason ?? err.code ?? err.message, 200)}): cni-shim speaks Docker's plugin protocol, POST /<Call> with a JSON body`];
+  const body = JSON.stringify({ Err: message });
+  log.warn("malformed request refused", { status, error: message });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${api.PLUGIN_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
+  setTimeout(() => socket.destroy(), 1_000).unref(); // a peer that never reads does not keep it
 }
 
 /** Listen on `socketPath` with owner-only permissions, replacing a stale socket file. */
@@ -119,9 +225,14 @@ export async function listenUnix(app: express.Express, socketPath: string): Prom
   }
   const oldMask = process.umask(0o177); // the socket is created 0600, no window with wider modes
   try {
-    const server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(socketPath, () => resolve(s as unknown as Server));
-      (s as unknown as Server).once("error", reject);
+    const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }, app);
+    server.on("clientError", answerClientError);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(socketPath, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
     await chmod(socketPath, 0o600);
     return server;

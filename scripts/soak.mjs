@@ -1,0 +1,617 @@
+#!/usr/bin/env node
+// Fault-injection soak against the real dockerd and the real CNI plugins (make soak).
+//
+// Phases (each bounded in count and time, each printing figures):
+//   cycles   docker run -d / docker rm -f on one cni-shim network, some with -p, while the plugin
+//            is kill -9'd at random points (idle, during an in-flight docker run, during a
+//            background teardown) and restarted at once, as systemd's Restart=always does.
+//   dockerd  --restart always containers; dockerd kill -9'd and restarted N times; each time every
+//            container must be back with working networking.
+//   reboot   the same containers; plugin, dockerd, containerd and the containers killed, then what a
+//            reboot wipes is removed (veths, named netns, the network's bridge and iptables state,
+//            sandbox mounts) and everything restarted with a new boot id.
+//   fuzz     hostile requests straight at the socket (scripts/soak/fuzz.mjs).
+// Failures of docker commands that overlapped a kill are expected and counted apart; any other
+// failure, any connectivity failure of a running container, any leak after removal and gc makes
+// the exit code non-zero.
+//
+// Usage: node scripts/soak.mjs [--cycles 150] [--kills 10] [--teardown both|background|sync]
+//          [--dockerd-kills 3] [--reboot 1] [--fuzz 10000] [--timeout-s 3600] [--phases cycles,dockerd,reboot,fuzz]
+// Network safety: traffic goes only to containers this script created and to 127.0.0.1.
+import { execa } from "execa";
+import { mkdtemp, readdir, rm, readFile, access } from "node:fs/promises";
+import { createConnection } from "node:net";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { existsSync, createWriteStream } from "node:fs";
+import { parseArgs } from "node:util";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const CLI = join(ROOT, "dist/cli/main.js");
+const DOCKER = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
+const IMAGE = process.env.CNI_SHIM_TEST_IMAGE ?? "cni-shim-busybox:latest";
+
+const { values: opt } = parseArgs({
+  options: {
+    cycles: { type: "string", default: "150" },
+    kills: { type: "string", default: "10" },
+    teardown: { type: "string", default: "both" },
+    "dockerd-kills": { type: "string", default: "3" },
+    reboot: { type: "string", default: "1" },
+    fuzz: { type: "string", default: "10000" },
+    "timeout-s": { type: "string", default: "3600" },
+    phases: { type: "string", default: "cycles,dockerd,reboot,fuzz" },
+    seed: { type: "string" },
+  },
+});
+const phases = new Set(opt.phases.split(","));
+const deadline = Date.now() + Number(opt["timeout-s"]) * 1000;
+let seed = Number(opt.seed ?? Date.now() % 1e9);
+const seedUsed = seed;
+function random() {
+  // mulberry32: a seeded PRNG, so a failing run can be replayed with --seed
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = seed;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+const pick = (n) => Math.floor(random() * n);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const rand = () => randomBytes(3).toString("hex");
+const say = (...a) => console.log(`[soak ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+function checkTime(what) {
+  if (Date.now() > deadline) throw new Error(`soak: time limit (${opt["timeout-s"]} s) reached during ${what}`);
+}
+
+async function sh(file, args, { timeoutMs = 60_000, input } = {}) {
+  const r = await execa(file, args, { reject: false, timeout: timeoutMs, killSignal: "SIGKILL", input });
+  return { ok: !r.failed, out: String(r.stdout ?? "").trim(), err: String(r.stderr ?? "").trim() || r.shortMessage, code: r.exitCode };
+}
+async function must(file, args, o) {
+  const r = await sh(file, args, o);
+  if (!r.ok) throw new Error(`${file} ${args.join(" ")} failed: ${r.err}`);
+  return r.out;
+}
+const docker = (args, o) => sh(DOCKER, args, o);
+
+function socketAnswers(path) {
+  return new Promise((resolve) => {
+    const s = createConnection(path);
+    s.once("connect", () => (s.destroy(), resolve(true)));
+    s.once("error", () => resolve(false));
+  });
+}
+
+function httpGet(host, port, timeoutMs = 4000) {
+  return new Promise((resolve) => {
+    const req = request({ host, port, path: "/", timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve(body.includes("cni-shim test page")));
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+    req.end();
+  });
+}
+
+function pluginCall(socketPath, path, body = "{}", timeoutMs = 120_000) {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: "POST", timeout: timeoutMs }, (res) => {
+      let text = "";
+      res.on("data", (c) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode, body: text }));
+    });
+    req.on("timeout", () => req.destroy(new Error(`${path} timed out`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+// ---- the plugin process ----------------------------------------------------------------------
+
+class Plugin {
+  constructor(teardown) {
+    this.driver = `cnishim-soak-${rand()}`;
+    this.socket = `/run/docker/plugins/${this.driver}.sock`;
+    this.teardown = teardown;
+    this.kills = 0;
+    this.bootId = undefined;
+    this.logTail = [];
+    this.warnings = { forced: 0, recovered: 0 };
+  }
+  async init() {
+    this.base = await mkdtemp(join(tmpdir(), `${this.driver}-`));
+    this.stateDir = join(this.base, "state");
+    this.cacheDir = join(this.base, "cache");
+    this.confDir = join(this.base, "net.d");
+  }
+  args() {
+    return [CLI, "serve", "--socket", this.socket, "--state-dir", this.stateDir, "--cache-dir", this.cacheDir, "--conf-dir", this.confDir, "--reconcile-interval", "0", "--reconcile-grace", "0", "--teardown", this.teardown];
+  }
+  async start() {
+    const env = this.bootId ? { ...process.env, CNI_SHIM_BOOT_ID: this.bootId } : process.env;
+    this.child = execa("node", this.args(), { reject: false, all: true, buffer: false, env });
+    this.logFile ??= createWriteStream(join(tmpdir(), `${this.driver}.log`));
+    this.child.all.on("data", (d) => {
+      this.logFile.write(d);
+      for (const line of d.toString().split("\n").filter(Boolean)) {
+        if (line.includes('"teardown forced')) this.warnings.forced++;
+        if (line.includes('"recovering endpoint')) this.warnings.recovered++;
+        this.logTail.push(line);
+        if (this.logTail.length > 200) this.logTail.shift();
+      }
+    });
+    for (let i = 0; i < 150; i++) {
+      if (await socketAnswers(this.socket)) return;
+      await sleep(100);
+    }
+    throw new Error(`plugin did not start:\n${this.logTail.slice(-20).join("\n")}`);
+  }
+  async kill9() {
+    if (!this.child || this.child.exitCode !== null) return;
+    this.child.kill("SIGKILL");
+    await this.child;
+    this.kills++;
+  }
+  async stop() {
+    if (!this.child || this.child.exitCode !== null) return;
+    this.child.kill("SIGTERM");
+    await Promise.race([this.child, sleep(30_000)]);
+    if (this.child.exitCode === null) await this.kill9();
+  }
+  async settle() {
+    const r = await pluginCall(this.socket, "/CniShim.Settle");
+    if (r.status !== 200) throw new Error(`settle: ${r.status} ${r.body}`);
+  }
+  /** The user's cleanup command; through the socket, so the serving process does it. */
+  async gc() {
+    const r = await sh("node", [CLI, "gc", "--socket", this.socket, "--log-level", "error"], { timeoutMs: 300_000 });
+    return r;
+  }
+  async records() {
+    const list = async (kind) => (await readdir(join(this.stateDir, kind)).catch(() => [])).filter((f) => f.endsWith(".json"));
+    return { endpoints: await list("endpoints"), networks: await list("networks") };
+  }
+  async dispose(keepLog) {
+    await this.stop();
+    this.logFile?.end();
+    if (!keepLog) await rm(join(tmpdir(), `${this.driver}.log`), { force: true });
+    else say(`plugin log kept: ${join(tmpdir(), `${this.driver}.log`)}`);
+    await rm(this.base, { recursive: true, force: true });
+  }
+}
+
+// ---- leak snapshot -------------------------------------------------------------------------------
+
+async function snapshot(plugin) {
+  const ipReservations = [];
+  for (const net of await readdir("/var/lib/cni/networks").catch(() => [])) {
+    for (const f of await readdir(join("/var/lib/cni/networks", net)).catch(() => [])) {
+      if (f !== "lock" && !f.startsWith("last_reserved_ip")) ipReservations.push(`${net}/${f}`);
+    }
+  }
+  const veths = JSON.parse((await must("ip", ["-j", "link", "show", "type", "veth"])) || "[]").map((l) => l.ifname);
+  const bridges = JSON.parse((await must("ip", ["-j", "link", "show", "type", "bridge"])) || "[]").map((l) => l.ifname);
+  const netns = (await must("ip", ["netns", "list"])).split("\n").filter(Boolean).map((l) => l.split(" ")[0]);
+  const rules = [];
+  const chains = [];
+  for (const tool of ["iptables-save", "ip6tables-save"]) {
+    const text = (await sh(tool, [])).out;
+    for (const l of text.split("\n")) {
+      if (l.startsWith(":") && /^:CNI-(DN-)?[0-9a-f]{12,}/.test(l)) chains.push(`${tool}:${l.slice(1).split(" ")[0]}`);
+      // Per-attachment rules: the plugins' id comments, jumps to per-attachment chains, the
+      // firewall plugin's per-address rules. Global chains (CNI-FORWARD...) stay by design.
+      if (l.startsWith("-A") && (/ id: \\"/.test(l) || / -j CNI-(DN-)?[0-9a-f]{12,}/.test(l) || /^-A CNI-FORWARD .*-[sd] [0-9a-f.:]+\/(32|128)/.test(l))) rules.push(`${tool}:${l}`);
+    }
+  }
+  const cacheFiles = plugin ? await readdir(join(plugin.cacheDir, "results")).catch(() => []) : [];
+  const records = plugin ? await plugin.records() : { endpoints: [], networks: [] };
+  return { ipReservations, veths, bridges, netns, chains, rules, cacheFiles, endpointRecords: records.endpoints, networkRecords: records.networks };
+}
+
+function leaked(before, after) {
+  const out = {};
+  for (const k of Object.keys(before)) {
+    const extra = after[k].filter((x) => !before[k].includes(x));
+    if (extra.length) out[k] = extra;
+  }
+  return out;
+}
+
+// ---- helpers on containers -------------------------------------------------------------------
+
+async function containerIP(name, net) {
+  const r = await docker(["inspect", name, "--format", `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`]);
+  return r.ok ? r.out : "";
+}
+async function running(name) {
+  const r = await docker(["inspect", name, "--format", "{{.State.Running}}"]);
+  return r.ok && r.out === "true";
+}
+async function reachable(name, net, hostPort) {
+  const ip = await containerIP(name, net);
+  if (!ip) return `${name}: no address on ${net}`;
+  let direct, published;
+  for (let i = 0; i < 10; i++) {
+    direct = await httpGet(ip, 80);
+    published = hostPort ? await httpGet("127.0.0.1", hostPort) : true;
+    if (direct && published) return undefined;
+    await sleep(300);
+  }
+  const ep = await docker(["inspect", name, "--format", `{{(index .NetworkSettings.Networks "${net}").EndpointID}}`]);
+  const inside = await docker(["exec", name, "sh", "-c", "ip -o addr; ip route; ip -o link"]);
+  return `${name} (endpoint ${ep.out.slice(0, 12)}): ${ip}:80 ${direct ? "ok" : "not answering"}${hostPort ? `, 127.0.0.1:${hostPort} ${published ? "ok" : "not answering"}` : ""}; inside: ${inside.out.replace(/\s+/g, " ")}`;
+}
+const httpd = ["httpd", "-f", "-p", "80", "-h", "/www"];
+
+async function removeAll(names) {
+  for (const n of names) await docker(["rm", "-f", n], { timeoutMs: 120_000 });
+}
+
+// ---- phase: cycles with kill -9 of the plugin ------------------------------------------------
+
+async function cyclesPhase(teardown, cycles, minKills) {
+  const plugin = new Plugin(teardown);
+  await plugin.init();
+  await plugin.start();
+  const before = await snapshot(plugin);
+  const net = `soak-${teardown}-${rand()}`;
+  const fig = { teardown, cycles: 0, dockerCommands: 0, kills: 0, killsInFlightRun: 0, killsDuringTeardown: 0, expectedFailures: 0, unexpectedFailures: [], connectivityChecks: 0, connectivityFailures: [], forcedTeardowns: 0, recovered: 0, leaks: {}, seconds: 0 };
+  const started = Date.now();
+  const alive = new Map(); // name -> published host port (or 0)
+  const all = new Set();
+  let killAt = 0; // time of the last kill: commands overlapping it may fail
+  const killWindows = [];
+  const overlapsKill = (t0, t1) => killWindows.some(([k0, k1]) => k0 <= t1 && t0 <= k1);
+  const killAndRestart = async (kind) => {
+    const k0 = Date.now();
+    await plugin.kill9();
+    fig.kills++;
+    if (kind) fig[kind]++;
+    await plugin.start();
+    killAt = Date.now();
+    killWindows.push([k0, killAt]);
+  };
+  const cmd = async (args, what) => {
+    const t0 = Date.now();
+    const r = await docker(args, { timeoutMs: 120_000 });
+    fig.dockerCommands++;
+    if (!r.ok) {
+      if (overlapsKill(t0, Date.now())) fig.expectedFailures++;
+      else fig.unexpectedFailures.push(`${what}: ${r.err.slice(0, 400)}`);
+    }
+    return r;
+  };
+  try {
+    await must(DOCKER, ["network", "create", "-d", plugin.driver, net]);
+    // Spread the kills over the run so each kind happens; more come at random.
+    const killEvery = Math.max(1, Math.floor(cycles / Math.max(1, minKills)));
+    let port = 20000 + pick(20000);
+    for (let i = 0; i < cycles; i++) {
+      checkTime(`cycle ${i} (${teardown})`);
+      fig.cycles++;
+      const name = `soak-${rand()}`;
+      all.add(name);
+      const publish = pick(3);
+      const hostPort = publish === 1 ? ++port : 0;
+      const args = ["run", "-d", "--name", name, "--network", net, ...(publish === 1 ? ["-p", `${hostPort}:80`] : publish === 2 ? ["-p", "80"] : []), IMAGE, ...httpd];
+      const scheduled = i % killEvery === killEvery - 1 || random() < 0.03;
+      const kind = scheduled ? ["killsInFlightRun", "killsDuringTeardown", undefined][pick(3)] : undefined;
+      let run;
+      if (kind === "killsInFlightRun") {
+        const p = cmd(args, `run ${name}`);
+        await sleep(30 + pick(400));
+        await killAndRestart(kind);
+        run = await p;
+      } else {
+        run = await cmd(args, `run ${name}`);
+        if (scheduled && kind === undefined) await killAndRestart(undefined);
+      }
+      if (run.ok && (await running(name))) {
+        let p = hostPort;
+        if (publish === 2) {
+          const r = await docker(["port", name, "80/tcp"]);
+          p = r.ok ? Number(r.out.split("\n")[0].split(":").pop()) : 0;
+        }
+        alive.set(name, p);
+      } else {
+        await docker(["rm", "-f", name], { timeoutMs: 120_000 });
+      }
+      // Remove one or two at random; sometimes kill the plugin while their teardown runs.
+      if (alive.size > 4 || (alive.size && random() < 0.4)) {
+        const victims = [...alive.keys()].sort(() => random() - 0.5).slice(0, 1 + pick(2));
+        const rms = victims.map((v) => cmd(["rm", "-f", v], `rm ${v}`));
+        for (const v of victims) alive.delete(v);
+        if (kind === "killsDuringTeardown") {
+          await sleep(pick(150));
+          await killAndRestart(kind);
+        }
+        await Promise.all(rms);
+      } else if (kind === "killsDuringTeardown") {
+        await killAndRestart(kind);
+      }
+      // Every running container must answer, directly and on its published port.
+      for (const [c, p] of alive) {
+        if (!(await running(c))) {
+          fig.connectivityFailures.push(`${c}: not running any more`);
+          alive.delete(c);
+          continue;
+        }
+        fig.connectivityChecks++;
+        const bad = await reachable(c, net, p);
+        if (bad) fig.connectivityFailures.push(bad);
+      }
+    }
+    while (fig.kills < minKills) await killAndRestart(undefined);
+  } finally {
+    await removeAll([...all]);
+    await plugin.settle().catch((e) => fig.unexpectedFailures.push(`settle: ${e.message}`));
+    const gc = await plugin.gc();
+    if (!gc.ok) fig.unexpectedFailures.push(`gc: ${gc.err}`);
+    const rmNet = await docker(["network", "rm", net]);
+    if (!rmNet.ok) fig.unexpectedFailures.push(`network rm: ${rmNet.err}`);
+    fig.leaks = leaked(before, await snapshot(plugin));
+    fig.forcedTeardowns = plugin.warnings.forced;
+    fig.recovered = plugin.warnings.recovered;
+    fig.seconds = Math.round((Date.now() - started) / 1000);
+    await plugin.dispose(!!(fig.unexpectedFailures.length || fig.connectivityFailures?.length || fig.notBack?.length || Object.keys(fig.leaks).length));
+  }
+  return fig;
+}
+
+// ---- phases: dockerd crash, reboot ---------------------------------------------------------
+
+async function dockerdUp() {
+  const r = await sh("bash", [join(ROOT, "scripts/ensure-dockerd.sh")], { timeoutMs: 90_000 });
+  if (!r.ok) throw new Error(`dockerd did not come back: ${r.err}`);
+}
+async function killDockerd({ alsoContainerd }) {
+  const pid = (await sh("pgrep", ["-xo", "dockerd"])).out;
+  const containerd = alsoContainerd ? (await sh("pgrep", ["-P", pid, "-x", "containerd"])).out : "";
+  if (pid) await sh("kill", ["-9", pid]);
+  if (containerd) await sh("kill", ["-9", ...containerd.split("\n")]);
+  for (let i = 0; i < 100 && (await sh("pgrep", ["-x", "dockerd"])).ok; i++) await sleep(200);
+}
+
+async function restartSet(plugin, net) {
+  const names = [`soak-rs-a-${rand()}`, `soak-rs-b-${rand()}`, `soak-rs-c-${rand()}`];
+  const ports = [30000 + pick(10000), 0, 0];
+  for (const [i, n] of names.entries()) {
+    await must(DOCKER, ["run", "-d", "--restart", "always", "--name", n, "--network", net, ...(ports[i] ? ["-p", `${ports[i]}:80`] : []), IMAGE, ...httpd]);
+  }
+  return names.map((n, i) => ({ name: n, port: ports[i] }));
+}
+
+async function allBack(set, net, fig, what) {
+  const until = Date.now() + 120_000;
+  for (const c of set) {
+    while (!(await running(c.name)) && Date.now() < until) await sleep(500);
+    if (!(await running(c.name))) {
+      const log = await docker(["inspect", c.name, "--format", "{{.State.Error}}"]);
+      fig.notBack.push(`${what}: ${c.name} not running (${log.out})`);
+      continue;
+    }
+    const bad = await reachable(c.name, net, c.port);
+    if (bad) fig.notBack.push(`${what}: ${bad}`);
+    else fig.back++;
+  }
+}
+
+async function dockerdPhase(kills) {
+  const plugin = new Plugin("background");
+  await plugin.init();
+  await plugin.start();
+  const before = await snapshot(plugin);
+  const net = `soak-dk-${rand()}`;
+  const fig = { dockerdKills: 0, containers: 3, back: 0, notBack: [], freshRunOk: 0, unexpectedFailures: [], leaks: {}, seconds: 0 };
+  const started = Date.now();
+  let set = [];
+  const extra = [];
+  try {
+    await must(DOCKER, ["network", "create", "-d", plugin.driver, net]);
+    set = await restartSet(plugin, net);
+    await allBack(set, net, fig, "before");
+    fig.back = 0;
+    for (let i = 0; i < kills; i++) {
+      checkTime(`dockerd kill ${i}`);
+      await killDockerd({ alsoContainerd: false });
+      fig.dockerdKills++;
+      await dockerdUp();
+      await allBack(set, net, fig, `after dockerd kill ${i + 1}`);
+      const n = `soak-dk-fresh-${rand()}`;
+      extra.push(n);
+      const r = await docker(["run", "-d", "--name", n, "--network", net, IMAGE, ...httpd]);
+      if (r.ok && !(await reachable(n, net, 0))) fig.freshRunOk++;
+      else fig.unexpectedFailures.push(`fresh run after dockerd kill ${i + 1}: ${r.err || "not reachable"}`);
+      await docker(["rm", "-f", n]);
+    }
+  } finally {
+    await removeAll([...set.map((c) => c.name), ...extra]);
+    await plugin.settle().catch((e) => fig.unexpectedFailures.push(`settle: ${e.message}`));
+    const gc = await plugin.gc();
+    if (!gc.ok) fig.unexpectedFailures.push(`gc: ${gc.err}`);
+    const rmNet = await docker(["network", "rm", net]);
+    if (!rmNet.ok) fig.unexpectedFailures.push(`network rm: ${rmNet.err}`);
+    fig.leaks = leaked(before, await snapshot(plugin));
+    fig.seconds = Math.round((Date.now() - started) / 1000);
+    await plugin.dispose(!!(fig.unexpectedFailures.length || fig.connectivityFailures?.length || fig.notBack?.length || Object.keys(fig.leaks).length));
+  }
+  return fig;
+}
+
+/** What a reboot takes with it, for this network only: kernel state and /run. */
+async function wipeLikeReboot(plugin, net, sandboxKeys) {
+  const netId = (await must(DOCKER, ["network", "inspect", net, "--format", "{{.Id}}"])).slice(0, 12);
+  const cniName = `cni-shim-${netId}`;
+  const bridge = `cs-${netId}`;
+  // Sandboxes (/run/docker/netns) and our staging namespaces (/run/netns).
+  for (const key of sandboxKeys) {
+    await sh("umount", ["-l", key]);
+    await rm(key, { force: true });
+  }
+  for (const f of await readdir(join(plugin.stateDir, "endpoints")).catch(() => [])) {
+    const rec = JSON.parse(await readFile(join(plugin.stateDir, "endpoints", f), "utf8"));
+    await sh("ip", ["netns", "del", rec.stagingNetns]);
+    await sh("ip", ["link", "del", rec.tmpName]);
+  }
+  const ports = JSON.parse((await sh("ip", ["-j", "link", "show", "master", bridge])).out || "[]");
+  for (const p of ports) await sh("ip", ["link", "del", p.ifname]);
+  await sh("ip", ["link", "del", bridge]);
+  // Every iptables rule that names the network, and the per-attachment chains they jump to.
+  for (const tool of ["iptables", "ip6tables"]) {
+    const saved = (await sh(`${tool}-save`, [])).out;
+    const script = [];
+    let table = "";
+    let lines = [];
+    const chains = new Set();
+    const flush = () => {
+      if (table && (lines.length || chains.size)) script.push(`*${table}`, ...lines, ...[...chains].map((c) => `-F ${c}`), ...[...chains].map((c) => `-X ${c}`), "COMMIT");
+    };
+    for (const l of saved.split("\n")) {
+      if (l.startsWith("*")) {
+        flush();
+        table = l.slice(1);
+        lines = [];
+        chains.clear();
+      } else if (l.startsWith("-A") && l.includes(`"${cniName}"`)) {
+        lines.push(`-D${l.slice(2)}`);
+        const jump = / -j (CNI-(?:DN-)?[0-9a-f]+)/.exec(l);
+        if (jump) chains.add(jump[1]);
+      }
+    }
+    flush();
+    if (script.length) await must(`${tool}-restore`, ["-w", "5", "--noflush"], { input: script.join("\n") + "\n" });
+  }
+}
+
+async function rebootPhase() {
+  const plugin = new Plugin("background");
+  await plugin.init();
+  plugin.bootId = `soak-boot-1-${rand()}`;
+  await plugin.start();
+  const before = await snapshot(plugin);
+  const net = `soak-rb-${rand()}`;
+  const fig = { containers: 3, back: 0, notBack: [], freshRunOk: 0, unexpectedFailures: [], leaks: {}, seconds: 0 };
+  const started = Date.now();
+  let set = [];
+  const extra = [];
+  try {
+    await must(DOCKER, ["network", "create", "-d", plugin.driver, net]);
+    set = await restartSet(plugin, net);
+    await allBack(set, net, fig, "before");
+    fig.back = 0;
+    const pids = [];
+    const sandboxKeys = [];
+    for (const c of set) {
+      pids.push(await must(DOCKER, ["inspect", c.name, "--format", "{{.State.Pid}}"]));
+      sandboxKeys.push(await must(DOCKER, ["inspect", c.name, "--format", "{{.NetworkSettings.SandboxKey}}"]));
+    }
+    // Power off: nothing gets to clean up.
+    await plugin.kill9();
+    await killDockerd({ alsoContainerd: true });
+    await sh("kill", ["-9", ...pids]);
+    await wipeLikeReboot(plugin, net, sandboxKeys);
+    // Power on: the plugin (its unit starts before docker.service), then dockerd.
+    plugin.bootId = `soak-boot-2-${rand()}`;
+    await plugin.start();
+    await dockerdUp();
+    await allBack(set, net, fig, "after reboot");
+    const n = `soak-rb-fresh-${rand()}`;
+    extra.push(n);
+    const r = await docker(["run", "-d", "--name", n, "--network", net, IMAGE, ...httpd]);
+    if (r.ok && !(await reachable(n, net, 0))) fig.freshRunOk++;
+    else fig.unexpectedFailures.push(`fresh run after reboot: ${r.err || "not reachable"}`);
+  } finally {
+    await removeAll([...set.map((c) => c.name), ...extra]);
+    await plugin.settle().catch((e) => fig.unexpectedFailures.push(`settle: ${e.message}`));
+    const gc = await plugin.gc();
+    if (!gc.ok) fig.unexpectedFailures.push(`gc: ${gc.err}`);
+    const rmNet = await docker(["network", "rm", net]);
+    if (!rmNet.ok) fig.unexpectedFailures.push(`network rm: ${rmNet.err}`);
+    fig.leaks = leaked(before, await snapshot(plugin));
+    fig.forcedTeardowns = plugin.warnings.forced;
+    fig.recovered = plugin.warnings.recovered;
+    fig.seconds = Math.round((Date.now() - started) / 1000);
+    await plugin.dispose(!!(fig.unexpectedFailures.length || fig.connectivityFailures?.length || fig.notBack?.length || Object.keys(fig.leaks).length));
+  }
+  return fig;
+}
+
+async function fuzzPhase(n) {
+  const r = await execa("node", [join(ROOT, "scripts/soak/fuzz.mjs"), "--requests", String(n)], { reject: false, all: true, timeout: 600_000 });
+  process.stdout.write(r.all + "\n");
+  const line = String(r.all).split("\n").find((l) => l.startsWith("FUZZ_RESULT "));
+  return { exitCode: r.exitCode, ...(line ? JSON.parse(line.slice("FUZZ_RESULT ".length)) : { error: "no FUZZ_RESULT line" }) };
+}
+
+// ---- main -----------------------------------------------------------------------------------
+
+async function main() {
+  if (process.getuid?.() !== 0) throw new Error("soak: must run as root");
+  await access(CLI).catch(() => {
+    throw new Error(`${CLI} missing: run make build`);
+  });
+  await dockerdUp();
+  if (!(await docker(["image", "inspect", IMAGE])).ok) throw new Error(`image ${IMAGE} missing: run scripts/test-image.sh`);
+  say(`seed ${seedUsed} (replay with --seed ${seedUsed})`);
+  const results = {};
+  let failed = false;
+  if (phases.has("cycles")) {
+    const modes = opt.teardown === "both" ? ["background", "sync"] : [opt.teardown];
+    for (const mode of modes) {
+      say(`cycles: ${opt.cycles} cycles, at least ${opt.kills} kills, teardown ${mode}`);
+      const f = await cyclesPhase(mode, Number(opt.cycles), Number(opt.kills));
+      results[`cycles-${mode}`] = f;
+      say(JSON.stringify(f));
+      if (f.unexpectedFailures.length || f.connectivityFailures.length || Object.keys(f.leaks).length || f.kills < Number(opt.kills)) failed = true;
+    }
+  }
+  if (phases.has("dockerd") && Number(opt["dockerd-kills"]) > 0) {
+    say(`dockerd: ${opt["dockerd-kills"]} kill -9s with --restart always containers`);
+    const f = await dockerdPhase(Number(opt["dockerd-kills"]));
+    results.dockerd = f;
+    say(JSON.stringify(f));
+    if (f.notBack.length || f.unexpectedFailures.length || Object.keys(f.leaks).length) failed = true;
+  }
+  if (phases.has("reboot") && Number(opt.reboot) > 0) {
+    say("reboot: simulated power cycle with --restart always containers");
+    const f = await rebootPhase();
+    results.reboot = f;
+    say(JSON.stringify(f));
+    if (f.notBack.length || f.unexpectedFailures.length || Object.keys(f.leaks).length) failed = true;
+  }
+  if (phases.has("fuzz") && Number(opt.fuzz) > 0) {
+    say(`fuzz: ${opt.fuzz} hostile requests`);
+    const f = await fuzzPhase(Number(opt.fuzz));
+    results.fuzz = f;
+    if (f.exitCode !== 0) failed = true;
+  }
+  console.log("\nSOAK SUMMARY");
+  for (const [k, f] of Object.entries(results)) {
+    if (k.startsWith("cycles")) {
+      console.log(
+        `  ${k.padEnd(18)} cycles ${f.cycles}, docker cmds ${f.dockerCommands}, kill -9 ${f.kills} (in-flight run ${f.killsInFlightRun}, during teardown ${f.killsDuringTeardown}), expected failures ${f.expectedFailures}, unexpected ${f.unexpectedFailures.length}, connectivity checks ${f.connectivityChecks} / failures ${f.connectivityFailures.length}, forced teardowns ${f.forcedTeardowns}, leaks ${Object.keys(f.leaks).length}, ${f.seconds} s`,
+      );
+    } else if (k === "fuzz") {
+      console.log(`  ${k.padEnd(18)} exit ${f.exitCode}: ${JSON.stringify(f)}`);
+    } else {
+      console.log(`  ${k.padEnd(18)} ${f.dockerdKills !== undefined ? `dockerd kill -9 ${f.dockerdKills}, ` : ""}containers back with networking ${f.back}/${f.containers * (f.dockerdKills ?? 1)}, fresh runs ok ${f.freshRunOk}, unexpected ${f.unexpectedFailures.length}, leaks ${Object.keys(f.leaks).length}, ${f.seconds} s`);
+    }
+  }
+  console.log(`SOAK_RESULT ${JSON.stringify({ ok: !failed, seed: seedUsed, results })}`);
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`soak failed: ${err.stack ?? err}`);
+    process.exit(2);
+  },
+);
