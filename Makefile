@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 TEST_IMAGE ?= cni-shim-busybox:latest
 
-.PHONY: all deps build run test test-unit bench clean image plugin plugin-base plugin-local install uninstall
+.PHONY: all deps build run test test-unit bench soak clean image plugin plugin-base plugin-local install uninstall
 
 all: build
 
@@ -34,6 +34,12 @@ test-unit: build
 
 bench: deps build image
 	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) node scripts/bench.mjs
+
+# Fault injection (scripts/soak.mjs): kill -9 of the plugin in both teardown modes, dockerd
+# kill -9, a simulated reboot, a request fuzzer. SOAK_ARGS shortens it, e.g. --cycles 20.
+SOAK_ARGS ?=
+soak: deps build image
+	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) node scripts/soak.mjs $(SOAK_ARGS)
 
 # The managed plugin (docker plugin create $(PLUGIN_NAME)); then: docker plugin enable $(PLUGIN_NAME).
 # BASE/INSTALL_PACKAGES go to the Dockerfile; without a registry use `make plugin-local`.

@@ -8,7 +8,7 @@ import type Docker from "dockerode";
 import { CniRuntime } from "../cni/runtime.js";
 import { confListFromObject, findConfList, parseConfFile, type LoadedConfList } from "../cni/config.js";
 import { Result } from "../cni/schemas.js";
-import { PortMapping } from "../driver/state.js";
+import { PortMapping } from "../cni/schemas.js";
 import { containerAddresses } from "../cni/result.js";
 import { convergentDel } from "../host/teardown.js";
 import { isNotFound, writeFileAtomic } from "../util/fs.js";

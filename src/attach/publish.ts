@@ -1,4 +1,4 @@
-import type { PortMapping } from "../driver/state.js";
+import type { PortMapping } from "../cni/schemas.js";
 
 /** `-p [hostIP:]hostPort:containerPort[/tcp|udp|sctp]`, as docker run spells it. */
 export function parsePublish(spec: string): PortMapping {

@@ -87,3 +87,12 @@ export const CacheEntry = z.object({
   result: z.record(z.string(), z.unknown()),
 });
 export type CacheEntry = z.infer<typeof CacheEntry>;
+
+/** One entry of the portMappings capability (portmap's runtimeConfig), as kubelet sends it. */
+export const PortMapping = z.object({
+  hostPort: z.number().int(),
+  containerPort: z.number().int(),
+  protocol: z.enum(["tcp", "udp", "sctp"]),
+  hostIP: z.string().optional(),
+});
+export type PortMapping = z.infer<typeof PortMapping>;

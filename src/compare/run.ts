@@ -31,7 +31,7 @@ import { dockerClient } from "../docker/client.js";
 import { DEFAULT_TEMPLATE, type CniShimDriver } from "../driver/driver.js";
 import * as netns from "../host/netns.js";
 import { hostLocalDir, removeBridgeIfUnused, removeHostLocalDirIfEmpty } from "../host/leftovers.js";
-import type { PortMapping } from "../driver/state.js";
+import type { PortMapping } from "../cni/schemas.js";
 import { defaultNetworkName, instantiateDefault, networkOptions } from "../driver/translate.js";
 import { createApp, listenUnix, type NetworkDriver } from "../libnetwork/server.js";
 import * as api from "../libnetwork/schemas.js";

@@ -3,7 +3,7 @@
 import { createServer } from "node:net";
 import { createSocket } from "node:dgram";
 import type { PortRequest } from "./translate.js";
-import type { PortMapping } from "./state.js";
+import type { PortMapping } from "../cni/schemas.js";
 
 /** Can we bind this port right now? Resolves with the port bound (useful for port 0). */
 export function canBind(protocol: "tcp" | "udp", port: number, host?: string): Promise<number | undefined> {

@@ -3,20 +3,12 @@
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { Result } from "../cni/schemas.js";
+import { PortMapping, Result } from "../cni/schemas.js";
 import { isNotFound, readFileIfExists, writeFileAtomic } from "../util/fs.js";
 import { describeIssues } from "../util/zod.js";
 import { log } from "../util/log.js";
 
 export const DEFAULT_STATE_DIR = "/var/lib/cni-shim";
-
-export const PortMapping = z.object({
-  hostPort: z.number().int(),
-  containerPort: z.number().int(),
-  protocol: z.enum(["tcp", "udp", "sctp"]),
-  hostIP: z.string().optional(),
-});
-export type PortMapping = z.infer<typeof PortMapping>;
 
 export const NetworkRecord = z.object({
   id: z.string(),

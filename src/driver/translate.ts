@@ -4,7 +4,8 @@ import { ConfList, type PluginConf, type Result } from "../cni/schemas.js";
 import type { CniArg } from "../cni/args.js";
 import { containerAddresses, containerInterface } from "../cni/result.js";
 import * as api from "../libnetwork/schemas.js";
-import type { EndpointRecord, PortMapping } from "./state.js";
+import type { EndpointRecord } from "./state.js";
+import type { PortMapping } from "../cni/schemas.js";
 import { canonicalIP, firstHost, parseCidr, sameIP, subnetOf } from "../util/ip.js";
 
 export class TranslationError extends Error {}

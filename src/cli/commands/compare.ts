@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { resolveSettings, settingFlags } from "../settings.js";
 import { settingsHelp } from "./serve.js";
 import { parsePublish } from "../../attach/publish.js";
-import type { PortMapping } from "../../driver/state.js";
+import type { PortMapping } from "../../cni/schemas.js";
 import { Cleanup } from "../../compare/cleanup.js";
 import { DEFAULT_IMAGE, LABEL, runCompare } from "../../compare/run.js";
 import { renderHtml, renderMarkdown, renderText } from "../../compare/render.js";
