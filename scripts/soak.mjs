@@ -77,7 +77,14 @@ async function must(file, args, o) {
   if (!r.ok) throw new Error(`${file} ${args.join(" ")} failed: ${r.err}`);
   return r.out;
 }
-const docker = (args, o) => sh(DOCKER, args, o);
+const slow = [];
+const docker = async (args, o) => {
+  const t0 = Date.now();
+  const r = await sh(DOCKER, args, o);
+  const ms = Date.now() - t0;
+  if (ms > 3000) slow.push(`${ms} ms: docker ${args.slice(0, 3).join(" ")}`);
+  return r;
+};
 
 function socketAnswers(path) {
   return new Promise((resolve) => {
@@ -132,7 +139,7 @@ class Plugin {
     this.confDir = join(this.base, "net.d");
   }
   args() {
-    return [CLI, "serve", "--socket", this.socket, "--state-dir", this.stateDir, "--cache-dir", this.cacheDir, "--conf-dir", this.confDir, "--reconcile-interval", "0", "--reconcile-grace", "0", "--teardown", this.teardown];
+    return [CLI, "serve", "--socket", this.socket, "--state-dir", this.stateDir, "--cache-dir", this.cacheDir, "--conf-dir", this.confDir, "--reconcile-interval", "0", "--teardown", this.teardown];
   }
   async start() {
     const env = this.bootId ? { ...process.env, CNI_SHIM_BOOT_ID: this.bootId } : process.env;
@@ -169,10 +176,22 @@ class Plugin {
     const r = await pluginCall(this.socket, "/CniShim.Settle");
     if (r.status !== 200) throw new Error(`settle: ${r.status} ${r.body}`);
   }
-  /** The user's cleanup command; through the socket, so the serving process does it. */
+  /**
+   * The user's cleanup command, run with the plugin stopped and no grace (the serving plugin
+   * keeps endpoints younger than --reconcile-grace: Docker may be mid-start). Returns what it
+   * removed: endpoints Docker forgot, e.g. when a kill broke a docker run for good.
+   */
   async gc() {
-    const r = await sh("node", [CLI, "gc", "--socket", this.socket, "--log-level", "error"], { timeoutMs: 300_000 });
-    return r;
+    await this.stop();
+    const r = await sh("node", [CLI, "gc", "--socket", `${this.socket}.stopped`, "--state-dir", this.stateDir, "--cache-dir", this.cacheDir, "--conf-dir", this.confDir, "--reconcile-grace", "0", "--log-level", "error"], { timeoutMs: 300_000 });
+    let removed = 0;
+    try {
+      const rep = JSON.parse(r.out);
+      removed = (rep.endpointsRemoved?.length ?? 0) + (rep.cacheEntriesRemoved ?? 0);
+    } catch {
+      /* reported as a failure below */
+    }
+    return { ...r, removed };
   }
   async records() {
     const list = async (kind) => (await readdir(join(this.stateDir, kind)).catch(() => [])).filter((f) => f.endsWith(".json"));
@@ -352,10 +371,11 @@ async function cyclesPhase(teardown, cycles, minKills) {
   } finally {
     await removeAll([...all]);
     await plugin.settle().catch((e) => fig.unexpectedFailures.push(`settle: ${e.message}`));
-    const gc = await plugin.gc();
-    if (!gc.ok) fig.unexpectedFailures.push(`gc: ${gc.err}`);
     const rmNet = await docker(["network", "rm", net]);
     if (!rmNet.ok) fig.unexpectedFailures.push(`network rm: ${rmNet.err}`);
+    const gc = await plugin.gc();
+    if (!gc.ok) fig.unexpectedFailures.push(`gc: ${gc.err}`);
+    fig.gcRemoved = gc.removed;
     fig.leaks = leaked(before, await snapshot(plugin));
     fig.forcedTeardowns = plugin.warnings.forced;
     fig.recovered = plugin.warnings.recovered;
@@ -434,10 +454,11 @@ async function dockerdPhase(kills) {
   } finally {
     await removeAll([...set.map((c) => c.name), ...extra]);
     await plugin.settle().catch((e) => fig.unexpectedFailures.push(`settle: ${e.message}`));
-    const gc = await plugin.gc();
-    if (!gc.ok) fig.unexpectedFailures.push(`gc: ${gc.err}`);
     const rmNet = await docker(["network", "rm", net]);
     if (!rmNet.ok) fig.unexpectedFailures.push(`network rm: ${rmNet.err}`);
+    const gc = await plugin.gc();
+    if (!gc.ok) fig.unexpectedFailures.push(`gc: ${gc.err}`);
+    fig.gcRemoved = gc.removed;
     fig.leaks = leaked(before, await snapshot(plugin));
     fig.seconds = Math.round((Date.now() - started) / 1000);
     await plugin.dispose(!!(fig.unexpectedFailures.length || fig.connectivityFailures?.length || fig.notBack?.length || Object.keys(fig.leaks).length));
@@ -530,10 +551,11 @@ async function rebootPhase() {
   } finally {
     await removeAll([...set.map((c) => c.name), ...extra]);
     await plugin.settle().catch((e) => fig.unexpectedFailures.push(`settle: ${e.message}`));
-    const gc = await plugin.gc();
-    if (!gc.ok) fig.unexpectedFailures.push(`gc: ${gc.err}`);
     const rmNet = await docker(["network", "rm", net]);
     if (!rmNet.ok) fig.unexpectedFailures.push(`network rm: ${rmNet.err}`);
+    const gc = await plugin.gc();
+    if (!gc.ok) fig.unexpectedFailures.push(`gc: ${gc.err}`);
+    fig.gcRemoved = gc.removed;
     fig.leaks = leaked(before, await snapshot(plugin));
     fig.forcedTeardowns = plugin.warnings.forced;
     fig.recovered = plugin.warnings.recovered;
@@ -604,6 +626,7 @@ async function main() {
       console.log(`  ${k.padEnd(18)} ${f.dockerdKills !== undefined ? `dockerd kill -9 ${f.dockerdKills}, ` : ""}containers back with networking ${f.back}/${f.containers * (f.dockerdKills ?? 1)}, fresh runs ok ${f.freshRunOk}, unexpected ${f.unexpectedFailures.length}, leaks ${Object.keys(f.leaks).length}, ${f.seconds} s`);
     }
   }
+  if (slow.length) console.log(`  slow docker commands (> 3 s): ${slow.length}; first: ${slow.slice(0, 5).join("; ")}`);
   console.log(`SOAK_RESULT ${JSON.stringify({ ok: !failed, seed: seedUsed, results })}`);
   return failed ? 1 : 0;
 }

@@ -93,3 +93,13 @@ export async function bridgePorts(bridge: string): Promise<string[]> {
   const links = JSON.parse(out || "[]") as Array<{ ifname: string }>;
   return links.map((l) => l.ifname);
 }
+
+/**
+ * Forget the host's neighbour entries for an address. Docker's IPAM hands a freed address out
+ * again at once, to an interface with another MAC; a recently confirmed entry would keep the
+ * old MAC for up to ~45 s (a gratuitous ARP within locktime is ignored), and the new container
+ * would not answer the host. Docker's bridge avoids it by deriving MACs from addresses.
+ */
+export async function flushNeighbours(address: string): Promise<void> {
+  await run("ip", [address.includes(":") ? "-6" : "-4", "neigh", "flush", "to", address]).catch(() => undefined);
+}

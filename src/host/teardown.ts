@@ -138,6 +138,7 @@ export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Pro
       await netns.deleteNetns(t.standInNetns);
     }
   }
+  for (const a of addresses) await netns.flushNeighbours(bareIP(a));
   if (forced.length) log.warn("teardown forced: a plugin's DEL could not finish on its own", { ...t.label, network: list?.conflist.name, forced });
   return { forced };
 }

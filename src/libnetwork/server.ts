@@ -1,7 +1,7 @@
 // The remote driver HTTP API on a unix socket. Only transport and validation live here; the
 // NetworkDriver implementation behind it does the work.
 import express, { type NextFunction, type Request, type Response } from "express";
-import { createServer, STATUS_CODES } from "node:http";
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Server, Socket } from "node:net";
 import { socketAnswers } from "../util/unix-http.js";
 import { chmod, lstat, unlink, mkdir } from "node:fs/promises";
@@ -34,9 +34,12 @@ export class BadRequestError extends Error {}
 /** Docker's requests are a few KB (a long published port range is the largest). */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 const BODY_LIMIT_TEXT = "1 MiB";
-// Docker writes each request at once; these only bound clients that stall (slowloris).
-const HEADERS_TIMEOUT_MS = 10_000;
-const REQUEST_TIMEOUT_MS = 30_000;
+/** Docker writes each request at once; these only bound clients that stall (slowloris). */
+export interface StallLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+const STALL_LIMITS: StallLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 };
 /** Validation names this many bad fields; a hostile body can have hundreds of thousands. */
 const MAX_ISSUES = 10;
 /** Err texts and logged values are cut here, so a reply or log line never grows with the input. */
@@ -50,7 +53,32 @@ function issuesText(error: z.ZodError): string {
   return clip(text, 2_000) + (more > 0 ? `; and ${more} more` : "");
 }
 
+/**
+ * Docker's requests nest four levels at most. JSON.parse of 100,000 levels works, but its
+ * native stacks grow the malloc heap for good: count brackets (outside strings) first.
+ */
+const MAX_DEPTH = 64;
+
+function nestsTooDeep(body: Buffer): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_DEPTH) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
 function parseBody<S extends z.ZodType>(schema: S, req: Request, call: string): z.infer<S> {
+  if (Buffer.isBuffer(req.body) && nestsTooDeep(req.body)) {
+    throw new BadRequestError(`${call}: request body nests more than ${MAX_DEPTH} levels deep: not a libnetwork request`);
+  }
   const raw = Buffer.isBuffer(req.body) ? req.body.toString("utf8").trim() : "";
   let json: unknown = {};
   if (raw) {
@@ -74,11 +102,11 @@ const tooLarge = (bytes?: number) =>
 
 /** An error reply that also ends the connection: what is left of the request is never read. */
 function refuse(req: Request, res: Response, status: number, message: string): void {
-  log.warn("request refused", { method: req.method, path: clip(req.path, 200), status, error: message });
   if (res.headersSent || req.socket.destroyed) {
-    req.socket.destroy();
+    req.socket.destroy(); // already refused (or the peer left): nothing more to say
     return;
   }
+  log.warn("request refused", { method: req.method, path: clip(req.path, 200), status, error: message });
   res.setHeader("Connection", "close");
   reply(res, status, { Err: message });
 }
@@ -112,12 +140,25 @@ function requestError(err: unknown, req: Request): { status: number; message: st
 export function createApp(driver: NetworkDriver): express.Express {
   const app = express();
   app.disable("x-powered-by");
-  // A body declared too large is refused before a byte of it is read. (body-parser would first
-  // read and discard all of it; chunked bodies it still does that to, but buffers only the limit.)
+  // A body declared too large is refused before a byte of it is read; body-parser would read
+  // (and discard) all of it first.
   app.use((req, res, next) => {
     const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > BODY_LIMIT_BYTES) refuse(req, res, 413, tooLarge(declared));
-    else next();
+    if (declared > BODY_LIMIT_BYTES) return refuse(req, res, 413, tooLarge(declared));
+    next();
+    // A chunked body declares no size: body-parser keeps no more than the limit but would read
+    // the rest, however long, in 64 KiB buffers. Hang up at the limit instead. (next() has just
+    // attached body-parser's own reader; counting alongside it takes nothing from it.)
+    if (req.headers["content-length"] === undefined && req.listenerCount("data") > 0) {
+      let received = 0;
+      const count = (chunk: Buffer) => {
+        received += chunk.length;
+        if (received <= BODY_LIMIT_BYTES) return;
+        req.off("data", count);
+        refuse(req, res, 413, tooLarge());
+      };
+      req.on("data", count);
+    }
   });
   // Docker sends no Content-Type: take every body raw and parse it ourselves. Docker never
   // compresses a request; inflating would let a small body grow to the limit (and cost zlib memory).
@@ -187,7 +228,7 @@ const refusedSockets = new WeakSet<Socket>();
  * which Docker cannot decode: answer in the plugin's JSON, or just close when a reply is
  * impossible (peer gone, or a response already on the wire).
  */
-function answerClientError(err: NodeJS.ErrnoException & { reason?: string }, socket: Socket): void {
+function answerClientError(limits: StallLimits, err: NodeJS.ErrnoException & { reason?: string }, socket: Socket): void {
   if (refusedSockets.has(socket)) return;
   refusedSockets.add(socket);
   socket.pause();
@@ -200,7 +241,7 @@ function answerClientError(err: NodeJS.ErrnoException & { reason?: string }, soc
     err.code === "HPE_HEADER_OVERFLOW"
       ? [431, "request headers are too large: libnetwork requests have a handful of short headers"]
       : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? [408, `the request did not arrive completely within ${HEADERS_TIMEOUT_MS / 1000} s (headers) / ${REQUEST_TIMEOUT_MS / 1000} s (body)`]
+        ? [408, `the request did not arrive completely within ${limits.headersTimeoutMs / 1000} s (headers) / ${limits.requestTimeoutMs / 1000} s (body)`]
         : [400, `malformed HTTP request (${clip(err.reason ?? err.code ?? err.message, 200)}): cni-shim speaks Docker's plugin protocol, POST /<Call> with a JSON body`];
   const body = JSON.stringify({ Err: message });
   log.warn("malformed request refused", { status, error: message });
@@ -212,7 +253,8 @@ function answerClientError(err: NodeJS.ErrnoException & { reason?: string }, soc
 }
 
 /** Listen on `socketPath` with owner-only permissions, replacing a stale socket file. */
-export async function listenUnix(app: express.Express, socketPath: string): Promise<Server> {
+export async function listenUnix(app: express.Express, socketPath: string, stall: Partial<StallLimits> = {}): Promise<Server> {
+  const limits = { ...STALL_LIMITS, ...stall };
   await mkdir(dirname(socketPath), { recursive: true });
   try {
     const st = await lstat(socketPath);
@@ -225,8 +267,14 @@ export async function listenUnix(app: express.Express, socketPath: string): Prom
   }
   const oldMask = process.umask(0o177); // the socket is created 0600, no window with wider modes
   try {
-    const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }, app);
-    server.on("clientError", answerClientError);
+    const checkMs = Math.min(1_000, limits.headersTimeoutMs);
+    const server = createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: checkMs }, app);
+    server.on("clientError", (err, socket) => answerClientError(limits, err, socket as Socket));
+    // Node answers an Expect header other than 100-continue itself, with an empty 417.
+    server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+      const body = JSON.stringify({ Err: `cannot meet "Expect: ${clip(String(req.headers.expect), 100)}": send the request without it` });
+      res.writeHead(417, { "Content-Type": api.PLUGIN_CONTENT_TYPE, "Content-Length": Buffer.byteLength(body), Connection: "close" }).end(body);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(socketPath, () => {

@@ -65,6 +65,34 @@ describe("networkOptions", () => {
     expect(err.message).toContain(name);
   });
 
+  it.each([
+    ["cni.network", ""],
+    ["cni.network", "  "],
+    ["cni.bridge", ""],
+    ["cni.mtu", ""],
+  ])("refuses %s given as an empty string (%j) and says to give a value or leave it out", (key, value) => {
+    const err = translationError(() => networkOptions(withGeneric({ [key]: value })));
+    expect(err.message).toContain(`-o ${key}=`);
+    expect(err.message).toMatch(/give it a value/);
+    expect(err.message).toMatch(/leave the option out/);
+  });
+
+  it("refuses an empty cni.network even next to valid options", () => {
+    expect(translationError(() => networkOptions(withGeneric({ "com.example.x": "1", "cni.network": "" }))).message).toContain("cni.network");
+  });
+
+  it("still treats options Docker did not send (absent or null) as not given", () => {
+    expect(networkOptions(withGeneric({ "cni.network": null })).cniNetwork).toBeUndefined();
+    expect(networkOptions(withGeneric({})).cniNetwork).toBeUndefined();
+  });
+
+  it.each([["x"], [1], [["cni.network", ""]], [true]])("refuses com.docker.network.generic that is not an object (%j)", (generic) => {
+    const body = fixtureJson("01-CreateNetwork-opts.json");
+    body.Options["com.docker.network.generic"] = generic;
+    const err = translationError(() => networkOptions(api.CreateNetworkRequest.parse(body)));
+    expect(err.message).toContain("com.docker.network.generic");
+  });
+
   it("rejects an unknown cni.* option and lists the known ones", () => {
     const err = translationError(() => networkOptions(withGeneric({ "cni.foo": "1" })));
     expect(err.message).toContain("cni.foo");
