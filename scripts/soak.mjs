@@ -467,8 +467,7 @@ async function dockerdPhase(kills) {
 }
 
 /** What a reboot takes with it, for this network only: kernel state and /run. */
-async function wipeLikeReboot(plugin, net, sandboxKeys) {
-  const netId = (await must(DOCKER, ["network", "inspect", net, "--format", "{{.Id}}"])).slice(0, 12);
+async function wipeLikeReboot(plugin, netId, sandboxKeys) {
   const cniName = `cni-shim-${netId}`;
   const bridge = `cs-${netId}`;
   // Sandboxes (/run/docker/netns) and our staging namespaces (/run/netns).
@@ -533,11 +532,12 @@ async function rebootPhase() {
       pids.push(await must(DOCKER, ["inspect", c.name, "--format", "{{.State.Pid}}"]));
       sandboxKeys.push(await must(DOCKER, ["inspect", c.name, "--format", "{{.NetworkSettings.SandboxKey}}"]));
     }
+    const netId = (await must(DOCKER, ["network", "inspect", net, "--format", "{{.Id}}"])).slice(0, 12);
     // Power off: nothing gets to clean up.
     await plugin.kill9();
     await killDockerd({ alsoContainerd: true });
     await sh("kill", ["-9", ...pids]);
-    await wipeLikeReboot(plugin, net, sandboxKeys);
+    await wipeLikeReboot(plugin, netId, sandboxKeys);
     // Power on: the plugin (its unit starts before docker.service), then dockerd.
     plugin.bootId = `soak-boot-2-${rand()}`;
     await plugin.start();

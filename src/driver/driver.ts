@@ -284,8 +284,12 @@ export class CniShimDriver implements NetworkDriver {
     if (this.locks.busy(rec.id) || this.pending.has(rec.id)) return false; // being worked on right now
     if (fromEarlierBoot(rec.bootId) || rec.phase === "deleting" || rec.phase === "adding") return true;
     if (rec.phase === "ready") return !(await netns.linkExists(rec.tmpName)) && !(await netns.netnsExists(rec.stagingNetns));
-    const sandbox = rec.sandboxKey ? await access(rec.sandboxKey).then(() => true, () => false) : false;
-    return !sandbox && !(await netns.linkExists(rec.tmpName));
+    // Joined, yet back in the host namespace under our name: Docker tore the sandbox down
+    // (it moves interfaces back on the way out) without Leave, e.g. across a dockerd crash.
+    if (await netns.linkExists(rec.tmpName)) return true;
+    if (!rec.sandboxKey || !(await access(rec.sandboxKey).then(() => true, () => false))) return true;
+    // The sandbox is there: live only if our address is still in it.
+    return rec.address ? !(await netns.addressInNamespaceFile(rec.sandboxKey, rec.address)) : false;
   }
 
   private createReply(req: api.CreateEndpointRequest, rec: EndpointRecord): api.CreateEndpointResponse {

@@ -103,3 +103,14 @@ export async function bridgePorts(bridge: string): Promise<string[]> {
 export async function flushNeighbours(address: string): Promise<void> {
   await run("ip", [address.includes(":") ? "-6" : "-4", "neigh", "flush", "to", address]).catch(() => undefined);
 }
+
+/** Is `address` (CIDR or bare) on some interface of the namespace bound at `nsFile` (e.g. Docker's sandbox key)? */
+export async function addressInNamespaceFile(nsFile: string, address: string): Promise<boolean> {
+  const bare = address.split("/")[0]!;
+  try {
+    const out = await run("nsenter", [`--net=${nsFile}`, "ip", "-o", "addr", "show"]);
+    return out.split("\n").some((l) => l.includes(` ${bare}/`));
+  } catch {
+    return false; // not a namespace any more
+  }
+}
