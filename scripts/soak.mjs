@@ -369,6 +369,7 @@ async function cyclesPhase(teardown, cycles, minKills) {
     }
     while (fig.kills < minKills) await killAndRestart(undefined);
   } finally {
+    await dockerdUp().catch(() => undefined); // a phase that failed half-way may have left it down
     await removeAll([...all]);
     await plugin.settle().catch((e) => fig.unexpectedFailures.push(`settle: ${e.message}`));
     const rmNet = await docker(["network", "rm", net]);
@@ -452,6 +453,7 @@ async function dockerdPhase(kills) {
       await docker(["rm", "-f", n]);
     }
   } finally {
+    await dockerdUp().catch(() => undefined); // a phase that failed half-way may have left it down
     await removeAll([...set.map((c) => c.name), ...extra]);
     await plugin.settle().catch((e) => fig.unexpectedFailures.push(`settle: ${e.message}`));
     const rmNet = await docker(["network", "rm", net]);
@@ -549,6 +551,7 @@ async function rebootPhase() {
     if (r.ok && !(await reachable(n, net, 0))) fig.freshRunOk++;
     else fig.unexpectedFailures.push(`fresh run after reboot: ${r.err || "not reachable"}`);
   } finally {
+    await dockerdUp().catch(() => undefined); // a phase that failed half-way may have left it down
     await removeAll([...set.map((c) => c.name), ...extra]);
     await plugin.settle().catch((e) => fig.unexpectedFailures.push(`settle: ${e.message}`));
     const rmNet = await docker(["network", "rm", net]);

@@ -514,7 +514,11 @@ export class CniShimDriver implements NetworkDriver {
       // CNI network name, and an endpoint's container id is its own.
       try {
         const list = CniShimDriver.loaded(net);
-        const valid = remaining.map((e) => ({ containerId: e.cniContainerId, ifName: e.ifName }));
+        // Attachments of others in the same cache dir and CNI network (`cni-shim attach`, a
+        // kubelet) are not ours to judge: only entries added in our staging namespaces are.
+        const entries = await this.runtime.cache.list(list.conflist.name);
+        const notOurs = entries.filter((e) => e.netns !== netns.netnsPath(tr.endpointNames(e.containerId).stagingNetns));
+        const valid = [...remaining.map((e) => ({ containerId: e.cniContainerId, ifName: e.ifName })), ...notOurs.map((e) => ({ containerId: e.containerId, ifName: e.ifName }))];
         report.cacheEntriesRemoved += await this.removeOrphanCacheEntries(list, valid);
         await this.runtime.gc(list, valid, (cid) => this.busyContainer(cid, remaining));
       } catch (err) {
