@@ -28,6 +28,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { existsSync, createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
+import { mulberry32 } from "./soak/random.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CLI = join(ROOT, "dist/cli/main.js");
@@ -49,16 +50,8 @@ const { values: opt } = parseArgs({
 });
 const phases = new Set(opt.phases.split(","));
 const deadline = Date.now() + Number(opt["timeout-s"]) * 1000;
-let seed = Number(opt.seed ?? Date.now() % 1e9);
-const seedUsed = seed;
-function random() {
-  // mulberry32: a seeded PRNG, so a failing run can be replayed with --seed
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const seedUsed = Number(opt.seed ?? Date.now() % 1e9);
+const random = mulberry32(seedUsed); // seeded, so a failing run can be replayed with --seed
 const pick = (n) => Math.floor(random() * n);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const rand = () => randomBytes(3).toString("hex");
@@ -273,6 +266,26 @@ async function removeAll(names) {
   for (const n of names) await docker(["rm", "-f", n], { timeoutMs: 120_000 });
 }
 
+/**
+ * End of every phase, also after a failure: containers and network removed as a user would, the
+ * user's gc, then the leak snapshot against the one taken before the phase.
+ */
+async function finishPhase(plugin, fig, names, net, before, started) {
+  await dockerdUp().catch(() => undefined); // a phase that failed half-way may have left it down
+  await removeAll(names);
+  await plugin.settle().catch((e) => fig.unexpectedFailures.push(`settle: ${e.message}`));
+  const rmNet = await docker(["network", "rm", net]);
+  if (!rmNet.ok) fig.unexpectedFailures.push(`network rm: ${rmNet.err}`);
+  const gc = await plugin.gc();
+  if (!gc.ok) fig.unexpectedFailures.push(`gc: ${gc.err}`);
+  fig.gcRemoved = gc.removed;
+  fig.leaks = leaked(before, await snapshot(plugin));
+  fig.forcedTeardowns = plugin.warnings.forced;
+  fig.recovered = plugin.warnings.recovered;
+  fig.seconds = Math.round((Date.now() - started) / 1000);
+  await plugin.dispose(!!(fig.unexpectedFailures.length || fig.connectivityFailures?.length || fig.notBack?.length || Object.keys(fig.leaks).length));
+}
+
 // ---- phase: cycles with kill -9 of the plugin ------------------------------------------------
 
 async function cyclesPhase(teardown, cycles, minKills) {
@@ -373,19 +386,7 @@ async function cyclesPhase(teardown, cycles, minKills) {
     }
     while (fig.kills < minKills && !fig.stoppedAtTimeLimit) await killAndRestart(undefined);
   } finally {
-    await dockerdUp().catch(() => undefined); // a phase that failed half-way may have left it down
-    await removeAll([...all]);
-    await plugin.settle().catch((e) => fig.unexpectedFailures.push(`settle: ${e.message}`));
-    const rmNet = await docker(["network", "rm", net]);
-    if (!rmNet.ok) fig.unexpectedFailures.push(`network rm: ${rmNet.err}`);
-    const gc = await plugin.gc();
-    if (!gc.ok) fig.unexpectedFailures.push(`gc: ${gc.err}`);
-    fig.gcRemoved = gc.removed;
-    fig.leaks = leaked(before, await snapshot(plugin));
-    fig.forcedTeardowns = plugin.warnings.forced;
-    fig.recovered = plugin.warnings.recovered;
-    fig.seconds = Math.round((Date.now() - started) / 1000);
-    await plugin.dispose(!!(fig.unexpectedFailures.length || fig.connectivityFailures?.length || fig.notBack?.length || Object.keys(fig.leaks).length));
+    await finishPhase(plugin, fig, [...all], net, before, started);
   }
   return fig;
 }
@@ -457,17 +458,7 @@ async function dockerdPhase(kills) {
       await docker(["rm", "-f", n]);
     }
   } finally {
-    await dockerdUp().catch(() => undefined); // a phase that failed half-way may have left it down
-    await removeAll([...set.map((c) => c.name), ...extra]);
-    await plugin.settle().catch((e) => fig.unexpectedFailures.push(`settle: ${e.message}`));
-    const rmNet = await docker(["network", "rm", net]);
-    if (!rmNet.ok) fig.unexpectedFailures.push(`network rm: ${rmNet.err}`);
-    const gc = await plugin.gc();
-    if (!gc.ok) fig.unexpectedFailures.push(`gc: ${gc.err}`);
-    fig.gcRemoved = gc.removed;
-    fig.leaks = leaked(before, await snapshot(plugin));
-    fig.seconds = Math.round((Date.now() - started) / 1000);
-    await plugin.dispose(!!(fig.unexpectedFailures.length || fig.connectivityFailures?.length || fig.notBack?.length || Object.keys(fig.leaks).length));
+    await finishPhase(plugin, fig, [...set.map((c) => c.name), ...extra], net, before, started);
   }
   return fig;
 }
@@ -555,19 +546,7 @@ async function rebootPhase() {
     if (r.ok && !(await reachable(n, net, 0))) fig.freshRunOk++;
     else fig.unexpectedFailures.push(`fresh run after reboot: ${r.err || "not reachable"}`);
   } finally {
-    await dockerdUp().catch(() => undefined); // a phase that failed half-way may have left it down
-    await removeAll([...set.map((c) => c.name), ...extra]);
-    await plugin.settle().catch((e) => fig.unexpectedFailures.push(`settle: ${e.message}`));
-    const rmNet = await docker(["network", "rm", net]);
-    if (!rmNet.ok) fig.unexpectedFailures.push(`network rm: ${rmNet.err}`);
-    const gc = await plugin.gc();
-    if (!gc.ok) fig.unexpectedFailures.push(`gc: ${gc.err}`);
-    fig.gcRemoved = gc.removed;
-    fig.leaks = leaked(before, await snapshot(plugin));
-    fig.forcedTeardowns = plugin.warnings.forced;
-    fig.recovered = plugin.warnings.recovered;
-    fig.seconds = Math.round((Date.now() - started) / 1000);
-    await plugin.dispose(!!(fig.unexpectedFailures.length || fig.connectivityFailures?.length || fig.notBack?.length || Object.keys(fig.leaks).length));
+    await finishPhase(plugin, fig, [...set.map((c) => c.name), ...extra], net, before, started);
   }
   return fig;
 }

@@ -24,6 +24,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { mulberry32 } from "./random.mjs";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const MAIN_JS = join(REPO, "dist/cli/main.js");
@@ -78,15 +79,7 @@ function usage(msg) {
 
 // ---- randomness (seeded, so a failing run can be repeated) --------------------------------
 
-let rngState = 1;
-function rand() {
-  // mulberry32
-  rngState = (rngState + 0x6d2b79f5) | 0;
-  let t = rngState;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+let rand = mulberry32(1);
 const int = (lo, hi) => lo + Math.floor(rand() * (hi - lo + 1));
 const pick = (arr) => arr[Math.floor(rand() * arr.length)];
 const hex = (n) => Array.from({ length: n }, () => "0123456789abcdef"[int(0, 15)]).join("");
@@ -725,7 +718,7 @@ async function stopServer(child) {
 
 async function main() {
   const opt = options();
-  rngState = opt.seed || 1;
+  rand = mulberry32(opt.seed || 1);
   if (!existsSync(MAIN_JS)) usage(`${MAIN_JS} not found: build first with "npx tsc -p tsconfig.json"`);
   const { bodies, source } = loadBodies();
   const { cases, combos } = buildCases(bodies);

@@ -145,12 +145,16 @@ export class CniRuntime {
    * DEL with the cached result as prevResult and the cached CNI_ARGS and capability args of the
    * ADD (portmap's DEL needs the same portMappings). Idempotent; the cache goes only on success.
    */
+  /** What a DEL sends: the ADD's cached CNI_ARGS and capability args when there are any. */
+  private async delInputs(net: LoadedConfList, att: Attachment) {
+    const cached = await this.cache.read(net.conflist.name, att.containerId, att.ifName);
+    return { cached, args: cached?.cniArgs ?? normaliseCniArgs(att.args), caps: cached?.capabilityArgs ?? att.capabilityArgs ?? {} };
+  }
+
   async del(net: LoadedConfList, att: Attachment, fallbackPrevResult?: Result): Promise<void> {
     validateAttachment(att);
     await this.locks.run(this.key(net.conflist.name, att), async () => {
-      const cached = await this.cache.read(net.conflist.name, att.containerId, att.ifName);
-      const args = cached?.cniArgs ?? normaliseCniArgs(att.args);
-      const caps = cached?.capabilityArgs ?? att.capabilityArgs ?? {};
+      const { cached, args, caps } = await this.delInputs(net, att);
       const { paths, version } = await this.prepare(net.conflist);
       // Without a cache entry (an ADD cut short) the caller's view of the result stands in:
       // firewall and portmap find what to remove only through prevResult.
@@ -168,9 +172,7 @@ export class CniRuntime {
   async delIpam(net: LoadedConfList, att: Attachment): Promise<string[]> {
     validateAttachment(att);
     return this.locks.run(this.key(net.conflist.name, att), async () => {
-      const cached = await this.cache.read(net.conflist.name, att.containerId, att.ifName);
-      const args = cached?.cniArgs ?? normaliseCniArgs(att.args);
-      const caps = cached?.capabilityArgs ?? att.capabilityArgs ?? {};
+      const { args, caps } = await this.delInputs(net, att);
       const { version } = await this.prepare(net.conflist);
       const ran: string[] = [];
       for (const plugin of net.conflist.plugins) {

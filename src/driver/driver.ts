@@ -5,7 +5,7 @@ import type { NetworkDriver } from "../libnetwork/server.js";
 import type * as api from "../libnetwork/schemas.js";
 import { CniRuntime } from "../cni/runtime.js";
 import { confListFromObject, findConfList, type LoadedConfList } from "../cni/config.js";
-import { ConfList, Result } from "../cni/schemas.js";
+import { ConfList, Result, type CacheEntry } from "../cni/schemas.js";
 import { convergentDel } from "../host/teardown.js";
 import { currentBootId, fromEarlierBoot } from "../host/boot.js";
 import { access } from "node:fs/promises";
@@ -393,7 +393,6 @@ export class CniShimDriver implements NetworkDriver {
   private async teardown(rec: EndpointRecord, net: NetworkRecord | undefined): Promise<void> {
     const cached = await this.runtime.cache.read(net ? (net.conflist as { name: string }).name : "", rec.cniContainerId, rec.ifName).catch(() => undefined);
     const list = net ? CniShimDriver.loaded(net) : cached ? CniRuntime.confListOf(cached) : undefined;
-    const others = (await this.state.listEndpoints()).filter((e) => e.id !== rec.id);
     await convergentDel(this.runtime, {
       list,
       attachment: { containerId: rec.cniContainerId, ifName: rec.ifName, args: rec.cniArgs, capabilityArgs: rec.capabilityArgs },
@@ -401,7 +400,10 @@ export class CniShimDriver implements NetworkDriver {
       intendedAddresses: [rec.address, rec.addressIPv6].filter((a): a is string => !!a),
       standInNetns: rec.stagingNetns,
       hostName: rec.tmpName,
-      addressInUse: (ip) => others.some((e) => sameIP(ip, e.address) || sameIP(ip, e.addressIPv6)),
+      addressInUse: async () => {
+        const others = (await this.state.listEndpoints()).filter((e) => e.id !== rec.id);
+        return (ip) => others.some((e) => sameIP(ip, e.address) || sameIP(ip, e.addressIPv6));
+      },
       label: { endpoint: rec.id.slice(0, 12), phase: rec.phase },
     });
     await this.state.deleteEndpoint(rec.id);
@@ -444,12 +446,9 @@ export class CniShimDriver implements NetworkDriver {
     return this.locks.busy(cniContainerId) || records.some((e) => e.cniContainerId === cniContainerId && (this.locks.busy(e.id) || this.pending.has(e.id)));
   }
 
-  /** Cached attachments with no record: converged away like an endpoint, in their own stand-in. */
-  private async removeOrphanCacheEntries(list: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>): Promise<number> {
-    const keep = new Set(valid.map((v) => `${v.containerId}/${v.ifName}`));
-    let removed = 0;
-    for (const entry of await this.runtime.cache.list(list.conflist.name)) {
-      if (keep.has(`${entry.containerId}/${entry.ifName}`) || this.busyContainer(entry.containerId, [])) continue;
+  /** Cached attachments of ours with no record: converged away like an endpoint, in their own stand-in. */
+  private async removeOrphanCacheEntries(orphans: CacheEntry[]): Promise<void> {
+    for (const entry of orphans) {
       const names = tr.endpointNames(entry.containerId);
       await this.locks.run(entry.containerId, () =>
         convergentDel(this.runtime, {
@@ -461,9 +460,7 @@ export class CniShimDriver implements NetworkDriver {
           label: { cacheEntry: `${entry.networkName}/${entry.containerId.slice(0, 12)}/${entry.ifName}` },
         }),
       );
-      removed++;
     }
-    return removed;
   }
 
   private async reconcileOnce(): Promise<ReconcileReport> {
@@ -517,9 +514,12 @@ export class CniShimDriver implements NetworkDriver {
         // Attachments of others in the same cache dir and CNI network (`cni-shim attach`, a
         // kubelet) are not ours to judge: only entries added in our staging namespaces are.
         const entries = await this.runtime.cache.list(list.conflist.name);
-        const notOurs = entries.filter((e) => e.netns !== netns.netnsPath(tr.endpointNames(e.containerId).stagingNetns));
-        const valid = [...remaining.map((e) => ({ containerId: e.cniContainerId, ifName: e.ifName })), ...notOurs.map((e) => ({ containerId: e.containerId, ifName: e.ifName }))];
-        report.cacheEntriesRemoved += await this.removeOrphanCacheEntries(list, valid);
+        const ours = (e: CacheEntry) => e.netns === netns.netnsPath(tr.endpointNames(e.containerId).stagingNetns);
+        const recorded = new Set(remaining.map((e) => `${e.cniContainerId}/${e.ifName}`));
+        const orphans = entries.filter((e) => ours(e) && !recorded.has(`${e.containerId}/${e.ifName}`) && !this.busyContainer(e.containerId, remaining));
+        await this.removeOrphanCacheEntries(orphans);
+        report.cacheEntriesRemoved += orphans.length;
+        const valid = [...remaining.map((e) => ({ containerId: e.cniContainerId, ifName: e.ifName })), ...entries.filter((e) => !ours(e)).map((e) => ({ containerId: e.containerId, ifName: e.ifName }))];
         await this.runtime.gc(list, valid, (cid) => this.busyContainer(cid, remaining));
       } catch (err) {
         report.errors.push(`gc of ${net.id.slice(0, 12)}: ${(err as Error).message}`);

@@ -33,8 +33,8 @@ export interface TeardownTarget {
   standInNetns: string;
   /** A host-side name the interface may have now (handed to Docker and given back after Leave). */
   hostName?: string;
-  /** Addresses another attachment holds: their IP-only firewall rules are never swept. */
-  addressInUse?: (ip: string) => boolean;
+  /** Whether another attachment holds an address: its IP-only firewall rules are never swept. Asked only when a sweep runs. */
+  addressInUse?: () => Promise<(ip: string) => boolean>;
   /** Who this is, for the log. */
   label: Record<string, unknown>;
 }
@@ -78,7 +78,7 @@ async function hostLocalReservations(list: LoadedConfList, containerId: string, 
 }
 
 /** Put the interface where DEL looks for it: the stand-in namespace, with its addresses. */
-async function prepareStandIn(t: TeardownTarget): Promise<string[]> {
+async function prepareStandIn(t: TeardownTarget, addresses: string[]): Promise<void> {
   const ns = t.standInNetns;
   const ifName = t.attachment.ifName;
   await netns.ensureNetns(ns);
@@ -87,9 +87,7 @@ async function prepareStandIn(t: TeardownTarget): Promise<string[]> {
     else if (t.hostName && (await netns.linkExists(t.hostName, ns))) await netns.renameLink(ns, t.hostName, ifName); // a hand-out cut short
     else await netns.addStandIn(ns, ifName);
   }
-  const addresses = t.result ? containerAddresses(t.result, ifName) : [];
   await netns.restoreAddresses(ns, ifName, addresses);
-  return addresses;
 }
 
 /**
@@ -102,14 +100,10 @@ export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Pro
   const guessed = !t.result && !!t.intendedAddresses?.length;
   if (guessed) t = { ...t, result: standInResult(attachment.ifName, t.intendedAddresses!) };
   const createdChains: Array<[ipt.Family, string]> = [];
-  let addresses = t.result ? containerAddresses(t.result, attachment.ifName) : [];
+  const addresses = t.result ? containerAddresses(t.result, attachment.ifName) : [];
   try {
-    let nsPath: string;
-    if (t.liveNetns) nsPath = t.liveNetns;
-    else {
-      addresses = await prepareStandIn(t);
-      nsPath = netns.netnsPath(t.standInNetns);
-    }
+    if (!t.liveNetns) await prepareStandIn(t, addresses);
+    const nsPath = t.liveNetns ?? netns.netnsPath(t.standInNetns);
     if (!list) {
       forced.push("no network config: only local resources removed");
     } else {
@@ -146,10 +140,11 @@ export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Pro
 /** iptables state of the attachment that no plugin removed. */
 async function sweep(list: LoadedConfList, t: TeardownTarget, addresses: string[], forced: string[]): Promise<void> {
   const { containerId } = t.attachment;
+  const inUse = (await t.addressInUse?.()) ?? (() => false);
   const swept = await ipt.sweepAttachment({
     containerId,
     chains: [ipt.masqChain(list.conflist.name, containerId), ipt.dnatChain(list.conflist.name, containerId)],
-    firewallIps: addresses.map(bareIP).filter((ip) => !t.addressInUse?.(ip)),
+    firewallIps: addresses.map(bareIP).filter((ip) => !inUse(ip)),
   });
   if (swept.length) forced.push(`removed ${swept.length} iptables rules/chains of the attachment`);
 }
