@@ -55,13 +55,29 @@ export const ColumnFacts = z.object({
     links: z.array(Link),
     routes4: z.array(Route),
     routes6: z.array(Route),
+    /** IPv4 policy rules (`ip rule`), e.g. sbr's "from <address> lookup 100". */
+    rules4: z.array(z.object({ priority: z.number(), src: z.string().optional(), table: z.string() })).optional(),
+    /** IPv4 routes of tables other than main and local, by table. */
+    tables4: z.record(z.string(), z.array(Route)).optional(),
     resolvConf: z.string(),
     hosts: z.string(),
     sysctls: z.record(z.string(), z.string()),
   }),
   host: z.object({
-    veth: z.object({ name: z.string(), ifindex: z.number(), mtu: z.number(), master: z.string().optional(), hairpin: z.boolean().optional() }).nullable(),
-    bridge: z.object({ name: z.string(), mtu: z.number(), addrs: z.array(z.string()) }).nullable(),
+    veth: z
+      .object({
+        name: z.string(),
+        ifindex: z.number(),
+        mtu: z.number(),
+        master: z.string().optional(),
+        hairpin: z.boolean().optional(),
+        /** Root qdiscs on the host side (bandwidth's tbf), "kind param=value ...". */
+        qdiscs: z.array(z.string()).optional(),
+        /** Bridge VLANs of the port ("10 PVID untagged"). */
+        vlans: z.array(z.string()).optional(),
+      })
+      .nullable(),
+    bridge: z.object({ name: z.string(), mtu: z.number(), addrs: z.array(z.string()), flags: z.array(z.string()).optional(), vlanFiltering: z.boolean().optional() }).nullable(),
     /** iptables-save lines that concern this container, "table: -A CHAIN ...". */
     rules: z.array(z.string()),
     /** Processes listening on the published host port (e.g. docker-proxy). */

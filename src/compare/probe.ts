@@ -29,7 +29,7 @@ interface IpAddrJson {
   address?: string;
   link_index?: number;
   master?: string;
-  linkinfo?: { info_kind?: string; info_slave_data?: { hairpin?: boolean } };
+  linkinfo?: { info_kind?: string; info_data?: { vlan_filtering?: number }; info_slave_data?: { hairpin?: boolean } };
   addr_info?: Array<{ family: string; local: string; prefixlen: number; scope?: string }>;
 }
 
@@ -76,6 +76,17 @@ export async function inside(pid: number): Promise<ColumnFacts["inside"]> {
   const links = (JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-d", "addr", "show"]))) || "[]") as IpAddrJson[]).map(toLink);
   const routes4 = (JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-4", "route", "show", "table", "main"]))) || "[]") as IpRouteJson[]).map(toRoute);
   const routes6 = (JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-6", "route", "show", "table", "main"]))) || "[]") as IpRouteJson[]).map(toRoute);
+  // Policy routing (sbr moves a chain's routes to a table of their own, chosen by a rule).
+  const rules4 = (JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-4", "rule", "show"]))) || "[]") as Array<{ priority: number; src?: string; srclen?: number; table: string }>).map((r) => ({
+    priority: r.priority,
+    ...(r.src && r.src !== "all" ? { src: r.srclen !== undefined ? `${r.src}/${r.srclen}` : r.src } : {}),
+    table: r.table,
+  }));
+  const tables4: Record<string, Route[]> = {};
+  for (const r of JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-4", "route", "show", "table", "all"]))) || "[]") as Array<IpRouteJson & { table?: string; type?: string }>) {
+    if (!r.table || r.table === "main" || r.table === "local" || (r.type && r.type !== "unicast")) continue;
+    (tables4[r.table] ??= []).push(toRoute(r));
+  }
   // /proc/sys/net shows the namespace of the reader: read it from inside. grep -H names each
   // file and goes on past the ones that do not exist (e.g. IPv6 keys when IPv6 is off).
   const files = SYSCTLS.map((k) => `/proc/sys/${k.replace(/\./g, "/")}`);
@@ -90,10 +101,24 @@ export async function inside(pid: number): Promise<ColumnFacts["inside"]> {
     links,
     routes4,
     routes6,
+    rules4,
+    tables4,
     resolvConf: await readOr(`/proc/${pid}/root/etc/resolv.conf`, "(unreadable)"),
     hosts: await readOr(`/proc/${pid}/root/etc/hosts`, "(unreadable)"),
     sysctls,
   };
+}
+
+/** The qdiscs on a host link (bandwidth's tbf, an ingress redirect), one line each. */
+async function qdiscsOf(dev: string): Promise<string[]> {
+  const list = JSON.parse((await run("tc", ["-j", "qdisc", "show", "dev", dev]).catch(() => "[]")) || "[]") as Array<{ kind: string; root?: boolean; parent?: string; options?: Record<string, unknown> }>;
+  return list.map((q) => `${q.kind}${q.root ? " root" : q.parent ? ` parent ${q.parent}` : ""}${q.options && Object.keys(q.options).length ? ` ${JSON.stringify(q.options)}` : ""}`);
+}
+
+/** The bridge VLANs of a port, "VID flags". */
+async function vlansOf(dev: string): Promise<string[]> {
+  const list = JSON.parse((await run("bridge", ["-j", "vlan", "show", "dev", dev]).catch(() => "[]")) || "[]") as Array<{ vlans?: Array<{ vlan: number; vlanEnd?: number; flags?: string[] }> }>;
+  return list.flatMap((e) => e.vlans ?? []).map((v) => `${v.vlan}${v.vlanEnd ? `-${v.vlanEnd}` : ""}${v.flags?.length ? ` ${v.flags.join(" ")}` : ""}`);
 }
 
 /** Host state read once and shared by the columns (so they see the same moment). */
@@ -181,8 +206,26 @@ export async function collectFacts(docker: Docker, t: ProbeTarget, host: HostSta
     publish: t.publish,
     inside: ins,
     host: {
-      veth: peer ? { name: peer.ifname, ifindex: peer.ifindex, mtu: peer.mtu, ...(peer.master ? { master: peer.master } : {}), hairpin: peer.linkinfo?.info_slave_data?.hairpin === true } : null,
-      bridge: bridge ? { name: bridge.ifname, mtu: bridge.mtu, addrs: (bridge.addr_info ?? []).filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`) } : null,
+      veth: peer
+        ? {
+            name: peer.ifname,
+            ifindex: peer.ifindex,
+            mtu: peer.mtu,
+            ...(peer.master ? { master: peer.master } : {}),
+            hairpin: peer.linkinfo?.info_slave_data?.hairpin === true,
+            qdiscs: await qdiscsOf(peer.ifname),
+            vlans: peer.master ? await vlansOf(peer.ifname) : [],
+          }
+        : null,
+      bridge: bridge
+        ? {
+            name: bridge.ifname,
+            mtu: bridge.mtu,
+            addrs: (bridge.addr_info ?? []).filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`),
+            flags: bridge.flags ?? [],
+            vlanFiltering: bridge.linkinfo?.info_data?.vlan_filtering === 1,
+          }
+        : null,
       rules,
       listeners: host.listeners.get(`${t.publish.protocol}/${t.publish.hostPort}`) ?? [],
     },

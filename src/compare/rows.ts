@@ -1,8 +1,9 @@
 // From the facts of the three columns to the compared rows: what to show, which rows are parity
 // rows (cni-shim and attach must agree), which differ and why. Pure: no I/O.
-import { canonicalIP, subnetOf } from "../util/ip.js";
+import { canonicalIP, cidrRange, subnetOf } from "../util/ip.js";
 import { COLUMN_IDS, type Cell, type ColumnFacts, type Link, type Report, type Route, type Row, type Section } from "./model.js";
 import { groupRules, parseRuleLine, servedBy, type IptRule, type RuleContext } from "./rules.js";
+import { boundaries, forwarding } from "./forwarding.js";
 
 export type Columns = readonly [ColumnFacts, ColumnFacts, ColumnFacts];
 
@@ -56,6 +57,28 @@ function routeText(r: Route, ownIP: string | undefined): string {
   return parts.join(" ");
 }
 
+/** The IPv4 tables the container's own traffic consults, in policy-rule order. */
+export function tablesInOrder(f: ColumnFacts): Route[][] {
+  if (!f.inside.rules4?.length) return [f.inside.routes4];
+  const own = mainIPv4(f)?.split("/")[0];
+  const ownN = own ? cidrRange(own) : undefined;
+  const applies = (src?: string) => {
+    if (!src) return true;
+    const r = cidrRange(src);
+    return !!(r && ownN && r.family === 4 && r.first <= ownN.first && ownN.first <= r.last);
+  };
+  return [...f.inside.rules4]
+    .sort((a, b) => a.priority - b.priority)
+    .filter((r) => r.table !== "local" && applies(r.src))
+    .map((r) => (r.table === "main" ? f.inside.routes4 : (f.inside.tables4?.[r.table] ?? [])));
+}
+
+function rulesText(f: ColumnFacts): Cell {
+  const own = mainIPv4(f)?.split("/")[0];
+  if (!f.inside.rules4) return null;
+  return lines(f.inside.rules4.map((r) => `${r.priority}: from ${r.src ? (own && canonicalIP(r.src) === own ? "<eth0 address>" : r.src) : "all"} lookup ${r.table}`));
+}
+
 const isDefault = (r: Route) => r.dst === "default" || r.dst === "0.0.0.0/0" || r.dst === "::/0";
 
 function dockerPorts(f: ColumnFacts): Cell {
@@ -100,6 +123,9 @@ const SYSCTL_NOTES: Record<string, string> = {
 };
 
 function specs(cols: Columns): RowSpec[] {
+  // Cut every column's forwarding at the same places (see forwarding.ts).
+  const points4 = boundaries(cols.flatMap((c) => tablesInOrder(c)), 4);
+  const points6 = boundaries(cols.map((c) => c.inside.routes6), 6);
   const sysctlKeys = [...new Set(cols.flatMap((c) => Object.keys(c.inside.sysctls)))].sort();
   const reachSpec = (key: string, label: string): RowSpec => ({ key: `reach.${key}`, section: "reach", label, parity: true, get: reach(key), explain: () => reachDetails(cols, key) });
   return [
@@ -145,12 +171,38 @@ function specs(cols: Columns): RowSpec[] {
     {
       key: "inside.routes",
       section: "inside",
-      label: "other IPv4 routes",
+      label: "IPv4 forwarding (where each destination goes)",
       parity: true,
-      get: (f) => lines(f.inside.routes4.filter((r) => !isDefault(r)).map((r) => routeText(r, mainIPv4(f)))),
+      get: (f) => lines(forwarding(tablesInOrder(f), 4, points4)),
       explain: (v) => (v[0] !== v[1] ? "the connected route follows each network's subnet" : undefined),
     },
+    {
+      key: "inside.routes.table",
+      section: "inside",
+      label: "other IPv4 routes",
+      parity: false,
+      get: (f) => lines(f.inside.routes4.filter((r) => !isDefault(r)).map((r) => routeText(r, mainIPv4(f)))),
+      explain: (v) =>
+        v[1] !== v[2]
+          ? "Docker (<= 27) configures the interface itself: the kernel's connected route for the address always comes back, routes are added without source hints, and a subnet the chain routes via the gateway (ptp) gets two halves that win by longest prefix; the forwarding row above is the parity check"
+          : v[0] !== v[1]
+            ? "the connected route follows each network's subnet"
+            : undefined,
+    },
+    {
+      key: "inside.rules",
+      section: "inside",
+      label: "IPv4 policy rules",
+      parity: false,
+      get: rulesText,
+      explain: (v) =>
+        v[1] !== v[2]
+          ? "a chain's policy rules (sbr) stay in the staging namespace: Docker's Join installs routes in the main table only, so cni-shim puts the chain's routes there; the container's own traffic goes the same way (forwarding row)"
+          : undefined,
+    },
+    { key: "inside.forwarding6", section: "inside", label: "IPv6 forwarding (global)", parity: true, get: (f) => lines(forwarding([f.inside.routes6], 6, points6)) },
     { key: "inside.routes6", section: "inside", label: "IPv6 routes", parity: false, get: (f) => lines(f.inside.routes6.map((r) => routeText(r, undefined))) },
+    { key: "inside.eth0.kind", section: "inside", label: "eth0 type", parity: true, get: (f) => mainLink(f)?.kind ?? (mainLink(f) ? "(plain)" : null) },
     {
       key: "inside.resolv",
       section: "inside",
@@ -197,6 +249,15 @@ function specs(cols: Columns): RowSpec[] {
       get: (f) => (f.host.veth?.master ? `${f.host.veth.master}${f.host.bridge ? ` ${f.host.bridge.addrs.join(" ")} mtu ${f.host.bridge.mtu}` : ""}` : "not on a bridge"),
       explain: (v) => (v[0] !== v[1] ? "Docker's bridge driver creates br-<network id>; the CNI bridge plugin uses the conflist's bridge, which cni-shim and attach share as a node would" : undefined),
     },
+    {
+      key: "host.bridge.mode",
+      section: "host",
+      label: "bridge promiscuous / VLAN filtering",
+      parity: true,
+      get: (f) => (f.host.bridge ? `promisc ${f.host.bridge.flags?.includes("PROMISC") ? "on" : "off"}, vlan_filtering ${f.host.bridge.vlanFiltering ? "on" : "off"}` : NONE),
+    },
+    { key: "host.veth.vlans", section: "host", label: "bridge port VLANs", parity: true, get: (f) => (f.host.veth?.vlans ? lines(f.host.veth.vlans) : null) },
+    { key: "host.veth.qdisc", section: "host", label: "host veth qdiscs (shaping)", parity: true, get: (f) => (f.host.veth?.qdiscs ? lines(f.host.veth.qdiscs) : null) },
     {
       key: "host.hairpin",
       section: "host",

@@ -12,6 +12,7 @@ import { access } from "node:fs/promises";
 import { StateStore, type EndpointRecord, type NetworkRecord } from "./state.js";
 import * as tr from "./translate.js";
 import * as netns from "../host/netns.js";
+import { readRoutes } from "../host/routes.js";
 import { choosePorts } from "./ports.js";
 import { hostLocalDir, removeBridgeIfUnused, removeHostLocalDirIfEmpty } from "../host/leftovers.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
@@ -214,8 +215,10 @@ export class CniShimDriver implements NetworkDriver {
         });
         added = true;
         const { mac } = tr.verifyResult(out.result, plan.ifName, [rec.address, rec.addressIPv6], list.conflist.name);
+        // The move to the host drops the interface's routes: read them first, Join replays them.
+        const routes = await readRoutes(plan.stagingNetns, plan.ifName, rec.addressIPv6 ? [4, 6] : [4]);
         await netns.handOut(plan.stagingNetns, plan.ifName, plan.tmpName);
-        rec = { ...rec, phase: "ready", result: out.result, macAddress: rec.macAddress ?? mac };
+        rec = { ...rec, phase: "ready", result: out.result, routes, macAddress: rec.macAddress ?? mac };
         await this.state.putEndpoint(rec);
       } catch (err) {
         // The runtime already rolled back a failed ADD; anything after it needs a full DEL.

@@ -4,6 +4,7 @@ import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { PortMapping, Result } from "../cni/schemas.js";
+import { KernelRoute } from "../host/routes.js";
 import { isNotFound, readFileIfExists, writeFileAtomic } from "../util/fs.js";
 import { describeIssues } from "../util/zod.js";
 import { log } from "../util/log.js";
@@ -47,6 +48,8 @@ export const EndpointRecord = z.object({
   cniArgs: z.array(z.tuple([z.string(), z.string()])),
   capabilityArgs: z.record(z.string(), z.unknown()),
   result: Result.optional(),
+  /** The routes the chain left on the interface in the staging namespace, replayed at Join. */
+  routes: z.array(KernelRoute).optional(),
   sandboxKey: z.string().optional(),
   createdAt: z.string(),
 });

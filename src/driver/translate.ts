@@ -6,6 +6,7 @@ import { containerAddresses, containerInterface } from "../cni/result.js";
 import * as api from "../libnetwork/schemas.js";
 import type { EndpointRecord } from "./state.js";
 import type { PortMapping } from "../cni/schemas.js";
+import { joinRoutes } from "./routes.js";
 import { canonicalIP, firstHost, parseCidr, sameIP, subnetOf } from "../util/ip.js";
 
 export class TranslationError extends Error {}
@@ -255,9 +256,19 @@ export function verifyResult(result: Result, ifName: string, wanted: Array<strin
  * Join reply: the interface by its temporary host-side name for Docker to move in and name
  * eth<N>, the CNI routes as Gateway/StaticRoutes, and no docker_gwbridge behind CNI's back.
  */
-export function joinResponse(ep: Pick<EndpointRecord, "tmpName" | "result" | "ifName">): api.JoinResponse {
+export function joinResponse(ep: Pick<EndpointRecord, "tmpName" | "result" | "ifName" | "routes" | "address" | "addressIPv6">): api.JoinResponse {
   const reply: api.JoinResponse = { InterfaceName: { SrcName: ep.tmpName, DstPrefix: "eth" }, DisableGatewayService: true };
   const result = ep.result;
+  if (ep.routes) {
+    // What the chain really left in the namespace (records since the routes were read).
+    const docker = [ep.address, ep.addressIPv6].filter((a): a is string => !!a);
+    const r = joinRoutes(ep.routes, docker.length ? docker : result ? containerAddresses(result, ep.ifName) : []);
+    if (r.gateway) reply.Gateway = r.gateway;
+    if (r.gatewayIPv6) reply.GatewayIPv6 = r.gatewayIPv6;
+    if (r.staticRoutes.length) reply.StaticRoutes = r.staticRoutes;
+    return reply;
+  }
+  // Older records: the CNI result's routes.
   if (!result) return reply;
   const ips = result.ips ?? [];
   const connected = new Set(containerAddresses(result, ep.ifName).map((a) => subnetOf(a)));

@@ -82,3 +82,33 @@ export function sameIP(a: string | undefined, b: string | undefined): boolean {
   if (!a || !b) return false;
   return canonicalIP(a) === canonicalIP(b);
 }
+
+/** An address as a number (either family), for interval arithmetic on routes. */
+export function addressToBigInt(addr: string): bigint {
+  return addr.includes(":") ? v6ToBigInt(addr) : v4ToBigInt(addr);
+}
+
+export function bigIntToAddress(n: bigint, family: 4 | 6): string {
+  return family === 4 ? bigIntToV4(n) : bigIntToV6(n);
+}
+
+export const familyBits = (family: 4 | 6) => (family === 4 ? 32 : 128);
+
+/** First and last address of a CIDR ("default" counts as the family's /0). */
+export function cidrRange(text: string, family?: 4 | 6): { family: 4 | 6; first: bigint; last: bigint; prefix: number } | undefined {
+  const c = text === "default" && family ? parseCidr(family === 4 ? "0.0.0.0/0" : "::/0") : parseCidr(text);
+  if (!c) return undefined;
+  const bits = BigInt(familyBits(c.family));
+  const size = 1n << (bits - BigInt(c.prefix));
+  const first = (addressToBigInt(c.address) / size) * size;
+  return { family: c.family, first, last: first + size - 1n, prefix: c.prefix };
+}
+
+/** The two halves of a subnet, one bit longer ("10.0.0.0/24" -> /25 and /25); none for a host address. */
+export function halves(subnet: string): [string, string] | undefined {
+  const r = cidrRange(subnet);
+  if (!r || r.prefix >= familyBits(r.family)) return undefined;
+  const mid = r.first + (r.last - r.first + 1n) / 2n;
+  const p = r.prefix + 1;
+  return [`${bigIntToAddress(r.first, r.family)}/${p}`, `${bigIntToAddress(mid, r.family)}/${p}`];
+}
