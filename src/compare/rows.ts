@@ -197,7 +197,7 @@ function specs(cols: Columns): RowSpec[] {
       get: rulesText,
       explain: (v) =>
         v[1] !== v[2]
-          ? "a chain's policy rules (sbr) stay in the staging namespace: Docker's Join installs routes in the main table only, so cni-shim puts the chain's routes there; the container's own traffic goes the same way (forwarding row)"
+          ? "a chain's policy rules (sbr) stay in the staging namespace: Docker's Join installs routes in the main table only, so cni-shim puts the chain's routes there and the container's traffic from its address goes the same way (forwarding row); applied the kubelet way, sbr leaves main without the interface's routes, so an unbound socket (no source address chosen yet) finds no route there, and a lone sbr interface cannot reach its peers or gateway"
           : undefined,
     },
     { key: "inside.forwarding6", section: "inside", label: "IPv6 forwarding (global)", parity: true, get: (f) => lines(forwarding([f.inside.routes6], 6, points6)) },
@@ -227,7 +227,10 @@ function specs(cols: Columns): RowSpec[] {
         label: k,
         parity: false,
         get: (f) => f.inside.sysctls[k] ?? "(absent)",
-        explain: () => SYSCTL_NOTES[k] ?? "set differently by Docker and by the CNI plugins",
+        explain: (v) =>
+          v[1] !== v[2]
+            ? "a chain's namespace-wide setting (tuning's sysctl) is applied in cni-shim's staging namespace and does not follow the interface into the container: pass it with docker run --sysctl"
+            : (SYSCTL_NOTES[k] ?? "set differently by Docker and by the CNI plugins"),
       }),
     ),
     // ---- host side -----------------------------------------------------------------------------
