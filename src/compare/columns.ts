@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import type { Attacher } from "../attach/attach.js";
 import { confListFromObject, type LoadedConfList } from "../cni/config.js";
 import { CniRuntime } from "../cni/runtime.js";
-import type { ConfList } from "../cni/schemas.js";
+import type { ConfList, PortMapping } from "../cni/schemas.js";
 import { defaultNetworkName } from "../driver/translate.js";
 import * as api from "../libnetwork/schemas.js";
 import { parseCidr } from "../util/ip.js";
@@ -113,7 +113,7 @@ export async function startCniShimColumn(
 export async function startAttachColumn(s: CompareSession, o: { attacher: Attacher; network: ColumnFacts["network"]; hostPort: number }): Promise<ColumnSetup> {
   const listName = o.network.name;
   s.progress(`column 3: two --network none containers, cni-shim attach to ${listName}`);
-  const attachTo = async (c: Started, portMappings: ReturnType<CompareSession["publishOf"]>[]) => {
+  const attachTo = async (c: Started, portMappings: PortMapping[]) => {
     s.check();
     s.cleanup.add(`attachment of ${c.name}`, () =>
       o.attacher.detach(c.id, listName).catch((err: Error) => {
