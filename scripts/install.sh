@@ -64,7 +64,7 @@ uninstall)
   rm -f "$DESTDIR$BINDIR/cni-shim" "$DESTDIR$UNITDIR/cni-shim.service" "$DESTDIR$LIBDIR/tmpfiles.d/cni-shim.conf"
   conf="$DESTDIR$SYSCONFDIR/default/cni-shim"
   if [ -e "$conf" ]; then
-    if [ -n "$NODE" ] && [ -f dist/cli/settings.js ] && "$NODE" scripts/settings-defaults.mjs | cmp -s - "$conf"; then
+    if [ -n "$NODE" ] && [ -f dist/settings.js ] && "$NODE" scripts/settings-defaults.mjs | cmp -s - "$conf"; then
       rm -f "$conf"
     else
       echo "uninstall: keeping $SYSCONFDIR/default/cni-shim (edited)"

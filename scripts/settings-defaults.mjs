@@ -1,6 +1,6 @@
 // Prints the settings file `make install` puts in /etc/default/cni-shim, from the settings
-// table of the built program (dist/cli/settings.js), so the two never drift apart.
-const { SETTINGS_TABLE } = await import(new URL("../dist/cli/settings.js", import.meta.url));
+// table of the built program (dist/settings.js), so the two never drift apart.
+const { SETTINGS_TABLE } = await import(new URL("../dist/settings.js", import.meta.url));
 const lines = [
   "# Settings of the cni-shim service (EnvironmentFile of cni-shim.service). Uncomment and",
   "# change a line to override its default (shown); command-line flags win over these.",

@@ -29,7 +29,7 @@ import { mulberry32 } from "./random.mjs";
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const MAIN_JS = join(REPO, "dist/cli/main.js");
 const TEMPLATE = join(REPO, "plugin-config/net.d/cni-shim-default.conflist");
-const FIXTURE_DIRS = [join(REPO, "../shared/fixtures/libnetwork-20.10"), "/work/shared/fixtures/libnetwork-20.10"];
+const FIXTURE_DIRS = [join(REPO, "../shared/fixtures/libnetwork-20.10")];
 const CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json";
 const MB = 1024 * 1024;
 

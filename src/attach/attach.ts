@@ -1,34 +1,15 @@
 // `cni-shim attach`: the way the Docker-era kubelet (dockershim) networked a pod. The container
 // runs on Docker's "none" network and the CNI list is applied straight into its namespace
 // (/proc/<pid>/ns/net), loopback first, with K8S_* CNI_ARGS. Also the reference column of compare.
-import { readdir, readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
-import { z } from "zod";
 import type Docker from "dockerode";
 import { CniRuntime } from "../cni/runtime.js";
 import { confListFromObject, findConfList, parseConfFile, type LoadedConfList } from "../cni/config.js";
-import { Result } from "../cni/schemas.js";
-import { PortMapping } from "../cni/schemas.js";
-import { containerAddresses } from "../cni/result.js";
+import type { PortMapping } from "../cni/schemas.js";
+import type { AttachmentRecord, StateStore } from "../driver/state.js";
 import { convergentDel } from "../host/teardown.js";
-import { isNotFound, writeFileAtomic } from "../util/fs.js";
 import { log } from "../util/log.js";
 
 export const LOOPBACK_LIST = { cniVersion: "1.0.0", name: "cni-loopback", plugins: [{ type: "loopback" }] };
-
-export const AttachmentRecord = z.object({
-  containerId: z.string(),
-  containerName: z.string(),
-  network: z.string(),
-  conflist: z.string(), // the exact list bytes used, so detach works even if the file changed
-  netns: z.string(),
-  ifName: z.string(),
-  portMappings: z.array(PortMapping),
-  cniArgs: z.array(z.tuple([z.string(), z.string()])),
-  result: Result,
-  createdAt: z.string(),
-});
-export type AttachmentRecord = z.infer<typeof AttachmentRecord>;
 
 interface ContainerInfo {
   id: string;
@@ -58,36 +39,12 @@ export class Attacher {
   constructor(
     private readonly runtime: CniRuntime,
     private readonly docker: Docker,
-    private readonly stateDir: string,
+    private readonly state: StateStore,
     private readonly confDirs: string[],
   ) {}
 
-  private file(containerId: string, network: string): string {
-    return join(this.stateDir, "attachments", `${containerId}-${network}.json`);
-  }
-
-  async list(): Promise<AttachmentRecord[]> {
-    let names: string[];
-    try {
-      names = await readdir(join(this.stateDir, "attachments"));
-    } catch (err) {
-      if (isNotFound(err)) return [];
-      throw err;
-    }
-    const out: AttachmentRecord[] = [];
-    for (const n of names.filter((n) => n.endsWith(".json") && !n.startsWith("."))) {
-      let raw: unknown;
-      try {
-        raw = JSON.parse(await readFile(join(this.stateDir, "attachments", n), "utf8"));
-      } catch (err) {
-        log.warn("skipping unreadable attachment record", { file: n, error: (err as Error).message });
-        continue;
-      }
-      const parsed = AttachmentRecord.safeParse(raw);
-      if (parsed.success) out.push(parsed.data);
-      else log.warn("skipping unreadable attachment record", { file: n });
-    }
-    return out;
+  list(): Promise<AttachmentRecord[]> {
+    return this.state.listAttachments();
   }
 
   async attach(ref: string, opts: AttachOptions = {}): Promise<AttachmentRecord> {
@@ -131,7 +88,7 @@ export class Attacher {
       result: out.result,
       createdAt: new Date().toISOString(),
     };
-    await writeFileAtomic(this.file(c.id, rec.network), JSON.stringify(rec, null, 2));
+    await this.state.putAttachment(rec);
     return rec;
   }
 
@@ -157,7 +114,7 @@ export class Attacher {
       label: { container: rec.containerName },
     });
     await this.runtime.del(confListFromObject(LOOPBACK_LIST, "built-in loopback"), { containerId: rec.containerId, ifName: "lo", netns: pid ? `/proc/${pid}/ns/net` : undefined, args: rec.cniArgs }).catch(() => undefined);
-    await rm(this.file(rec.containerId, rec.network), { force: true });
+    await this.state.deleteAttachment(rec);
     log.info("detached", { container: rec.containerName, network: rec.network });
   }
 

@@ -1,8 +1,8 @@
 // The result cache, in libcni's format and layout: <cacheDir>/results/<net>-<id>-<ifname>.
-import { readdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { CacheEntry } from "./schemas.js";
-import { isNotFound, readFileIfExists, writeFileAtomic } from "../util/fs.js";
+import { readdirIfExists, readFileIfExists, writeFileAtomic } from "../util/fs.js";
 import { describeIssues } from "../util/zod.js";
 import { log } from "../util/log.js";
 
@@ -50,15 +50,8 @@ export class ResultCache {
 
   /** Every cached attachment of a network (libcni GetCachedAttachments). */
   async list(networkName: string): Promise<CacheEntry[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.resultsDir);
-    } catch (err) {
-      if (isNotFound(err)) return [];
-      throw err;
-    }
     const out: CacheEntry[] = [];
-    for (const name of names.filter((n) => n.startsWith(`${networkName}-`))) {
+    for (const name of (await readdirIfExists(this.resultsDir)).filter((n) => n.startsWith(`${networkName}-`))) {
       const entry = await this.readFile(join(this.resultsDir, name));
       if (entry && entry.networkName === networkName) out.push(entry);
     }

@@ -1,12 +1,12 @@
 // Loading network configuration lists the way libcni does (LoadNetworkConfList / ConfFromFile):
 // *.conflist in lexicographic order, then *.conf / *.json single-plugin configs wrapped in a list.
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfList, SingleConf, CNI_NAME_RE } from "./schemas.js";
 import { CniConfigError } from "./errors.js";
 import { describeIssues } from "../util/zod.js";
-import { isNotFound } from "../util/fs.js";
+import { isNotFound, readdirIfExists } from "../util/fs.js";
 
 export const DEFAULT_CONF_DIR = "/etc/cni/net.d";
 /** CNI configs shipped with cni-shim; always searched after the user's conf dir. */
@@ -49,9 +49,8 @@ export function confListFromObject(value: unknown, source: string): LoadedConfLi
 async function confFiles(dir: string): Promise<string[]> {
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = await readdirIfExists(dir);
   } catch (err) {
-    if (isNotFound(err)) return [];
     throw new CniConfigError(`cannot read CNI conf dir ${dir}: ${(err as Error).message}`);
   }
   const sorted = names.filter((n) => CONF_EXTENSIONS.includes(extname(n))).sort();

@@ -115,4 +115,3 @@ export async function choosePorts(first: number | undefined): Promise<[number, n
   throw new Error("found no three consecutive free host ports in 30000-38100: pass --publish HOST:CONTAINER");
 }
 
-export { socketAnswers } from "../util/unix-http.js";

@@ -1,6 +1,6 @@
 // Reachability checks of one column. Traffic goes only to 127.0.0.1 and to the containers this
 // compare run created (directly, or through the host's address on their own network).
-import { request } from "node:http";
+import { httpGet } from "../util/http.js";
 import { PassThrough } from "node:stream";
 import type Docker from "dockerode";
 import type { Reach } from "./model.js";
@@ -52,20 +52,6 @@ async function execCheck(docker: Docker, container: string, cmd: string[], expec
   }
 }
 
-export function httpGet(host: string, port: number, timeoutMs = 5_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host, port, path: "/", timeout: timeoutMs, agent: false }, (res) => {
-      let body = "";
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve(body));
-      res.on("error", reject);
-    });
-    req.on("timeout", () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
-    req.on("error", reject);
-    req.end();
-  });
-}
-
 export interface ReachTarget {
   probe: string;
   peer: string;
@@ -84,7 +70,7 @@ export async function checkReach(docker: Docker, t: ReachTarget): Promise<Record
   out.peerPing = await execCheck(docker, t.peer, ["ping", "-c", "1", "-W", "3", t.probeIP], "1 packets received");
   out.peerHttp = await execCheck(docker, t.peer, wget(t.probeIP, t.containerPort), PROBE_PAGE);
   try {
-    const body = await httpGet("127.0.0.1", t.hostPort);
+    const { body } = await httpGet("127.0.0.1", t.hostPort);
     out.hostHttp = body.includes(PROBE_PAGE) ? { ok: true, detail: `GET http://127.0.0.1:${t.hostPort}/: ${short(body)}` } : { ok: false, detail: `GET http://127.0.0.1:${t.hostPort}/: unexpected answer "${short(body)}"` };
   } catch (err) {
     out.hostHttp = { ok: false, detail: `GET http://127.0.0.1:${t.hostPort}/: ${(err as Error).message}` };

@@ -1,11 +1,10 @@
 // `cni-shim doctor`: each check is a small async function that looks at one thing on this host
 // and says pass, warn or fail, with what to do about a problem. Nothing here changes the host.
 import { access, readdir, readFile, stat } from "node:fs/promises";
-import { unixRequest } from "../util/unix-http.js";
+import { unixRequest } from "../util/http.js";
 import { networkInterfaces, hostname as osHostname } from "node:os";
 import { basename, join } from "node:path";
-import type { Settings } from "../cli/settings.js";
-import { confDirs } from "../cli/settings.js";
+import { confDirs, type Settings } from "../settings.js";
 import { listConfFiles, type LoadedConfList } from "../cni/config.js";
 import { findPlugin } from "../cni/plugins.js";
 import { VersionProbe, chooseVersion } from "../cni/version.js";

@@ -1,11 +1,12 @@
-// Network and endpoint records under the state dir, one JSON file each, written atomically, so
-// a restarted plugin (or a restarted dockerd, which never replays CreateNetwork) loses nothing.
-import { readdir, rm } from "node:fs/promises";
+// Network, endpoint and attachment records under the state dir, one JSON file each, written
+// atomically, so a restarted plugin (or a restarted dockerd, which never replays CreateNetwork)
+// loses nothing. A damaged file is skipped when listing, so it never blocks the others.
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { PortMapping, Result } from "../cni/schemas.js";
 import { KernelRoute } from "../host/routes.js";
-import { isNotFound, readFileIfExists, writeFileAtomic } from "../util/fs.js";
+import { readdirIfExists, readFileIfExists, writeFileAtomic } from "../util/fs.js";
 import { describeIssues } from "../util/zod.js";
 import { log } from "../util/log.js";
 
@@ -55,10 +56,30 @@ export const EndpointRecord = z.object({
 });
 export type EndpointRecord = z.infer<typeof EndpointRecord>;
 
+/** A CNI network list `cni-shim attach` applied straight into a container's namespace. */
+export const AttachmentRecord = z.object({
+  containerId: z.string(),
+  containerName: z.string(),
+  network: z.string(),
+  conflist: z.string(), // the exact list bytes used, so detach works even if the file changed
+  netns: z.string(),
+  ifName: z.string(),
+  portMappings: z.array(PortMapping),
+  cniArgs: z.array(z.tuple([z.string(), z.string()])),
+  result: Result,
+  createdAt: z.string(),
+});
+export type AttachmentRecord = z.infer<typeof AttachmentRecord>;
+
+type Kind = "networks" | "endpoints" | "attachments";
+
+/** An attachment's file name (attachments/<container id>-<network>.json, as since attach began). */
+const attachmentKey = (containerId: string, network: string) => `${containerId}-${network}`;
+
 export class StateStore {
   constructor(readonly dir: string = DEFAULT_STATE_DIR) {}
 
-  private file(kind: "networks" | "endpoints", id: string): string {
+  private file(kind: Kind, id: string): string {
     if (!/^[0-9a-zA-Z_.-]+$/.test(id)) throw new Error(`invalid id "${id}"`);
     return join(this.dir, kind, `${id}.json`);
   }
@@ -66,21 +87,21 @@ export class StateStore {
   private async read<T>(schema: z.ZodType<T>, path: string): Promise<T | undefined> {
     const text = await readFileIfExists(path);
     if (text === undefined) return undefined;
-    const parsed = schema.safeParse(JSON.parse(text));
-    if (!parsed.success) throw new Error(`state file ${path} is damaged (${describeIssues(parsed.error)}): move it away and run "cni-shim gc"`);
+    const damaged = (why: string) => new Error(`state file ${path} is damaged (${why}): move it away and run "cni-shim gc"`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw damaged((err as Error).message);
+    }
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) throw damaged(describeIssues(parsed.error));
     return parsed.data;
   }
 
-  private async readAll<T>(schema: z.ZodType<T>, kind: "networks" | "endpoints"): Promise<T[]> {
-    let names: string[];
-    try {
-      names = await readdir(join(this.dir, kind));
-    } catch (err) {
-      if (isNotFound(err)) return [];
-      throw err;
-    }
+  private async readAll<T>(schema: z.ZodType<T>, kind: Kind): Promise<T[]> {
     const out: T[] = [];
-    for (const name of names.filter((n) => n.endsWith(".json") && !n.startsWith("."))) {
+    for (const name of (await readdirIfExists(join(this.dir, kind))).filter((n) => n.endsWith(".json") && !n.startsWith("."))) {
       try {
         const rec = await this.read(schema, join(this.dir, kind, name));
         if (rec) out.push(rec);
@@ -91,13 +112,18 @@ export class StateStore {
     return out;
   }
 
-  getNetwork = (id: string) => this.read(NetworkRecord, this.file("networks", id));
-  putNetwork = (rec: NetworkRecord) => writeFileAtomic(this.file("networks", rec.id), JSON.stringify(rec, null, 2));
-  deleteNetwork = (id: string) => rm(this.file("networks", id), { force: true });
-  listNetworks = () => this.readAll(NetworkRecord, "networks");
+  // async, so that an invalid id rejects like every other failure instead of throwing at the call.
+  getNetwork = async (id: string) => this.read(NetworkRecord, this.file("networks", id));
+  putNetwork = async (rec: NetworkRecord) => writeFileAtomic(this.file("networks", rec.id), JSON.stringify(rec, null, 2));
+  deleteNetwork = async (id: string) => rm(this.file("networks", id), { force: true });
+  listNetworks = async () => this.readAll(NetworkRecord, "networks");
 
-  getEndpoint = (id: string) => this.read(EndpointRecord, this.file("endpoints", id));
-  putEndpoint = (rec: EndpointRecord) => writeFileAtomic(this.file("endpoints", rec.id), JSON.stringify(rec, null, 2));
-  deleteEndpoint = (id: string) => rm(this.file("endpoints", id), { force: true });
-  listEndpoints = () => this.readAll(EndpointRecord, "endpoints");
+  getEndpoint = async (id: string) => this.read(EndpointRecord, this.file("endpoints", id));
+  putEndpoint = async (rec: EndpointRecord) => writeFileAtomic(this.file("endpoints", rec.id), JSON.stringify(rec, null, 2));
+  deleteEndpoint = async (id: string) => rm(this.file("endpoints", id), { force: true });
+  listEndpoints = async () => this.readAll(EndpointRecord, "endpoints");
+
+  putAttachment = async (rec: AttachmentRecord) => writeFileAtomic(this.file("attachments", attachmentKey(rec.containerId, rec.network)), JSON.stringify(rec, null, 2));
+  deleteAttachment = async (rec: Pick<AttachmentRecord, "containerId" | "network">) => rm(this.file("attachments", attachmentKey(rec.containerId, rec.network)), { force: true });
+  listAttachments = async () => this.readAll(AttachmentRecord, "attachments");
 }

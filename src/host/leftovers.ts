@@ -1,10 +1,10 @@
 // What CNI plugins leave after the last container of a network is gone: the bridge (the bridge
 // plugin never deletes it) and host-local's store. Removed only when nothing uses them.
-import { readdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ConfList } from "../cni/schemas.js";
 import * as netns from "./netns.js";
-import { isNotFound } from "../util/fs.js";
+import { readdirIfExists } from "../util/fs.js";
 
 /** host-local's store for this list, or undefined for another IPAM. */
 export function hostLocalDir(list: ConfList): string | undefined {
@@ -19,12 +19,6 @@ export async function removeBridgeIfUnused(bridge: string): Promise<void> {
 
 /** Delete host-local's store when only its bookkeeping is left (no reservations). */
 export async function removeHostLocalDirIfEmpty(dir: string): Promise<void> {
-  let files: string[];
-  try {
-    files = await readdir(dir);
-  } catch (err) {
-    if (isNotFound(err)) return;
-    throw err;
-  }
+  const files = await readdirIfExists(dir);
   if (files.every((f) => f === "lock" || f.startsWith("last_reserved_ip"))) await rm(dir, { recursive: true, force: true });
 }

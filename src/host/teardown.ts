@@ -4,7 +4,7 @@
 // with the address released and nothing of the attachment left. The reference plugins (1.1.1)
 // are not idempotent in DEL, so the runtime gives them what their DEL needs and, when a DEL
 // still fails, removes what the plugin would have removed itself, then says so once.
-import { readdir, readFile, rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { CniRuntime, type Attachment } from "../cni/runtime.js";
 import type { LoadedConfList } from "../cni/config.js";
@@ -13,7 +13,7 @@ import { containerAddresses } from "../cni/result.js";
 import * as netns from "./netns.js";
 import * as ipt from "./iptables.js";
 import { hostLocalDir } from "./leftovers.js";
-import { isNotFound } from "../util/fs.js";
+import { readdirIfExists } from "../util/fs.js";
 import { log } from "../util/log.js";
 
 export interface TeardownTarget {
@@ -60,15 +60,8 @@ function masqBridges(list: LoadedConfList): boolean {
 async function hostLocalReservations(list: LoadedConfList, containerId: string, ifName: string): Promise<string[]> {
   const dir = hostLocalDir(list.conflist);
   if (!dir) return [];
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if (isNotFound(err)) return [];
-    throw err;
-  }
   const out: string[] = [];
-  for (const name of names) {
+  for (const name of await readdirIfExists(dir)) {
     if (name === "lock" || name.startsWith("last_reserved_ip")) continue;
     const text = await readFile(join(dir, name), "utf8").catch(() => "");
     const [id, iface] = text.split(/\r?\n/).map((s) => s.trim());

@@ -3,7 +3,7 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Server, Socket } from "node:net";
-import { socketAnswers } from "../util/unix-http.js";
+import { socketAnswers } from "../util/http.js";
 import { chmod, lstat, unlink, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { z } from "zod";

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join, basename } from "node:path";
 
 /** Write a file so readers see either the old or the new content, never a torn one. */
@@ -31,6 +31,16 @@ export async function readFileIfExists(path: string): Promise<string | undefined
     return await readFile(path, "utf8");
   } catch (err) {
     if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** The directory's entries, or none when it does not exist (yet). */
+export async function readdirIfExists(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (isNotFound(err)) return [];
     throw err;
   }
 }

@@ -5,7 +5,7 @@ import { access, appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat } f
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { ROOT, sh } from "../helpers/e2e.js";
-import { SETTINGS_TABLE } from "../../src/cli/settings.js";
+import { SETTINGS_TABLE } from "../../src/settings.js";
 
 const PREFIX = "/usr/local";
 const APP = `${PREFIX}/lib/cni-shim`;

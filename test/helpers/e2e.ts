@@ -2,13 +2,12 @@
 // plugins. Missing prerequisites fail loudly: these tests never skip.
 import { execa, type ResultPromise } from "execa";
 import { mkdtemp, readdir, rm, access, constants } from "node:fs/promises";
-import { createConnection } from "node:net";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
+import { httpGet as getPage, socketAnswers, unixRequest } from "../../src/util/http.js";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const CLI = join(ROOT, "dist/cli/main.js");
@@ -52,14 +51,6 @@ export async function requirePrerequisites(): Promise<void> {
     if (img.failed) problems.push(`test image ${IMAGE} missing: run scripts/test-image.sh (make test does it)`);
   }
   if (problems.length) throw new Error(`end-to-end prerequisites missing:\n - ${problems.join("\n - ")}`);
-}
-
-function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection(path);
-    s.once("connect", () => (s.destroy(), resolve(true)));
-    s.once("error", () => resolve(false));
-  });
 }
 
 export interface PluginHandle {
@@ -166,17 +157,9 @@ export function leaked(before: HostSnapshot, after: HostSnapshot): Record<string
   return out;
 }
 
-export function httpGet(port: number, host = "127.0.0.1", timeoutMs = 5_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host, port, path: "/", timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve(body));
-    });
-    req.on("timeout", () => req.destroy(new Error(`GET ${host}:${port} timed out`)));
-    req.on("error", reject);
-    req.end();
-  });
+/** The page a published port serves. */
+export async function httpGet(port: number, host = "127.0.0.1", timeoutMs = 5_000): Promise<string> {
+  return (await getPage(host, port, timeoutMs)).body;
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
@@ -218,16 +201,7 @@ export async function containerNet(name: string): Promise<{ addr: string; routes
 
 /** POST to the plugin socket the way Docker does (no Content-Type). */
 export function pluginCall(socketPath: string, path: string, body = ""): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: "POST", headers: { Accept: "application/vnd.docker.plugins.v1.2+json" }, timeout: 30_000 }, (res) => {
-      let text = "";
-      res.on("data", (c) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on("timeout", () => req.destroy(new Error(`${path} timed out`)));
-    req.on("error", reject);
-    req.end(body);
-  });
+  return unixRequest(socketPath, "POST", path, 30_000, body);
 }
 
 /** Snapshot after the plugin's background teardowns (DEL after DeleteEndpoint) have finished. */

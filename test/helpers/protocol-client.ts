@@ -7,13 +7,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const DOCKER_ACCEPT = "application/vnd.docker.plugins.v1.2+json";
-// The team's captured request bodies live in shared/, beside the repository checkout (CI clones
+// The team's captured request bodies live in ../shared, beside the repository checkout (CI clones
 // main with shared/ next to it); fail loudly when they are not there.
-const FIXTURE_CANDIDATES = [fileURLToPath(new URL("../../../shared/fixtures/libnetwork-20.10", import.meta.url)), "/work/shared/fixtures/libnetwork-20.10"];
 export const FIXTURE_DIR = (() => {
-  const found = FIXTURE_CANDIDATES.find((d) => existsSync(d));
-  if (!found) throw new Error(`libnetwork fixtures not found in ${FIXTURE_CANDIDATES.join(" or ")}: the shared/ folder must sit beside the repository`);
-  return found;
+  const dir = fileURLToPath(new URL("../../../shared/fixtures/libnetwork-20.10", import.meta.url));
+  if (!existsSync(dir)) throw new Error(`libnetwork fixtures not found in ${dir}: the shared/ folder must sit beside the repository`);
+  return dir;
 })();
 
 export interface PluginReply {

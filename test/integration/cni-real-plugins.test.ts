@@ -12,7 +12,6 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { constants } from "node:fs";
-import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +19,7 @@ import { CniRuntime } from "../../src/cni/runtime.js";
 import { confListFromObject, type LoadedConfList } from "../../src/cni/config.js";
 import type { ExecRecord } from "../../src/cni/invoke.js";
 import { run } from "../../src/util/command.js";
+import { httpGet } from "../../src/util/http.js";
 
 const CNI_BIN = "/usr/lib/cni";
 const PLUGINS = ["bridge", "host-local", "portmap", "firewall", "tuning", "loopback"];
@@ -151,19 +151,6 @@ async function pickFreeOctet(): Promise<number> {
     if (!used.includes(`10.250.${x}.`)) return x;
   }
   throw new Error("no free 10.250.X.0/24 subnet on this host");
-}
-
-function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error(`timeout fetching ${url}`)));
-    req.on("error", reject);
-  });
 }
 
 const median = (xs: number[]) => {
@@ -351,7 +338,7 @@ describe("real CNI plugins through CniRuntime", () => {
       let got: { status: number; body: string } | undefined;
       for (let i = 0; i < 50 && !got; i++) {
         try {
-          got = await httpGet(`http://127.0.0.1:${hostPort}/`);
+          got = await httpGet("127.0.0.1", hostPort, 2_000);
         } catch (err) {
           last = err;
           await new Promise((r) => setTimeout(r, 100));

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { readFile } from "node:fs/promises";
 import { execa } from "execa";
-import { SETTINGS_TABLE } from "../../src/cli/settings.js";
+import { SETTINGS_TABLE } from "../../src/settings.js";
 
 const root = new URL("../../", import.meta.url);
 const cli = new URL("dist/cli/main.js", root).pathname;

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DEFAULT_SOCKET, SETTINGS_TABLE } from "../../src/cli/settings.js";
+import { DEFAULT_SOCKET, SETTINGS_TABLE } from "../../src/settings.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const config = JSON.parse(readFileSync(join(ROOT, "plugin-config/config.json"), "utf8")) as {

@@ -1,18 +1,8 @@
-import { parseArgs } from "node:util";
-import { resolveSettings, settingFlags, confDirs } from "../settings.js";
-import { buildRuntime } from "../compose.js";
-import { settingsHelp } from "./serve.js";
-import { Attacher } from "../../attach/attach.js";
+import { settingsHelp } from "../../settings.js";
+import { buildAttacher } from "../../compose.js";
 import { parsePublish } from "../../attach/publish.js";
-import { dockerClient } from "../../docker/client.js";
-import { setLogLevel } from "../../util/log.js";
+import { parseCommandLine } from "../argv.js";
 import { UsageError, type Command } from "../command.js";
-
-function attacher(values: Record<string, string | boolean | string[] | undefined>): Attacher {
-  const settings = resolveSettings(values as Record<string, string | undefined>);
-  setLogLevel(settings.logLevel);
-  return new Attacher(buildRuntime(settings), dockerClient(settings.dockerSocket), settings.stateDir, confDirs(settings));
-}
 
 export const attach: Command = {
   name: "attach",
@@ -29,16 +19,12 @@ attachments of containers that are gone.
 Options:
   --network NAME         conflist name in the conf dir (or embedded)
   -p, --publish SPEC     publish a port through the portmap plugin (repeatable)
-${settingsHelp}`,
+${settingsHelp()}`,
   async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: { ...settingFlags, network: { type: "string" }, publish: { type: "string", short: "p", multiple: true } },
-      allowPositionals: true,
-    });
+    const { settings, values, positionals } = parseCommandLine(argv, { network: { type: "string" }, publish: { type: "string", short: "p", multiple: true } }, { positionals: true });
     if (positionals.length !== 1) throw new UsageError("attach takes exactly one CONTAINER (name or id)");
     const ports = (values.publish ?? []).map(parsePublish);
-    const rec = await attacher(values).attach(positionals[0]!, { network: values.network, portMappings: ports });
+    const rec = await buildAttacher(settings).attach(positionals[0]!, { network: values.network, portMappings: ports });
     process.stdout.write(JSON.stringify(rec.result, null, 2) + "\n");
     return 0;
   },
@@ -54,11 +40,11 @@ the container's attachments, also when the container is already gone.
 
 Options:
   --network NAME         only this conflist's attachment
-${settingsHelp}`,
+${settingsHelp()}`,
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, options: { ...settingFlags, network: { type: "string" } }, allowPositionals: true });
+    const { settings, values, positionals } = parseCommandLine(argv, { network: { type: "string" } }, { positionals: true });
     if (positionals.length !== 1) throw new UsageError("detach takes exactly one CONTAINER (name or id)");
-    const removed = await attacher(values).detach(positionals[0]!, values.network);
+    const removed = await buildAttacher(settings).detach(positionals[0]!, values.network);
     for (const r of removed) process.stdout.write(`detached ${r.containerName} from ${r.network}\n`);
     return 0;
   },

@@ -1,14 +1,13 @@
-import { parseArgs } from "node:util";
 import { writeFile } from "node:fs/promises";
-import { resolveSettings, settingFlags } from "../settings.js";
-import { settingsHelp } from "./serve.js";
+import { settingsHelp } from "../../settings.js";
 import { parsePublish } from "../../attach/publish.js";
 import type { PortMapping } from "../../cni/schemas.js";
 import { Cleanup } from "../../compare/cleanup.js";
-import { DEFAULT_IMAGE, LABEL, runCompare } from "../../compare/run.js";
+import { DEFAULT_IMAGE, runCompare } from "../../compare/run.js";
+import { LABEL } from "../../compare/session.js";
 import { renderHtml, renderMarkdown, renderText } from "../../compare/render.js";
 import type { Report } from "../../compare/model.js";
-import { setLogLevel } from "../../util/log.js";
+import { parseCommandLine } from "../argv.js";
 import { UsageError, type Command } from "../command.js";
 
 function parsePublishOption(spec: string | undefined): { hostPort?: number; containerPort: number; protocol: PortMapping["protocol"]; hostIP?: string } {
@@ -48,7 +47,8 @@ network gets the list's host-local subnet and gateway), or else the embedded def
 instantiates it, on a free /24 of 10.233.0.0/16, which attach then applies as is. On "parity"
 rows (P) they must agree: when they do not, compare says so and exits 1 (a CI parity check).
 
-Column 2 uses the cni-shim plugin answering on --socket (driver name = the socket's file name);
+Column 2 uses the cni-shim plugin answering on --socket (driver name = the socket's file name)
+and reads the list it ran from the CNI cache in --cache-dir (give that plugin's --cache-dir);
 when none answers, compare serves a temporary driver from its own process. Everything compare
 creates (containers and networks labelled ${LABEL}, attachments, temporary conf dir, plugin
 socket, bridge and host-local store it brought into being) is removed at the end, also on
@@ -64,14 +64,14 @@ Options:
   --markdown FILE        also write the report as a markdown table
   --html FILE            also write the report as a standalone HTML page
   --width N              wrap the text table to N columns (default: the terminal's width)
-${settingsHelp}
+${settingsHelp()}
 
 Exit status: 0 parity holds, 1 parity broken or compare failed, 2 usage, 130 interrupted.`,
   async run(argv) {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: {
-        ...settingFlags,
+    // The in-process plugin and attach log per call at info: keep a terminal readable.
+    const { settings, values, positionals } = parseCommandLine(
+      argv,
+      {
         conflist: { type: "string" },
         image: { type: "string" },
         publish: { type: "string", short: "p" },
@@ -80,15 +80,12 @@ Exit status: 0 parity holds, 1 parity broken or compare failed, 2 usage, 130 int
         html: { type: "string" },
         width: { type: "string" },
       },
-      allowPositionals: true,
-    });
+      { positionals: true, defaults: { "--log-level": "warn" } },
+    );
     if (positionals.length) throw new UsageError(`compare takes no arguments (got ${positionals.join(" ")})`);
     const publish = parsePublishOption(values.publish);
     const width = values.width !== undefined ? Number(values.width) : process.stdout.isTTY ? process.stdout.columns : 0;
     if (!Number.isInteger(width) || width < 0) throw new UsageError(`--width ${values.width}: not a number of columns`);
-    const settings = resolveSettings(values as Record<string, string | undefined>);
-    // The in-process plugin and attach log per call at info: keep a terminal readable.
-    setLogLevel((values as Record<string, unknown>)["log-level"] || process.env.CNI_SHIM_LOG_LEVEL ? settings.logLevel : "warn");
     if (process.getuid?.() !== 0) throw new Error("compare needs root: it enters network namespaces and reads iptables");
 
     const started = Date.now();

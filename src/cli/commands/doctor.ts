@@ -1,14 +1,11 @@
-import { parseArgs } from "node:util";
-import { resolveSettings, settingFlags, SETTINGS_TABLE } from "../settings.js";
+import { settingsHelp, type SettingFlag } from "../../settings.js";
 import { DEFAULT_ROLE, NODEPORT_RANGE, ROLE_PORTS, ROLES, runChecks, type Role } from "../../doctor/checks.js";
 import { buildReport, renderJson, renderTable } from "../../doctor/render.js";
+import { parseCommandLine } from "../argv.js";
 import { UsageError, type Command } from "../command.js";
 
 /** The settings doctor reads; the others are accepted (same command line as serve) and ignored. */
-const USED = ["--socket", "--conf-dir", "--cni-path", "--exec-timeout-ms", "--docker-socket"];
-const usedSettingsHelp = SETTINGS_TABLE.filter(([flag]) => USED.includes(flag))
-  .map(([flag, env, def, what]) => `  ${flag.padEnd(22)} ${what}\n  ${"".padEnd(22)} env ${env}, default ${def}`)
-  .join("\n");
+const USED: SettingFlag[] = ["--socket", "--conf-dir", "--cni-path", "--exec-timeout-ms", "--docker-socket"];
 
 const ports = (role: Role) => ROLE_PORTS[role].map((p) => `${p.port} (${p.component})`).join(", ");
 
@@ -61,7 +58,7 @@ Options:
   --role ROLE            control-plane or worker (default ${DEFAULT_ROLE})
   --json                 print {role, ok, counts, checks: [{id, group, status, summary, fix,
                          details}]} instead of the table
-${usedSettingsHelp}
+${settingsHelp(USED)}
   The other settings of "cni-shim serve" are accepted and ignored, so the same flags and
   environment work for both.
 
@@ -69,17 +66,11 @@ To check a network namespace, run doctor inside it: ip netns exec NS cni-shim do
 
 Exit status: 0 when nothing failed (warnings allowed), 1 when a check failed, 2 on a usage error.`,
   async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: { ...settingFlags, role: { type: "string" }, json: { type: "boolean" } },
-      allowPositionals: false,
-    });
+    const { settings, values } = parseCommandLine(argv, { role: { type: "string" }, json: { type: "boolean" } });
     const role = (values.role ?? DEFAULT_ROLE) as Role;
     if (!ROLES.includes(role)) throw new UsageError(`--role must be ${ROLES.join(" or ")}, not "${values.role}"`);
-    const { role: _r, json, ...rest } = values;
-    const settings = resolveSettings(rest as Record<string, string | undefined>);
     const report = buildReport(role, await runChecks({ settings, role }));
-    process.stdout.write(json ? renderJson(report) : renderTable(report, process.stdout.columns || 100));
+    process.stdout.write(values.json ? renderJson(report) : renderTable(report, process.stdout.columns || 100));
     return report.ok ? 0 : 1;
   },
 };

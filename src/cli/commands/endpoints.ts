@@ -1,8 +1,7 @@
-import { parseArgs } from "node:util";
-import { resolveSettings, settingFlags } from "../settings.js";
-import { settingsHelp } from "./serve.js";
+import { settingsHelp } from "../../settings.js";
 import { StateStore } from "../../driver/state.js";
 import { dockerClient } from "../../docker/client.js";
+import { parseCommandLine } from "../argv.js";
 import type { Command } from "../command.js";
 
 /** Docker's names for networks and the containers behind endpoints; best effort, with a timeout. */
@@ -33,10 +32,9 @@ EndpointID) and the container and network names Docker has for them.
 
 Options:
   --json                 machine-readable output
-${settingsHelp}`,
+${settingsHelp()}`,
   async run(argv) {
-    const { values } = parseArgs({ args: argv, options: { ...settingFlags, json: { type: "boolean" } }, allowPositionals: false });
-    const settings = resolveSettings(values as Record<string, string | undefined>);
+    const { settings, values } = parseCommandLine(argv, { json: { type: "boolean" } });
     const state = new StateStore(settings.stateDir);
     const eps = await state.listEndpoints();
     const nets = await state.listNetworks();

@@ -1,10 +1,8 @@
-import { unixRequest } from "../../util/unix-http.js";
-import { confDirs, settingsFromArgv } from "../settings.js";
-import { buildDriver, buildRuntime } from "../compose.js";
-import { Attacher } from "../../attach/attach.js";
-import { dockerClient } from "../../docker/client.js";
+import { unixRequest } from "../../util/http.js";
+import { settingsHelp } from "../../settings.js";
+import { buildAttacher, buildDriver } from "../../compose.js";
 import type { ReconcileReport } from "../../driver/driver.js";
-import { settingsHelp } from "./serve.js";
+import { parseCommandLine } from "../argv.js";
 import type { Command } from "../command.js";
 
 /** Ask the running plugin to reconcile; undefined when nothing answers on the socket. */
@@ -32,14 +30,13 @@ CNI DEL for what Docker forgot (e.g. after a dockerd restart). Endpoints Docker 
 never touched. Asks the running plugin on --socket; runs in-process when none is running.
 
 Options:
-${settingsHelp}`,
+${settingsHelp()}`,
   async run(argv) {
-    const settings = settingsFromArgv(argv);
+    const { settings } = parseCommandLine(argv, {});
     let report = (await askServer(settings.socket)) as ReconcileReport | undefined;
     if (report === undefined) report = await buildDriver(settings).reconcile();
     // Attachments (cni-shim attach) of containers that stopped or are gone.
-    const attacher = new Attacher(buildRuntime(settings), dockerClient(settings.dockerSocket), settings.stateDir, confDirs(settings));
-    const detached = await attacher.gc();
+    const detached = await buildAttacher(settings).gc();
     process.stdout.write(JSON.stringify({ ...report, attachmentsRemoved: detached.map((a) => `${a.containerName}/${a.network}`) }, null, 2) + "\n");
     return report.errors.length ? 1 : 0;
   },

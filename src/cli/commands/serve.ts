@@ -3,12 +3,11 @@ import type { Server } from "node:net";
 import v8 from "node:v8";
 import vm from "node:vm";
 import { createApp, listenUnix } from "../../libnetwork/server.js";
-import { settingsFromArgv, SETTINGS_TABLE } from "../settings.js";
-import { buildDriver } from "../compose.js";
+import { settingsHelp } from "../../settings.js";
+import { buildDriver } from "../../compose.js";
+import { parseCommandLine } from "../argv.js";
 import { log } from "../../util/log.js";
 import type { Command } from "../command.js";
-
-export const settingsHelp = SETTINGS_TABLE.map(([flag, env, def, what]) => `  ${flag.padEnd(22)} ${what}\n  ${"".padEnd(22)} env ${env}, default ${def}`).join("\n");
 
 /** Heap growth past the size at start that is worth a collection once requests stop. */
 const HEAP_SLACK_BYTES = 16 * 1024 * 1024;
@@ -69,9 +68,9 @@ Serves the libnetwork remote driver API. Docker finds it by the socket's file na
 /run/docker/plugins/cni-shim.sock serves "docker network create -d cni-shim".
 
 Options:
-${settingsHelp}`,
+${settingsHelp()}`,
   async run(argv) {
-    const settings = settingsFromArgv(argv);
+    const { settings } = parseCommandLine(argv, {});
     const driver = buildDriver(settings);
     const server = await listenUnix(createApp(driver), settings.socket);
     returnMemoryWhenIdle(server);

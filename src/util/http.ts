@@ -1,4 +1,5 @@
-// Small HTTP-over-unix-socket helpers (plugin socket, Docker socket), each bounded in time.
+// Small HTTP helpers, each bounded in time: over unix sockets (the plugin's, Docker's) and a
+// plain GET of a TCP port (published ports).
 import { request } from "node:http";
 import { createConnection } from "node:net";
 
@@ -28,5 +29,20 @@ export function unixRequest(socketPath: string, method: "GET" | "POST", path: st
     req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on("error", reject);
     req.end(body);
+  });
+}
+
+/** GET http://host:port/ on a fresh connection; rejects when no answer comes within timeoutMs. */
+export function httpGet(host: string, port: number, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path: "/", timeout: timeoutMs, agent: false }, (res) => {
+      let body = "";
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end();
   });
 }

@@ -1,12 +1,11 @@
-// Settings shared by the subcommands: flag, then environment variable, then default.
-import { parseArgs } from "node:util";
-import { setLogLevel } from "../util/log.js";
-import { DEFAULT_CONF_DIR, EMBEDDED_CONF_DIR } from "../cni/config.js";
-import { DEFAULT_CACHE_DIR } from "../cni/cache.js";
-import { parseCniPath } from "../cni/plugins.js";
-import { DEFAULT_EXEC_TIMEOUT_MS } from "../cni/runtime.js";
-import { DEFAULT_STATE_DIR } from "../driver/state.js";
-import { DEFAULT_DOCKER_SOCKET } from "../docker/client.js";
+// The settings every command shares, resolved one way: flag, then environment variable, then
+// default. The table is the single source for the CLI help, the README and /etc/default/cni-shim.
+import { DEFAULT_CONF_DIR, EMBEDDED_CONF_DIR } from "./cni/config.js";
+import { DEFAULT_CACHE_DIR } from "./cni/cache.js";
+import { parseCniPath } from "./cni/plugins.js";
+import { DEFAULT_EXEC_TIMEOUT_MS } from "./cni/runtime.js";
+import { DEFAULT_STATE_DIR } from "./driver/state.js";
+import { DEFAULT_DOCKER_SOCKET } from "./docker/client.js";
 
 export const DEFAULT_SOCKET = "/run/docker/plugins/cni-shim.sock";
 
@@ -39,48 +38,52 @@ export const SETTINGS_TABLE = [
   ["--reconcile-grace", "CNI_SHIM_RECONCILE_GRACE", "60", "seconds an endpoint must exist before reconciliation may remove it (Docker may be mid-start)"],
 ] as const;
 
-export const settingFlags = Object.fromEntries(SETTINGS_TABLE.map(([flag]) => [flag.slice(2), { type: "string" as const }]));
+export type SettingFlag = (typeof SETTINGS_TABLE)[number][0];
 
-export function resolveSettings(values: Record<string, string | boolean | undefined>): Settings {
-  const get = (flag: string, env: string, def: string): string => {
-    const v = values[flag.slice(2)];
-    if (typeof v === "string" && v !== "") return v;
-    return process.env[env] || def;
-  };
-  const byFlag = Object.fromEntries(SETTINGS_TABLE.map(([flag, env, def]) => [flag, get(flag, env, def)]));
-  const num = (flag: string) => {
+/** The settings' part of a command's help: each flag with its meaning, variable and default. */
+export function settingsHelp(only?: readonly SettingFlag[]): string {
+  return SETTINGS_TABLE.filter(([flag]) => !only || only.includes(flag))
+    .map(([flag, env, def, what]) => `  ${flag.padEnd(22)} ${what}\n  ${"".padEnd(22)} env ${env}, default ${def}`)
+    .join("\n");
+}
+
+/**
+ * Settings from parsed option values (keyed by flag name without "--"); an empty value counts
+ * as unset. `defaults` replaces a table default for one command (compare logs less by default).
+ */
+export function resolveSettings(values: Record<string, unknown>, defaults: Partial<Record<SettingFlag, string>> = {}): Settings {
+  const byFlag = Object.fromEntries(
+    SETTINGS_TABLE.map(([flag, env, def]) => {
+      const v = values[flag.slice(2)];
+      return [flag, typeof v === "string" && v !== "" ? v : process.env[env] || (defaults[flag] ?? def)];
+    }),
+  ) as Record<SettingFlag, string>;
+  const num = (flag: SettingFlag) => {
     const n = Number(byFlag[flag]);
     if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} must be a non-negative number, got "${byFlag[flag]}"`);
     return n;
   };
-  const choice = (flag: string, allowed: string[]) => {
-    const v = byFlag[flag]!;
+  const choice = (flag: SettingFlag, allowed: string[]) => {
+    const v = byFlag[flag];
     if (!allowed.includes(v)) throw new Error(`${flag} must be one of ${allowed.join(", ")}, got "${v}"`);
     return v;
   };
   return {
-    socket: byFlag["--socket"]!,
-    confDir: byFlag["--conf-dir"]!,
+    socket: byFlag["--socket"],
+    confDir: byFlag["--conf-dir"],
     cniPath: parseCniPath(byFlag["--cni-path"]),
-    stateDir: byFlag["--state-dir"]!,
-    cacheDir: byFlag["--cache-dir"]!,
+    stateDir: byFlag["--state-dir"],
+    cacheDir: byFlag["--cache-dir"],
     execTimeoutMs: num("--exec-timeout-ms"),
-    dockerSocket: byFlag["--docker-socket"]!,
-    logLevel: byFlag["--log-level"]!,
+    dockerSocket: byFlag["--docker-socket"],
+    logLevel: byFlag["--log-level"],
     reconcileIntervalS: num("--reconcile-interval"),
     reconcileGraceS: num("--reconcile-grace"),
     backgroundTeardown: choice("--teardown", ["background", "sync"]) === "background",
   };
 }
 
+/** Where CNI network lists are looked up: the conf dir, then the embedded ones. */
 export function confDirs(s: Settings): string[] {
   return [s.confDir, EMBEDDED_CONF_DIR];
-}
-
-/** For commands that take only the shared settings: parse, resolve, apply the log level. */
-export function settingsFromArgv(argv: string[]): Settings {
-  const { values } = parseArgs({ args: argv, options: settingFlags, allowPositionals: false });
-  const settings = resolveSettings(values);
-  setLogLevel(settings.logLevel);
-  return settings;
 }

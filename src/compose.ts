@@ -1,0 +1,41 @@
+// Wiring the runtime, state, driver and attacher from settings: the one place every command
+// (and compare) builds them, so they all read the same directories the same way.
+import type Docker from "dockerode";
+import { CniRuntime } from "./cni/runtime.js";
+import { StateStore } from "./driver/state.js";
+import { CniShimDriver } from "./driver/driver.js";
+import { Attacher } from "./attach/attach.js";
+import { dockerClient } from "./docker/client.js";
+import { confDirs, type Settings } from "./settings.js";
+import { log } from "./util/log.js";
+
+export function buildRuntime(s: Settings): CniRuntime {
+  return new CniRuntime({
+    cniPath: s.cniPath,
+    cacheDir: s.cacheDir,
+    execTimeoutMs: s.execTimeoutMs,
+    onExec: (r) => log.info("cni exec", { plugin: r.plugin, command: r.command, container: r.containerId?.slice(0, 12), ms: Math.round(r.ms), ok: r.ok }),
+  });
+}
+
+export function buildDriver(s: Settings): CniShimDriver {
+  return new CniShimDriver({
+    runtime: buildRuntime(s),
+    state: new StateStore(s.stateDir),
+    confDirs: confDirs(s),
+    docker: dockerClient(s.dockerSocket),
+    reconcileGraceMs: s.reconcileGraceS * 1000,
+    backgroundTeardown: s.backgroundTeardown,
+  });
+}
+
+export interface AttacherOverrides {
+  /** A client with another timeout (compare waits longer on a busy daemon). */
+  docker?: Docker;
+  /** Conf dirs searched instead of the settings' (compare puts a temporary one first). */
+  confDirs?: string[];
+}
+
+export function buildAttacher(s: Settings, overrides: AttacherOverrides = {}): Attacher {
+  return new Attacher(buildRuntime(s), overrides.docker ?? dockerClient(s.dockerSocket), new StateStore(s.stateDir), overrides.confDirs ?? confDirs(s));
+}

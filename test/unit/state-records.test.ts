@@ -1,0 +1,93 @@
+// StateStore keeps the three record kinds (networks, endpoints, attachments) the same way: one
+// damaged file must not stop `cni-shim gc`, detach or endpoints for all the others.
+import { afterAll, describe, expect, it } from "vitest";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type Docker from "dockerode";
+import { Attacher } from "../../src/attach/attach.js";
+import type { CniRuntime } from "../../src/cni/runtime.js";
+import { StateStore, type AttachmentRecord, type NetworkRecord } from "../../src/driver/state.js";
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function stateDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "cnishim-state-"));
+  dirs.push(dir);
+  return dir;
+}
+
+const attachment = (containerName: string, network = "net1"): AttachmentRecord => ({
+  containerId: "c".repeat(64),
+  containerName,
+  network,
+  conflist: "{}",
+  netns: "/proc/1/ns/net",
+  ifName: "eth0",
+  portMappings: [{ hostPort: 8080, containerPort: 80, protocol: "tcp" }],
+  cniArgs: [["K8S_POD_NAME", containerName]],
+  result: { cniVersion: "1.0.0" },
+  createdAt: new Date().toISOString(),
+});
+
+const network = (id: string): NetworkRecord => ({ id, mode: "named", conflist: { name: "n" }, source: "test", internal: false, createdAt: new Date().toISOString() });
+
+describe("attachment records", () => {
+  it("skips a file that is not JSON or not a record, and lists the rest", async () => {
+    const state = await stateDir();
+    await mkdir(join(state, "attachments"));
+    await writeFile(join(state, "attachments", "good.json"), JSON.stringify(attachment("web")));
+    await writeFile(join(state, "attachments", "torn.json"), '{"containerId": "abc", ');
+    await writeFile(join(state, "attachments", "other.json"), JSON.stringify({ hello: 1 }));
+    const attacher = new Attacher({} as CniRuntime, {} as Docker, new StateStore(state), []);
+    const list = await attacher.list();
+    expect(list.map((a) => a.containerName)).toEqual(["web"]);
+  });
+
+  it("reads and writes attachments/<container id>-<network>.json, the file attach has always written", async () => {
+    const state = await stateDir();
+    const old = attachment("db", "k8s-pod-network");
+    // As the attacher wrote it before attachments moved into StateStore.
+    await mkdir(join(state, "attachments"));
+    await writeFile(join(state, "attachments", `${old.containerId}-${old.network}.json`), JSON.stringify(old, null, 2));
+    const store = new StateStore(state);
+    expect(await store.listAttachments()).toEqual([old]);
+
+    const next = attachment("db", "other-net");
+    await store.putAttachment(next);
+    expect(JSON.parse(await readFile(join(state, "attachments", `${next.containerId}-other-net.json`), "utf8"))).toEqual(next);
+    await store.deleteAttachment(old);
+    expect(await readdir(join(state, "attachments"))).toEqual([`${next.containerId}-other-net.json`]);
+    expect(await store.listAttachments()).toEqual([next]);
+  });
+
+  it("refuses a network name that would leave the attachments dir", async () => {
+    const store = new StateStore(await stateDir());
+    await expect(store.putAttachment(attachment("web", "../../etc/x"))).rejects.toThrow(/invalid id/);
+  });
+});
+
+describe("network and endpoint records", () => {
+  it("lists nothing from a state dir that does not exist yet", async () => {
+    const store = new StateStore(join(await stateDir(), "never-created"));
+    expect(await store.listNetworks()).toEqual([]);
+    expect(await store.listEndpoints()).toEqual([]);
+    expect(await store.listAttachments()).toEqual([]);
+  });
+
+  it("skips a torn or foreign network file when listing; reading it by id says it is damaged", async () => {
+    const state = await stateDir();
+    const store = new StateStore(state);
+    await store.putNetwork(network("good"));
+    await writeFile(join(state, "networks", "torn.json"), '{"id": "torn", ');
+    await writeFile(join(state, "networks", "foreign.json"), JSON.stringify({ id: "foreign" }));
+    await writeFile(join(state, "networks", ".good.json.1234.tmp"), "{");
+    expect((await store.listNetworks()).map((n) => n.id)).toEqual(["good"]);
+    await expect(store.getNetwork("torn")).rejects.toThrow(/torn\.json is damaged .*move it away and run "cni-shim gc"/);
+    await expect(store.getNetwork("foreign")).rejects.toThrow(/foreign\.json is damaged/);
+    expect(await store.getNetwork("absent")).toBeUndefined();
+  });
+});
