@@ -170,6 +170,16 @@ describe("CreateEndpoint waits for a colliding background teardown (settle filte
     expect(h.cni.adds).toHaveLength(2);
   });
 
+  it("waits outside the new endpoint's own lock (a background teardown takes locks of its own)", async () => {
+    const held = await heldTeardownOfA();
+    const creating = h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.5/24" }));
+    await settlesWithin(creating);
+    // B's lock is free while B waits: another call on B is not held up behind A's teardown.
+    expect(await settlesWithin(h.driver.leave({ NetworkID: NET_ID, EndpointID: B }), 5_000)).toBe(true);
+    held.open();
+    await creating;
+  });
+
   it.each([
     ["another address and port", () => endpointRequest(C, { address: "10.1.0.9/24", hostPort: 9090 })],
     ["the same address on another network", () => endpointRequest(C, { address: "10.1.0.5/24", networkId: OTHER_NET_ID })],

@@ -48,6 +48,20 @@ describe("reconcile grace", () => {
     expect(await h.state.getEndpoint(A)).toBeDefined();
   });
 
+  it("skips an old endpoint being torn down in the background, without waiting for it", async () => {
+    h.docker.views.set(NET_ID, []);
+    await putEndpoint(h.state, { id: A });
+    const held = gate();
+    h.teardown.holdFor.set(A, held.promise);
+    await h.driver.deleteEndpoint({ NetworkID: NET_ID, EndpointID: A });
+    const reconciling = h.driver.reconcile();
+    expect(await settlesWithin(reconciling, 5_000)).toBe(true);
+    expect((await reconciling).endpointsRemoved).toEqual([]);
+    held.open();
+    await h.driver.settle();
+    expect(h.teardown.containerIds()).toEqual([A]);
+  });
+
   it("reports an endpoint whose teardown fails and keeps its record", async () => {
     h.docker.views.set(NET_ID, []);
     await putEndpoint(h.state, { id: A });

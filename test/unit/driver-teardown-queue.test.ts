@@ -80,6 +80,7 @@ describe("TeardownQueue", () => {
     const rec = await putEndpoint(state, { id: A, phase: "deleting" });
     const held = gate();
     hold = held.promise;
+    removeError = new Error("DEL failed"); // the record survives: a second teardown would find it
     queue.start(rec);
     queue.start(rec);
     held.open();
