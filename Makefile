@@ -27,6 +27,7 @@ run: deps build docker-up
 	node dist/cli/main.js serve
 
 test: deps build image
+	npx tsc -p tsconfig.test.json
 	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) npx vitest run
 
 test-unit: build

@@ -207,14 +207,15 @@ export class CniRuntime {
 
   /**
    * GC: DEL every cached attachment of the network that is not in `valid`, then send the GC
-   * verb (spec 1.1) to plugins that speak it. Returns the attachments removed.
+   * verb (spec 1.1) to plugins that speak it. Returns the attachments removed. `inUse` is
+   * asked with CNI container ids: attachments the caller is working on right now stay.
    */
-  async gc(net: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, busy: (containerId: string) => boolean = () => false): Promise<CacheEntry[]> {
+  async gc(net: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, inUse: (cniContainerId: string) => boolean = () => false): Promise<CacheEntry[]> {
     const keep = new Set(valid.map((v) => `${v.containerId}/${v.ifName}`));
     const removed: CacheEntry[] = [];
     let firstError: unknown;
     for (const entry of await this.cache.list(net.conflist.name)) {
-      if (keep.has(`${entry.containerId}/${entry.ifName}`) || busy(entry.containerId)) continue;
+      if (keep.has(`${entry.containerId}/${entry.ifName}`) || inUse(entry.containerId)) continue;
       try {
         await this.del(CniRuntime.confListOf(entry), { containerId: entry.containerId, ifName: entry.ifName, netns: entry.netns, args: entry.cniArgs, capabilityArgs: entry.capabilityArgs });
         removed.push(entry);

@@ -1,0 +1,73 @@
+// What the driver needs of the CNI runtime, the host, Docker and the clock, as small interfaces
+// (as libcni injects Exec): the real implementations by default, fakes in unit tests.
+import { access } from "node:fs/promises";
+import type Docker from "dockerode";
+import type { CacheEntry, ConfList } from "../cni/schemas.js";
+import type { LoadedConfList } from "../cni/config.js";
+import type { ResultCache } from "../cni/cache.js";
+import type { AddOutcome, Attachment } from "../cni/runtime.js";
+import type { TeardownTarget } from "../host/teardown.js";
+import * as netns from "../host/netns.js";
+import { readRoutes, type KernelRoute } from "../host/routes.js";
+import { removeBridgeIfUnused, removeHostLocalDirIfEmpty } from "../host/leftovers.js";
+
+/** The part of CniRuntime the driver calls itself (DEL goes through the teardown). */
+export interface CniOps {
+  readonly cache: Pick<ResultCache, "read" | "list">;
+  /** Resolve plugins and version; throws before anything runs when the chain cannot work. */
+  prepare(list: ConfList): Promise<unknown>;
+  add(net: LoadedConfList, att: Attachment): Promise<AddOutcome>;
+  /** `inUse(cniContainerId)`: attachments of that CNI container id are being worked on: leave them. */
+  gc(net: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, inUse?: (cniContainerId: string) => boolean): Promise<CacheEntry[]>;
+}
+
+/** Remove one attachment until nothing of it is left (convergentDel); throws when it could not. */
+export type Teardown = (target: TeardownTarget) => Promise<unknown>;
+
+/** Host state the driver creates, moves and inspects: namespaces, links, leftovers of a network. */
+export interface HostOps {
+  netnsPath(name: string): string;
+  ensureNetns(name: string): Promise<void>;
+  deleteNetns(name: string): Promise<void>;
+  netnsExists(name: string): Promise<boolean>;
+  linkExists(name: string, netns?: string): Promise<boolean>;
+  /** Move the chain's interface from the staging namespace to the host's, under `tmpName`. */
+  handOut(staging: string, ifName: string, tmpName: string): Promise<void>;
+  /** The routes the chain left on ifName in the staging namespace (gone after the hand-out). */
+  readRoutes(staging: string, ifName: string, families: Array<4 | 6>): Promise<KernelRoute[]>;
+  /** Does Docker's sandbox (a bound namespace file) still exist? */
+  sandboxExists(sandboxKey: string): Promise<boolean>;
+  addressInNamespaceFile(nsFile: string, address: string): Promise<boolean>;
+  removeBridgeIfUnused(bridge: string): Promise<void>;
+  removeHostLocalDirIfEmpty(dir: string): Promise<void>;
+}
+
+export const realHost: HostOps = {
+  netnsPath: netns.netnsPath,
+  ensureNetns: netns.ensureNetns,
+  deleteNetns: netns.deleteNetns,
+  netnsExists: netns.netnsExists,
+  linkExists: netns.linkExists,
+  handOut: netns.handOut,
+  readRoutes,
+  sandboxExists: (sandboxKey) => access(sandboxKey).then(
+    () => true,
+    () => false,
+  ),
+  addressInNamespaceFile: netns.addressInNamespaceFile,
+  removeBridgeIfUnused,
+  removeHostLocalDirIfEmpty,
+};
+
+/** What reconciliation asks Docker: the endpoints of a network. */
+export interface DockerNetworks {
+  /** Rejects with `statusCode: 404` when Docker has no such network. */
+  inspect(networkId: string): Promise<{ Containers?: Record<string, { EndpointID: string }> }>;
+}
+
+export const dockerNetworksOf = (docker: Docker): DockerNetworks => ({
+  inspect: async (networkId) => (await docker.getNetwork(networkId).inspect()) as { Containers?: Record<string, { EndpointID: string }> },
+});
+
+/** Milliseconds since the epoch (Date.now); injectable for the reconcile grace period. */
+export type Clock = () => number;

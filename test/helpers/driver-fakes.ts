@@ -1,0 +1,253 @@
+// Fakes for the driver's seams (CNI runtime, host, teardown, Docker, clock) and a driver wired
+// to them over a real StateStore in a temp dir: the driver's concurrency runs without root.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { LoadedConfList } from "../../src/cni/config.js";
+import type { Attachment, AddOutcome } from "../../src/cni/runtime.js";
+import type { CacheEntry, ConfList, Result } from "../../src/cni/schemas.js";
+import type { TeardownTarget } from "../../src/host/teardown.js";
+import type { KernelRoute } from "../../src/host/routes.js";
+import { CniShimDriver } from "../../src/driver/driver.js";
+import { StateStore, type EndpointRecord, type NetworkRecord } from "../../src/driver/state.js";
+import type { CniOps, DockerNetworks, HostOps } from "../../src/driver/seams.js";
+import { currentBootId } from "../../src/host/boot.js";
+import type * as api from "../../src/libnetwork/schemas.js";
+
+/** A promise with its resolve outside, to hold a fake step until the test lets it go. */
+export function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => (open = r));
+  return { promise, open };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Has the promise settled within `ms` (file I/O of the code under test included)? */
+export async function settlesWithin(p: Promise<unknown>, ms = 200): Promise<boolean> {
+  let settled = false;
+  p.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let waited = 0; !settled && waited < ms; waited += 10) await sleep(10);
+  return settled;
+}
+
+/** 64-hex ids whose first 12 characters (our netns and link names) differ by `n`. */
+export const hexId = (n: number) => n.toString(16).padStart(12, "0").padEnd(64, "a");
+
+export class FakeCni implements CniOps {
+  readonly entries = new Map<string, CacheEntry>();
+  readonly adds: Attachment[] = [];
+  readonly gcCalls: Array<{ network: string; valid: Array<{ containerId: string; ifName: string }>; inUse?: (cniContainerId: string) => boolean }> = [];
+  /** Make the next ADDs fail with this. */
+  addError?: Error;
+  /** The result ADD returns (default: the interface with the addresses asked for in the "ips" capability). */
+  resultFor: (att: Attachment) => Result = (att) => ({
+    cniVersion: "1.0.0",
+    interfaces: [{ name: att.ifName, mac: "02:00:00:00:00:01", sandbox: att.netns }],
+    ips: ((att.capabilityArgs?.ips as string[] | undefined) ?? []).map((address) => ({ address, interface: 0 })),
+  });
+
+  private key = (net: string, containerId: string, ifName: string) => `${net}/${containerId}/${ifName}`;
+
+  readonly cache = {
+    read: async (net: string, containerId: string, ifName: string) => this.entries.get(this.key(net, containerId, ifName)),
+    list: async (net: string) => [...this.entries.values()].filter((e) => e.networkName === net),
+  };
+
+  putEntry(entry: Omit<CacheEntry, "kind" | "config" | "result"> & { list: ConfList }): void {
+    const { list, ...rest } = entry;
+    this.entries.set(this.key(rest.networkName, rest.containerId, rest.ifName), {
+      kind: "cniCacheV1",
+      config: Buffer.from(JSON.stringify(list)).toString("base64"),
+      result: { cniVersion: "1.0.0" },
+      ...rest,
+    });
+  }
+
+  removeEntry(net: string, containerId: string, ifName: string): void {
+    this.entries.delete(this.key(net, containerId, ifName));
+  }
+
+  async prepare(): Promise<unknown> {
+    return {};
+  }
+
+  async add(net: LoadedConfList, att: Attachment): Promise<AddOutcome> {
+    this.adds.push(att);
+    if (this.addError) throw this.addError;
+    const result = this.resultFor(att);
+    this.putEntry({ list: net.conflist, networkName: net.conflist.name, containerId: att.containerId, ifName: att.ifName, netns: att.netns, cniArgs: att.args, capabilityArgs: att.capabilityArgs });
+    return { result, raw: result as Record<string, unknown>, cniVersion: "1.0.0" };
+  }
+
+  async gc(net: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, inUse?: (cniContainerId: string) => boolean): Promise<CacheEntry[]> {
+    this.gcCalls.push({ network: net.conflist.name, valid, inUse });
+    return [];
+  }
+}
+
+/** Namespaces and host links as sets; hand-out moves the interface to the host under its temporary name. */
+export class FakeHost implements HostOps {
+  readonly namespaces = new Set<string>();
+  readonly hostLinks = new Set<string>();
+  /** Docker sandboxes (namespace files) that exist, with the addresses on their interfaces. */
+  readonly sandboxes = new Map<string, string[]>();
+  readonly hostLocalDirsCleaned: string[] = [];
+  handOutError?: Error;
+  /** What readRoutes finds in a staging namespace (as the chain would leave it). */
+  stagingRoutes: KernelRoute[] = [];
+  /** Route reads and hand-outs, in order ("routes <staging>", "handOut <tmp name>"). */
+  readonly handOutSteps: string[] = [];
+
+  netnsPath = (name: string) => `/run/netns/${name}`;
+  ensureNetns = async (name: string) => void this.namespaces.add(name);
+  deleteNetns = async (name: string) => void this.namespaces.delete(name);
+  netnsExists = async (name: string) => this.namespaces.has(name);
+  linkExists = async (name: string, netns?: string) => (netns ? false : this.hostLinks.has(name));
+  handOut = async (_staging: string, _ifName: string, tmpName: string) => {
+    if (this.handOutError) throw this.handOutError;
+    this.handOutSteps.push(`handOut ${tmpName}`);
+    this.hostLinks.add(tmpName);
+  };
+  readRoutes = async (staging: string) => {
+    this.handOutSteps.push(`routes ${staging}`);
+    return this.stagingRoutes;
+  };
+  sandboxExists = async (sandboxKey: string) => this.sandboxes.has(sandboxKey);
+  addressInNamespaceFile = async (nsFile: string, address: string) => (this.sandboxes.get(nsFile) ?? []).some((a) => a.split("/")[0] === address.split("/")[0]);
+  removeBridgeIfUnused = async () => {};
+  removeHostLocalDirIfEmpty = async (dir: string) => void this.hostLocalDirsCleaned.push(dir);
+}
+
+/** Records every teardown; fails or waits as the test says; on success the cache entry goes, as with a real DEL. */
+export class FakeTeardown {
+  constructor(private readonly cni?: FakeCni) {}
+
+  readonly targets: TeardownTarget[] = [];
+  /** Fail teardowns of this CNI container id (all when "*"). */
+  failFor = new Map<string, Error>();
+  /** Hold teardowns of this CNI container id until the gate opens. */
+  holdFor = new Map<string, Promise<void>>();
+
+  readonly run = async (t: TeardownTarget): Promise<void> => {
+    this.targets.push(t);
+    const id = t.attachment.containerId;
+    await this.holdFor.get(id);
+    const err = this.failFor.get(id) ?? this.failFor.get("*");
+    if (err) throw err;
+    if (t.list) this.cni?.removeEntry(t.list.conflist.name, id, t.attachment.ifName);
+  };
+
+  containerIds(): string[] {
+    return this.targets.map((t) => t.attachment.containerId);
+  }
+}
+
+/** Docker's view per network: its endpoint ids, "gone" (404), or an error (Docker did not answer). */
+export class FakeDocker implements DockerNetworks {
+  readonly views = new Map<string, string[] | "gone" | Error>();
+  inspections = 0;
+  async inspect(networkId: string) {
+    this.inspections++;
+    const view = this.views.get(networkId) ?? "gone";
+    if (view === "gone") throw Object.assign(new Error(`network ${networkId} not found`), { statusCode: 404 });
+    if (view instanceof Error) throw view;
+    return { Containers: Object.fromEntries(view.map((id, i) => [`c${i}`, { EndpointID: id }])) };
+  }
+}
+
+export const NET_ID = hexId(0xffff);
+export const OTHER_NET_ID = hexId(0xfffe);
+export const CNI_NETWORK = "testnet";
+
+export const testConfList = (name = CNI_NETWORK, dataDir = "/nonexistent/cni-networks"): ConfList => ({
+  cniVersion: "1.0.0",
+  name,
+  plugins: [{ type: "bridge", bridge: "cni-test0", ipam: { type: "host-local", dataDir } }],
+});
+
+export interface Harness {
+  driver: CniShimDriver;
+  state: StateStore;
+  cni: FakeCni;
+  host: FakeHost;
+  teardown: FakeTeardown;
+  docker: FakeDocker;
+  clock: { ms: number };
+  dir: string;
+  cleanup(): Promise<void>;
+}
+
+export async function harness(o: { backgroundTeardown?: boolean; reconcileGraceMs?: number } = {}): Promise<Harness> {
+  const dir = await mkdtemp(join(tmpdir(), "cni-shim-driver-"));
+  const state = new StateStore(join(dir, "state"));
+  const cni = new FakeCni();
+  const host = new FakeHost();
+  const teardown = new FakeTeardown(cni);
+  const docker = new FakeDocker();
+  const clock = { ms: Date.parse("2030-01-01T00:00:00Z") };
+  const driver = new CniShimDriver({
+    runtime: cni,
+    teardown: teardown.run,
+    host,
+    dockerNetworks: docker,
+    now: () => clock.ms,
+    state,
+    confDirs: [],
+    reconcileGraceMs: o.reconcileGraceMs ?? 60_000,
+    backgroundTeardown: o.backgroundTeardown ?? false,
+  });
+  return {
+    driver,
+    state,
+    cni,
+    host,
+    teardown,
+    docker,
+    clock,
+    dir,
+    async cleanup() {
+      await driver.stop(1_000);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function putNetwork(state: StateStore, id = NET_ID, list: ConfList = testConfList()): Promise<NetworkRecord> {
+  const rec: NetworkRecord = { id, mode: "named", conflist: list as Record<string, unknown>, source: "test", internal: false, createdAt: new Date(0).toISOString() };
+  await state.putNetwork(rec);
+  return rec;
+}
+
+/** A record written straight to the state store, as an earlier process might have left it. */
+export async function putEndpoint(state: StateStore, over: Partial<EndpointRecord> & { id: string }): Promise<EndpointRecord> {
+  const short = over.id.slice(0, 12);
+  const rec: EndpointRecord = {
+    networkId: NET_ID,
+    phase: "ready",
+    bootId: currentBootId(),
+    cniContainerId: over.id,
+    ifName: "eth0",
+    stagingNetns: `cni-shim-${short}`,
+    tmpName: `cs${short}`,
+    portMappings: [],
+    cniArgs: [],
+    capabilityArgs: {},
+    createdAt: new Date(0).toISOString(),
+    ...over,
+  };
+  await state.putEndpoint(rec);
+  return rec;
+}
+
+export function endpointRequest(endpointId: string, o: { address?: string; hostPort?: number; networkId?: string } = {}): api.CreateEndpointRequest {
+  return {
+    NetworkID: o.networkId ?? NET_ID,
+    EndpointID: endpointId,
+    Interface: o.address ? { Address: o.address } : {},
+    Options: o.hostPort ? { "com.docker.network.portmap": [{ Proto: 6, Port: 80, HostPort: o.hostPort, HostPortEnd: o.hostPort }] } : {},
+  };
+}
