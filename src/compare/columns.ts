@@ -74,7 +74,8 @@ export async function startCniShimColumn(
     try {
       netId = await s.createNetwork(net, {
         Driver: o.driverName,
-        IPAM: { Driver: "default", Config: [{ Subnet: plan!.subnet, Gateway: plan!.gateway }] },
+        IPAM: { Driver: "default", Config: [{ Subnet: plan!.subnet, Gateway: plan!.gateway }, ...(plan!.ipv6 ? [{ Subnet: plan!.ipv6.subnet, Gateway: plan!.ipv6.gateway }] : [])] },
+        ...(plan!.ipv6 ? { EnableIPv6: true } : {}),
         ...(named ? { Options: { [api.SHIM_OPT.network]: named.conflist.name } } : {}),
       });
     } catch (err) {

@@ -16,6 +16,8 @@ export interface NetworkPlan {
   source: string;
   subnet: string;
   gateway: string;
+  /** The list's IPv6 range (named mode): the cni-shim network then gets IPv6 from Docker too. */
+  ipv6?: { subnet: string; gateway: string };
   bridge?: string;
 }
 
@@ -44,7 +46,8 @@ export function namedPlan(found: LoadedConfList): NetworkPlan {
   if (!v4) {
     throw new Error(`CNI network "${list.name}" (${found.source}) has no IPv4 host-local range: compare needs one so that Docker's IPAM can hand out the same subnet to the cni-shim network`);
   }
-  return { mode: "named", name: list.name, source: found.source, subnet: v4.subnet, gateway: v4.gateway, bridge: bridgeOf(list) };
+  const v6 = hostLocalRanges(list)?.find((r) => parseCidr(r.subnet)?.family === 6);
+  return { mode: "named", name: list.name, source: found.source, subnet: v4.subnet, gateway: v4.gateway, ...(v6 ? { ipv6: v6 } : {}), bridge: bridgeOf(list) };
 }
 
 export function defaultPlan(subnet: string, templateSource: string): NetworkPlan {

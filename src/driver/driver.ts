@@ -212,7 +212,7 @@ export class CniShimDriver implements NetworkDriver {
       await this.reclaimFixedPorts(req, ports0);
       const taken = new Set((await this.state.listEndpoints()).flatMap((e) => e.portMappings.map((p) => `${p.protocol}/${p.hostPort}`)));
       const ports = await choosePorts(ports0, taken);
-      const plan = tr.planAttachment(req, ports);
+      const plan = tr.planAttachment(req, ports, { ipsCapability: tr.takesIpsCapability(list.conflist) });
       let rec: EndpointRecord = {
         id: req.EndpointID,
         networkId: req.NetworkID,
@@ -244,9 +244,8 @@ export class CniShimDriver implements NetworkDriver {
         });
         added = true;
         const { mac } = tr.verifyResult(out.result, plan.ifName, [rec.address, rec.addressIPv6], list.conflist.name);
-        // The move to the host drops the interface's routes: read them first, Join replays them.
-        const routes = await this.host.readRoutes(plan.stagingNetns, plan.ifName, rec.addressIPv6 ? [4, 6] : [4]);
-        await this.host.handOut(plan.stagingNetns, plan.ifName, plan.tmpName);
+        // The move to the host drops the interface's routes: Join replays the ones read before it.
+        const routes = await this.host.handOut(plan.stagingNetns, plan.ifName, plan.tmpName);
         rec = { ...rec, phase: "ready", result: out.result, routes, macAddress: rec.macAddress ?? mac };
         await this.state.putEndpoint(rec);
       } catch (err) {

@@ -30,8 +30,10 @@ export function joinRoutes(routes: KernelRoute[], addresses: string[]): JoinRout
   const viaHalves = (subnet: string, gw: string) => {
     for (const half of halves(subnet) ?? []) add({ Destination: half, RouteType: 0, NextHop: gw });
   };
+  // Docker disables IPv6 on an interface it gave no IPv6 address: no route of that family.
+  const families = new Set(addresses.map((a) => parseCidr(a)?.family));
   // Main table first: a route sbr copied to a table of its own counts once.
-  const ordered = [...routes].sort((a, b) => Number(a.table !== undefined) - Number(b.table !== undefined));
+  const ordered = [...routes].filter((r) => families.has(parseCidr(subnetOf(r.dst) ?? "")?.family)).sort((a, b) => Number(a.table !== undefined) - Number(b.table !== undefined));
   const pendingHalves: Array<[string, string]> = [];
   for (const r of ordered) {
     const dst = subnetOf(r.dst);

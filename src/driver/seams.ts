@@ -8,7 +8,7 @@ import type { ResultCache } from "../cni/cache.js";
 import type { AddOutcome, Attachment } from "../cni/runtime.js";
 import type { TeardownTarget } from "../host/teardown.js";
 import * as netns from "../host/netns.js";
-import { readRoutes, type KernelRoute } from "../host/routes.js";
+import type { KernelRoute } from "../host/routes.js";
 import { removeBridgeIfUnused, removeHostLocalDirIfEmpty } from "../host/leftovers.js";
 
 /** The part of CniRuntime the driver calls itself (DEL goes through the teardown). */
@@ -32,9 +32,8 @@ export interface HostOps {
   netnsExists(name: string): Promise<boolean>;
   linkExists(name: string, netns?: string): Promise<boolean>;
   /** Move the chain's interface from the staging namespace to the host's, under `tmpName`. */
-  handOut(staging: string, ifName: string, tmpName: string): Promise<void>;
-  /** The routes the chain left on ifName in the staging namespace (gone after the hand-out). */
-  readRoutes(staging: string, ifName: string, families: Array<4 | 6>): Promise<KernelRoute[]>;
+  /** Move the interface to the host as tmpName; returns the routes it had (the move drops them). */
+  handOut(staging: string, ifName: string, tmpName: string): Promise<KernelRoute[]>;
   /** Does Docker's sandbox (a bound namespace file) still exist? */
   sandboxExists(sandboxKey: string): Promise<boolean>;
   addressInNamespaceFile(nsFile: string, address: string): Promise<boolean>;
@@ -49,7 +48,6 @@ export const realHost: HostOps = {
   netnsExists: netns.netnsExists,
   linkExists: netns.linkExists,
   handOut: netns.handOut,
-  readRoutes,
   sandboxExists: (sandboxKey) => access(sandboxKey).then(
     () => true,
     () => false,

@@ -209,12 +209,21 @@ export interface AttachmentPlan {
 /** Our names for an endpoint's namespace and host-side interface, from its (CNI container) id. */
 export const endpointNames = (endpointId: string) => ({ stagingNetns: `cni-shim-${shortId(endpointId)}`, tmpName: `cs${shortId(endpointId)}` });
 
-/** Names and CNI inputs for one endpoint. The endpoint id is the CNI container id. */
-export function planAttachment(req: api.CreateEndpointRequest, ports: PortMapping[], podName?: string): AttachmentPlan {
+/** Does a plugin of the chain take requested addresses as the `ips` capability? */
+export const takesIpsCapability = (list: ConfList) => list.plugins.some((p) => (p.capabilities as Record<string, unknown> | undefined)?.ips === true);
+
+/**
+ * Names and CNI inputs for one endpoint. The endpoint id is the CNI container id. Docker's
+ * address travels as the `ips` capability; `IP=` in CNI_ARGS (the older convention host-local
+ * reads, as a bare address) only when no plugin takes the capability: static IPAM, for one,
+ * refuses a bare `IP=`.
+ */
+export function planAttachment(req: api.CreateEndpointRequest, ports: PortMapping[], opts: { podName?: string; ipsCapability?: boolean } = {}): AttachmentPlan {
+  const { podName } = opts;
   const address = req.Interface?.Address || undefined;
   const addressV6 = req.Interface?.AddressIPv6 || undefined;
   const cniArgs: CniArg[] = [];
-  if (address) cniArgs.push(["IP", canonicalIP(address)!]);
+  if (address && !opts.ipsCapability) cniArgs.push(["IP", canonicalIP(address)!]);
   cniArgs.push(["K8S_POD_NAMESPACE", "docker"], ["K8S_POD_NAME", podName ?? `endpoint-${shortId(req.EndpointID)}`], ["K8S_POD_INFRA_CONTAINER_ID", req.EndpointID]);
   const capabilityArgs: Record<string, unknown> = {};
   const ips = [address, addressV6].filter((a): a is string => !!a);

@@ -1,6 +1,7 @@
 // Side effects on links and namespaces, through iproute2 (no shell, every call timed out).
 import { access } from "node:fs/promises";
 import { run } from "../util/command.js";
+import { routesOf, type KernelRoute } from "./routes.js";
 
 export const NETNS_DIR = "/run/netns";
 export const netnsPath = (name: string) => `${NETNS_DIR}/${name}`;
@@ -46,12 +47,22 @@ export async function linkExists(name: string, netns?: string): Promise<boolean>
   }
 }
 
-/** Take the chain's interface out of the staging ns under a unique host-side name for Docker. */
-export async function handOut(staging: string, ifName: string, tmpName: string): Promise<void> {
-  await run("ip", ["-n", staging, "link", "set", "dev", ifName, "down"]);
-  await run("ip", ["-n", staging, "link", "set", "dev", ifName, "name", tmpName]);
-  // Our own pid's namespace is the host's (also inside a managed plugin with host networking).
-  await run("ip", ["-n", staging, "link", "set", "dev", tmpName, "netns", String(process.pid)]);
+/**
+ * Take the chain's interface out of the staging ns under a unique host-side name for Docker, in
+ * one `ip -batch` exec (it is on the critical path of every start). Returns the interface's
+ * routes, read in the same exec just before the move, which drops them.
+ */
+export async function handOut(staging: string, ifName: string, tmpName: string): Promise<KernelRoute[]> {
+  const out = await run("ip", ["-j", "-n", staging, "-batch", "-"], {
+    input: [
+      "route show table all",
+      `link set dev ${ifName} down`,
+      `link set dev ${ifName} name ${tmpName}`,
+      // Our own pid's namespace is the host's (also inside a managed plugin with host networking).
+      `link set dev ${tmpName} netns ${process.pid}`,
+    ].join("\n"),
+  });
+  return routesOf(out.split("\n")[0] ?? "", ifName);
 }
 
 /** Bring the interface Docker gave back into the staging ns under its CNI name. */

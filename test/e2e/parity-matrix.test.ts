@@ -57,6 +57,23 @@ const CHAINS: Chain[] = [
   { key: "mvl", plugins: (s) => [{ type: "macvlan", master: parentName("mvl"), mode: "bridge", ipam: hostLocal(s) }], unreachable: NOT_FROM_HOST },
   { key: "ipv", needs: "ipvlan", plugins: (s) => [{ type: "ipvlan", master: parentName("ipv"), mode: "l2", ipam: hostLocal(s) }], unreachable: NOT_FROM_HOST },
   {
+    key: "ds",
+    plugins: (s) => {
+      const v6 = `fd00:247:${s.split(".")[2]}::/64`;
+      return [{ type: "bridge", bridge: bridgeName("ds"), isGateway: true, ipMasq: true, hairpinMode: true, ipam: { type: "host-local", ranges: [[{ subnet: s }], [{ subnet: v6 }]], routes: [{ dst: "0.0.0.0/0" }, { dst: "::/0" }] } }, portmap, firewall];
+    },
+  },
+  {
+    // Two IPv4 range sets: host-local gives one address from each; Docker assigns (and the
+    // interface keeps, after Docker configured it) one address per family.
+    key: "2v4",
+    plugins: (s) => {
+      const second = s.replace(/^10\.247\./, "10.246.");
+      return [{ type: "bridge", bridge: bridgeName("2v4"), isGateway: true, ipMasq: true, hairpinMode: true, ipam: { type: "host-local", ranges: [[{ subnet: s }], [{ subnet: second }]], routes: [{ dst: "0.0.0.0/0" }] } }, portmap, firewall];
+    },
+    knownBreaks: ["inside.eth0.subnet", "inside.routes"],
+  },
+  {
     key: "tun",
     plugins: (s) => [
       { type: "bridge", bridge: bridgeName("tun"), isGateway: true, ipMasq: true, hairpinMode: true, ipam: hostLocal(s) },
@@ -219,5 +236,50 @@ describe("profile kind (kindnet: ptp) through the driver", () => {
     expect(routes).toContain("10.244.0.128/25 via 10.244.0.1 dev eth0");
     expect(routes).toMatch(/^10\.244\.0\.1 dev eth0 scope link/m);
     expect(await waitFor("published port", async () => (await httpGet(hostPort).catch(() => undefined))?.trim() || undefined)).toBe((await docker(["inspect", "-f", "{{.Config.Hostname}}", names[0]!])).stdout);
+  });
+});
+
+// static IPAM has no pool: the address must come from the runtime. compare's kubelet-way column
+// has none to give (a kubelet does not pick addresses), so this chain is checked through the
+// driver alone: Docker's address reaches static as the ips capability (static refuses a bare IP=).
+describe("static IPAM through the driver", () => {
+  let plugin: PluginHandle;
+  let confDir: string;
+  const net = `cs-static-${id}`;
+  const names = [`cs-static-a-${id}`, `cs-static-b-${id}`];
+  let octet = 0;
+
+  beforeAll(async () => {
+    await requirePrerequisites();
+    octet = await freeOctet("10.245", parseInt(id, 16));
+    confDir = await mkdtemp(join(tmpdir(), "cs-static-"));
+    const list = {
+      cniVersion: "1.0.0",
+      name: `pm-${id}-static`,
+      plugins: [
+        { type: "bridge", bridge: bridgeName("st"), isGateway: true, ipMasq: true, capabilities: { ips: true }, ipam: { type: "static", routes: [{ dst: "0.0.0.0/0", gw: `10.245.${octet}.1` }] } },
+        firewall,
+      ],
+    };
+    await writeFile(join(confDir, "10-static.conflist"), JSON.stringify(list));
+    plugin = await startPlugin({ confDir });
+    await docker(["network", "create", "-d", plugin.driver, "-o", `cni.network=pm-${id}-static`, "--subnet", `10.245.${octet}.0/24`, "--gateway", `10.245.${octet}.1`, net]);
+    await docker(["run", "-d", "--name", names[0]!, "--network", net, "--ip", `10.245.${octet}.77`, IMAGE, "sleep", "600"]);
+    await docker(["run", "-d", "--name", names[1]!, "--network", net, IMAGE, "sleep", "600"]);
+  });
+
+  afterAll(async () => {
+    await cleanup(names, [net], plugin, [confDir]);
+    await sh("ip", ["link", "del", bridgeName("st")], { reject: false });
+  });
+
+  it("gives each container Docker's address (also --ip) and they reach each other", async () => {
+    const addr = (await docker(["exec", names[0]!, "ip", "-o", "-4", "addr", "show", "eth0"])).stdout;
+    expect(addr).toContain(`inet 10.245.${octet}.77/24`);
+    const other = (await docker(["inspect", "-f", `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, names[1]!])).stdout;
+    expect(other).toMatch(new RegExp(`^10\\.245\\.${octet}\\.\\d+$`));
+    const ping = await docker(["exec", names[0]!, "ping", "-c", "1", "-W", "2", other], { reject: false });
+    expect(ping.exitCode, ping.stdout).toBe(0);
+    expect((await docker(["exec", names[0]!, "ip", "route"])).stdout).toMatch(new RegExp(`^default via 10\\.245\\.${octet}\\.1 dev eth0`, "m"));
   });
 });

@@ -97,10 +97,8 @@ export class FakeHost implements HostOps {
   readonly sandboxes = new Map<string, string[]>();
   readonly hostLocalDirsCleaned: string[] = [];
   handOutError?: Error;
-  /** What readRoutes finds in a staging namespace (as the chain would leave it). */
+  /** The routes a hand-out finds on the interface (as the chain would leave them). */
   stagingRoutes: KernelRoute[] = [];
-  /** Route reads and hand-outs, in order ("routes <staging>", "handOut <tmp name>"). */
-  readonly handOutSteps: string[] = [];
 
   netnsPath = (name: string) => `/run/netns/${name}`;
   ensureNetns = async (name: string) => void this.namespaces.add(name);
@@ -109,11 +107,7 @@ export class FakeHost implements HostOps {
   linkExists = async (name: string, netns?: string) => (netns ? false : this.hostLinks.has(name));
   handOut = async (_staging: string, _ifName: string, tmpName: string) => {
     if (this.handOutError) throw this.handOutError;
-    this.handOutSteps.push(`handOut ${tmpName}`);
     this.hostLinks.add(tmpName);
-  };
-  readRoutes = async (staging: string) => {
-    this.handOutSteps.push(`routes ${staging}`);
     return this.stagingRoutes;
   };
   sandboxExists = async (sandboxKey: string) => this.sandboxes.has(sandboxKey);

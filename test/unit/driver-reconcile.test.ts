@@ -136,7 +136,10 @@ describe("CNI cache entries and GC", () => {
     // An ADD that finished (cache written) while the CreateEndpoint is still running: no record yet of "ready".
     h.cni.putEntry({ list, networkName: CNI_NETWORK, containerId: B, ifName: "eth0", netns: stagingOf(B) });
     const held = gate();
-    h.host.handOut = async () => held.promise;
+    h.host.handOut = async () => {
+      await held.promise;
+      return [];
+    };
     const creating = h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
     await settlesWithin(creating);
     await h.state.deleteEndpoint(B); // as if the record were not written yet: only the lock protects it

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { joinRoutes } from "../../src/driver/routes.js";
 import { joinResponse } from "../../src/driver/translate.js";
-import type { KernelRoute } from "../../src/host/routes.js";
+import { routesOf, type KernelRoute } from "../../src/host/routes.js";
 import * as api from "../../src/libnetwork/schemas.js";
 
 const kernel = (dst: string, extra: Partial<KernelRoute> = {}): KernelRoute => ({ dst, dev: "eth0", protocol: "kernel", scope: "link", ...extra });
@@ -66,6 +66,10 @@ describe("joinRoutes", () => {
     expect(r).toEqual({ gateway: "10.3.0.1", staticRoutes: [{ Destination: "10.50.0.0/16", RouteType: 0, NextHop: "10.3.0.253" }] });
   });
 
+  it("routes of a family Docker gave no address for are dropped (Docker disables IPv6 on that interface)", () => {
+    expect(joinRoutes([via("0.0.0.0/0", "10.9.0.1"), kernel("10.9.0.0/24"), via("::/0", "fd00:9::1"), via("fd00:50::/64", "fd00:9::1")], ["10.9.0.3/24"])).toEqual({ gateway: "10.9.0.1", staticRoutes: [] });
+  });
+
   it("a default route without a gateway is a connected route", () => {
     expect(joinRoutes([{ dst: "0.0.0.0/0", dev: "eth0", scope: "link" }], ["10.3.0.4/24"]).staticRoutes).toEqual([{ Destination: "0.0.0.0/0", RouteType: 1 }]);
   });
@@ -91,5 +95,34 @@ describe("joinResponse with the routes read from the namespace", () => {
       DisableGatewayService: true,
     });
     expect(() => api.JoinResponse.parse(reply)).not.toThrow();
+  });
+});
+
+describe("routesOf", () => {
+  // `ip -j -n <staging> route show table all` after a dual-stack bridge ADD (iproute2 6.1).
+  const listing = JSON.stringify([
+    { dst: "default", gateway: "10.9.9.1", dev: "eth0", flags: [] },
+    { dst: "10.9.9.0/24", dev: "eth0", protocol: "kernel", scope: "link", prefsrc: "10.9.9.2", flags: [] },
+    { type: "local", dst: "10.9.9.2", dev: "eth0", table: "local", protocol: "kernel", scope: "host", prefsrc: "10.9.9.2", flags: [] },
+    { type: "broadcast", dst: "10.9.9.255", dev: "eth0", table: "local", protocol: "kernel", scope: "link", prefsrc: "10.9.9.2", flags: [] },
+    { dst: "fd00:99::/64", dev: "eth0", protocol: "kernel", metric: 256, flags: [], pref: "medium" },
+    { dst: "default", dev: "eth0", metric: 1024, flags: [], pref: "medium" },
+    { dst: "fe80::/64", dev: "lo", protocol: "kernel", metric: 256, flags: [], pref: "medium" },
+    { dst: "10.3.0.0/24", dev: "eth0", table: "100", scope: "link", flags: [] },
+    { type: "multicast", dst: "ff00::/8", dev: "eth0", table: "local", protocol: "kernel", metric: 256, flags: [], pref: "medium" },
+  ]);
+
+  it("keeps the interface's unicast routes of every table but local, and tells the families' defaults apart", () => {
+    expect(routesOf(listing, "eth0").map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ""}${r.table ? ` table ${r.table}` : ""}`)).toEqual([
+      "0.0.0.0/0 via 10.9.9.1",
+      "10.9.9.0/24",
+      "fd00:99::/64",
+      "::/0",
+      "10.3.0.0/24 table 100",
+    ]);
+  });
+
+  it("refuses output it does not understand", () => {
+    expect(() => routesOf(JSON.stringify([{ gateway: 1 }]), "eth0")).toThrow(/unexpected "ip -j route" output/);
   });
 });

@@ -385,7 +385,7 @@ describe("planAttachment", () => {
   });
 
   it("uses the given pod name", () => {
-    const plan = planAttachment(epReq("02-CreateEndpoint-publish.json"), [], "web-1");
+    const plan = planAttachment(epReq("02-CreateEndpoint-publish.json"), [], { podName: "web-1" });
     expect(new Map(plan.cniArgs).get("K8S_POD_NAME")).toBe("web-1");
     expect(plan.capabilityArgs.portMappings).toBeUndefined();
   });
@@ -401,6 +401,12 @@ describe("planAttachment", () => {
     body.Interface.AddressIPv6 = "fd00:99::2/64";
     const plan = planAttachment(api.CreateEndpointRequest.parse(body), []);
     expect(plan.capabilityArgs.ips).toEqual(["172.18.0.2/16", "fd00:99::2/64"]);
+  });
+
+  it("a chain that takes the ips capability gets the address there only (static IPAM refuses a bare IP=)", () => {
+    const plan = planAttachment(epReq("02-CreateEndpoint-publish.json"), [], { ipsCapability: true });
+    expect(plan.cniArgs.some(([k]) => k === "IP")).toBe(false);
+    expect(plan.capabilityArgs.ips).toEqual(["172.18.0.2/16"]);
   });
 
   it("no address: no IP= arg and no ips", () => {
