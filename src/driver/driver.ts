@@ -20,6 +20,7 @@ import { Reconciler, type ReconcileReport } from "./reconcile.js";
 import { dockerNetworksOf, realHost, type Clock, type CniOps, type DockerNetworks, type HostOps, type Teardown } from "./seams.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
 import { log } from "../util/log.js";
+import { phaseClock } from "../util/phases.js";
 import { sameIP } from "../util/ip.js";
 import type { PortRequest } from "./translate.js";
 
@@ -190,6 +191,7 @@ export class CniShimDriver implements NetworkDriver {
   // ---- endpoints --------------------------------------------------------------------------
 
   async createEndpoint(req: api.CreateEndpointRequest): Promise<api.CreateEndpointResponse> {
+    const clock = phaseClock();
     const ports0 = tr.portRequests(req.Options);
     const wanted = [req.Interface?.Address, req.Interface?.AddressIPv6].filter((a): a is string => !!a);
     // A teardown still running for this endpoint (Docker retries CreateEndpoint with the same id
@@ -201,17 +203,22 @@ export class CniShimDriver implements NetworkDriver {
         (p.networkId === req.NetworkID && wanted.some((w) => sameIP(w, p.address) || sameIP(w, p.addressIPv6))) ||
         p.portMappings.some((m) => ports0.some((r) => r.protocol === m.protocol && r.hostPortStart <= m.hostPort && m.hostPort <= r.hostPortEnd)),
     );
+    clock.mark("settle");
     return this.locks.run(req.EndpointID, async () => {
+      clock.mark("lock");
       const net = await this.network(req.NetworkID);
       const list = networkConfList(net);
       const existing = await this.state.getEndpoint(req.EndpointID);
       if (existing && (existing.phase === "ready" || existing.phase === "joined") && !fromEarlierBoot(existing.bootId)) return this.createReply(req, existing);
       // A CreateEndpoint cut short (plugin killed mid-ADD) or a teardown never finished: converge first.
       if (existing) await this.teardown(existing, await this.state.getNetwork(existing.networkId));
-      await this.reclaimReassignedAddresses(req, net);
-      await this.reclaimFixedPorts(req, ports0);
-      const taken = new Set((await this.state.listEndpoints()).flatMap((e) => e.portMappings.map((p) => `${p.protocol}/${p.hostPort}`)));
+      // One listing of the records serves the reclaims and the port choice.
+      const others = (await this.state.listEndpoints()).filter((e) => e.id !== req.EndpointID);
+      const reclaimed = await this.reclaimReassignedAddresses(req, net, others);
+      for (const id of await this.reclaimFixedPorts(req, ports0, others.filter((e) => !reclaimed.has(e.id)))) reclaimed.add(id);
+      const taken = new Set(others.filter((e) => !reclaimed.has(e.id)).flatMap((e) => e.portMappings.map((p) => `${p.protocol}/${p.hostPort}`)));
       const ports = await choosePorts(ports0, taken);
+      clock.mark("records");
       const plan = tr.planAttachment(req, ports, { ipsCapability: tr.takesIpsCapability(list.conflist) });
       let rec: EndpointRecord = {
         id: req.EndpointID,
@@ -232,9 +239,11 @@ export class CniShimDriver implements NetworkDriver {
       };
       // Recorded before anything is created, so a crash mid-way is found and undone later.
       await this.state.putEndpoint(rec);
+      clock.mark("record");
       let added = false;
       try {
         await this.host.ensureNetns(plan.stagingNetns);
+        clock.mark("netns");
         const out = await this.runtime.add(list, {
           containerId: plan.cniContainerId,
           netns: this.host.netnsPath(plan.stagingNetns),
@@ -243,11 +252,14 @@ export class CniShimDriver implements NetworkDriver {
           capabilityArgs: plan.capabilityArgs,
         });
         added = true;
+        clock.mark("add");
         const { mac } = tr.verifyResult(out.result, plan.ifName, [rec.address, rec.addressIPv6], list.conflist.name);
         // The move to the host drops the interface's routes: Join replays the ones read before it.
         const routes = await this.host.handOut(plan.stagingNetns, plan.ifName, plan.tmpName);
+        clock.mark("handOut");
         rec = { ...rec, phase: "ready", result: out.result, routes, macAddress: rec.macAddress ?? mac };
         await this.state.putEndpoint(rec);
+        clock.mark("save");
       } catch (err) {
         // The runtime already rolled back a failed ADD; anything after it needs a full DEL.
         try {
@@ -261,7 +273,8 @@ export class CniShimDriver implements NetworkDriver {
         }
         throw withContext(err, `cni-shim could not attach the container to CNI network "${list.conflist.name}"`);
       }
-      log.info("endpoint attached", { endpoint: rec.id.slice(0, 12), cniNetwork: list.conflist.name, address: rec.address, mac: rec.macAddress, ports: ports.length });
+      // ms: where the time went ("add" is the chain, plugin execs included; the rest is cni-shim's).
+      log.info("endpoint attached", { endpoint: rec.id.slice(0, 12), cniNetwork: list.conflist.name, address: rec.address, mac: rec.macAddress, ports: ports.length, ms: clock.done() });
       return this.createReply(req, rec);
     });
   }
@@ -272,12 +285,9 @@ export class CniShimDriver implements NetworkDriver {
    * stale (Docker dropped it, e.g. across a dockerd restart, without telling us). Tear it down
    * now, without asking Docker, or host-local would refuse the address.
    */
-  private async reclaimReassignedAddresses(req: api.CreateEndpointRequest, net: NetworkRecord): Promise<void> {
+  private async reclaimReassignedAddresses(req: api.CreateEndpointRequest, net: NetworkRecord, others: EndpointRecord[]): Promise<Set<string>> {
     const wanted = [req.Interface?.Address, req.Interface?.AddressIPv6].filter((a): a is string => !!a);
-    if (!wanted.length) return;
-    const stale = (await this.state.listEndpoints()).filter(
-      (e) => e.networkId === req.NetworkID && e.id !== req.EndpointID && wanted.some((w) => sameIP(w, e.address) || sameIP(w, e.addressIPv6)),
-    );
+    const stale = others.filter((e) => e.networkId === req.NetworkID && wanted.some((w) => sameIP(w, e.address) || sameIP(w, e.addressIPv6)));
     for (const ep of stale) {
       log.warn("Docker reassigned the address of an endpoint it dropped: removing the stale endpoint", { stale: ep.id.slice(0, 12), address: ep.address, endpoint: req.EndpointID.slice(0, 12) });
       await this.locks.run(ep.id, async () => {
@@ -285,6 +295,7 @@ export class CniShimDriver implements NetworkDriver {
         if (fresh) await this.teardown(fresh, net);
       });
     }
+    return new Set(stale.map((e) => e.id));
   }
 
   /**
@@ -292,11 +303,11 @@ export class CniShimDriver implements NetworkDriver {
    * record is dead by the kernel's evidence (another boot, a teardown or an ADD that never
    * finished, its container's namespace gone), refused like Docker's bridge when it is live.
    */
-  private async reclaimFixedPorts(req: api.CreateEndpointRequest, requests: PortRequest[]): Promise<void> {
+  private async reclaimFixedPorts(req: api.CreateEndpointRequest, requests: PortRequest[], others: EndpointRecord[]): Promise<string[]> {
     const fixed = requests.filter((r) => r.hostPortStart !== 0 && r.hostPortStart === r.hostPortEnd);
-    if (!fixed.length) return;
-    for (const ep of await this.state.listEndpoints()) {
-      if (ep.id === req.EndpointID) continue;
+    const reclaimed: string[] = [];
+    if (!fixed.length) return reclaimed;
+    for (const ep of others) {
       const clash = fixed.find((r) => ep.portMappings.some((m) => m.protocol === r.protocol && m.hostPort === r.hostPortStart && (!m.hostIP || !r.hostIP || sameIP(m.hostIP, r.hostIP))));
       if (!clash) continue;
       if (!(await this.isDead(ep))) {
@@ -307,7 +318,9 @@ export class CniShimDriver implements NetworkDriver {
         const fresh = await this.state.getEndpoint(ep.id);
         if (fresh) await this.teardown(fresh, await this.state.getNetwork(fresh.networkId));
       });
+      reclaimed.push(ep.id);
     }
+    return reclaimed;
   }
 
   /** Nothing of the record lives any more (never asks Docker: this runs inside Docker's calls). */

@@ -65,13 +65,15 @@ const CHAINS: Chain[] = [
   },
   {
     // Two IPv4 range sets: host-local gives one address from each; Docker assigns (and the
-    // interface keeps, after Docker configured it) one address per family.
+    // interface keeps, after Docker configured it) one address per family. On ptp: the bridge
+    // plugin refuses a second IPv4 gateway on its bridge, in both columns.
     key: "2v4",
     plugins: (s) => {
       const second = s.replace(/^10\.247\./, "10.246.");
-      return [{ type: "bridge", bridge: bridgeName("2v4"), isGateway: true, ipMasq: true, hairpinMode: true, ipam: { type: "host-local", ranges: [[{ subnet: s }], [{ subnet: second }]], routes: [{ dst: "0.0.0.0/0" }] } }, portmap, firewall];
+      return [{ type: "ptp", ipMasq: true, ipam: { type: "host-local", ranges: [[{ subnet: s }], [{ subnet: second }]], routes: [{ dst: "0.0.0.0/0" }] } }, portmap, firewall];
     },
-    knownBreaks: ["inside.eth0.subnet", "inside.routes"],
+    // The masquerade rules of the second address (one per container) differ by that address.
+    knownBreaks: ["inside.eth0.subnet", "host.nat.masquerade"],
   },
   {
     key: "tun",
