@@ -1,6 +1,7 @@
 // The data of `cni-shim compare`: what is collected per column (facts) and the report built from
 // it (rows). Both are zod schemas so --json output is a documented, checkable format.
 import { z } from "zod";
+import { KernelRoute } from "../host/routes.js";
 
 /** The three ways the same image is started, in column order. */
 export const COLUMN_IDS = ["bridge", "cnishim", "attach"] as const;
@@ -23,15 +24,8 @@ export const Link = z.object({
 });
 export type Link = z.infer<typeof Link>;
 
-export const Route = z.object({
-  dst: z.string(),
-  gateway: z.string().optional(),
-  dev: z.string().optional(),
-  protocol: z.string().optional(),
-  scope: z.string().optional(),
-  prefsrc: z.string().optional(),
-  metric: z.number().optional(),
-});
+/** A route as `ip -j route` prints it (the same wire type the driver reads in staging). */
+export const Route = KernelRoute.pick({ dst: true, gateway: true, dev: true, protocol: true, scope: true, prefsrc: true, metric: true });
 export type Route = z.infer<typeof Route>;
 
 export const Reach = z.object({ ok: z.boolean(), detail: z.string() });

@@ -406,6 +406,7 @@ export class CniShimDriver implements NetworkDriver {
    * (after Leave), still in the staging namespace (failed hand-out), or gone with its container.
    */
   private async teardown(rec: EndpointRecord, net: NetworkRecord | undefined): Promise<void> {
+    const started = performance.now();
     const cached = await this.runtime.cache.read(net ? (net.conflist as { name: string }).name : "", rec.cniContainerId, rec.ifName).catch(() => undefined);
     const list = net ? networkConfList(net) : cached ? CniRuntime.confListOf(cached) : undefined;
     await this.teardownAttachment({
@@ -422,7 +423,7 @@ export class CniShimDriver implements NetworkDriver {
       label: { endpoint: rec.id.slice(0, 12), phase: rec.phase },
     });
     await this.state.deleteEndpoint(rec.id);
-    log.info("endpoint removed", { endpoint: rec.id.slice(0, 12), address: rec.address });
+    log.info("endpoint removed", { endpoint: rec.id.slice(0, 12), address: rec.address, ms: Math.round(performance.now() - started) });
   }
 
   // ---- reconciliation ---------------------------------------------------------------------

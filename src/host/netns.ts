@@ -1,6 +1,6 @@
 // Side effects on links and namespaces, through iproute2 (no shell, every call timed out).
 import { access } from "node:fs/promises";
-import { run } from "../util/command.js";
+import { CommandError, run } from "../util/command.js";
 import { routesOf, type KernelRoute } from "./routes.js";
 
 export const NETNS_DIR = "/run/netns";
@@ -34,11 +34,16 @@ export async function netnsExists(name: string): Promise<boolean> {
   }
 }
 
+/** Is sysfs mounted for this namespace (it is on hosts and in a managed plugin with host networking)? */
+const sysfsNet = access("/sys/class/net/lo").then(() => true, () => false);
+
 function nsArgs(netns: string | undefined): string[] {
   return netns ? ["-n", netns] : [];
 }
 
 export async function linkExists(name: string, netns?: string): Promise<boolean> {
+  // In our own namespace sysfs answers without an exec (Join asks on every start).
+  if (!netns && !name.includes("/") && (await sysfsNet)) return access(`/sys/class/net/${name}`).then(() => true, () => false);
   try {
     await run("ip", [...nsArgs(netns), "link", "show", "dev", name]);
     return true;
@@ -56,7 +61,7 @@ export async function handOut(staging: string, ifName: string, tmpName: string):
   const out = await run("ip", ["-j", "-n", staging, "-batch", "-"], {
     input: [
       "route show table all",
-      `link set dev ${ifName} down`,
+      // No "link set down" first: a move to another namespace closes the device itself.
       `link set dev ${ifName} name ${tmpName}`,
       // Our own pid's namespace is the host's (also inside a managed plugin with host networking).
       `link set dev ${tmpName} netns ${process.pid}`,
@@ -65,11 +70,14 @@ export async function handOut(staging: string, ifName: string, tmpName: string):
   return routesOf(out.split("\n")[0] ?? "", ifName);
 }
 
-/** Bring the interface Docker gave back into the staging ns under its CNI name. */
-export async function takeBack(staging: string, ifName: string, tmpName: string): Promise<void> {
-  await run("ip", ["link", "set", "dev", tmpName, "down"]);
+/**
+ * Bring the interface Docker gave back into the staging ns under its CNI name, with `addresses`
+ * (a namespace move flushes them; the bridge plugin's DEL finds what hangs off them): two execs,
+ * one per namespace.
+ */
+export async function takeBack(staging: string, ifName: string, tmpName: string, addresses: string[] = []): Promise<void> {
   await run("ip", ["link", "set", "dev", tmpName, "netns", staging]);
-  await run("ip", ["-n", staging, "link", "set", "dev", tmpName, "name", ifName]);
+  await run("ip", ["-n", staging, "-batch", "-"], { input: [`link set dev ${tmpName} name ${ifName}`, ...addresses.map((a) => `addr replace ${a} dev ${ifName}`)].join("\n") });
 }
 
 /** Rename a link inside a namespace (an interrupted hand-out left it under its host-side name). */
@@ -95,7 +103,13 @@ export async function restoreAddresses(staging: string, ifName: string, addresse
 }
 
 export async function deleteLinkIfExists(name: string, netns?: string): Promise<void> {
-  if (await linkExists(name, netns)) await run("ip", [...nsArgs(netns), "link", "del", "dev", name]);
+  try {
+    await run("ip", [...nsArgs(netns), "link", "del", "dev", name]);
+  } catch (err) {
+    // One exec instead of a look first: a link that is not there is what we wanted.
+    if (err instanceof CommandError && /cannot find device|does not exist/i.test(err.stderr)) return;
+    throw err;
+  }
 }
 
 /** Names of links enslaved to a bridge (host namespace). */
@@ -105,14 +119,25 @@ export async function bridgePorts(bridge: string): Promise<string[]> {
   return links.map((l) => l.ifname);
 }
 
+
 /**
- * Forget the host's neighbour entries for an address. Docker's IPAM hands a freed address out
- * again at once, to an interface with another MAC; a recently confirmed entry would keep the
- * old MAC for up to ~45 s (a gratuitous ARP within locktime is ignored), and the new container
- * would not answer the host. Docker's bridge avoids it by deriving MACs from addresses.
+ * The end of a teardown in one exec: remove our namespace (when given and present; what is
+ * left inside goes with it) and forget the host's neighbour entries of the freed addresses.
+ * Docker's IPAM hands a freed address out again at once, to an interface with another MAC; a
+ * recently confirmed entry would keep the old MAC for up to ~45 s (a gratuitous ARP within
+ * locktime is ignored), and the new container would not answer the host. Docker's bridge
+ * avoids it by deriving MACs from addresses.
  */
-export async function flushNeighbours(address: string): Promise<void> {
-  await run("ip", [address.includes(":") ? "-6" : "-4", "neigh", "flush", "to", address]).catch(() => undefined);
+export async function finishTeardown(staging: string | undefined, addresses: string[]): Promise<void> {
+  const lines = addresses.map((a) => `neigh flush to ${a.split("/")[0]}`);
+  if (staging && (await netnsExists(staging))) lines.unshift(`netns del ${staging}`);
+  if (!lines.length) return;
+  try {
+    // -force: every line runs; only the namespace's removal may fail the teardown.
+    await run("ip", ["-force", "-batch", "-"], { input: lines.join("\n") });
+  } catch (err) {
+    if (staging && (await netnsExists(staging))) throw err;
+  }
 }
 
 /** Is `address` (CIDR or bare) on some interface of the namespace bound at `nsFile` (e.g. Docker's sandbox key)? */

@@ -15,6 +15,7 @@ import * as ipt from "./iptables.js";
 import { hostLocalDir } from "./leftovers.js";
 import { readdirIfExists } from "../util/fs.js";
 import { log } from "../util/log.js";
+import { phaseClock } from "../util/phases.js";
 
 export interface TeardownTarget {
   /** The list the attachment was added with; undefined when it is lost (then: local resources only). */
@@ -75,9 +76,17 @@ async function prepareStandIn(t: TeardownTarget, addresses: string[]): Promise<v
   const ns = t.standInNetns;
   const ifName = t.attachment.ifName;
   await netns.ensureNetns(ns);
+  // The usual case first (after Leave the interface is back on the host): no look inside the namespace.
+  if (t.hostName && (await netns.linkExists(t.hostName))) {
+    try {
+      return await netns.takeBack(ns, ifName, t.hostName, addresses);
+    } catch (err) {
+      // e.g. a stand-in of an earlier try already holds the name: go on as below, with that one.
+      log.debug("taking the interface back failed; looking inside the namespace", { ...t.label, error: (err as Error).message });
+    }
+  }
   if (!(await netns.linkExists(ifName, ns))) {
-    if (t.hostName && (await netns.linkExists(t.hostName))) await netns.takeBack(ns, ifName, t.hostName);
-    else if (t.hostName && (await netns.linkExists(t.hostName, ns))) await netns.renameLink(ns, t.hostName, ifName); // a hand-out cut short
+    if (t.hostName && (await netns.linkExists(t.hostName, ns))) await netns.renameLink(ns, t.hostName, ifName); // a hand-out cut short
     else await netns.addStandIn(ns, ifName);
   }
   await netns.restoreAddresses(ns, ifName, addresses);
@@ -94,8 +103,10 @@ export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Pro
   if (guessed) t = { ...t, result: standInResult(attachment.ifName, t.intendedAddresses!) };
   const createdChains: Array<[ipt.Family, string]> = [];
   const addresses = t.result ? containerAddresses(t.result, attachment.ifName) : [];
+  const clock = phaseClock();
   try {
     if (!t.liveNetns) await prepareStandIn(t, addresses);
+    clock.mark("standIn");
     const nsPath = t.liveNetns ?? netns.netnsPath(t.standInNetns);
     if (!list) {
       forced.push("no network config: only local resources removed");
@@ -105,9 +116,11 @@ export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Pro
         for (const family of new Set(addresses.map((a) => (a.includes(":") ? 6 : 4) as ipt.Family))) {
           if (await ipt.ensureChain(family, "nat", chain)) createdChains.push([family, chain]);
         }
+        clock.mark("masqChain");
       }
       try {
         await runtime.del(list, { ...attachment, netns: nsPath }, t.result);
+        clock.mark("del");
         // Made-up result: the plugins may have had more state than it described.
         if (guessed) await sweep(list, t, addresses, forced);
       } catch (err) {
@@ -120,12 +133,12 @@ export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Pro
     }
   } finally {
     for (const [family, chain] of createdChains) await ipt.deleteChainIfUnused(family, "nat", chain);
-    if (!t.liveNetns) {
-      await netns.deleteLinkIfExists(attachment.ifName, t.standInNetns).catch(() => undefined);
-      await netns.deleteNetns(t.standInNetns);
-    }
+    // The plugins' DEL removed the interface; after a forced teardown the stand-in may be left.
+    if (!t.liveNetns && forced.length) await netns.deleteLinkIfExists(attachment.ifName, t.standInNetns).catch(() => undefined);
+    await netns.finishTeardown(t.liveNetns ? undefined : t.standInNetns, addresses);
+    clock.mark("finish");
   }
-  for (const a of addresses) await netns.flushNeighbours(bareIP(a));
+  log.debug("teardown steps", { ...t.label, ms: clock.done() });
   if (forced.length) log.warn("teardown forced: a plugin's DEL could not finish on its own", { ...t.label, network: list?.conflist.name, forced });
   return { forced };
 }
