@@ -6,6 +6,7 @@ import { StateStore } from "./driver/state.js";
 import { CniShimDriver } from "./driver/driver.js";
 import { Attacher } from "./attach/attach.js";
 import { dockerClient } from "./docker/client.js";
+import { dockerNetworksOverSocket } from "./docker/networks.js";
 import { confDirs, type Settings } from "./settings.js";
 import { log } from "./util/log.js";
 
@@ -23,7 +24,7 @@ export function buildDriver(s: Settings): CniShimDriver {
     runtime: buildRuntime(s),
     state: new StateStore(s.stateDir),
     confDirs: confDirs(s),
-    docker: dockerClient(s.dockerSocket),
+    dockerNetworks: dockerNetworksOverSocket(s.dockerSocket),
     reconcileGraceMs: s.reconcileGraceS * 1000,
     backgroundTeardown: s.backgroundTeardown,
   });

@@ -5,7 +5,7 @@ import { DEFAULT_CACHE_DIR } from "./cni/cache.js";
 import { parseCniPath } from "./cni/plugins.js";
 import { DEFAULT_EXEC_TIMEOUT_MS } from "./cni/runtime.js";
 import { DEFAULT_STATE_DIR } from "./driver/state.js";
-import { DEFAULT_DOCKER_SOCKET } from "./docker/client.js";
+import { DEFAULT_DOCKER_SOCKET } from "./docker/socket.js";
 
 export const DEFAULT_SOCKET = "/run/docker/plugins/cni-shim.sock";
 

@@ -1,9 +1,16 @@
-// The Docker Engine API client cni-shim uses (reconciliation, attach, compare, endpoints), with
-// timeouts so a stuck daemon can never stall us.
-import Docker from "dockerode";
+// The Docker Engine API client cni-shim uses (attach, compare, endpoints), with timeouts so a
+// stuck daemon can never stall us. dockerode (and what it pulls in, ~30 MB of a process's
+// memory) is loaded only when a client is made: the plugin itself asks Docker through
+// docker/networks.ts.
+import { createRequire } from "node:module";
+import type Docker from "dockerode";
+import { DEFAULT_DOCKER_SOCKET } from "./socket.js";
 
-export const DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock";
+export { DEFAULT_DOCKER_SOCKET } from "./socket.js";
+
+const require = createRequire(import.meta.url);
 
 export function dockerClient(socketPath = process.env.DOCKER_SOCKET ?? DEFAULT_DOCKER_SOCKET, timeoutMs = 10_000): Docker {
-  return new Docker({ socketPath, timeout: timeoutMs });
+  const DockerClass = require("dockerode") as typeof Docker;
+  return new DockerClass({ socketPath, timeout: timeoutMs });
 }

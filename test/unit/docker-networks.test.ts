@@ -1,0 +1,53 @@
+// The plugin's one question to Docker (network inspect over the Engine API socket), against a
+// stand-in Engine API on a unix socket of the test's own.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createServer, type Server } from "node:http";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { dockerNetworksOverSocket } from "../../src/docker/networks.js";
+
+describe("dockerNetworksOverSocket", () => {
+  let dir: string;
+  let server: Server;
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "cs-dnet-"));
+    server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      if (req.url === "/networks/live") return res.end(JSON.stringify({ Name: "n", Containers: { c1: { EndpointID: "ep1", Name: "x" } } }));
+      if (req.url === "/networks/empty") return res.end(JSON.stringify({ Name: "n", Containers: null }));
+      if (req.url === "/networks/odd") return res.end(JSON.stringify({ Containers: { c1: { EndpointID: 7 } } }));
+      if (req.url === "/networks/busy") return res.writeHead(500).end('{"message":"daemon busy"}');
+      if (req.url === "/networks/slow") return; // never answers
+      res.writeHead(404).end('{"message":"network not found"}');
+    });
+    await new Promise<void>((r) => server.listen(join(dir, "docker.sock"), r));
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("returns the endpoints Docker still has", async () => {
+    const nets = dockerNetworksOverSocket(join(dir, "docker.sock"));
+    expect(await nets.inspect("live")).toEqual({ Containers: { c1: { EndpointID: "ep1" } } });
+    expect(await nets.inspect("empty")).toEqual({ Containers: undefined });
+    expect(seen).toContain("GET /networks/live");
+  });
+
+  it("rejects with statusCode 404 for a network Docker no longer has, and with the status otherwise", async () => {
+    const nets = dockerNetworksOverSocket(join(dir, "docker.sock"));
+    await expect(nets.inspect("gone")).rejects.toMatchObject({ statusCode: 404 });
+    await expect(nets.inspect("busy")).rejects.toMatchObject({ statusCode: 500, message: expect.stringContaining("daemon busy") });
+    await expect(nets.inspect("odd")).rejects.toThrow(/not what cni-shim expects/);
+  });
+
+  it("gives up on a daemon that does not answer", async () => {
+    await expect(dockerNetworksOverSocket(join(dir, "docker.sock"), 200).inspect("slow")).rejects.toThrow(/no answer within 200 ms/);
+    await expect(dockerNetworksOverSocket(join(dir, "absent.sock")).inspect("live")).rejects.toThrow(/ENOENT/);
+  });
+});
