@@ -33,8 +33,12 @@ test: deps build image
 test-unit: build
 	npx vitest run test/unit
 
+# Figures, no assertions (scripts/bench.mjs): Docker's bridge, cni-shim and podman + CNI on the same
+# chain; installs podman when missing. BENCH_ARGS sets the rounds (default 11), e.g. BENCH_ARGS=5.
+BENCH_ARGS ?=
 bench: deps build image
-	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) node scripts/bench.mjs
+	@bash scripts/install-bench-deps.sh
+	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) node scripts/bench.mjs $(BENCH_ARGS)
 
 # Fault injection (scripts/soak.mjs): kill -9 of the plugin in both teardown modes, dockerd
 # kill -9, a simulated reboot, a request fuzzer. SOAK_ARGS shortens it, e.g. --cycles 20.

@@ -1,84 +1,584 @@
 #!/usr/bin/env node
-// Benchmark: median wall time of `docker run --rm IMAGE true` on Docker's own bridge, on
-// --network none, and on a cni-shim network, in the same run on the same machine, and how much
-// of the cni-shim time is spent in CNI plugin execs (from the plugin's own "cni exec" log lines).
-// Prints figures; asserts nothing. Usage: node scripts/bench.mjs [runs]
+// Benchmark (issue 10): what a container start costs on cni-shim, next to Docker's own bridge and
+// podman 4 + CNI (libcni) running the same bridge+portmap+firewall+tuning chain, on this machine,
+// in one run. Ratios, not absolute times, are the figures that count.
+//
+// 1. Sequential: ROUNDS interleaved rounds (the order rotates each round) of
+//      docker run --rm IMAGE true    on a user-defined Docker bridge network, on --network none,
+//                                    on a cni-shim network (background DEL) and on one served by
+//                                    a second cni-shim with --teardown sync;
+//      podman run --rm IMAGE true    on a `podman network create` network and on --network none.
+//    Medians; N = on the network − on none, the network's share of a start. Ratios:
+//    N(cni-shim) − N(Docker bridge) next to the chain's ADD plugin execs per start, and
+//    N(cni-shim) / N(podman).
+// 2. Where CreateEndpoint's time goes, from the plugins' own log: the "endpoint attached" line's
+//    ms phases (settle, lock, records, record, netns, add, handOut, save, total; "add" is the CNI
+//    chain, plugin execs included) and the "cni exec" lines (one per plugin exec, grouped by
+//    container id = endpoint id): plugin execs vs the shim's own steps.
+// 3. Parallel: 50 `docker run -d --rm ... sleep 300`, 10 at a time, wall time from the first
+//    start to all running, on the Docker bridge network and on the cni-shim network; failures,
+//    containers not running and duplicate addresses (docker inspect) counted; then docker rm -f
+//    and CniShim.Settle (returns once the background teardowns are done).
+// 4. RSS (VmRSS) of the cni-shim serve process: idle after start, with the 50 endpoints up, after
+//    they are removed.
+//
+// podman runs with a containers.conf of the bench's own (CONTAINERS_CONF): the CNI backend, the
+// CNI plugin dirs cni-shim searches, and a network config dir in the bench's temp dir, so the
+// conflist podman writes lands there, not in /etc/cni/net.d. The podman image is the same busybox
+// rootfs (docker save IMAGE, then podman load); nothing is pulled (--pull=never).
+// Everything the bench creates is removed in `finally` (containers, networks, plugins, the podman
+// network, its bridge and host-local dir, the podman image if the bench loaded it, CNI iptables
+// chains that appeared during the run and are not in use, the temp dir). Every wait is bounded.
+// Prints figures, asserts nothing; exits non-zero only when something failed to run.
+// Usage: node scripts/bench.mjs [rounds]   (default 11; make bench BENCH_ARGS=5)
 import { execa } from "execa";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { request } from "node:http";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createConnection } from "node:net";
 import { fileURLToPath } from "node:url";
 
-const runs = Number(process.argv[2] ?? 10);
-const image = process.env.CNI_SHIM_TEST_IMAGE ?? "cni-shim-busybox:latest";
-const dockerCli = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
-const cli = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
-const dir = await mkdtemp(join(tmpdir(), "cnishim-bench-"));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const docker = (args) => execa(dockerCli, args, { timeout: 120_000 });
+const ROUNDS = Number(process.argv[2] ?? 11);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`rounds must be a positive integer, got "${process.argv[2]}"`);
+const IMAGE = process.env.CNI_SHIM_TEST_IMAGE ?? "cni-shim-busybox:latest";
+const PARALLEL = { containers: 50, width: 10 };
+const TAG = `cnishim-bench-${process.pid}`;
+const LABEL = `cni-shim-bench=${process.pid}`;
+const DOCKER = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker"; // Debian's client matches Debian's dockerd
+const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
+const EMBEDDED_DEFAULT = fileURLToPath(new URL("../plugin-config/net.d/cni-shim-default.conflist", import.meta.url));
+const CNI_PATH = (process.env.CNI_PATH || "/opt/cni/bin:/usr/lib/cni").split(":").filter(Boolean); // cni-shim's --cni-path default
 
-/** A cni-shim process with its own driver name; `logs` collects its JSON log lines. */
-async function startPlugin(teardown) {
-  const driver = `cnishim-bench-${teardown}-${process.pid}`;
+// ---- small helpers ----------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const progress = (msg) => process.stderr.write(`bench: ${msg}\n`);
+function median(xs) {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : "-");
+const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : "-");
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : "-");
+
+/** Runs a command, bounded; throws with its output when it fails (unless reject: false). */
+async function run(file, args, { timeoutMs = 120_000, reject = true, env, input } = {}) {
+  const res = await execa(file, args, { reject: false, timeout: timeoutMs, killSignal: "SIGKILL", env, input });
+  if (reject && res.failed) throw new Error(`${file} ${args.join(" ")} failed: ${String(res.stderr || res.stdout || res.shortMessage).trim()}`);
+  return res;
+}
+const docker = (args, opts) => run(DOCKER, args, opts);
+
+/** Runs fn over items, at most `width` at a time. */
+async function pool(items, width, fn) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+}
+
+async function timed(fn) {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/** Undo steps, run in reverse order in `finally`; a failing step is reported, the rest still run. */
+const undo = [];
+const defer = (what, fn) => undo.push({ what, fn });
+async function runUndo() {
+  let failed = false;
+  for (const { what, fn } of undo.splice(0).reverse()) {
+    try {
+      await fn();
+    } catch (err) {
+      failed = true;
+      console.error(`bench: cleanup: ${what} failed: ${err.message}`);
+    }
+  }
+  return !failed;
+}
+
+// ---- cni-shim plugins --------------------------------------------------------------------------
+
+function socketAnswers(path) {
+  return new Promise((resolve) => {
+    const s = createConnection(path);
+    const done = (ok) => (s.destroy(), resolve(ok));
+    s.once("connect", () => done(true));
+    s.once("error", () => done(false));
+    setTimeout(() => done(false), 1_000).unref();
+  });
+}
+
+/** POST over the plugin's unix socket (as Docker does), bounded. */
+function pluginPost(socketPath, path, body, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const headers = { Accept: "application/vnd.docker.plugins.v1.2+json" };
+    const req = request({ socketPath, path, method: "POST", headers, timeout: timeoutMs }, (res) => {
+      let text = "";
+      res.on("data", (c) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on("timeout", () => req.destroy(new Error(`${path}: no answer within ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** Waits until the plugin's background teardowns are done, then lets its log lines arrive. */
+async function settle(plugin) {
+  const res = await pluginPost(plugin.socket, "/CniShim.Settle", "{}", 120_000);
+  if (res.status !== 200) throw new Error(`${plugin.driver}: CniShim.Settle answered ${res.status} ${res.body}`);
+  await sleep(300);
+}
+
+/** A cni-shim serve process with a driver name of its own; `logs` collects its JSON log lines. */
+async function startPlugin(dir, teardown) {
+  const driver = `${TAG}-${teardown}`;
   const socket = `/run/docker/plugins/${driver}.sock`;
   const base = join(dir, teardown);
-  const p = { driver, net: `${driver}-net`, logs: "" };
-  p.proc = execa("node", [cli, "serve", "--socket", socket, "--state-dir", join(base, "state"), "--cache-dir", join(base, "cache"), "--conf-dir", join(base, "net.d"), "--reconcile-interval", "0", "--teardown", teardown], { reject: false, all: true, buffer: false });
+  const args = [CLI, "serve", "--socket", socket, "--state-dir", join(base, "state"), "--cache-dir", join(base, "cache"), "--conf-dir", join(base, "net.d"), "--reconcile-interval", "0", "--teardown", teardown, "--log-level", "info"];
+  const p = { driver, socket, teardown, logs: "" };
+  // detached: a Ctrl-C reaches the bench only, which then removes the networks while the plugins still serve them.
+  p.proc = execa(process.execPath, args, { reject: false, all: true, buffer: false, detached: true, forceKillAfterDelay: 5_000 });
   p.proc.all.on("data", (d) => (p.logs += d));
-  const answers = () => new Promise((r) => { const s = createConnection(socket); s.once("connect", () => (s.destroy(), r(true))); s.once("error", () => r(false)); });
-  for (let i = 0; i < 100 && !(await answers()); i++) await new Promise((r) => setTimeout(r, 100));
-  await docker(["network", "create", "-d", driver, p.net]);
+  defer(`stop ${driver}`, async () => {
+    p.proc.kill("SIGTERM");
+    await Promise.race([p.proc, sleep(15_000)]);
+    await rm(socket, { force: true });
+  });
+  for (let i = 0; i < 100 && !(await socketAnswers(socket)); i++) {
+    if (p.proc.exitCode !== null && p.proc.exitCode !== undefined) break;
+    await sleep(100);
+  }
+  if (!(await socketAnswers(socket))) throw new Error(`cni-shim (${teardown}) did not answer on ${socket} within 10 s:\n${p.logs.slice(-2000)}`);
   return p;
 }
 
-const plugins = [];
-try {
-  const bg = await startPlugin("background");
-  plugins.push(bg);
-  const sync = await startPlugin("sync");
-  plugins.push(sync);
-  const modes = {
-    "docker bridge": { args: ["--network", "bridge"] },
-    "--network none": { args: ["--network", "none"] },
-    "cni-shim (sync DEL)": { args: ["--network", sync.net], plugin: sync },
-    "cni-shim": { args: ["--network", bg.net], plugin: bg },
-  };
-  const times = Object.fromEntries(Object.keys(modes).map((m) => [m, []]));
-  const execs = Object.fromEntries(Object.keys(modes).map((m) => [m, []]));
-  await docker(["run", "--rm", image, "true"]); // warm caches
-  for (let i = 0; i < runs; i++) {
-    for (const [mode, { args, plugin }] of Object.entries(modes)) {
-      const mark = plugin?.logs.length ?? 0;
-      const t0 = performance.now();
-      await docker(["run", "--rm", ...args, image, "true"]);
-      const ms = performance.now() - t0;
-      times[mode].push(ms);
-      if (plugin) {
-        // Only execs that ended inside the timed window count as on the critical path.
-        await new Promise((r) => setTimeout(r, 400));
-        const lines = plugin.logs.slice(mark).split("\n").filter((l) => l.includes('"cni exec"')).map((l) => JSON.parse(l));
-        const end = Date.now() - 400;
-        execs[mode].push({ total: lines.reduce((a, l) => a + l.ms, 0), onPath: lines.filter((l) => Date.parse(l.time) <= end).reduce((a, l) => a + l.ms, 0) });
+/** The plugin's log lines (parsed) from offset `from` on. */
+function logLines(plugin, from = 0) {
+  return plugin.logs
+    .slice(from)
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l)];
+      } catch {
+        return [];
       }
-    }
-  }
-  console.log(`docker run --rm ${image} true, ${runs} runs each, median wall time:`);
-  for (const [mode, xs] of Object.entries(times)) {
-    let line = `  ${mode.padEnd(22)} ${median(xs).toFixed(0).padStart(6)} ms`;
-    if (modes[mode].plugin) {
-      const total = median(execs[mode].map((e) => e.total));
-      const onPath = median(execs[mode].map((e) => e.onPath));
-      line += `   CNI plugin execs ${total.toFixed(0)} ms per run, ${onPath.toFixed(0)} ms of it inside docker run = ${((onPath / median(xs)) * 100).toFixed(0)}%`;
-    }
-    console.log(line);
-  }
-} finally {
-  for (const p of plugins) {
-    await docker(["network", "rm", p.net]).catch(() => undefined);
-    p.proc.kill("SIGTERM");
-    await p.proc;
-  }
-  await rm(dir, { recursive: true, force: true });
+    });
 }
+
+/** VmRSS of a process, in MiB. */
+async function rssMiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+// ---- docker networks ---------------------------------------------------------------------------
+
+async function dockerNetwork(name, driverArgs) {
+  await docker(["network", "create", ...driverArgs, "--label", LABEL, name]);
+  defer(`docker network rm ${name}`, () => docker(["network", "rm", name]));
+  const res = await docker(["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", name]);
+  return { name, subnets: res.stdout.trim().split(/\s+/).filter(Boolean) };
+}
+
+async function removeLabelledContainers() {
+  const ids = (await docker(["ps", "-aq", "--filter", `label=${LABEL}`])).stdout.split("\n").filter(Boolean);
+  if (ids.length) await docker(["rm", "-f", ...ids], { timeoutMs: 300_000 });
+}
+
+// ---- podman ------------------------------------------------------------------------------------
+
+/** podman with a containers.conf of the bench's own (CNI backend, conflists in the temp dir). */
+async function setUpPodman(dir) {
+  if (!(await run("podman", ["--version"], { reject: false })).stdout) throw new Error("podman is missing: make bench installs it (scripts/install-bench-deps.sh)");
+  const confDir = join(dir, "podman-net.d");
+  await mkdir(confDir, { recursive: true });
+  const conf = join(dir, "containers.conf");
+  await writeFile(conf, `[network]\nnetwork_backend = "cni"\nnetwork_config_dir = "${confDir}"\ncni_plugin_dirs = [${CNI_PATH.map((d) => `"${d}"`).join(", ")}]\n`);
+  const env = { CONTAINERS_CONF: conf };
+  const podman = (args, opts = {}) => run("podman", args, { ...opts, env });
+  const version = (await podman(["--version"])).stdout.trim().replace(/^podman version /, "");
+  const backend = (await podman(["info", "--format", "{{.Host.NetworkBackend}}"])).stdout.trim();
+  if (backend !== "cni") throw new Error(`podman uses the "${backend}" network backend even with ${conf}; the bench compares with CNI (libcni)`);
+  return { podman, version, backend, confDir };
+}
+
+/** The busybox image in podman: `docker save` of the bench's image, `podman load`ed (removed at the end if new). */
+async function podmanImage(dir, podman) {
+  const ids = async () => new Set((await podman(["images", "-q", "--no-trunc"])).stdout.split("\n").map((s) => s.trim().replace(/^sha256:/, "")).filter(Boolean));
+  const known = await ids();
+  const tar = join(dir, "image.tar");
+  await docker(["save", "-o", tar, IMAGE]);
+  const res = await podman(["load", "-i", tar]);
+  await rm(tar, { force: true });
+  const name = /Loaded image(?:\(s\))?: ([^\s,]+)/.exec(`${res.stdout}\n${res.stderr}`)?.[1];
+  if (!name) throw new Error(`podman load did not say which image it loaded: ${res.stdout} ${res.stderr}`);
+  const id = (await podman(["image", "inspect", "--format", "{{.Id}}", name])).stdout.trim().replace(/^sha256:/, "");
+  if (!known.has(id)) defer(`podman rmi ${id.slice(0, 12)}`, () => podman(["rmi", "-f", id]));
+  return { name, id };
+}
+
+/** A podman CNI network; returns its name, the conflist podman wrote, bridge and subnets. */
+async function podmanNetwork(podmanEnv) {
+  const { podman, confDir } = podmanEnv;
+  const name = TAG;
+  await podman(["network", "create", "--disable-dns", "--label", LABEL, name]);
+  const net = { name, file: undefined, text: "", bridge: undefined, subnets: [] };
+  defer(`podman network ${name}`, () => removePodmanNetwork(podmanEnv, net));
+  for (const f of (await readdir(confDir)).filter((f) => f.endsWith(".conflist"))) {
+    const text = await readFile(join(confDir, f), "utf8");
+    const list = JSON.parse(text);
+    if (list.name !== name) continue;
+    const bridge = list.plugins.find((p) => p.type === "bridge");
+    Object.assign(net, { file: join(confDir, f), text, list, bridge: bridge?.bridge, subnets: (bridge?.ipam?.ranges ?? []).flat().map((r) => r.subnet) });
+  }
+  if (!net.file) throw new Error(`podman network create ${name} wrote no conflist in ${confDir}`);
+  // The bridge appears with the first ADD; if a link of that name exists already it is not ours.
+  net.bridgeIsOurs = net.bridge ? (await run("ip", ["link", "show", net.bridge], { reject: false })).failed : false;
+  return net;
+}
+
+async function removePodmanNetwork({ podman }, net) {
+  const ids = (await podman(["ps", "-aq", "--filter", `label=${LABEL}`])).stdout.split("\n").filter(Boolean);
+  if (ids.length) await podman(["rm", "-f", ...ids], { reject: false });
+  const res = await podman(["network", "rm", "-f", net.name], { reject: false });
+  if (net.file) await rm(net.file, { force: true });
+  if (net.bridgeIsOurs) await run("ip", ["link", "del", net.bridge], { reject: false });
+  await rm(join("/var/lib/cni/networks", net.name), { recursive: true, force: true }); // host-local's reservations dir
+  if (res.failed) throw new Error(`podman network rm ${net.name}: ${String(res.stderr).trim()} (its conflist, bridge and host-local dir were removed)`);
+}
+
+// ---- iptables: CNI chains the bench's chains created -------------------------------------------
+
+// Chains the firewall and portmap plugins create once and share between all attachments.
+const SHARED_CHAINS = /^CNI-(FORWARD|ADMIN|HOSTPORT-[A-Z]+)$/;
+const BUILTIN_CHAINS = new Set(["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"]);
+
+async function iptablesSave(family) {
+  const res = await run(family === 6 ? "ip6tables-save" : "iptables-save", [], { reject: false, timeoutMs: 30_000 });
+  return res.failed ? undefined : parseSave(res.stdout);
+}
+
+function parseSave(text) {
+  const tables = new Map();
+  let cur;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("*")) tables.set(line.slice(1).trim(), (cur = { chains: new Set(), rules: [] }));
+    else if (line.startsWith(":") && cur) cur.chains.add(line.slice(1).split(" ")[0]);
+    else if (line.startsWith("-A ") && cur) {
+      const rest = line.slice(3);
+      const sp = rest.indexOf(" ");
+      cur.rules.push({ chain: sp < 0 ? rest : rest.slice(0, sp), spec: sp < 0 ? "" : rest.slice(sp + 1) });
+    }
+  }
+  return tables;
+}
+
+const ipv4 = (s) => s.split(".").reduce((a, o) => a * 256 + Number(o), 0);
+function inCidr(ip, cidr) {
+  const [net, bits] = cidr.split("/");
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(net ?? "")) return false;
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(ipv4(ip) / size) === Math.floor(ipv4(net) / size);
+}
+const mentions = (spec, cidrs) => [...spec.matchAll(/(\d{1,3}(?:\.\d{1,3}){3})/g)].some((m) => cidrs.some((c) => inCidr(m[1], c)));
+const jumpTarget = (spec) => /(?:^|\s)-[jg] (\S+)/.exec(spec)?.[1];
+
+/**
+ * iptables-restore input removing, from one table, the CNI chains that did not exist before the
+ * bench: per-attachment ones whose rules (or the jumps to them) name the bench's CNI subnets, and
+ * the shared ones when nothing uses them any more (no per-address rule, no jump from another CNI
+ * chain). Also every rule that still names those subnets. Returns the script and what it leaves.
+ */
+function sweepTable(table, before, after, cidrs) {
+  const fresh = [...after.chains].filter((c) => c.startsWith("CNI-") && !before.chains.has(c));
+  const doomed = new Set(fresh.filter((c) => !SHARED_CHAINS.test(c) && after.rules.some((r) => (r.chain === c || jumpTarget(r.spec) === c) && mentions(r.spec, cidrs))));
+  const doomedRule = (r) => !doomed.has(r.chain) && (mentions(r.spec, cidrs) || doomed.has(jumpTarget(r.spec)));
+  const shared = new Set(fresh.filter((c) => SHARED_CHAINS.test(c)));
+  const left = after.rules.filter((r) => !doomed.has(r.chain) && !doomedRule(r));
+  const usesShared = left.some((r) => {
+    const to = jumpTarget(r.spec);
+    if (shared.has(r.chain)) return /\/(32|128)(\s|$)/.test(r.spec) || (to?.startsWith("CNI-") && !shared.has(to));
+    return shared.has(to) && !BUILTIN_CHAINS.has(r.chain);
+  });
+  if (!usesShared) for (const c of shared) doomed.add(c);
+  const rules = after.rules.filter(doomedRule);
+  const kept = fresh.filter((c) => !doomed.has(c));
+  if (!rules.length && !doomed.size) return { script: "", removed: [], kept };
+  const script = [`*${table}`, ...rules.map((r) => `-D ${r.chain} ${r.spec}`), ...[...doomed].map((c) => `-F ${c}`), ...[...doomed].map((c) => `-X ${c}`), "COMMIT", ""].join("\n");
+  return { script, removed: [...[...doomed].map((c) => `chain ${table}/${c}`), ...rules.map((r) => `rule ${table}/${r.chain} ${r.spec}`)], kept };
+}
+
+async function snapshotIptables() {
+  return { 4: await iptablesSave(4), 6: await iptablesSave(6) };
+}
+
+async function sweepIptables(before, cidrs) {
+  const removed = [];
+  const kept = [];
+  for (const family of [4, 6]) {
+    const after = await iptablesSave(family);
+    if (!after || !before[family]) continue; // no snapshot: nothing can be told apart as the bench's
+    for (const [table, state] of after) {
+      const out = sweepTable(table, before[family].get(table) ?? { chains: new Set(), rules: [] }, state, family === 4 ? cidrs : []);
+      kept.push(...out.kept.map((c) => `${table}/${c}`));
+      if (!out.script) continue;
+      await run(family === 6 ? "ip6tables-restore" : "iptables-restore", ["-w", "5", "--noflush"], { input: out.script, timeoutMs: 30_000 });
+      removed.push(...out.removed);
+    }
+  }
+  if (removed.length) console.log(`iptables: removed what the bench's CNI chains left: ${removed.join("; ")}`);
+  if (kept.length) console.log(`iptables: CNI chains that appeared during the run left in place (in use, not the bench's alone): ${kept.join(", ")}`);
+}
+
+// ---- 1. sequential rounds ----------------------------------------------------------------------
+
+// podman (as root) raises a container's nofile/nproc limits to the kernel's maximum, which a
+// host without CAP_SYS_RESOURCE (this kind of sandbox) refuses at runc init: ask for modest ones.
+const PODMAN_ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"];
+
+/** The timed starts: name, command, and the plugin whose log tells what CreateEndpoint did. */
+function sequentialModes({ bridgeNet, bg, bgNet, sync, syncNet, podman, pImage, pNet }) {
+  const d = (net) => () => docker(["run", "--rm", "--label", LABEL, "--network", net, IMAGE, "true"]);
+  const p = (net) => () => podman(["run", "--rm", "--pull=never", ...PODMAN_ULIMITS, "--label", LABEL, "--network", net, pImage.name, "true"]);
+  return [
+    { key: "bridge", start: d(bridgeNet.name) },
+    { key: "none", start: d("none") },
+    { key: "bg", start: d(bgNet.name), plugin: bg },
+    { key: "sync", start: d(syncNet.name), plugin: sync },
+    { key: "podman", start: p(pNet.name) },
+    { key: "podmanNone", start: p("none") },
+  ];
+}
+
+async function sequentialRounds(modes) {
+  progress("warm-up: one start of each kind (not counted)");
+  for (const m of modes) await m.start();
+  const plugins = modes.filter((m) => m.plugin).map((m) => m.plugin);
+  for (const p of plugins) await settle(p);
+  const marks = new Map(plugins.map((p) => [p, p.logs.length]));
+  const times = Object.fromEntries(modes.map((m) => [m.key, []]));
+  for (let i = 0; i < ROUNDS; i++) {
+    progress(`round ${i + 1}/${ROUNDS}`);
+    for (let j = 0; j < modes.length; j++) {
+      const m = modes[(i + j) % modes.length]; // rotate the order: no kind always runs first
+      times[m.key].push(await timed(m.start));
+    }
+  }
+  for (const p of plugins) await settle(p);
+  return { times, marks };
+}
+
+// ---- 2. CreateEndpoint's phases ----------------------------------------------------------------
+
+/** Per start (one "endpoint attached" line): its ms phases and its plugin execs by command. */
+function attachments(plugin, from) {
+  const lines = logLines(plugin, from);
+  const execs = new Map();
+  for (const l of logLines(plugin)) {
+    if (l.msg !== "cni exec" || !l.container) continue;
+    if (!execs.has(l.container)) execs.set(l.container, []);
+    execs.get(l.container).push(l);
+  }
+  return lines
+    .filter((l) => l.msg === "endpoint attached")
+    .map((l) => {
+      const mine = execs.get(l.endpoint) ?? [];
+      const of = (cmd) => mine.filter((e) => e.command === cmd);
+      const byPlugin = {};
+      for (const e of of("ADD")) byPlugin[e.plugin] = (byPlugin[e.plugin] ?? 0) + e.ms;
+      return { ms: l.ms ?? {}, addExecs: sum(of("ADD").map((e) => e.ms)), delExecs: sum(of("DEL").map((e) => e.ms)), delCount: of("DEL").length, byPlugin };
+    });
+}
+
+function phaseTable(columns) {
+  const keys = [];
+  for (const atts of Object.values(columns)) for (const a of atts) for (const k of Object.keys(a.ms)) if (!keys.includes(k)) keys.push(k);
+  const rows = [];
+  const row = (label, f) => rows.push([label, ...Object.values(columns).map((atts) => f1(median(atts.map(f).filter(Number.isFinite))))]);
+  for (const k of keys) row(k === "add" ? "add (the CNI chain)" : k, (a) => a.ms[k]);
+  row("plugin execs, ADD", (a) => a.addExecs);
+  row("  runtime's own (add − execs)", (a) => a.ms.add - a.addExecs);
+  row("shim's own (total − execs)", (a) => a.ms.total - a.addExecs);
+  row("outside the runtime (total − add)", (a) => a.ms.total - a.ms.add);
+  const plugins = [];
+  for (const atts of Object.values(columns)) for (const a of atts) for (const p of Object.keys(a.byPlugin)) if (!plugins.includes(p)) plugins.push(p);
+  for (const p of plugins) row(`  exec ${p} ADD`, (a) => a.byPlugin[p]);
+  row("plugin execs, DEL (per stop)", (a) => (a.delCount ? a.delExecs : NaN));
+  return rows;
+}
+
+function printRows(header, rows) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const fmt = (r) => "  " + r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join("   ");
+  console.log(fmt(header));
+  for (const r of rows) console.log(fmt(r));
+}
+
+// ---- 3. parallel starts ------------------------------------------------------------------------
+
+/** PARALLEL.containers `docker run -d` on one network, PARALLEL.width at a time. */
+async function parallelStarts(netName, tag, whileUp) {
+  const names = Array.from({ length: PARALLEL.containers }, (_, i) => `${TAG}-${tag}-${i}`);
+  const failures = [];
+  const started = [];
+  const wallMs = await timed(() =>
+    pool(names, PARALLEL.width, async (name) => {
+      const res = await docker(["run", "-d", "--rm", "--name", name, "--label", LABEL, "--network", netName, IMAGE, "sleep", "300"], { reject: false });
+      if (res.failed) failures.push(`${name}: ${String(res.stderr || res.shortMessage).trim().split("\n").pop()}`);
+      else started.push(name);
+    }),
+  );
+  let running = 0;
+  const addresses = [];
+  if (started.length) {
+    // reject: false: a container that already exited (--rm) is missing, the others are still listed.
+    const res = await docker(["inspect", "--format", "{{.State.Running}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", ...started], { reject: false });
+    for (const line of res.stdout.trim().split("\n")) {
+      const [up, addr] = line.split(" ");
+      if (up === "true") running++;
+      if (addr) addresses.push(addr);
+    }
+  }
+  const duplicates = addresses.length - new Set(addresses).size;
+  const during = whileUp ? await whileUp() : undefined;
+  if (started.length) await docker(["rm", "-f", ...started], { timeoutMs: 300_000, reject: false }); // gone already is fine
+  return { wallMs, failures, running, noAddress: started.length - addresses.length, duplicates, during };
+}
+
+// ---- reporting ---------------------------------------------------------------------------------
+
+/** The conflist podman wrote, and both chains' plugin types side by side. */
+async function printChains(pNet) {
+  const types = (list) => list.plugins.map((p) => p.type).join(" → ");
+  const embedded = JSON.parse(await readFile(EMBEDDED_DEFAULT, "utf8"));
+  console.log(`\nThe conflist podman wrote (${pNet.file}):`);
+  console.log(pNet.text.trimEnd().replace(/^/gm, "  "));
+  console.log(`  podman's chain:               ${types(pNet.list)}`);
+  console.log(`  cni-shim's embedded default:  ${types(embedded)}  (plugin-config/net.d/cni-shim-default.conflist)`);
+}
+
+function printTable({ times }, podmanVersion) {
+  const m = Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, median(xs)]));
+  const N = { bridge: m.bridge - m.none, bg: m.bg - m.none, sync: m.sync - m.none, podman: m.podman - m.podmanNone };
+  console.log(`\nStart of a container that exits at once (\`docker run --rm ${IMAGE} true\`, podman: \`podman run --rm\`), median of ${ROUNDS} interleaved rounds, ms:`);
+  printRows(
+    ["", "on the network", "on none", "N = network − none"],
+    [
+      ["Docker's bridge (user-defined network)", f0(m.bridge), f0(m.none), f0(N.bridge)],
+      ["cni-shim (background DEL)", f0(m.bg), f0(m.none), f0(N.bg)],
+      ["cni-shim --teardown sync", f0(m.sync), f0(m.none), f0(N.sync)],
+      [`podman ${podmanVersion} + CNI (libcni)`, f0(m.podman), f0(m.podmanNone), f0(N.podman)],
+    ],
+  );
+  return N;
+}
+
+function printRatios(N, atts) {
+  console.log("\nRatios (the figures that count):");
+  for (const [key, label] of [["bg", "cni-shim"], ["sync", "cni-shim sync"]]) {
+    const diff = N[key] - N.bridge;
+    const execs = median(atts[key].map((a) => a.addExecs));
+    console.log(`  N(${label}) − N(Docker bridge) = ${f0(diff)} ms; the chain's ADD plugin execs: ${f0(execs)} ms per start (${f0((execs / diff) * 100)}% of the difference)`);
+  }
+  console.log(`  N(cni-shim) / N(podman) = ${f2(N.bg / N.podman)}     N(cni-shim sync) / N(podman) = ${f2(N.sync / N.podman)}`);
+}
+
+function printParallel(bridge, shim, shimAtts) {
+  console.log(`\nParallel: ${PARALLEL.containers} × \`docker run -d --rm ${IMAGE} sleep 300\`, ${PARALLEL.width} at a time, first start to all running:`);
+  const row = (label, r) => [label, `${f0(r.wallMs)} ms`, r.failures.length, PARALLEL.containers - r.failures.length - r.running, r.noAddress, r.duplicates];
+  printRows(["", "wall time", "failed", "not running", "no address", "duplicate addresses"], [row("Docker's bridge", bridge), row("cni-shim (background DEL)", shim)]);
+  console.log(`  ratio cni-shim / bridge = ${f2(shim.wallMs / bridge.wallMs)}`);
+  for (const f of [...bridge.failures, ...shim.failures].slice(0, 5)) console.log(`  failure: ${f}`);
+  if (shimAtts.length) {
+    const ms = (k) => f1(median(shimAtts.map((a) => a.ms[k]).filter(Number.isFinite)));
+    console.log(`  cni-shim CreateEndpoint under this load, median ms: total ${ms("total")}, settle ${ms("settle")}, lock ${ms("lock")}, add ${ms("add")} (plugin execs ${f1(median(shimAtts.map((a) => a.addExecs)))}); max total ${f1(Math.max(...shimAtts.map((a) => a.ms.total ?? 0)))}`);
+  }
+}
+
+// ---- main --------------------------------------------------------------------------------------
+
+async function main() {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run make build (make bench does it)`);
+  const dir = await mkdtemp(join(tmpdir(), "cnishim-bench-"));
+  defer(`rm -r ${dir}`, () => rm(dir, { recursive: true, force: true }));
+  const before = await snapshotIptables();
+  const cniSubnets = []; // filled below; the sweep runs after everything else is removed
+  defer("iptables sweep", () => sweepIptables(before, cniSubnets));
+
+  const pEnv = await setUpPodman(dir);
+  progress("loading the image into podman (docker save | podman load)");
+  const pImage = await podmanImage(dir, pEnv.podman);
+  // Undo runs in reverse: containers go first, then networks, then the plugins serving them.
+  const bg = await startPlugin(dir, "background");
+  const sync = await startPlugin(dir, "sync");
+  await sleep(1_000); // past the start-up reconciliation
+  const rssIdle = await rssMiB(bg.proc.pid);
+  const bridgeNet = await dockerNetwork(`${TAG}-bridge`, []);
+  const bgNet = await dockerNetwork(`${TAG}-bg`, ["-d", bg.driver]);
+  const syncNet = await dockerNetwork(`${TAG}-sync`, ["-d", sync.driver]);
+  cniSubnets.push(...bgNet.subnets, ...syncNet.subnets);
+  const pNet = await podmanNetwork(pEnv);
+  cniSubnets.push(...pNet.subnets);
+  defer("remove the bench's docker containers", removeLabelledContainers);
+
+  const dockerVersion = (await docker(["version", "--format", "{{.Server.Version}}"])).stdout.trim();
+  const kernel = (await run("uname", ["-r"])).stdout.trim();
+  console.log(`cni-shim bench: ${ROUNDS} rounds, image ${IMAGE}; docker ${dockerVersion}, podman ${pEnv.version} (network backend ${pEnv.backend}), node ${process.version}, kernel ${kernel}`);
+  await printChains(pNet);
+
+  // 1 + 2: sequential rounds, then the phases of the CreateEndpoints they made.
+  const modes = sequentialModes({ bridgeNet, bg, bgNet, sync, syncNet, podman: pEnv.podman, pImage, pNet });
+  const seq = await sequentialRounds(modes);
+  const N = printTable(seq, pEnv.version);
+  const atts = { bg: attachments(bg, seq.marks.get(bg)), sync: attachments(sync, seq.marks.get(sync)) };
+  printRatios(N, atts);
+  console.log(`\nCreateEndpoint, median ms per start over the cni-shim runs (${atts.bg.length} background, ${atts.sync.length} sync), from the "endpoint attached" and "cni exec" log lines:`);
+  printRows(["phase", "background", "sync"], phaseTable({ bg: atts.bg, sync: atts.sync }));
+  console.log(`  ("shim's own" = everything but the plugin execs; DEL: background = after docker run returned, sync = inside it)`);
+
+  // 3 + 4: parallel starts, RSS with the 50 endpoints up and after they are gone.
+  progress(`parallel: ${PARALLEL.containers} containers on Docker's bridge`);
+  const parBridge = await parallelStarts(bridgeNet.name, "pbr");
+  progress(`parallel: ${PARALLEL.containers} containers on cni-shim`);
+  const mark = bg.logs.length;
+  const parShim = await parallelStarts(bgNet.name, "pcs", () => rssMiB(bg.proc.pid));
+  await settle(bg);
+  const rssAfter = await rssMiB(bg.proc.pid);
+  printParallel(parBridge, parShim, attachments(bg, mark));
+  console.log(`\nRSS of the cni-shim serve process (VmRSS): idle after start ${f1(rssIdle)} MiB, with ${parShim.running} endpoints up ${f1(parShim.during)} MiB, after they were removed ${f1(rssAfter)} MiB`);
+}
+
+let cleaning;
+const cleanup = () => (cleaning ??= (progress("cleaning up"), runUndo()));
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.once(sig, () => {
+    progress(`${sig}: stopping`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+let ok = false;
+try {
+  await main();
+  ok = true;
+} catch (err) {
+  console.error(`bench: ${err.stack ?? err.message}`);
+} finally {
+  if (!(await cleanup())) ok = false;
+}
+process.exit(ok ? 0 : 1);
