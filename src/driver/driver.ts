@@ -204,6 +204,8 @@ export class CniShimDriver implements NetworkDriver {
         p.portMappings.some((m) => ports0.some((r) => r.protocol === m.protocol && r.hostPortStart <= m.hostPort && m.hostPort <= r.hostPortEnd)),
     );
     clock.mark("settle");
+    // Once the reply is out (setImmediate runs after it is written), prepare the next namespace.
+    const prepareNext = () => setImmediate(() => this.host.prepareNetns());
     return this.locks.run(req.EndpointID, async () => {
       clock.mark("lock");
       const net = await this.network(req.NetworkID);
@@ -220,13 +222,17 @@ export class CniShimDriver implements NetworkDriver {
       const ports = await choosePorts(ports0, taken);
       clock.mark("records");
       const plan = tr.planAttachment(req, ports, { ipsCapability: tr.takesIpsCapability(list.conflist) });
+      // A namespace prepared off the critical path, else one of the endpoint's own name, made
+      // below once the record names it.
+      const prepared = await this.host.takePreparedNetns();
+      const stagingNetns = prepared ?? plan.stagingNetns;
       let rec: EndpointRecord = {
         id: req.EndpointID,
         networkId: req.NetworkID,
         phase: "adding",
         cniContainerId: plan.cniContainerId,
         ifName: plan.ifName,
-        stagingNetns: plan.stagingNetns,
+        stagingNetns,
         tmpName: plan.tmpName,
         address: req.Interface?.Address || undefined,
         addressIPv6: req.Interface?.AddressIPv6 || undefined,
@@ -242,11 +248,11 @@ export class CniShimDriver implements NetworkDriver {
       clock.mark("record");
       let added = false;
       try {
-        await this.host.ensureNetns(plan.stagingNetns);
+        if (!prepared) await this.host.ensureNetns(stagingNetns);
         clock.mark("netns");
         const out = await this.runtime.add(list, {
           containerId: plan.cniContainerId,
-          netns: this.host.netnsPath(plan.stagingNetns),
+          netns: this.host.netnsPath(stagingNetns),
           ifName: plan.ifName,
           args: plan.cniArgs,
           capabilityArgs: plan.capabilityArgs,
@@ -255,7 +261,7 @@ export class CniShimDriver implements NetworkDriver {
         clock.mark("add");
         const { mac } = tr.verifyResult(out.result, plan.ifName, [rec.address, rec.addressIPv6], list.conflist.name);
         // The move to the host drops the interface's routes: Join replays the ones read before it.
-        const routes = await this.host.handOut(plan.stagingNetns, plan.ifName, plan.tmpName);
+        const routes = await this.host.handOut(stagingNetns, plan.ifName, plan.tmpName);
         clock.mark("handOut");
         rec = { ...rec, phase: "ready", result: out.result, routes, macAddress: rec.macAddress ?? mac };
         await this.state.putEndpoint(rec);
@@ -265,7 +271,7 @@ export class CniShimDriver implements NetworkDriver {
         try {
           if (added) await this.teardown(rec, net);
           else {
-            await this.host.deleteNetns(plan.stagingNetns);
+            await this.host.deleteNetns(stagingNetns);
             await this.state.deleteEndpoint(rec.id);
           }
         } catch (cleanupErr) {
@@ -276,7 +282,7 @@ export class CniShimDriver implements NetworkDriver {
       // ms: where the time went ("add" is the chain, plugin execs included; the rest is cni-shim's).
       log.info("endpoint attached", { endpoint: rec.id.slice(0, 12), cniNetwork: list.conflist.name, address: rec.address, mac: rec.macAddress, ports: ports.length, ms: clock.done() });
       return this.createReply(req, rec);
-    });
+    }).finally(prepareNext);
   }
 
   /**
@@ -393,6 +399,10 @@ export class CniShimDriver implements NetworkDriver {
 
   /** Finish what an earlier process (or boot) left: see TeardownQueue.recover. */
   async recover(): Promise<number> {
+    const referenced = new Set((await this.state.listEndpoints()).map((e) => e.stagingNetns));
+    const swept = await this.host.sweepPreparedNetns(referenced);
+    if (swept.length) log.info("removed staging namespaces prepared by an earlier process", { netns: swept });
+    this.host.prepareNetns();
     return this.queue.recover();
   }
 
@@ -442,10 +452,16 @@ export class CniShimDriver implements NetworkDriver {
   async stop(timeoutMs = 20_000): Promise<void> {
     this.reconciler.cancel();
     await Promise.race([this.settle(), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    await this.host.drainNetns();
   }
 
   /** Compare our records with what Docker still has; tear down what it forgot. One at a time. */
   async reconcile(): Promise<ReconcileReport> {
-    return this.reconciler.reconcile();
+    const report = await this.reconciler.reconcile();
+    // Namespaces prepared by a process killed before it could remove them (never a live one's).
+    const referenced = new Set((await this.state.listEndpoints()).map((e) => e.stagingNetns));
+    const swept = await this.host.sweepPreparedNetns(referenced).catch(() => []);
+    if (swept.length) log.info("removed staging namespaces prepared by an earlier process", { netns: swept });
+    return report;
   }
 }

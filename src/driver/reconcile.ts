@@ -9,6 +9,8 @@ import type { Clock, CniOps, DockerNetworks, HostOps, Teardown } from "./seams.j
 import * as tr from "./translate.js";
 import type { KeyedMutex } from "../util/keyed-mutex.js";
 import { log } from "../util/log.js";
+import { isPreparedNetns } from "../host/netns-pool.js";
+import { basename } from "node:path";
 
 export interface ReconcileReport {
   endpointsRemoved: string[];
@@ -149,7 +151,8 @@ export class Reconciler {
         // Attachments of others in the same cache dir and CNI network (`cni-shim attach`, a
         // kubelet) are not ours to judge: only entries added in our staging namespaces are.
         const entries = await cni.cache.list(list.conflist.name);
-        const ours = (e: CacheEntry) => e.netns === host.netnsPath(tr.endpointNames(e.containerId).stagingNetns);
+        // Our staging namespaces: named after the endpoint, or prepared ahead (cni-shim-p<pid>-<n>).
+        const ours = (e: CacheEntry) => e.netns === host.netnsPath(tr.endpointNames(e.containerId).stagingNetns) || (!!e.netns && isPreparedNetns(basename(e.netns)) && e.netns === host.netnsPath(basename(e.netns)));
         const recorded = new Set(remaining.map((e) => `${e.cniContainerId}/${e.ifName}`));
         const orphans = entries.filter((e) => ours(e) && !recorded.has(`${e.containerId}/${e.ifName}`) && !this.attachmentBusy(e.containerId, remaining));
         await this.removeOrphanCacheEntries(orphans);

@@ -8,6 +8,7 @@ import type { ResultCache } from "../cni/cache.js";
 import type { AddOutcome, Attachment } from "../cni/runtime.js";
 import type { TeardownTarget } from "../host/teardown.js";
 import * as netns from "../host/netns.js";
+import { NetnsPool } from "../host/netns-pool.js";
 import type { KernelRoute } from "../host/routes.js";
 import { removeBridgeIfUnused, removeHostLocalDirIfEmpty } from "../host/leftovers.js";
 
@@ -28,6 +29,14 @@ export type Teardown = (target: TeardownTarget) => Promise<unknown>;
 export interface HostOps {
   netnsPath(name: string): string;
   ensureNetns(name: string): Promise<void>;
+  /** A prepared staging namespace, or undefined when none is ready (then the endpoint makes its own). */
+  takePreparedNetns(): Promise<string | undefined>;
+  /** Prepare the next ones in the background (off the critical path: after a reply). */
+  prepareNetns(): void;
+  /** Remove the prepared namespaces (shutdown). */
+  drainNetns(): Promise<void>;
+  /** Remove prepared namespaces earlier processes left, except those records still name. */
+  sweepPreparedNetns(referenced: Set<string>): Promise<string[]>;
   deleteNetns(name: string): Promise<void>;
   netnsExists(name: string): Promise<boolean>;
   linkExists(name: string, netns?: string): Promise<boolean>;
@@ -41,7 +50,13 @@ export interface HostOps {
   removeHostLocalDirIfEmpty(dir: string): Promise<void>;
 }
 
+const pool = new NetnsPool();
+
 export const realHost: HostOps = {
+  takePreparedNetns: () => pool.take(),
+  prepareNetns: () => pool.refill(),
+  drainNetns: () => pool.drain(),
+  sweepPreparedNetns: (referenced) => NetnsPool.sweepOrphans(referenced),
   netnsPath: netns.netnsPath,
   ensureNetns: netns.ensureNetns,
   deleteNetns: netns.deleteNetns,

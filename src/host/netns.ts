@@ -16,6 +16,11 @@ export async function ensureNetns(name: string): Promise<void> {
   }
 }
 
+/** `ip netns add`: fails when the name exists. */
+export async function addNetns(name: string): Promise<void> {
+  await run("ip", ["netns", "add", name]);
+}
+
 export async function deleteNetns(name: string): Promise<void> {
   try {
     await access(netnsPath(name));

@@ -168,7 +168,11 @@ describe("the managed plugin (docker plugin create / enable)", () => {
     expect((await readdir(join(CACHE_DIR, "results"))).filter((f) => f.startsWith(`${cniNetwork}-`))).toHaveLength(2);
     // `ip netns add` inside the plugin propagated to the host (rshared /run/netns).
     const netns = (await sh("ip", ["netns", "list"])).stdout;
-    for (const a of attachments) expect(netns).toContain(`cni-shim-${a.endpoint.slice(0, 12)}`);
+    for (const a of attachments) {
+      const { stagingNetns } = JSON.parse(await readFile(join(STATE_DIR, "endpoints", `${a.endpoint}.json`), "utf8")) as { stagingNetns: string };
+      expect(stagingNetns).toMatch(new RegExp(`^cni-shim-(${a.endpoint.slice(0, 12)}|p\\d+-\\d+)$`)); // its own, or one prepared ahead
+      expect(netns).toContain(stagingNetns);
+    }
   });
 
   it("keeps working across docker plugin disable and enable", async () => {

@@ -102,6 +102,23 @@ export class FakeHost implements HostOps {
 
   netnsPath = (name: string) => `/run/netns/${name}`;
   ensureNetns = async (name: string) => void this.namespaces.add(name);
+  /** Prepared namespaces handed out first, as the real pool does. */
+  readonly prepared: string[] = [];
+  takePreparedNetns = async () => {
+    const name = this.prepared.shift();
+    if (name) this.namespaces.add(name);
+    return name;
+  };
+  prepareCalls = 0;
+  prepareNetns = () => void this.prepareCalls++;
+  drainNetns = async () => {
+    for (const name of this.prepared.splice(0)) this.namespaces.delete(name);
+  };
+  readonly swept: Array<Set<string>> = [];
+  sweepPreparedNetns = async (referenced: Set<string>) => {
+    this.swept.push(referenced);
+    return [];
+  };
   deleteNetns = async (name: string) => void this.namespaces.delete(name);
   netnsExists = async (name: string) => this.namespaces.has(name);
   linkExists = async (name: string, netns?: string) => (netns ? false : this.hostLinks.has(name));

@@ -132,7 +132,13 @@ export async function snapshot(cacheDir?: string): Promise<HostSnapshot> {
     /* no dir yet */
   }
   const links = JSON.parse((await sh("ip", ["-j", "link", "show", "type", "veth"])).stdout || "[]") as Array<{ ifname: string }>;
-  const netns = (await sh("ip", ["netns", "list"])).stdout.split("\n").filter(Boolean).map((l) => l.split(" ")[0]!);
+  // Staging namespaces a running plugin prepared ahead (cni-shim-p<pid>-<n>) are its pool, not
+  // leftovers; those of a process that is gone are.
+  const netns = (await sh("ip", ["netns", "list"])).stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => l.split(" ")[0]!)
+    .filter((n) => !isLivePoolNetns(n));
   const rules = (await sh("iptables-save", [])).stdout;
   // bridge ipMasq chains CNI-<24 hex>, portmap CNI-DN-<hex>, firewall per-container rules.
   const perContainerChains = [...new Set(rules.split("\n").filter((l) => l.startsWith(":")).map((l) => l.slice(1).split(" ")[0]!).filter((c) => /^CNI-(DN-)?[0-9a-f]{12,}$/.test(c)))];
@@ -145,6 +151,18 @@ export async function snapshot(cacheDir?: string): Promise<HostSnapshot> {
     }
   }
   return { ipReservations, veths: links.map((l) => l.ifname), netns, perContainerChains, cacheFiles };
+}
+
+/** A namespace a live cni-shim process prepared ahead (see src/host/netns-pool.ts). */
+export function isLivePoolNetns(name: string): boolean {
+  const m = /^cni-shim-p(\d+)-\d+$/.exec(name);
+  if (!m) return false;
+  try {
+    process.kill(Number(m[1]), 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Assert-friendly difference: what exists now that did not before. */

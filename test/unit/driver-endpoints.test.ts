@@ -61,6 +61,22 @@ describe("CreateEndpoint rollback", () => {
     expect(h.host.hostLinks.has(rec!.tmpName)).toBe(true);
   });
 
+  it("runs the chain in a prepared namespace when one is ready, names it in the record, and makes none itself", async () => {
+    h.host.prepared.push("cni-shim-p4242-1");
+    const made: string[] = [];
+    const ensure = h.host.ensureNetns;
+    h.host.ensureNetns = async (name: string) => (made.push(name), ensure(name));
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    const rec = await h.state.getEndpoint(A);
+    expect(rec?.stagingNetns).toBe("cni-shim-p4242-1");
+    expect(h.cni.adds[0]?.netns).toBe("/run/netns/cni-shim-p4242-1");
+    expect(made).toEqual([]);
+    // Without one ready: the endpoint's own, made after the record names it.
+    await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
+    expect((await h.state.getEndpoint(B))?.stagingNetns).toBe(`cni-shim-${B.slice(0, 12)}`);
+    expect(made).toEqual([`cni-shim-${B.slice(0, 12)}`]);
+  });
+
   it("keeps the routes the hand-out found on the interface, and Join replays them", async () => {
     h.host.stagingRoutes = [
       { dst: "0.0.0.0/0", gateway: "10.1.0.1", dev: "eth0" },
@@ -228,6 +244,9 @@ describe("recover()", () => {
     await h.driver.settle();
     expect(h.teardown.containerIds().sort()).toEqual([adding, deleting, otherBoot].sort());
     expect((await h.state.listEndpoints()).map((e) => e.id).sort()).toEqual([ready, joined, noBoot].sort());
+    // Prepared namespaces of earlier processes are swept, except those a record names.
+    expect(h.host.swept).toHaveLength(1);
+    expect([...h.host.swept[0]!].sort()).toEqual([adding, deleting, otherBoot, ready, joined, noBoot].map((id) => `cni-shim-${id.slice(0, 12)}`).sort());
   });
 
   it("makes a CreateEndpoint of a recovered endpoint's id wait for its teardown", async () => {
