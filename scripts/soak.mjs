@@ -28,6 +28,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { existsSync, createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
+import { isLivePreparedNetns } from "../dist/host/netns-pool.js";
 import { mulberry32 } from "./soak/random.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -211,17 +212,7 @@ async function snapshot(plugin) {
   const veths = JSON.parse((await must("ip", ["-j", "link", "show", "type", "veth"])) || "[]").map((l) => l.ifname);
   const bridges = JSON.parse((await must("ip", ["-j", "link", "show", "type", "bridge"])) || "[]").map((l) => l.ifname);
   // A running plugin's prepared staging namespaces (cni-shim-p<pid>-<n>) are its pool, not leaks.
-  const livePool = (n) => {
-    const m = /^cni-shim-p(\d+)-\d+$/.exec(n);
-    if (!m) return false;
-    try {
-      process.kill(Number(m[1]), 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  const netns = (await must("ip", ["netns", "list"])).split("\n").filter(Boolean).map((l) => l.split(" ")[0]).filter((n) => !livePool(n));
+  const netns = (await must("ip", ["netns", "list"])).split("\n").filter(Boolean).map((l) => l.split(" ")[0]).filter((n) => !isLivePreparedNetns(n));
   const rules = [];
   const chains = [];
   for (const tool of ["iptables-save", "ip6tables-save"]) {

@@ -11,6 +11,12 @@ const POOL_RE = /^cni-shim-p(\d+)-\d+$/;
 /** Is this a namespace name the pool makes (cni-shim-p<pid>-<n>)? Endpoint ids are hex: no clash. */
 export const isPreparedNetns = (name: string) => POOL_RE.test(name);
 
+/** One a live process prepared: its pool, not a leftover (leak checks use this). */
+export function isLivePreparedNetns(name: string): boolean {
+  const m = POOL_RE.exec(name);
+  return !!m && alive(Number(m[1]));
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -172,7 +172,8 @@ describe("parity matrix: each chain through cni-shim and applied the kubelet way
   });
 
   for (const chain of CHAINS) {
-    it(`${chain.profile ? `profile ${chain.profile}` : chain.key}: cni-shim and attach agree on every parity row`, async () => {
+    const outcome = chain.needs ? `cni-shim and attach agree on every parity row (where the kernel has ${chain.needs})` : chain.knownBreaks ? `the explained exception (${chain.knownBreaks.join(", ")})` : "cni-shim and attach agree on every parity row";
+    it(`${chain.profile ? `profile ${chain.profile}` : chain.key}: ${outcome}`, async () => {
       const listName = chain.profile ?? `pm-${id}-${chain.key}`;
       const support = chain.needs ? await kernelHas(chain.needs, parentName("mvl")) : { ok: true, why: "" };
       const res = await execa(

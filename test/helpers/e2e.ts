@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
+import { isLivePreparedNetns } from "../../src/host/netns-pool.js";
 import { httpGet as getPage, socketAnswers, unixRequest } from "../../src/util/http.js";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -138,7 +139,7 @@ export async function snapshot(cacheDir?: string): Promise<HostSnapshot> {
     .split("\n")
     .filter(Boolean)
     .map((l) => l.split(" ")[0]!)
-    .filter((n) => !isLivePoolNetns(n));
+    .filter((n) => !isLivePreparedNetns(n));
   const rules = (await sh("iptables-save", [])).stdout;
   // bridge ipMasq chains CNI-<24 hex>, portmap CNI-DN-<hex>, firewall per-container rules.
   const perContainerChains = [...new Set(rules.split("\n").filter((l) => l.startsWith(":")).map((l) => l.slice(1).split(" ")[0]!).filter((c) => /^CNI-(DN-)?[0-9a-f]{12,}$/.test(c)))];
@@ -151,18 +152,6 @@ export async function snapshot(cacheDir?: string): Promise<HostSnapshot> {
     }
   }
   return { ipReservations, veths: links.map((l) => l.ifname), netns, perContainerChains, cacheFiles };
-}
-
-/** A namespace a live cni-shim process prepared ahead (see src/host/netns-pool.ts). */
-export function isLivePoolNetns(name: string): boolean {
-  const m = /^cni-shim-p(\d+)-\d+$/.exec(name);
-  if (!m) return false;
-  try {
-    process.kill(Number(m[1]), 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Assert-friendly difference: what exists now that did not before. */
