@@ -243,8 +243,12 @@ export class CniShimDriver implements NetworkDriver {
         bootId: currentBootId(),
         createdAt: new Date(this.now()).toISOString(),
       };
-      // Recorded before anything is created, so a crash mid-way is found and undone later.
-      await this.state.putEndpoint(rec);
+      // Recorded before anything goes into the namespace, so a crash mid-way is found and undone
+      // later (a prepared namespace no record names is swept once its process is gone).
+      await this.state.putEndpoint(rec).catch(async (err: Error) => {
+        if (prepared) await this.host.deleteNetns(prepared).catch(() => undefined);
+        throw err;
+      });
       clock.mark("record");
       let added = false;
       try {
