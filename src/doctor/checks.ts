@@ -6,6 +6,8 @@ import { networkInterfaces, hostname as osHostname } from "node:os";
 import { basename, join } from "node:path";
 import { confDirs, type Settings } from "../settings.js";
 import { listConfFiles, type LoadedConfList } from "../cni/config.js";
+import type { ConfList } from "../cni/schemas.js";
+import { hostLocalRanges } from "../driver/translate.js";
 import { findPlugin } from "../cni/plugins.js";
 import { VersionProbe, chooseVersion } from "../cni/version.js";
 import { run } from "../util/command.js";
@@ -311,17 +313,29 @@ const confDirCheck: Check = async ({ settings }) => {
 /** One check per network list cni-shim can use: every plugin found, answering VERSION, and a common version. */
 const conflistChecks: Check = async ({ settings }) => {
   const probe = new VersionProbe(settings.cniPath, settings.execTimeoutMs);
+  const forwardPolicy = await run("iptables", ["-w", "5", "-S", "FORWARD"], { timeoutMs: 10_000 }).then((out) => /^-P FORWARD (\S+)/m.exec(out)?.[1], () => undefined);
   const seen = new Set<string>();
   const out: CheckResult[] = [];
   for (const entry of await listConfFiles(confDirs(settings))) {
     if (!entry.loaded || seen.has(entry.loaded.conflist.name)) continue; // the conf-dir check reports broken files; shadowed names are unused
     seen.add(entry.loaded.conflist.name);
-    out.push(await checkConfList(entry.loaded, settings, probe));
+    out.push(await checkConfList(entry.loaded, settings, probe, forwardPolicy));
   }
   return out;
 };
 
-async function checkConfList(loaded: LoadedConfList, settings: Settings, probe: VersionProbe): Promise<CheckResult> {
+/**
+ * Why containers of this list cannot reach each other through the host, if they cannot: dockerd
+ * sets the FORWARD policy to DROP, so a chain without the firewall plugin (which accepts each
+ * container's traffic) has its routed (ptp) and bridged (br_netfilter) traffic dropped. On a
+ * cluster node flannel or kube-proxy accept it; here nothing does.
+ */
+export function forwardDropProblem(list: ConfList, forwardPolicy: string | undefined): string | undefined {
+  if (forwardPolicy !== "DROP" || list.plugins.some((p) => p.type === "firewall")) return undefined;
+  return "it has no firewall plugin and this host's FORWARD policy is DROP (dockerd sets it): its containers cannot reach each other through the host";
+}
+
+async function checkConfList(loaded: LoadedConfList, settings: Settings, probe: VersionProbe, forwardPolicy?: string): Promise<CheckResult> {
   const list = loaded.conflist;
   const id = `conflist-${list.name}`;
   const plugins: Record<string, { path?: string; versions?: string[]; error?: string }> = {};
@@ -351,7 +365,13 @@ async function checkConfList(loaded: LoadedConfList, settings: Settings, probe: 
   try {
     const supported = new Map(Object.entries(plugins).map(([type, v]) => [type, v.versions ?? []]));
     const version = chooseVersion(list.name, [list.cniVersion, ...(list.cniVersions ?? [])], supported);
-    return pass("cni-shim", id, `${list.name}: ${Object.keys(plugins).join(", ")} found and speak cniVersion ${version}`, { ...details, chosenVersion: version });
+    const summary = `${list.name}: ${Object.keys(plugins).join(", ")} found and speak cniVersion ${version}`;
+    const dropped = forwardDropProblem(list, forwardPolicy);
+    if (dropped) {
+      const subnet = hostLocalRanges(list)?.[0]?.subnet ?? "<its subnet>";
+      return problem("warn", "cni-shim", id, `${summary}, but ${dropped}`, `add {"type": "firewall"} at the end of its plugins (as cni-shim's profiles do), or accept its traffic: iptables -I DOCKER-USER -s ${subnet} -j ACCEPT`, { ...details, chosenVersion: version, forwardPolicy });
+    }
+    return pass("cni-shim", id, summary, { ...details, chosenVersion: version });
   } catch (err) {
     return problem("fail", "cni-shim", id, `${list.name} (${loaded.source}): ${(err as Error).message}`, `set "cniVersion" (or "cniVersions") in ${loaded.source} to a version all its plugins list, or install newer plugins`, details);
   }

@@ -146,7 +146,11 @@ describe("cni-shim doctor on this host", () => {
     expect(c["plugin-socket"]).toMatchObject({ status: "fail", summary: `no socket at ${missing}: cni-shim is not running` });
     expect(c["conf-dir"]!.status).toBe("fail");
     expect(c["conf-dir"]!.summary).toContain("40-broken.conflist: not valid JSON");
-    expect(c["conflist-doc-good"]).toMatchObject({ status: "pass", summary: "doc-good: bridge, portmap found and speak cniVersion 1.0.0" });
+    // Docker runs here, so FORWARD drops: a chain without firewall is cut off, and doctor says so.
+    expect((await sh("iptables", ["-S", "FORWARD"])).stdout).toMatch(/^-P FORWARD DROP/m);
+    expect(c["conflist-doc-good"]).toMatchObject({ status: "warn", summary: expect.stringMatching(/^doc-good: bridge, portmap found and speak cniVersion 1\.0\.0, but it has no firewall plugin/) });
+    expect(c["conflist-doc-good"]!.fix).toContain("iptables -I DOCKER-USER -s 10.250.0.0/24 -j ACCEPT");
+    expect(c["conflist-kind"]).toMatchObject({ status: "pass" }); // the profiles bring firewall
     expect(c["conflist-doc-missing"]!.status).toBe("fail");
     expect(c["conflist-doc-missing"]!.summary).toContain(`CNI plugin "cs-no-such-plugin" not found`);
     expect(c["conflist-doc-missing"]!.fix).toMatch(/install the missing plugins/);

@@ -1,7 +1,8 @@
 // The pure output of cni-shim doctor (src/doctor/render.ts).
 import { describe, expect, it } from "vitest";
 import { buildReport, renderJson, renderTable } from "../../src/doctor/render.js";
-import type { CheckResult } from "../../src/doctor/checks.js";
+import { forwardDropProblem, type CheckResult } from "../../src/doctor/checks.js";
+import type { ConfList } from "../../src/cni/schemas.js";
 
 const checks: CheckResult[] = [
   { id: "root", group: "cni-shim", status: "pass", summary: "running as root" },
@@ -45,5 +46,16 @@ describe("doctor report", () => {
     const lines = renderTable(buildReport("worker", [long]), 60).split("\n").filter((l) => l.includes("word") || l.includes("do"));
     expect(lines.length).toBeGreaterThan(3);
     for (const l of lines) expect(l.length).toBeLessThanOrEqual(60);
+  });
+});
+
+describe("doctor: a chain whose containers dockerd's FORWARD policy would cut off", () => {
+  const list = (types: string[]) => ({ cniVersion: "1.0.0", name: "n", plugins: types.map((type) => ({ type })) }) as ConfList;
+
+  it("warns only for a chain without firewall on a host whose FORWARD policy is DROP", () => {
+    expect(forwardDropProblem(list(["ptp", "portmap"]), "DROP")).toMatch(/no firewall plugin .* FORWARD policy is DROP/);
+    expect(forwardDropProblem(list(["ptp", "portmap", "firewall"]), "DROP")).toBeUndefined();
+    expect(forwardDropProblem(list(["ptp", "portmap"]), "ACCEPT")).toBeUndefined();
+    expect(forwardDropProblem(list(["ptp"]), undefined)).toBeUndefined();
   });
 });
