@@ -40,8 +40,7 @@ export interface HostOps {
   deleteNetns(name: string): Promise<void>;
   netnsExists(name: string): Promise<boolean>;
   linkExists(name: string, netns?: string): Promise<boolean>;
-  /** Move the chain's interface from the staging namespace to the host's, under `tmpName`. */
-  /** Move the interface to the host as tmpName; returns the routes it had (the move drops them). */
+  /** Move the chain's interface to the host as `tmpName`; returns the routes it had (the move drops them). */
   handOut(staging: string, ifName: string, tmpName: string): Promise<KernelRoute[]>;
   /** Does Docker's sandbox (a bound namespace file) still exist? */
   sandboxExists(sandboxKey: string): Promise<boolean>;
@@ -50,6 +49,7 @@ export interface HostOps {
   removeHostLocalDirIfEmpty(dir: string): Promise<void>;
 }
 
+// One pool per process: every driver of the process (serve's, compare's) shares it.
 const pool = new NetnsPool();
 
 export const realHost: HostOps = {
