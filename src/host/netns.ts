@@ -124,7 +124,6 @@ export async function bridgePorts(bridge: string): Promise<string[]> {
   return links.map((l) => l.ifname);
 }
 
-
 /**
  * The end of a teardown in one exec: remove our namespace (when given and present; what is
  * left inside goes with it) and forget the host's neighbour entries of the freed addresses.
