@@ -13,12 +13,12 @@ interface Span {
   metric: number;
 }
 
-const isLinkLocal6 = (dst: string) => dst.startsWith("fe80::/") || dst.startsWith("ff00::/");
+const isLinkLocalOrMulticast6 = (dst: string) => dst.startsWith("fe80::/") || dst.startsWith("ff00::/");
 
 function spans(routes: Route[], family: 4 | 6): Span[] {
   const out: Span[] = [];
   for (const r of routes) {
-    if (family === 6 && isLinkLocal6(r.dst)) continue;
+    if (family === 6 && isLinkLocalOrMulticast6(r.dst)) continue;
     const range = cidrRange(r.dst, family);
     if (!range || range.family !== family) continue;
     const dev = r.dev?.replace(/^eth\d+$/, "eth0");
