@@ -180,6 +180,43 @@ function logLines(plugin, from = 0) {
     });
 }
 
+/** CPU seconds of a process (utime + stime) and of its waited-for children (cutime + cstime: for cni-shim, the plugins and the ip/iptables they and it ran). */
+async function cpuOf(pid) {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number); // fields from 3 (state) on
+  const hz = 100; // USER_HZ, 100 on every Linux that matters here
+  return { self: (f[11] + f[12]) / hz, children: (f[13] + f[14]) / hz };
+}
+
+/** Busy and total CPU seconds of the whole machine (/proc/stat), all cores. */
+async function machineCpu() {
+  const [, ...v] = (await readFile("/proc/stat", "utf8")).split("\n")[0].trim().split(/\s+/);
+  const n = v.map(Number);
+  const idle = n[3] + n[4];
+  const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: (total - idle) / 100, total: total / 100 };
+}
+
+/** CPU used between two samples: the machine's, dockerd's and containerd's, and the plugin's own and its children's. */
+async function cpuSample(pluginPid) {
+  const pids = async (name) => (await run("pgrep", ["-x", name], { reject: false })).stdout.split("\n").filter(Boolean).map(Number);
+  const sumOf = async (ps) => (await Promise.all(ps.map(cpuOf))).reduce((a, c) => a + c.self, 0);
+  return {
+    machine: await machineCpu(),
+    dockerd: await sumOf(await pids("dockerd")),
+    containerd: await sumOf(await pids("containerd")),
+    plugin: pluginPid ? await cpuOf(pluginPid) : { self: 0, children: 0 },
+  };
+}
+const cpuDelta = (a, b) => ({
+  busy: b.machine.busy - a.machine.busy,
+  total: b.machine.total - a.machine.total,
+  dockerd: b.dockerd - a.dockerd,
+  containerd: b.containerd - a.containerd,
+  pluginSelf: b.plugin.self - a.plugin.self,
+  pluginChildren: b.plugin.children - a.plugin.children,
+});
+
 /** VmRSS of a process, in MiB. */
 async function rssMiB(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, "utf8"));
@@ -432,10 +469,11 @@ function printRows(header, rows) {
 // ---- 3. parallel starts ------------------------------------------------------------------------
 
 /** PARALLEL.containers `docker run -d` on one network, PARALLEL.width at a time. */
-async function parallelStarts(netName, tag, whileUp) {
+async function parallelStarts(netName, tag, whileUp, pluginPid) {
   const names = Array.from({ length: PARALLEL.containers }, (_, i) => `${TAG}-${tag}-${i}`);
   const failures = [];
   const started = [];
+  const cpu0 = await cpuSample(pluginPid);
   const wallMs = await timed(() =>
     pool(names, PARALLEL.width, async (name) => {
       const res = await docker(["run", "-d", "--rm", "--name", name, "--label", LABEL, "--network", netName, IMAGE, "sleep", "300"], { reject: false });
@@ -443,6 +481,7 @@ async function parallelStarts(netName, tag, whileUp) {
       else started.push(name);
     }),
   );
+  const cpu = cpuDelta(cpu0, await cpuSample(pluginPid));
   let running = 0;
   const addresses = [];
   if (started.length) {
@@ -457,7 +496,7 @@ async function parallelStarts(netName, tag, whileUp) {
   const duplicates = addresses.length - new Set(addresses).size;
   const during = whileUp ? await whileUp() : undefined;
   if (started.length) await docker(["rm", "-f", ...started], { timeoutMs: 300_000, reject: false }); // gone already is fine
-  return { wallMs, failures, running, noAddress: started.length - addresses.length, duplicates, during };
+  return { wallMs, failures, running, noAddress: started.length - addresses.length, duplicates, during, cpu };
 }
 
 // ---- reporting ---------------------------------------------------------------------------------
@@ -503,6 +542,11 @@ function printParallel(bridge, shim, shimAtts) {
   const row = (label, r) => [label, `${f0(r.wallMs)} ms`, r.failures.length, PARALLEL.containers - r.failures.length - r.running, r.noAddress, r.duplicates];
   printRows(["", "wall time", "failed", "not running", "no address", "duplicate addresses"], [row("Docker's bridge", bridge), row("cni-shim (background DEL)", shim)]);
   console.log(`  ratio cni-shim / bridge = ${f2(shim.wallMs / bridge.wallMs)}`);
+  // Where the CPU went in that window: a wall time that follows the machine's busy CPU time is CPU-bound.
+  const cpuRow = (label, { cpu }) => [label, `${f1(cpu.busy)} s of ${f1(cpu.total)} s (${f0((cpu.busy / cpu.total) * 100)}%)`, f1(cpu.dockerd), f1(cpu.containerd), f1(cpu.pluginSelf), f1(cpu.pluginChildren)];
+  console.log(`  CPU seconds in that window (all cores):`);
+  printRows(["", "machine busy", "dockerd", "containerd", "cni-shim (node)", "cni-shim's children (plugins, ip)"], [cpuRow("Docker's bridge", bridge), cpuRow("cni-shim (background DEL)", shim)]);
+  console.log(`  per container: machine busy ${f0((bridge.cpu.busy / PARALLEL.containers) * 1000)} vs ${f0((shim.cpu.busy / PARALLEL.containers) * 1000)} ms; cni-shim's node ${f0((shim.cpu.pluginSelf / PARALLEL.containers) * 1000)} ms, its children ${f0((shim.cpu.pluginChildren / PARALLEL.containers) * 1000)} ms`);
   for (const f of [...bridge.failures, ...shim.failures].slice(0, 5)) console.log(`  failure: ${f}`);
   if (shimAtts.length) {
     const ms = (k) => f1(median(shimAtts.map((a) => a.ms[k]).filter(Number.isFinite)));
@@ -556,7 +600,7 @@ async function main() {
   const parBridge = await parallelStarts(bridgeNet.name, "pbr");
   progress(`parallel: ${PARALLEL.containers} containers on cni-shim`);
   const mark = bg.logs.length;
-  const parShim = await parallelStarts(bgNet.name, "pcs", () => rssMiB(bg.proc.pid));
+  const parShim = await parallelStarts(bgNet.name, "pcs", () => rssMiB(bg.proc.pid), bg.proc.pid);
   await settle(bg);
   const rssAfter = await rssMiB(bg.proc.pid);
   printParallel(parBridge, parShim, attachments(bg, mark));

@@ -1,7 +1,7 @@
 // StateStore keeps the three record kinds (networks, endpoints, attachments) the same way: one
 // damaged file must not stop `cni-shim gc`, detach or endpoints for all the others.
 import { afterAll, describe, expect, it } from "vitest";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type Docker from "dockerode";
@@ -89,5 +89,55 @@ describe("network and endpoint records", () => {
     await expect(store.getNetwork("torn")).rejects.toThrow(/torn\.json is damaged .*move it away and run "cni-shim gc"/);
     await expect(store.getNetwork("foreign")).rejects.toThrow(/foreign\.json is damaged/);
     expect(await store.getNetwork("absent")).toBeUndefined();
+  });
+});
+
+describe("parsed records kept between reads (validated by stat)", () => {
+  it("sees what another process wrote, changed or removed, and hands out copies", async () => {
+    const dir = await stateDir();
+    const mine = new StateStore(dir);
+    const other = new StateStore(dir); // e.g. compare or gc in another process
+    await mine.putNetwork(network("n1"));
+    await mine.putNetwork(network("n2"));
+    expect((await mine.listNetworks()).map((n) => n.id).sort()).toEqual(["n1", "n2"]);
+    // Written behind our back: a new file, a changed one (same size, new content), a removed one.
+    await other.putNetwork(network("n3"));
+    await other.putNetwork({ ...network("n1"), source: "tset" });
+    await other.deleteNetwork("n2");
+    const listed = await mine.listNetworks();
+    expect(listed.map((n) => [n.id, n.source]).sort()).toEqual([
+      ["n1", "tset"],
+      ["n3", "test"],
+    ]);
+    expect(await mine.getNetwork("n2")).toBeUndefined();
+    // A caller changing what it got changes nothing for the next reader.
+    listed[0]!.source = "changed by a caller";
+    (await mine.getNetwork("n3"))!.source = "changed by a caller";
+    expect((await mine.listNetworks()).map((n) => n.source).sort()).toEqual(["test", "tset"]);
+    expect((await mine.getNetwork("n3"))?.source).toBe("test");
+  });
+
+  it("a file damaged after it was read is reported, not served from memory", async () => {
+    const dir = await stateDir();
+    const state = new StateStore(dir);
+    await state.putNetwork(network("n1"));
+    expect(await state.getNetwork("n1")).toBeDefined();
+    await writeFile(join(dir, "networks", "n1.json"), "{ not json");
+    await expect(state.getNetwork("n1")).rejects.toThrow(/damaged/);
+    expect(await state.listNetworks()).toEqual([]);
+  });
+
+  it("serves an unchanged file (same inode, mtime and size) from memory without reading it", async () => {
+    const dir = await stateDir();
+    const state = new StateStore(dir);
+    await state.putNetwork(network("n1"));
+    const path = join(dir, "networks", "n1.json");
+    await utimes(path, 1_000_000, 1_000_000); // whole seconds: set back exactly below
+    expect((await state.listNetworks())[0]?.source).toBe("test");
+    // Rewritten in place with the same size and its times put back: only a read would notice.
+    await writeFile(path, (await readFile(path, "utf8")).replace('"test"', '"TEST"'));
+    await utimes(path, 1_000_000, 1_000_000);
+    expect((await state.listNetworks())[0]?.source).toBe("test");
+    expect((await new StateStore(dir).listNetworks())[0]?.source).toBe("TEST");
   });
 });
