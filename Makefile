@@ -24,7 +24,7 @@ image: docker-up
 	@bash scripts/test-image.sh $(TEST_IMAGE)
 
 run: deps build docker-up
-	node dist/cli/main.js serve
+	node $$(cat packaging/serve-node-flags) dist/cli/main.js serve
 
 test: deps build image
 	npx tsc -p tsconfig.test.json

@@ -30,4 +30,9 @@ case "$backend" in
   *) echo "cni-shim plugin: CNI_SHIM_IPTABLES_BACKEND must be auto, nft or legacy, not \"$backend\"" >&2; exit 2 ;;
 esac
 
+# serve runs with the node flags of packaging/serve-node-flags (a smaller footprint for a daemon).
+if [ "${1:-}" = serve ]; then
+  # shellcheck disable=SC2046 # the flags are words
+  exec node $(cat /opt/cni-shim/serve-node-flags) /opt/cni-shim/dist/cli/main.js "$@"
+fi
 exec node /opt/cni-shim/dist/cli/main.js "$@"

@@ -18,9 +18,11 @@
 // 3. Parallel: 50 `docker run -d --rm ... sleep 300`, 10 at a time, wall time from the first
 //    start to all running, on the Docker bridge network and on the cni-shim network; failures,
 //    containers not running and duplicate addresses (docker inspect) counted; then docker rm -f
-//    and CniShim.Settle (returns once the background teardowns are done).
+//    and CniShim.Settle (returns once the background teardowns are done). The CPU seconds of that
+//    window: the machine's busy time (a wall time that follows it is CPU-bound), dockerd's,
+//    containerd's, the cni-shim process's own and its children's (the plugins, ip, iptables).
 // 4. RSS (VmRSS) of the cni-shim serve process: idle after start, with the 50 endpoints up, after
-//    they are removed.
+//    they are removed. serve runs with the node flags of packaging/serve-node-flags, as it ships.
 //
 // podman runs with a containers.conf of the bench's own (CONTAINERS_CONF): the CNI backend, the
 // CNI plugin dirs cni-shim searches, and a network config dir in the bench's temp dir, so the
@@ -32,7 +34,7 @@
 // Prints figures, asserts nothing; exits non-zero only when something failed to run.
 // Usage: node scripts/bench.mjs [rounds]   (default 11; make bench BENCH_ARGS=5)
 import { execa } from "execa";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { createConnection } from "node:net";
@@ -48,6 +50,8 @@ const TAG = `cnishim-bench-${process.pid}`;
 const LABEL = `cni-shim-bench=${process.pid}`;
 const DOCKER = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker"; // Debian's client matches Debian's dockerd
 const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
+// The node flags every launcher starts `serve` with (the RSS figures are of what ships).
+const SERVE_NODE_FLAGS = readFileSync(fileURLToPath(new URL("../packaging/serve-node-flags", import.meta.url)), "utf8").trim().split(/\s+/);
 const EMBEDDED_DEFAULT = fileURLToPath(new URL("../plugin-config/net.d/cni-shim-default.conflist", import.meta.url));
 const CNI_PATH = (process.env.CNI_PATH || "/opt/cni/bin:/usr/lib/cni").split(":").filter(Boolean); // cni-shim's --cni-path default
 
@@ -147,7 +151,7 @@ async function startPlugin(dir, teardown) {
   const driver = `${TAG}-${teardown}`;
   const socket = `/run/docker/plugins/${driver}.sock`;
   const base = join(dir, teardown);
-  const args = [CLI, "serve", "--socket", socket, "--state-dir", join(base, "state"), "--cache-dir", join(base, "cache"), "--conf-dir", join(base, "net.d"), "--reconcile-interval", "0", "--teardown", teardown, "--log-level", "info"];
+  const args = [...SERVE_NODE_FLAGS, CLI, "serve", "--socket", socket, "--state-dir", join(base, "state"), "--cache-dir", join(base, "cache"), "--conf-dir", join(base, "net.d"), "--reconcile-interval", "0", "--teardown", teardown, "--log-level", "info"];
   const p = { driver, socket, teardown, logs: "" };
   // detached: a Ctrl-C reaches the bench only, which then removes the networks while the plugins still serve them.
   p.proc = execa(process.execPath, args, { reject: false, all: true, buffer: false, detached: true, forceKillAfterDelay: 5_000 });

@@ -34,7 +34,9 @@ install)
   mv "$DESTDIR$app.new" "$DESTDIR$app"
 
   mkdir -p "$DESTDIR$BINDIR"
-  printf '#!/bin/sh\nexec %s %s "$@"\n' "$NODE" "$app/dist/cli/main.js" >"$DESTDIR$BINDIR/cni-shim"
+  # serve runs with the node flags of packaging/serve-node-flags (a smaller footprint for a daemon).
+  flags=$(cat packaging/serve-node-flags)
+  printf '#!/bin/sh\nif [ "$1" = serve ]; then exec %s %s %s "$@"; fi\nexec %s %s "$@"\n' "$NODE" "$flags" "$app/dist/cli/main.js" "$NODE" "$app/dist/cli/main.js" >"$DESTDIR$BINDIR/cni-shim"
   chmod 0755 "$DESTDIR$BINDIR/cni-shim"
 
   mkdir -p "$DESTDIR$UNITDIR"

@@ -26,13 +26,15 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { existsSync, createWriteStream } from "node:fs";
+import { existsSync, createWriteStream, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { isLivePreparedNetns } from "../dist/host/netns-pool.js";
 import { mulberry32 } from "./soak/random.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CLI = join(ROOT, "dist/cli/main.js");
+// The node flags every launcher starts `serve` with: the soak runs what ships.
+const SERVE_NODE_FLAGS = readFileSync(join(ROOT, "packaging/serve-node-flags"), "utf8").trim().split(/\s+/);
 const DOCKER = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
 const IMAGE = process.env.CNI_SHIM_TEST_IMAGE ?? "cni-shim-busybox:latest";
 
@@ -133,7 +135,7 @@ class Plugin {
     this.confDir = join(this.base, "net.d");
   }
   args() {
-    return [CLI, "serve", "--socket", this.socket, "--state-dir", this.stateDir, "--cache-dir", this.cacheDir, "--conf-dir", this.confDir, "--reconcile-interval", "0", "--teardown", this.teardown];
+    return [...SERVE_NODE_FLAGS, CLI, "serve", "--socket", this.socket, "--state-dir", this.stateDir, "--cache-dir", this.cacheDir, "--conf-dir", this.confDir, "--reconcile-interval", "0", "--teardown", this.teardown];
   }
   async start() {
     const env = this.bootId ? { ...process.env, CNI_SHIM_BOOT_ID: this.bootId } : process.env;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { access, appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { ROOT, sh } from "../helpers/e2e.js";
+import { ROOT, SERVE_NODE_FLAGS, sh } from "../helpers/e2e.js";
 import { SETTINGS_TABLE } from "../../src/settings.js";
 
 const PREFIX = "/usr/local";
@@ -52,10 +52,11 @@ describe("make install / make uninstall", () => {
     expect(conflist).toMatchObject({ status: "pass", details: { file: join(app, "plugin-config/net.d/cni-shim-default.conflist") } });
   });
 
-  it("puts a wrapper on PATH that runs the installed copy with this Node", async () => {
+  it("puts a wrapper on PATH that runs the installed copy with this Node (serve with the flags of packaging/serve-node-flags)", async () => {
     const wrapper = join(dest, PREFIX, "bin/cni-shim");
     expect((await stat(wrapper)).mode & 0o111).toBe(0o111);
-    expect(await readFile(wrapper, "utf8")).toBe(`#!/bin/sh\nexec ${process.execPath} ${APP}/dist/cli/main.js "$@"\n`);
+    const main = `${APP}/dist/cli/main.js`;
+    expect(await readFile(wrapper, "utf8")).toBe(`#!/bin/sh\nif [ "$1" = serve ]; then exec ${process.execPath} ${SERVE_NODE_FLAGS.join(" ")} ${main} "$@"; fi\nexec ${process.execPath} ${main} "$@"\n`);
   });
 
   it("ships default settings that match the settings table", async () => {

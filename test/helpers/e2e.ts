@@ -6,12 +6,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { isLivePreparedNetns } from "../../src/host/netns-pool.js";
 import { httpGet as getPage, socketAnswers, unixRequest } from "../../src/util/http.js";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const CLI = join(ROOT, "dist/cli/main.js");
+/** The node flags every launcher starts `serve` with (packaging/serve-node-flags): tests run what ships. */
+export const SERVE_NODE_FLAGS = readFileSync(join(ROOT, "packaging/serve-node-flags"), "utf8").trim().split(/\s+/);
 export const IMAGE = process.env.CNI_SHIM_TEST_IMAGE ?? "cni-shim-busybox:latest";
 
 export const rand = (n = 4) => randomBytes(n).toString("hex");
@@ -91,7 +93,7 @@ export async function startPlugin(opts: { confDir?: string; cniPath?: string; ex
       if (opts.cniPath) args.push("--cni-path", opts.cniPath);
       if (opts.execTimeoutMs) args.push("--exec-timeout-ms", String(opts.execTimeoutMs));
       if (opts.reconcileGraceS !== undefined) args.push("--reconcile-grace", String(opts.reconcileGraceS));
-      child = execa("node", args, { reject: false, all: true, buffer: false });
+      child = execa("node", [...SERVE_NODE_FLAGS, ...args], { reject: false, all: true, buffer: false });
       child.all?.on("data", (d: Buffer) => (output += d.toString()));
       for (let i = 0; i < 100; i++) {
         if (await socketAnswers(socket)) return;

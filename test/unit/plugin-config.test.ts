@@ -35,6 +35,10 @@ describe("plugin-config/config.json", () => {
     expect(dockerfile).toContain("WORKDIR /opt/cni-shim");
     expect(statSync(join(ROOT, "packaging/plugin-entrypoint.sh")).mode & 0o111).toBe(0o111);
     expect(readFileSync(join(ROOT, ".dockerignore"), "utf8")).toContain("!packaging/plugin-entrypoint.sh");
+    // serve starts with the node flags of packaging/serve-node-flags, which the image must carry.
+    expect(dockerfile).toContain("COPY packaging/serve-node-flags ./serve-node-flags");
+    expect(readFileSync(join(ROOT, ".dockerignore"), "utf8")).toContain("!packaging/serve-node-flags");
+    expect(readFileSync(join(ROOT, "packaging/plugin-entrypoint.sh"), "utf8")).toContain("exec node $(cat /opt/cni-shim/serve-node-flags) /opt/cni-shim/dist/cli/main.js");
   });
 
   it("lists every setting in Env, with the table's default where settable", () => {

@@ -74,7 +74,8 @@ ${settingsHelp()}`,
     const driver = buildDriver(settings);
     const server = await listenUnix(createApp(driver), settings.socket);
     returnMemoryWhenIdle(server);
-    log.info("cni-shim serving", { socket: settings.socket, confDir: settings.confDir, cniPath: settings.cniPath.join(":"), stateDir: settings.stateDir, cacheDir: settings.cacheDir });
+    // nodeFlags: packaging/serve-node-flags when started by a launcher of ours (a smaller footprint).
+    log.info("cni-shim serving", { socket: settings.socket, confDir: settings.confDir, cniPath: settings.cniPath.join(":"), stateDir: settings.stateDir, cacheDir: settings.cacheDir, nodeFlags: process.execArgv.join(" ") });
     // Teardowns an earlier process (or boot) left unfinished; calls that collide wait for them.
     void driver.recover().catch((err: Error) => log.error("recovery of earlier endpoints failed; reconciliation will retry", { error: err.message }));
     // Endpoints Docker dropped while we were down (e.g. dockerd restarted) are found here.
