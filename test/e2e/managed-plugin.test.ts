@@ -11,7 +11,7 @@ import { execa } from "execa";
 import { access, mkdtemp, readdir, readFile, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLI, DOCKER_CLI, IMAGE, ROOT, docker, httpGet, leaked, rand, requirePrerequisites, sh, snapshot, startPlugin, waitFor, type HostSnapshot, cleanup } from "../helpers/e2e.js";
+import { CLI, DOCKER_CLI, IMAGE, ROOT, SERVE_NODE_FLAGS, docker, httpGet, leaked, rand, requirePrerequisites, sh, snapshot, startPlugin, waitFor, type HostSnapshot, cleanup } from "../helpers/e2e.js";
 
 const BASE = process.env.CNI_SHIM_PLUGIN_BASE ?? "cni-shim-base:local";
 const STATE_DIR = "/var/lib/cni-shim";
@@ -111,8 +111,9 @@ describe("the managed plugin (docker plugin create / enable)", () => {
     expect(inspect.Enabled).toBe(true);
     expect(inspect.Config.Interface).toMatchObject({ Socket: "cni-shim.sock", Types: ["docker.networkdriver/1.0"] });
     expect(inspect.Config.Network.Type).toBe("host");
-    // Its root mount is the plugin's rootfs (there may be other managed plugins running).
-    const pids = (await sh("pgrep", ["-f", "^node /opt/cni-shim/dist/cli/main.js serve$"])).stdout.split("\n");
+    // Its root mount is the plugin's rootfs (there may be other managed plugins running), and
+    // the entrypoint started serve with the node flags of packaging/serve-node-flags.
+    const pids = (await sh("pgrep", ["-f", `^node ${SERVE_NODE_FLAGS.join(" ")} /opt/cni-shim/dist/cli/main.js serve$`])).stdout.split("\n");
     const roots = await Promise.all(pids.map(async (p) => (await readFile(`/proc/${p}/mountinfo`, "utf8")).split("\n").find((l) => l.split(" ")[4] === "/")?.split(" ")[3]));
     expect(roots).toContain(`/var/lib/docker/plugins/${pluginId}/rootfs`);
     // The rootfs carries Node, the CNI plugins, iptables and iproute2 of its own.
