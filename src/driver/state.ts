@@ -83,8 +83,8 @@ const versionOf = (st: Stats) => `${st.ino}:${st.mtimeMs}:${st.size}`;
 export class StateStore {
   /**
    * Parsed records by path, with the version of the file they were read from. CreateEndpoint
-   * lists every endpoint record: reading and parsing 50 files costs ~15 ms there, a stat each
-   * ~1 ms. Validated by stat, not trusted: other processes (compare, gc) write here too.
+   * lists every endpoint record: reading and parsing 50 files cost ~15 ms there, stat'ing them
+   * ~3 ms. Validated by stat, not trusted: other processes (compare, gc) write here too.
    */
   private readonly parsed = new Map<string, { version: string; record: unknown }>();
 
