@@ -184,12 +184,14 @@ function logLines(plugin, from = 0) {
     });
 }
 
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux that matters here). */
+const USER_HZ = 100;
+
 /** CPU seconds of a process (utime + stime) and of its waited-for children (cutime + cstime: for cni-shim, the plugins and the ip/iptables they and it ran). */
 async function cpuOf(pid) {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number); // fields from 3 (state) on
-  const hz = 100; // USER_HZ, 100 on every Linux that matters here
-  return { self: (f[11] + f[12]) / hz, children: (f[13] + f[14]) / hz };
+  return { self: (f[11] + f[12]) / USER_HZ, children: (f[13] + f[14]) / USER_HZ };
 }
 
 /** Busy and total CPU seconds of the whole machine (/proc/stat), all cores. */
@@ -198,7 +200,7 @@ async function machineCpu() {
   const n = v.map(Number);
   const idle = n[3] + n[4];
   const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
-  return { busy: (total - idle) / 100, total: total / 100 };
+  return { busy: (total - idle) / USER_HZ, total: total / USER_HZ };
 }
 
 /** CPU used between two samples: the machine's, dockerd's and containerd's, and the plugin's own and its children's. */
