@@ -26,9 +26,12 @@ image: docker-up
 run: deps build docker-up
 	node $$(cat packaging/serve-node-flags) dist/cli/main.js serve
 
-test: deps build image
+# Everything on the system's Docker 20.10, the driver's scenarios on Docker 26.1 and 28.5
+# (scripts/engine.sh runs them beside it), and a summary per engine (scripts/test-matrix.sh).
+# ENGINES="20 28" runs fewer engines.
+test: deps build
 	npx tsc -p tsconfig.test.json
-	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) npx vitest run
+	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) bash scripts/test-matrix.sh
 
 test-unit: build
 	npx vitest run test/unit
@@ -36,15 +39,18 @@ test-unit: build
 # Figures, no assertions (scripts/bench.mjs): Docker's bridge, cni-shim and podman + CNI on the same
 # chain; installs podman when missing. BENCH_ARGS sets the rounds (default 11), e.g. BENCH_ARGS=5.
 BENCH_ARGS ?=
-bench: deps build image
+# ENGINE=28 (or 26) runs it against that engine (scripts/engine.sh), 20 is the system's dockerd.
+ENGINE ?= 20
+bench: deps build
 	@bash scripts/install-bench-deps.sh
-	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) node scripts/bench.mjs $(BENCH_ARGS)
+	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) bash scripts/engine.sh with $(ENGINE) -- node scripts/bench.mjs $(BENCH_ARGS)
 
 # Fault injection (scripts/soak.mjs): kill -9 of the plugin in both teardown modes, dockerd
-# kill -9, a simulated reboot, a request fuzzer. SOAK_ARGS shortens it, e.g. --cycles 20.
+# kill -9, a simulated reboot, a request fuzzer. SOAK_ARGS shortens it, e.g. --cycles 20;
+# ENGINE=28 runs it against Docker 28.5 (as for bench).
 SOAK_ARGS ?=
-soak: deps build image
-	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) node scripts/soak.mjs $(SOAK_ARGS)
+soak: deps build
+	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) bash scripts/engine.sh with $(ENGINE) -- node scripts/soak.mjs $(SOAK_ARGS)
 
 # The managed plugin (docker plugin create $(PLUGIN_NAME)); then: docker plugin enable $(PLUGIN_NAME).
 # BASE/INSTALL_PACKAGES go to the Dockerfile; without a registry use `make plugin-local`.

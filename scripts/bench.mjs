@@ -48,7 +48,11 @@ const IMAGE = process.env.CNI_SHIM_TEST_IMAGE ?? "cni-shim-busybox:latest";
 const PARALLEL = { containers: 50, width: 10 };
 const TAG = `cnishim-bench-${process.pid}`;
 const LABEL = `cni-shim-bench=${process.pid}`;
-const DOCKER = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker"; // Debian's client matches Debian's dockerd
+// The engine under test (make bench ENGINE=28 runs it through scripts/engine.sh): its own client;
+// 20 is the system's dockerd with Debian's client.
+const DOCKER = process.env.CNI_SHIM_DOCKER_CLI ?? (existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker");
+const ENGINE = process.env.CNI_SHIM_ENGINE ?? "20";
+const HARNESS = process.env.CNI_SHIM_ENGINE_HARNESS ?? fileURLToPath(new URL("engine.sh", import.meta.url));
 const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 // The node flags every launcher starts `serve` with (the RSS figures are of what ships).
 const SERVE_NODE_FLAGS = readFileSync(fileURLToPath(new URL("../packaging/serve-node-flags", import.meta.url)), "utf8").trim().split(/\s+/);
@@ -205,7 +209,8 @@ async function machineCpu() {
 
 /** CPU used between two samples: the machine's, dockerd's and containerd's, and the plugin's own and its children's. */
 async function cpuSample(pluginPid) {
-  const pids = async (name) => (await run("pgrep", ["-x", name], { reject: false })).stdout.split("\n").filter(Boolean).map(Number);
+  // This engine's daemons only: another engine may run beside it.
+  const pids = async (name) => (await run("bash", [HARNESS, "pid", ENGINE, name], { reject: false })).stdout.split("\n").filter(Boolean).map(Number);
   const sumOf = async (ps) => (await Promise.all(ps.map(cpuOf))).reduce((a, c) => a + c.self, 0);
   return {
     machine: await machineCpu(),

@@ -35,7 +35,11 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CLI = join(ROOT, "dist/cli/main.js");
 // The node flags every launcher starts `serve` with: the soak runs what ships.
 const SERVE_NODE_FLAGS = readFileSync(join(ROOT, "packaging/serve-node-flags"), "utf8").trim().split(/\s+/);
-const DOCKER = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
+// The engine under test (scripts/engine.sh run N -- node scripts/soak.mjs): its own client; 20 is
+// the system's dockerd.
+const DOCKER = process.env.CNI_SHIM_DOCKER_CLI ?? (existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker");
+const ENGINE = process.env.CNI_SHIM_ENGINE ?? "20";
+const HARNESS = process.env.CNI_SHIM_ENGINE_HARNESS ?? join(ROOT, "scripts/engine.sh");
 const IMAGE = process.env.CNI_SHIM_TEST_IMAGE ?? "cni-shim-busybox:latest";
 
 const { values: opt } = parseArgs({
@@ -398,15 +402,12 @@ async function cyclesPhase(teardown, cycles, minKills) {
 // ---- phases: dockerd crash, reboot ---------------------------------------------------------
 
 async function dockerdUp() {
-  const r = await sh("bash", [join(ROOT, "scripts/ensure-dockerd.sh")], { timeoutMs: 90_000 });
-  if (!r.ok) throw new Error(`dockerd did not come back: ${r.err}`);
+  const r = await sh("bash", [HARNESS, "up", ENGINE], { timeoutMs: 120_000 });
+  if (!r.ok) throw new Error(`Docker ${ENGINE} did not come back: ${r.err}`);
 }
 async function killDockerd({ alsoContainerd }) {
-  const pid = (await sh("pgrep", ["-xo", "dockerd"])).out;
-  const containerd = alsoContainerd ? (await sh("pgrep", ["-P", pid, "-x", "containerd"])).out : "";
-  if (pid) await sh("kill", ["-9", pid]);
-  if (containerd) await sh("kill", ["-9", ...containerd.split("\n")]);
-  for (let i = 0; i < 100 && (await sh("pgrep", ["-x", "dockerd"])).ok; i++) await sleep(200);
+  const r = await sh("bash", [HARNESS, "kill", ENGINE, ...(alsoContainerd ? ["--containerd"] : [])], { timeoutMs: 60_000 });
+  if (!r.ok) throw new Error(`kill of Docker ${ENGINE}'s dockerd failed: ${r.err}`);
 }
 
 async function restartSet(plugin, net) {

@@ -3,13 +3,11 @@
 // must not touch what Docker still uses.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readdir } from "node:fs/promises";
-import { CLI, IMAGE, ROOT, cleanup, docker, leaked, rand, requirePrerequisites, sh, settledSnapshot, startPlugin, waitFor, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
+import { CLI, IMAGE, cleanup, docker, dockerdUp, killDockerd, leaked, rand, requirePrerequisites, sh, settledSnapshot, startPlugin, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
 
 async function restartDockerd(): Promise<void> {
-  const pid = (await sh("pgrep", ["-xo", "dockerd"])).stdout;
-  await sh("kill", ["-9", pid]);
-  await waitFor("dockerd to exit", async () => ((await sh("pgrep", ["-x", "dockerd"], { reject: false })).stdout === "" ? true : undefined), 20_000);
-  await sh("bash", [`${ROOT}/scripts/ensure-dockerd.sh`], { timeoutMs: 60_000 });
+  await killDockerd();
+  await dockerdUp();
 }
 
 describe("after a dockerd crash and restart", () => {

@@ -26,10 +26,29 @@ export async function sh(file: string, args: string[], opts: { timeoutMs?: numbe
   return { stdout: String(res.stdout).trim(), stderr: String(res.stderr).trim(), exitCode: res.exitCode ?? -1, failed: res.failed };
 }
 
-// Debian's docker client matches Debian's dockerd; a newer client on PATH (API 1.44+) refuses
-// some flags (e.g. --mac-address with --network) against a 1.41 daemon.
-export const DOCKER_CLI = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
+/**
+ * The engine under test (scripts/engine.sh): "20" is the system's dockerd; "26"/"28" run in a
+ * network namespace of their own, and `engine.sh run` starts the tests inside it with DOCKER_HOST,
+ * CNI_SHIM_DOCKER_SOCKET (which the plugins and CLI commands the tests start inherit) and the
+ * engine's own client.
+ */
+export const ENGINE = process.env.CNI_SHIM_ENGINE ?? "20";
+const HARNESS = process.env.CNI_SHIM_ENGINE_HARNESS ?? join(ROOT, "scripts/engine.sh");
+
+// Each engine's own client; for the system's, Debian's (a newer client on PATH, API 1.44+,
+// refuses some flags, e.g. --mac-address with --network, against a 1.41 daemon).
+export const DOCKER_CLI = process.env.CNI_SHIM_DOCKER_CLI ?? (existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker");
 export const docker = (args: string[], opts?: { timeoutMs?: number; reject?: boolean }) => sh(DOCKER_CLI, args, opts);
+
+/** kill -9 of the engine's dockerd (and its containerd), as a crash would. */
+export async function killDockerd(opts: { containerd?: boolean } = {}): Promise<void> {
+  await sh("bash", [HARNESS, "kill", ENGINE, ...(opts.containerd ? ["--containerd"] : [])], { timeoutMs: 60_000 });
+}
+
+/** Starts the engine's dockerd (and containerd) when not running, and waits until it answers. */
+export async function dockerdUp(): Promise<void> {
+  await sh("bash", [HARNESS, "up", ENGINE], { timeoutMs: 120_000 });
+}
 
 /** Throws with what to do when the machine lacks something the e2e tests need. */
 export async function requirePrerequisites(): Promise<void> {
@@ -48,10 +67,10 @@ export async function requirePrerequisites(): Promise<void> {
     }
   }
   const info = await docker(["info", "--format", "{{.ServerVersion}}"], { reject: false, timeoutMs: 20_000 });
-  if (info.failed) problems.push(`dockerd is not answering (${info.stderr}): run scripts/ensure-dockerd.sh (make test does it)`);
+  if (info.failed) problems.push(`Docker ${ENGINE} is not answering (${info.stderr}): run scripts/engine.sh up ${ENGINE} (make test does it)`);
   else {
     const img = await docker(["image", "inspect", IMAGE], { reject: false });
-    if (img.failed) problems.push(`test image ${IMAGE} missing: run scripts/test-image.sh (make test does it)`);
+    if (img.failed) problems.push(`test image ${IMAGE} missing on Docker ${ENGINE}: run scripts/engine.sh run ${ENGINE} -- scripts/test-image.sh (make test does it)`);
   }
   if (problems.length) throw new Error(`end-to-end prerequisites missing:\n - ${problems.join("\n - ")}`);
 }

@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# The engine harness: Docker engines other than the system's, side by side with it, for the tests,
+# `make soak` and `make bench`. An engine is named by its major version:
+#   20  the system's dockerd (Debian bookworm's docker.io 20.10), in the host's network namespace
+#   26  Debian trixie's docker.io + containerd
+#   28  Debian sid's docker.io + containerd + tini-static
+# 26 and 28 are fetched with apt-get download through an apt configuration of their own (the
+# system's apt state is untouched), unpacked with dpkg-deb -x (nothing is installed), and run with
+# their own containerd, data-root, exec-root and socket, dockerd and containerd in a network
+# namespace of their own (cni-shim-eng-N) but in the host's mount namespace (containerd must see
+# dockerd's overlay mounts). runc is the system's (sid's needs a newer glibc).
+#
+#   engine.sh fetch N         download and unpack (once; cached in $CNI_SHIM_ENGINES_CACHE)
+#   engine.sh up N            fetch, then start containerd and dockerd when not running; wait
+#   engine.sh run N -- CMD    run CMD against engine N: in its network namespace with a sysfs of
+#                             that namespace (ip netns exec), DOCKER_HOST and CNI_SHIM_* set
+#   engine.sh with N -- CMD   up, the test image ($CNI_SHIM_TEST_IMAGE), run CMD, then down (26, 28)
+#   engine.sh kill N [--containerd]   kill -9 dockerd (and containerd), as a crash would
+#   engine.sh down N          stop the engine, remove its containers, namespace and data
+#   engine.sh version N       the engine's version as its API reports it
+#   engine.sh pid N dockerd|containerd   the process id (for CPU figures)
+#   engine.sh env N           the variables `run` sets, one per line
+set -euo pipefail
+
+CACHE=${CNI_SHIM_ENGINES_CACHE:-/var/cache/cni-shim-engines}
+DATA=${CNI_SHIM_ENGINES_DATA:-/var/lib/cni-shim-engines}
+RUNDIR=${CNI_SHIM_ENGINES_RUN:-/run/cni-shim-engines}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+die() { echo "engine.sh: $*" >&2; exit 1; }
+
+engine=${2:-}
+case "$engine" in
+  20 | 26 | 28) ;;
+  *) die "usage: engine.sh fetch|up|run|kill|down|version|env 20|26|28 [-- CMD]" ;;
+esac
+
+suite() { case "$1" in 26) echo trixie ;; 28) echo sid ;; esac; }
+packages() { case "$1" in 26) echo "docker.io containerd docker-cli" ;; 28) echo "docker.io containerd docker-cli tini-static" ;; esac; }
+
+root="$CACHE/$engine/root"    # unpacked packages
+data="$DATA/$engine"          # data-root, containerd root
+run="$RUNDIR/$engine"         # sockets, pids, exec-root
+netns="cni-shim-eng-$engine"
+
+# The Debian mirror the system's apt uses (deb822 .sources or one-line lists); its host is never
+# written here, only read from the system's configuration.
+mirror() {
+  local uri
+  uri=$(awk '/^URIs:/ { u = $2 } /^Suites:/ && / bookworm( |$)/ { print u; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+  [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $0 ~ / bookworm / { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
+  [ -n "$uri" ] || die "no Debian mirror found in /etc/apt/sources.list{,.d}: the harness fetches trixie/sid packages from the mirror the system uses"
+  echo "$uri"
+}
+
+fetch() {
+  [ "$engine" = 20 ] && return 0
+  [ -x "$root/usr/sbin/dockerd" ] && [ -x "$root/usr/bin/containerd" ] && [ -x "$root/usr/bin/docker" ] && return 0
+  local apt="$CACHE/apt" s
+  s=$(suite "$engine")
+  mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/etc/sources.list.d" "$apt/etc/preferences.d" "$CACHE/$engine/debs"
+  printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' "$(mirror)" "$s" >"$apt/etc/sources.list.$s"
+  local -a opts=(-o "Dir::Etc::SourceList=$apt/etc/sources.list.$s" -o "Dir::Etc::SourceParts=$apt/etc/sources.list.d"
+    -o "Dir::State::Lists=$apt/lists/$s" -o "Dir::Cache=$apt" -o "Dir::Cache::Archives=$apt/archives"
+    -o "Dir::Etc::Preferences=$apt/etc/preferences" -o "Dir::Etc::PreferencesParts=$apt/etc/preferences.d"
+    -o "APT::Sandbox::User=root" -o "Acquire::Retries=3")
+  mkdir -p "$apt/lists/$s/partial"
+  echo "engine.sh: fetching Docker $engine (Debian $s: $(packages "$engine"))"
+  apt-get -qq "${opts[@]}" update
+  rm -f "$CACHE/$engine/debs"/*.deb
+  # shellcheck disable=SC2046
+  (cd "$CACHE/$engine/debs" && apt-get -qq "${opts[@]}" download $(packages "$engine"))
+  rm -rf "$root.new" && mkdir -p "$root.new"
+  for deb in "$CACHE/$engine/debs"/*.deb; do dpkg-deb -x "$deb" "$root.new"; done
+  rm -rf "$root" && mv "$root.new" "$root"
+  [ -x "$root/usr/sbin/dockerd" ] || die "Docker $engine: no dockerd in the fetched packages"
+}
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# The host's mount namespace, for an engine (re)started from inside `run` (whose mount namespace
+# is its own): a harness-owned process that stays in the host's, made at `up`. (/proc/1 may not be
+# readable, e.g. under a VM's init.)
+anchor() {
+  if ! alive "$run/anchor.pid"; then
+    mkdir -p "$run"
+    [ "$(readlink /proc/self/ns/mnt)" = "$(cat "$run/host-mnt" 2>/dev/null || readlink /proc/self/ns/mnt)" ] ||
+      die "the host's mount namespace is out of reach (its anchor process is gone): run engine.sh up $engine from the host"
+    readlink /proc/self/ns/mnt >"$run/host-mnt"
+    setsid nohup sleep infinity >/dev/null 2>&1 </dev/null &
+    echo $! >"$run/anchor.pid"
+  fi
+  echo "/proc/$(cat "$run/anchor.pid")/ns/mnt"
+}
+
+start_containerd() {
+  alive "$run/containerd.pid" && return 0
+  mkdir -p "$run" "$data/containerd"
+  cat >"$run/containerd.toml" <<EOF
+version = 2
+root = "$data/containerd"
+state = "$run/containerd"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$run/containerd.sock"
+[ttrpc]
+  address = "$run/containerd.sock.ttrpc"
+[debug]
+  address = "$run/containerd-debug.sock"
+EOF
+  # setsid + nohup: the engine outlives the shell that started it (a test, the soak).
+  PATH="$root/usr/bin:$root/usr/sbin:$PATH" setsid nohup \
+    nsenter --mount="$(anchor)" --net="/run/netns/$netns" "$root/usr/bin/containerd" --config "$run/containerd.toml" \
+    >>"$data/containerd.log" 2>&1 </dev/null &
+  echo $! >"$run/containerd.pid"
+  for _ in $(seq 1 100); do [ -S "$run/containerd.sock" ] && return 0; sleep 0.1; done
+  die "containerd of Docker $engine did not come up; see $data/containerd.log"
+}
+
+start_dockerd() {
+  alive "$run/dockerd.pid" && return 0
+  mkdir -p "$run/exec" "$data/docker"
+  [ -f "$run/daemon.json" ] || echo '{}' >"$run/daemon.json"
+  PATH="$root/usr/bin:$root/usr/sbin:$PATH" setsid nohup \
+    nsenter --mount="$(anchor)" --net="/run/netns/$netns" "$root/usr/sbin/dockerd" \
+    --config-file "$run/daemon.json" --data-root "$data/docker" --exec-root "$run/exec" \
+    -H "unix://$run/docker.sock" --pidfile "$run/dockerd.pid.own" --containerd "$run/containerd.sock" \
+    --cgroup-parent "/cni-shim-eng-$engine" \
+    >>"$data/dockerd.log" 2>&1 </dev/null &
+  echo $! >"$run/dockerd.pid"
+}
+
+wait_api() {
+  local sock=$1 i
+  for i in $(seq 1 120); do
+    curl -sf --max-time 2 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  return 1
+}
+
+up() {
+  if [ "$engine" = 20 ]; then bash "$HERE/ensure-dockerd.sh"; return; fi
+  fetch
+  [ -e "/run/netns/$netns" ] || ip netns add "$netns"
+  ip -n "$netns" link set lo up
+  start_containerd
+  start_dockerd
+  wait_api "$run/docker.sock" || die "Docker $engine did not answer on $run/docker.sock in 60 s; see $data/dockerd.log"
+}
+
+env_lines() {
+  if [ "$engine" = 20 ]; then
+    echo "DOCKER_HOST=unix:///var/run/docker.sock"
+    echo "CNI_SHIM_DOCKER_SOCKET=/var/run/docker.sock"
+    echo "CNI_SHIM_DOCKER_CLI=/usr/bin/docker"
+  else
+    echo "DOCKER_HOST=unix://$run/docker.sock"
+    echo "CNI_SHIM_DOCKER_SOCKET=$run/docker.sock"
+    echo "CNI_SHIM_DOCKER_CLI=$root/usr/bin/docker"
+  fi
+  echo "CNI_SHIM_ENGINE=$engine"
+  echo "CNI_SHIM_ENGINE_HARNESS=$HERE/engine.sh"
+}
+
+run_cmd() {
+  local -a envs
+  mapfile -t envs < <(env_lines)
+  if [ "$engine" = 20 ]; then exec env "${envs[@]}" "$@"; fi
+  [ -e "/run/netns/$netns" ] || die "Docker $engine is not up: run engine.sh up $engine first"
+  # ip netns exec: the namespace, and a mount namespace of its own with /sys remounted, so sysfs
+  # answers for this namespace (nsenter --net alone keeps the host's /sys).
+  exec ip netns exec "$netns" env "${envs[@]}" "$@"
+}
+
+kill_engine() {
+  local with_containerd=${1:-}
+  if [ "$engine" = 20 ]; then
+    local pid
+    pid=$(for p in $(pgrep -x dockerd); do [ "$(readlink "/proc/$p/exe")" = /usr/sbin/dockerd ] && echo "$p"; done | head -1)
+    [ -n "$pid" ] || return 0
+    local cd=""
+    [ "$with_containerd" = --containerd ] && cd=$(pgrep -P "$pid" -x containerd || true)
+    kill -9 "$pid" $cd 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    return 0
+  fi
+  local f
+  for f in dockerd ${with_containerd:+containerd}; do
+    if alive "$run/$f.pid"; then
+      local pid
+      pid=$(cat "$run/$f.pid")
+      kill -9 "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -f "$run/$f.pid"
+  done
+  rm -f "$run/dockerd.pid.own"
+}
+
+down() {
+  [ "$engine" = 20 ] && die "engine 20 is the system's dockerd: the harness never stops it"
+  if alive "$run/dockerd.pid"; then
+    # Containers first, while dockerd can still tear their networking down.
+    local ids
+    ids=$(DOCKER_HOST="unix://$run/docker.sock" timeout 60 "$root/usr/bin/docker" ps -aq 2>/dev/null || true)
+    [ -z "$ids" ] || DOCKER_HOST="unix://$run/docker.sock" timeout 120 "$root/usr/bin/docker" rm -f $ids >/dev/null 2>&1 || true
+    kill -TERM "$(cat "$run/dockerd.pid")" 2>/dev/null || true
+    for _ in $(seq 1 150); do alive "$run/dockerd.pid" || break; sleep 0.2; done
+  fi
+  if alive "$run/containerd.pid"; then
+    kill -TERM "$(cat "$run/containerd.pid")" 2>/dev/null || true
+    for _ in $(seq 1 100); do alive "$run/containerd.pid" || break; sleep 0.1; done
+  fi
+  kill_engine --containerd
+  alive "$run/anchor.pid" && kill -9 "$(cat "$run/anchor.pid")"
+  # Shims whose containerd is gone, and whatever is mounted under the engine's dirs.
+  pkill -9 -f "containerd-shim-runc-v2 -namespace moby -address $run/containerd.sock" 2>/dev/null || true
+  grep -E " ($data|$run)/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  [ -e "/run/netns/$netns" ] && ip netns del "$netns"
+  rm -rf "$run" "$data"
+}
+
+version() {
+  local sock=/var/run/docker.sock
+  [ "$engine" = 20 ] || sock="$run/docker.sock"
+  curl -sf --max-time 5 --unix-socket "$sock" http://d/version | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).Version))'
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  up) up ;;
+  with)
+    shift 2
+    [ "${1:-}" = -- ] && shift
+    [ $# -gt 0 ] || die "with: no command"
+    [ "$engine" = 20 ] || trap down EXIT
+    up
+    echo "engine.sh: Docker $engine is $(version)"
+    (run_cmd bash "$HERE/test-image.sh" "${CNI_SHIM_TEST_IMAGE:-cni-shim-busybox:latest}")
+    rc=0
+    (run_cmd "$@") || rc=$?
+    exit $rc
+    ;;
+  run)
+    shift 2
+    [ "${1:-}" = -- ] && shift
+    [ $# -gt 0 ] || die "run: no command"
+    run_cmd "$@"
+    ;;
+  kill) kill_engine "${3:-}" ;;
+  down) down ;;
+  version) version ;;
+  pid)
+    case "${3:-}" in dockerd | containerd) ;; *) die "pid: dockerd or containerd" ;; esac
+    if [ "$engine" = 20 ]; then
+      d=$(for p in $(pgrep -x dockerd); do [ "$(readlink "/proc/$p/exe")" = /usr/sbin/dockerd ] && echo "$p"; done | head -1)
+      if [ "$3" = dockerd ]; then echo "$d"; else pgrep -P "$d" -x containerd || pgrep -x containerd -f "^/usr/bin/containerd" | head -1; fi
+    else
+      alive "$run/$3.pid" && cat "$run/$3.pid"
+    fi
+    ;;
+  env) env_lines ;;
+  *) die "unknown command ${1:-}: fetch, up, run, kill, down, version or env" ;;
+esac

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# make test: the whole suite on the system's Docker 20.10, then the driver's end-to-end scenarios
+# on Debian trixie's Docker 26.1 and sid's Docker 28.5 (scripts/engine.sh fetches and runs them
+# beside the system's), and a summary per engine. ENGINES=20 (or "20 28") runs fewer;
+# ENGINE_FILES replaces the file list of the other engines.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+IMAGE=${CNI_SHIM_TEST_IMAGE:-cni-shim-busybox:latest}
+ENGINES=${ENGINES:-20 26 28}
+OUT=build/test-results
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json
+
+# The driver's scenarios: what a user does (lifecycle, -p, --ip/--mac-address, DNS,
+# connect/disconnect, restart), a dockerd crash, the short kill -9 soak and one compare.
+ENGINE_FILES=${ENGINE_FILES:-test/e2e/engine-scenario.test.ts test/e2e/driver-lifecycle.test.ts test/e2e/driver-default-network.test.ts test/e2e/published-ports.test.ts test/e2e/dockerd-restart.test.ts test/e2e/compare.test.ts test/e2e/soak.test.ts}
+# The parity matrix runs on the oldest and the newest engine.
+MATRIX_ENGINES=${MATRIX_ENGINES:-20 28}
+
+cat <<'EOF'
+make test: note before it starts
+ - It kill -9s and restarts the system's dockerd (crash tests and the short soak). Containers
+   without a restart policy that run on this machine's Docker are stopped by that.
+ - It starts Docker 26.1 and 28.5 beside the system's (scripts/engine.sh: own network namespace,
+   data-root and containerd) and removes them at the end.
+EOF
+
+files_for() {
+  local e=$1 f=$ENGINE_FILES
+  [[ " $MATRIX_ENGINES " == *" $e "* ]] && f="$f test/e2e/parity-matrix.test.ts"
+  echo "$f"
+}
+
+declare -A VERSION SECONDS_OF RC
+started_engines=()
+stop_engines() { for e in "${started_engines[@]}"; do [ -z "$e" ] || bash scripts/engine.sh down "$e" || true; done; }
+trap stop_engines EXIT
+
+for e in $ENGINES; do
+  echo
+  echo "=============== Docker $e ==============="
+  t0=$(date +%s)
+  if ! bash scripts/engine.sh up "$e"; then RC[$e]=1; SECONDS_OF[$e]=0; VERSION[$e]="did not start"; continue; fi
+  [ "$e" = 20 ] || started_engines+=("$e")
+  VERSION[$e]=$(bash scripts/engine.sh version "$e")
+  echo "engine $e: Docker ${VERSION[$e]}"
+  bash scripts/engine.sh run "$e" -- bash scripts/test-image.sh "$IMAGE" || { RC[$e]=1; continue; }
+  if [ "$e" = 20 ]; then files=""; else files=$(files_for "$e"); fi
+  # shellcheck disable=SC2086
+  bash scripts/engine.sh run "$e" -- env CNI_SHIM_TEST_IMAGE="$IMAGE" \
+    npx vitest run $files --reporter=default --reporter=json --outputFile.json="$OUT/$e.json"
+  RC[$e]=$?
+  # A crashed file can leave the json report missing: that counts as a failure below.
+  if [ "$e" != 20 ]; then bash scripts/engine.sh down "$e"; started_engines=("${started_engines[@]/$e/}"); fi
+  SECONDS_OF[$e]=$(($(date +%s) - t0))
+done
+
+echo
+echo "=============== summary per engine ==============="
+total_pass=0 total_fail=0 worst=0
+for e in $ENGINES; do
+  read -r files pass fail < <(node -e '
+    const fs = require("fs");
+    try {
+      const r = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+      console.log(r.numTotalTestSuites === undefined ? 0 : r.testResults.length, r.numPassedTests, r.numFailedTests + (r.numRuntimeErrorTestSuites || 0));
+    } catch { console.log(0, 0, 1); }' "$OUT/$e.json")
+  [ "${RC[$e]:-1}" = 0 ] || { [ "$fail" -gt 0 ] || fail=1; worst=1; }
+  printf '  Docker %-3s %-22s files %3s  passed %4s  failed %3s  %4s s\n' "$e" "${VERSION[$e]:-?}" "$files" "$pass" "$fail" "${SECONDS_OF[$e]:-0}"
+  total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail))
+done
+echo "$total_pass passed, $total_fail failed"
+exit $worst
