@@ -24,6 +24,7 @@ image: docker-up
 	@bash scripts/test-image.sh $(TEST_IMAGE)
 
 run: deps build docker-up
+	@mkdir -p /etc/cni/net.d # the conf dir -o cni.network=NAME searches (the quick start copies a list there)
 	node $$(cat packaging/serve-node-flags) dist/cli/main.js serve
 
 # Everything on the system's Docker 20.10, the driver's scenarios on Docker 26.1 and 28.5

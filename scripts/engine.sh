@@ -6,14 +6,18 @@
 #   28  Debian sid's docker.io + containerd + tini-static
 # 26 and 28 are fetched with apt-get download through an apt configuration of their own (the
 # system's apt state is untouched), unpacked with dpkg-deb -x (nothing is installed), and run with
-# their own containerd, data-root, exec-root and socket, dockerd and containerd in a network
-# namespace of their own (cni-shim-eng-N) but in the host's mount namespace (containerd must see
-# dockerd's overlay mounts). runc is the system's (sid's needs a newer glibc).
+# their own containerd, data-root, exec-root and socket, in a network namespace of their own
+# (cni-shim-eng-N) and one mount namespace shared by containerd, dockerd, the plugin and the tests
+# (containerd must see dockerd's overlay mounts, the plugin Docker's sandbox mounts). In that mount
+# namespace the network parts of sysfs (/sys/class/net, /sys/devices/virtual/net) answer for the
+# engine's network namespace: a process that only enters the network namespace (nsenter --net)
+# still sees the host's, and cni-shim's Join and dockerd's bridge code read them. The rest of /sys
+# (cgroups) stays the host's. runc is the system's (sid's needs a newer glibc).
 #
 #   engine.sh fetch N         download and unpack (once; cached in $CNI_SHIM_ENGINES_CACHE)
 #   engine.sh up N            fetch, then start containerd and dockerd when not running; wait
-#   engine.sh run N -- CMD    run CMD against engine N: in its network namespace with a sysfs of
-#                             that namespace (ip netns exec), DOCKER_HOST and CNI_SHIM_* set
+#   engine.sh run N -- CMD    run CMD against engine N: in its network and mount namespaces,
+#                             with DOCKER_HOST and CNI_SHIM_* set
 #   engine.sh with N -- CMD   up, the test image ($CNI_SHIM_TEST_IMAGE), run CMD, then down (26, 28)
 #   engine.sh kill N [--containerd]   kill -9 dockerd (and containerd), as a crash would
 #   engine.sh down N          stop the engine, remove its containers, namespace and data
@@ -78,24 +82,49 @@ fetch() {
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-# The host's mount namespace, for an engine (re)started from inside `run` (whose mount namespace
-# is its own): a harness-owned process that stays in the host's, made at `up`. (/proc/1 may not be
-# readable, e.g. under a VM's init.)
-anchor() {
-  if ! alive "$run/anchor.pid"; then
-    mkdir -p "$run"
-    [ "$(readlink /proc/self/ns/mnt)" = "$(cat "$run/host-mnt" 2>/dev/null || readlink /proc/self/ns/mnt)" ] ||
-      die "the host's mount namespace is out of reach (its anchor process is gone): run engine.sh up $engine from the host"
-    readlink /proc/self/ns/mnt >"$run/host-mnt"
-    setsid nohup sleep infinity >/dev/null 2>&1 </dev/null &
-    echo $! >"$run/anchor.pid"
+# The engine's mount namespace, kept by a bind mount of its nsfs file ($run/mnt, on a private bind
+# mount of $run so that the namespace cannot contain itself). Inside that namespace the file is an
+# empty one, and entering is not needed: $run/mnt.id says which namespace it is.
+# The nsenter command line that enters the engine (one word per line).
+enter_engine() {
+  if [ "$(readlink /proc/self/ns/mnt)" = "$(cat "$run/mnt.id" 2>/dev/null)" ]; then
+    printf '%s\n' nsenter "--net=/run/netns/$netns"
+  elif [ "$(stat -f -c %T "$run/mnt" 2>/dev/null)" = nsfs ]; then
+    printf '%s\n' nsenter "--mount=$run/mnt" "--net=/run/netns/$netns" "--wd=$PWD"
+  else
+    die "the mount namespace of Docker $engine is gone: run engine.sh down $engine, then up $engine"
   fi
-  echo "/proc/$(cat "$run/anchor.pid")/ns/mnt"
+}
+
+in_engine() {
+  local -a enter
+  mapfile -t enter < <(enter_engine)
+  [ ${#enter[@]} -gt 0 ] || exit 1
+  "${enter[@]}" "$@"
+}
+
+make_namespaces() {
+  [ -e "/run/netns/$netns" ] || ip netns add "$netns"
+  ip -n "$netns" link set lo up
+  [ "$(stat -f -c %T "$run/mnt" 2>/dev/null)" = nsfs ] && return 0
+  [ "$(readlink /proc/self/ns/mnt)" = "$(cat "$run/mnt.id" 2>/dev/null)" ] && return 0
+  mkdir -p "$run"
+  mountpoint -q "$run" || { mount --bind "$run" "$run" && mount --make-private "$run"; }
+  touch "$run/mnt"
+  unshare --mount="$run/mnt" --propagation slave true
+  # A sysfs of the engine's network namespace, and its network parts over the host's.
+  nsenter --mount="$run/mnt" --net="/run/netns/$netns" sh -euc '
+    d=$(mktemp -d); mount -t sysfs sysfs "$d"
+    mount --bind "$d/class/net" /sys/class/net
+    mount --bind "$d/devices/virtual/net" /sys/devices/virtual/net
+    umount -l "$d"; rmdir "$d"
+    readlink /proc/self/ns/mnt' >"$run/mnt.id"
 }
 
 start_containerd() {
   alive "$run/containerd.pid" && return 0
   mkdir -p "$run" "$data/containerd"
+  rm -f "$run/containerd.sock" # a killed containerd leaves it
   cat >"$run/containerd.toml" <<EOF
 version = 2
 root = "$data/containerd"
@@ -109,11 +138,16 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = "$run/containerd-debug.sock"
 EOF
   # setsid + nohup: the engine outlives the shell that started it (a test, the soak).
+  local -a enter
+  mapfile -t enter < <(enter_engine)
   PATH="$root/usr/bin:$root/usr/sbin:$PATH" setsid nohup \
-    nsenter --mount="$(anchor)" --net="/run/netns/$netns" "$root/usr/bin/containerd" --config "$run/containerd.toml" \
+    "${enter[@]}" "$root/usr/bin/containerd" --config "$run/containerd.toml" \
     >>"$data/containerd.log" 2>&1 </dev/null &
   echo $! >"$run/containerd.pid"
-  for _ in $(seq 1 100); do [ -S "$run/containerd.sock" ] && return 0; sleep 0.1; done
+  for _ in $(seq 1 100); do
+    timeout 5 "$root/usr/bin/ctr" --address "$run/containerd.sock" version >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
   die "containerd of Docker $engine did not come up; see $data/containerd.log"
 }
 
@@ -121,8 +155,10 @@ start_dockerd() {
   alive "$run/dockerd.pid" && return 0
   mkdir -p "$run/exec" "$data/docker"
   [ -f "$run/daemon.json" ] || echo '{}' >"$run/daemon.json"
+  local -a enter
+  mapfile -t enter < <(enter_engine)
   PATH="$root/usr/bin:$root/usr/sbin:$PATH" setsid nohup \
-    nsenter --mount="$(anchor)" --net="/run/netns/$netns" "$root/usr/sbin/dockerd" \
+    "${enter[@]}" "$root/usr/sbin/dockerd" \
     --config-file "$run/daemon.json" --data-root "$data/docker" --exec-root "$run/exec" \
     -H "unix://$run/docker.sock" --pidfile "$run/dockerd.pid.own" --containerd "$run/containerd.sock" \
     --cgroup-parent "/cni-shim-eng-$engine" \
@@ -142,8 +178,7 @@ wait_api() {
 up() {
   if [ "$engine" = 20 ]; then bash "$HERE/ensure-dockerd.sh"; return; fi
   fetch
-  [ -e "/run/netns/$netns" ] || ip netns add "$netns"
-  ip -n "$netns" link set lo up
+  make_namespaces
   start_containerd
   start_dockerd
   wait_api "$run/docker.sock" || die "Docker $engine did not answer on $run/docker.sock in 60 s; see $data/dockerd.log"
@@ -168,9 +203,7 @@ run_cmd() {
   mapfile -t envs < <(env_lines)
   if [ "$engine" = 20 ]; then exec env "${envs[@]}" "$@"; fi
   [ -e "/run/netns/$netns" ] || die "Docker $engine is not up: run engine.sh up $engine first"
-  # ip netns exec: the namespace, and a mount namespace of its own with /sys remounted, so sysfs
-  # answers for this namespace (nsenter --net alone keeps the host's /sys).
-  exec ip netns exec "$netns" env "${envs[@]}" "$@"
+  in_engine env "${envs[@]}" "$@"
 }
 
 kill_engine() {
@@ -213,11 +246,12 @@ down() {
     for _ in $(seq 1 100); do alive "$run/containerd.pid" || break; sleep 0.1; done
   fi
   kill_engine --containerd
-  alive "$run/anchor.pid" && kill -9 "$(cat "$run/anchor.pid")"
   # Shims whose containerd is gone, and whatever is mounted under the engine's dirs.
   pkill -9 -f "containerd-shim-runc-v2 -namespace moby -address $run/containerd.sock" 2>/dev/null || true
   grep -E " ($data|$run)/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  [ -e "/run/netns/$netns" ] && ip netns del "$netns"
+  umount -l "$run/mnt" 2>/dev/null || true
+  umount -l "$run" 2>/dev/null || true
+  [ ! -e "/run/netns/$netns" ] || ip netns del "$netns"
   rm -rf "$run" "$data"
 }
 

@@ -5,11 +5,11 @@
 // parity, and each must come with its explanation. Real dockerd, real plugins.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execa } from "execa";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Report } from "../../src/compare/model.js";
-import { CLI, IMAGE, cleanup, docker, httpGet, rand, requirePrerequisites, sh, startPlugin, waitFor, type PluginHandle } from "../helpers/e2e.js";
+import { CLI, IMAGE, ROOT, cleanup, docker, httpGet, rand, requirePrerequisites, sh, startPlugin, waitFor, type PluginHandle } from "../helpers/e2e.js";
 import { freeOctet, scopedLeftovers } from "../helpers/scoped-leaks.js";
 
 const LABEL = "io.cni-shim.compare";
@@ -24,7 +24,7 @@ interface Chain {
   unreachable?: string[];
   /** Non-parity rows that must differ between cni-shim and attach, with a note naming why. */
   exceptions?: Record<string, RegExp>;
-  /** An embedded profile, run by name instead of a list of the test's own. */
+  /** An embedded profile, run under the test's names (see profileUnderTestNames). */
   profile?: string;
   /** Parity rows known to break, with the side that fails: an explained exception. */
   knownBreaks?: string[];
@@ -113,8 +113,25 @@ async function kernelHas(feature: "ipvlan" | "bridge-vlan", parent: string): Pro
   return { ok: !res.failed, why: res.stderr.trim() };
 }
 
-const PROFILE_SUBNETS: Record<string, string> = { kind: "10.244.0.0/24", k3s: "10.42.0.0/24", kubeadm: "10.88.0.0/16" };
-const PROFILE_BRIDGES: Record<string, string | undefined> = { kind: undefined, k3s: "cni0", kubeadm: "cni0" };
+/**
+ * An embedded profile as it ships, but with the test's list name, bridge and subnet: a user may
+ * have cni0 or the cluster ranges (10.88/16, 10.42/16, 10.244/16) in use on this host (the README
+ * quick start makes cni0 on 10.244.1.0/24). Every plugin option stays as the profile has it.
+ */
+async function profileUnderTestNames(profile: string, name: string, bridge: string, subnet: string): Promise<unknown> {
+  const list = JSON.parse(await readFile(join(ROOT, "plugin-config/net.d", `10-${profile}.conflist`), "utf8")) as { name: string; plugins: Array<Record<string, unknown>> };
+  const wide = `${subnet.split(".").slice(0, 2).join(".")}.0.0/16`;
+  list.name = name;
+  for (const p of list.plugins) {
+    if (typeof p.bridge === "string") p.bridge = bridge;
+    const ipam = p.ipam as { ranges?: unknown; routes?: Array<{ dst: string }> } | undefined;
+    if (!ipam?.ranges) continue;
+    ipam.ranges = [[{ subnet }]];
+    // A cluster route (k3s: the cluster's /16 via the node) keeps its shape on the test's range.
+    ipam.routes = ipam.routes?.map((r) => (r.dst === "0.0.0.0/0" ? r : { ...r, dst: wide }));
+  }
+  return list;
+}
 
 function checkReport(chain: Chain, report: Report): void {
   const failures = report.parity.failures.map((f) => f.key);
@@ -150,11 +167,11 @@ describe("parity matrix: each chain through cni-shim and applied the kubelet way
     await mkdir(join(base, "net.d"));
     let seed = parseInt(id, 16);
     for (const c of CHAINS) {
-      if (c.profile) continue;
       const octet = await freeOctet("10.247", seed++ + CHAINS.indexOf(c) * 7);
       const subnet = `10.247.${octet}.0/24`;
       subnets.set(c.key, subnet);
-      const list = { cniVersion: c.cniVersion ?? "1.0.0", name: `pm-${id}-${c.key}`, plugins: c.plugins(subnet, `10.247.${octet}.1`) };
+      const name = `pm-${id}-${c.key}`;
+      const list = c.profile ? await profileUnderTestNames(c.profile, name, bridgeName(c.key), subnet) : { cniVersion: c.cniVersion ?? "1.0.0", name, plugins: c.plugins(subnet, `10.247.${octet}.1`) };
       await writeFile(join(base, "net.d", `10-${c.key}.conflist`), JSON.stringify(list, null, 2));
     }
     // The parents of macvlan and ipvlan: one end of a veth pair each, both ends up (carrier).
@@ -167,14 +184,14 @@ describe("parity matrix: each chain through cni-shim and applied the kubelet way
 
   afterAll(async () => {
     for (const key of ["mvl", "ipv"]) await sh("ip", ["link", "del", parentName(key)], { reject: false });
-    for (const c of CHAINS) await sh("ip", ["link", "del", c.profile ? (PROFILE_BRIDGES[c.profile] ?? "") : bridgeName(c.key)], { reject: false });
+    for (const c of CHAINS) await sh("ip", ["link", "del", bridgeName(c.key)], { reject: false });
     await rm(base, { recursive: true, force: true });
   });
 
   for (const chain of CHAINS) {
     const outcome = chain.needs ? `cni-shim and attach agree on every parity row (where the kernel has ${chain.needs})` : chain.knownBreaks ? `the explained exception (${chain.knownBreaks.join(", ")})` : "cni-shim and attach agree on every parity row";
     it(`${chain.profile ? `profile ${chain.profile}` : chain.key}: ${outcome}`, async () => {
-      const listName = chain.profile ?? `pm-${id}-${chain.key}`;
+      const listName = `pm-${id}-${chain.key}`;
       const support = chain.needs ? await kernelHas(chain.needs, parentName("mvl")) : { ok: true, why: "" };
       const res = await execa(
         "node",
@@ -194,10 +211,10 @@ describe("parity matrix: each chain through cni-shim and applied the kubelet way
         expect(res.exitCode).toBe(chain.knownBreaks ? 1 : 0);
       }
       // Everything compare created is gone again.
-      const subnet = chain.profile ? PROFILE_SUBNETS[chain.profile]! : subnets.get(chain.key)!;
+      const subnet = subnets.get(chain.key)!;
       const left = await scopedLeftovers({
         networks: [listName],
-        bridges: chain.profile ? [] : [bridgeName(chain.key)],
+        bridges: [bridgeName(chain.key)],
         addressPrefixes: [subnet.replace(/0\.0\/16$|0\/24$/, "")],
         cacheDir: join(base, "cache"),
         stateDir: join(base, "state"),
@@ -210,34 +227,39 @@ describe("parity matrix: each chain through cni-shim and applied the kubelet way
 
 describe("profile kind (kindnet: ptp) through the driver", () => {
   let plugin: PluginHandle;
+  let confDir: string;
+  let o = 0;
   const net = `cs-kind-${id}`;
   const names = [`cs-kind-a-${id}`, `cs-kind-b-${id}`];
   const hostPort = 20000 + (parseInt(id, 16) % 5000);
 
   beforeAll(async () => {
     await requirePrerequisites();
-    plugin = await startPlugin();
-    await docker(["network", "create", "-d", plugin.driver, "-o", "cni.network=kind", "--subnet", "10.244.0.0/24", "--gateway", "10.244.0.1", net]);
+    o = await freeOctet("10.246", parseInt(id, 16));
+    confDir = await mkdtemp(join(tmpdir(), "cs-kind-"));
+    await writeFile(join(confDir, "10-kind.conflist"), JSON.stringify(await profileUnderTestNames("kind", `pm-${id}-kind`, "", `10.246.${o}.0/24`)));
+    plugin = await startPlugin({ confDir });
+    await docker(["network", "create", "-d", plugin.driver, "-o", `cni.network=pm-${id}-kind`, "--subnet", `10.246.${o}.0/24`, "--gateway", `10.246.${o}.1`, net]);
     await docker(["run", "-d", "--name", names[0]!, "--network", net, "-p", `${hostPort}:80`, IMAGE, "sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]);
     await docker(["run", "-d", "--name", names[1]!, "--network", net, IMAGE, "sleep", "600"]);
   });
 
   afterAll(async () => {
-    await cleanup(names, [net], plugin);
+    await cleanup(names, [net], plugin, [confDir]);
   });
 
   it("two containers reach each other by address (routed through the host, as on a kind node) and by HTTP", async () => {
     const ip = (await docker(["inspect", "-f", `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, names[0]!])).stdout;
-    expect(ip).toMatch(/^10\.244\.0\.\d+$/);
+    expect(ip).toMatch(new RegExp(`^10\\.246\\.${o}\\.\\d+$`));
     const ping = await docker(["exec", names[1]!, "ping", "-c", "2", "-W", "2", ip], { reject: false });
     expect(ping.exitCode, ping.stdout).toBe(0);
     expect(ping.stdout).toMatch(/ttl=63/); // one hop: ptp routes, it does not bridge
     const page = await docker(["exec", names[1]!, "timeout", "5", "wget", "-qO-", `http://${ip}/`], { reject: false });
     expect(page.stdout.trim()).toBe((await docker(["inspect", "-f", "{{.Config.Hostname}}", names[0]!])).stdout);
     const routes = (await docker(["exec", names[1]!, "ip", "route"])).stdout;
-    expect(routes).toContain("10.244.0.0/25 via 10.244.0.1 dev eth0");
-    expect(routes).toContain("10.244.0.128/25 via 10.244.0.1 dev eth0");
-    expect(routes).toMatch(/^10\.244\.0\.1 dev eth0 scope link/m);
+    expect(routes).toContain(`10.246.${o}.0/25 via 10.246.${o}.1 dev eth0`);
+    expect(routes).toContain(`10.246.${o}.128/25 via 10.246.${o}.1 dev eth0`);
+    expect(routes).toMatch(new RegExp(`^10\\.246\\.${o}\\.1 dev eth0 scope link`, "m"));
     expect(await waitFor("published port", async () => (await httpGet(hostPort).catch(() => undefined))?.trim() || undefined)).toBe((await docker(["inspect", "-f", "{{.Config.Hostname}}", names[0]!])).stdout);
   });
 });
