@@ -222,7 +222,7 @@ const dockerCheck: Check = async ({ settings }) => {
       "cni-shim",
       "docker",
       `Docker does not answer on ${settings.dockerSocket}: ${(err as Error).message}`,
-      "start dockerd (systemctl start docker), or point --docker-socket / CNI_SHIM_DOCKER_SOCKET at its API socket",
+      "start dockerd (systemctl start docker), or point --docker-socket (or CNI_SHIM_DOCKER_SOCKET, or DOCKER_HOST=unix://PATH) at its API socket",
     );
   }
 };
