@@ -1,6 +1,6 @@
-// `cni-shim doctor`, cni-shim itself: the plugin answers on its socket, Docker answers, the
-// driver name reaches the plugin, the CNI plugins and network lists are usable, and the kernel
-// and iptables do what the chains need.
+// `cni-shim doctor`, cni-shim itself: the plugin answers on its socket, Docker answers (and what
+// its version means: docker-engine.ts), the driver name reaches the plugin, the CNI plugins and
+// network lists are usable, and the kernel and iptables do what the chains need.
 import { access, readdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { confDirs, type Settings } from "../settings.js";
@@ -11,6 +11,7 @@ import { findPlugin } from "../cni/plugins.js";
 import { VersionProbe, chooseVersion } from "../cni/version.js";
 import { run } from "../util/command.js";
 import { unixRequest } from "../util/http.js";
+import { dockerEngineCheck } from "./docker-engine.js";
 import { pass, problem, readText, type Check, type CheckResult, type NamedCheck } from "./results.js";
 
 const rootCheck: Check = async () => {
@@ -70,8 +71,8 @@ const dockerCheck: Check = async ({ settings }) => {
   try {
     const res = await unixRequest(settings.dockerSocket, "GET", "/version", 5_000);
     if (res.status !== 200) throw new Error(`GET /version answered ${res.status}`);
-    const v = JSON.parse(res.body) as { Version?: string; ApiVersion?: string };
-    return pass("cni-shim", "docker", `Docker ${v.Version} (API ${v.ApiVersion}) answers on ${settings.dockerSocket}`, { version: v.Version, apiVersion: v.ApiVersion });
+    const v = JSON.parse(res.body) as { Version?: unknown; ApiVersion?: unknown } | null;
+    return dockerEngineCheck(v?.Version, v?.ApiVersion, settings.dockerSocket);
   } catch (err) {
     return problem(
       "fail",
