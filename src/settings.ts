@@ -1,11 +1,12 @@
-// The settings every command shares, resolved one way: flag, then environment variable, then
-// default. The table is the single source for the CLI help, the README and /etc/default/cni-shim.
+// The settings every command shares, resolved one way: flag, then environment variable (then,
+// for --docker-socket, DOCKER_HOST), then default. The table (with ENV_FALLBACKS) is the single
+// source for the CLI help, the README and /etc/default/cni-shim.
 import { DEFAULT_CONF_DIR, EMBEDDED_CONF_DIR } from "./cni/config.js";
 import { DEFAULT_CACHE_DIR } from "./cni/cache.js";
 import { parseCniPath } from "./cni/plugins.js";
 import { DEFAULT_EXEC_TIMEOUT_MS } from "./cni/runtime.js";
 import { DEFAULT_STATE_DIR } from "./driver/state.js";
-import { DEFAULT_DOCKER_SOCKET } from "./docker/socket.js";
+import { DEFAULT_DOCKER_SOCKET, dockerHostSocket } from "./docker/socket.js";
 
 export const DEFAULT_SOCKET = "/run/docker/plugins/cni-shim.sock";
 
@@ -31,7 +32,7 @@ export const SETTINGS_TABLE = [
   ["--state-dir", "CNI_SHIM_STATE_DIR", DEFAULT_STATE_DIR, "network and endpoint records"],
   ["--cache-dir", "CNI_SHIM_CACHE_DIR", DEFAULT_CACHE_DIR, "CNI result cache (libcni layout: <dir>/results)"],
   ["--exec-timeout-ms", "CNI_SHIM_EXEC_TIMEOUT_MS", String(DEFAULT_EXEC_TIMEOUT_MS), "a plugin exec taking longer is killed and the operation rolled back"],
-  ["--docker-socket", "CNI_SHIM_DOCKER_SOCKET", DEFAULT_DOCKER_SOCKET, "Docker API socket used for reconciliation"],
+  ["--docker-socket", "CNI_SHIM_DOCKER_SOCKET", DEFAULT_DOCKER_SOCKET, "the Docker engine's API socket: every command that asks Docker uses it"],
   ["--log-level", "CNI_SHIM_LOG_LEVEL", "info", "debug, info, warn or error"],
   ["--reconcile-interval", "CNI_SHIM_RECONCILE_INTERVAL", "300", "seconds between reconciliations with Docker (0 = only at start and on Activate)"],
   ["--teardown", "CNI_SHIM_TEARDOWN", "background", "background: CNI DEL runs after DeleteEndpoint replied (faster docker stop/rm); sync: before"],
@@ -40,22 +41,54 @@ export const SETTINGS_TABLE = [
 
 export type SettingFlag = (typeof SETTINGS_TABLE)[number][0];
 
-/** The settings' part of a command's help: each flag with its meaning, variable and default. */
-export function settingsHelp(only?: readonly SettingFlag[]): string {
-  return SETTINGS_TABLE.filter(([flag]) => !only || only.includes(flag))
-    .map(([flag, env, def, what]) => `  ${flag.padEnd(22)} ${what}\n  ${"".padEnd(22)} env ${env}, default ${def}`)
-    .join("\n");
+export interface EnvFallback {
+  env: string;
+  /** The form of value it takes, for the help. */
+  form: string;
+  /** The setting's value from the variable's; throws (naming the variable) on a form it cannot use. */
+  read(value: string): string;
 }
 
 /**
- * Settings from parsed option values (keyed by flag name without "--"); an empty value counts
- * as unset. `defaults` replaces a table default for one command (compare logs less by default).
+ * Variables read after a setting's own variable and before its default: DOCKER_HOST, the way the
+ * docker CLI reads it, so `DOCKER_HOST=unix:///run/docker-26.sock cni-shim ...` targets that engine.
+ */
+export const ENV_FALLBACKS: Partial<Record<SettingFlag, EnvFallback>> = {
+  "--docker-socket": { env: "DOCKER_HOST", form: "unix://PATH", read: dockerHostSocket },
+};
+
+/** The variables a setting reads, in order: "CNI_SHIM_DOCKER_SOCKET, then DOCKER_HOST=unix://PATH". */
+export function settingEnvs(flag: SettingFlag): string {
+  const env = SETTINGS_TABLE.find(([f]) => f === flag)![1];
+  const fallback = ENV_FALLBACKS[flag];
+  return fallback ? `${env}, then ${fallback.env}=${fallback.form}` : env;
+}
+
+/** The settings' part of a command's help: each flag with its meaning, variable(s) and default. */
+export function settingsHelp(only?: readonly SettingFlag[]): string {
+  return SETTINGS_TABLE.filter(([flag]) => !only || only.includes(flag))
+    .map(([flag, , def, what]) => `  ${flag.padEnd(22)} ${what}\n  ${"".padEnd(22)} env ${settingEnvs(flag)}, default ${def}`)
+    .join("\n");
+}
+
+/** A setting's value from the environment: its own variable, then its fallback's; undefined when unset. */
+function fromEnvironment(flag: SettingFlag, env: string): string | undefined {
+  if (process.env[env]) return process.env[env];
+  const fallback = ENV_FALLBACKS[flag];
+  const value = fallback && process.env[fallback.env];
+  return value ? fallback.read(value) : undefined;
+}
+
+/**
+ * Settings from parsed option values (keyed by flag name without "--"): flag, then environment
+ * (fromEnvironment), then default; an empty value counts as unset. `defaults` replaces a table
+ * default for one command (compare logs less by default), never a flag or the environment.
  */
 export function resolveSettings(values: Record<string, unknown>, defaults: Partial<Record<SettingFlag, string>> = {}): Settings {
   const byFlag = Object.fromEntries(
     SETTINGS_TABLE.map(([flag, env, def]) => {
       const v = values[flag.slice(2)];
-      return [flag, typeof v === "string" && v !== "" ? v : process.env[env] || (defaults[flag] ?? def)];
+      return [flag, typeof v === "string" && v !== "" ? v : (fromEnvironment(flag, env) ?? defaults[flag] ?? def)];
     }),
   ) as Record<SettingFlag, string>;
   const num = (flag: SettingFlag) => {

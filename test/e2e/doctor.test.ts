@@ -5,7 +5,8 @@ import { execa, type ResultPromise } from "execa";
 import { access, constants, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLI, rand, sh, startPlugin, waitFor, type PluginHandle, cleanup } from "../helpers/e2e.js";
+import { CLI, docker, rand, sh, startPlugin, waitFor, type PluginHandle, cleanup } from "../helpers/e2e.js";
+import { resolveSettings } from "../../src/settings.js";
 
 interface Check {
   id: string;
@@ -136,6 +137,10 @@ describe("cni-shim doctor on this host", () => {
     expect(c["plugin-socket"]!.summary).toContain(`${plugin.socket} answers Plugin.Activate with NetworkDriver`);
     expect(c["conflist-cni-shim-default"]!.summary).toBe("cni-shim-default: bridge, portmap, firewall, tuning found and speak cniVersion 1.0.0");
     expect(c["iptables"]!.summary).toMatch(/backend (nft|legacy)/);
+    // The engine's version and what it means for cni-shim (Debian's 20.10 here: no namespace at Join).
+    const [version, api] = (await docker(["version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"])).stdout.trim().split(" ");
+    expect(c["docker"]!.summary).toContain(`Docker ${version} (API ${api}) answers on ${resolveSettings({}).dockerSocket}: the container's network namespace `);
+    expect(c["docker"]!.details).toMatchObject({ version, apiVersion: api, handoff: "staging" });
     for (const check of report.checks.filter((x) => x.status !== "pass")) expect(check.fix, check.id).toBeTruthy();
   });
 

@@ -10,6 +10,7 @@ import { CniRuntime } from "../../src/cni/runtime.js";
 import { EMBEDDED_CONF_DIR } from "../../src/cni/config.js";
 import { dockerClient } from "../../src/docker/client.js";
 import { StateStore } from "../../src/driver/state.js";
+import { resolveSettings } from "../../src/settings.js";
 import { IMAGE, cleanup, containerNet, docker, rand, requirePrerequisites, sh, startPlugin, type PluginHandle } from "../helpers/e2e.js";
 import { podNetworkList } from "../helpers/conflists.js";
 
@@ -80,7 +81,7 @@ describe("parity: cni-shim vs CNI applied the kubelet way", () => {
       podNetworkList({ name: listName, bridge, subnet }),
     );
     plugin = await startPlugin({ confDir });
-    attacher = new Attacher(new CniRuntime({ cniPath: ["/usr/lib/cni"], cacheDir, execTimeoutMs: 30_000 }), dockerClient(), new StateStore(join(cacheDir, "state")), [confDir, EMBEDDED_CONF_DIR]);
+    attacher = new Attacher(new CniRuntime({ cniPath: ["/usr/lib/cni"], cacheDir, execTimeoutMs: 30_000 }), dockerClient(resolveSettings({}).dockerSocket), new StateStore(join(cacheDir, "state")), [confDir, EMBEDDED_CONF_DIR]);
     await docker(["network", "create", "-d", plugin.driver, "-o", `cni.network=${listName}`, "--subnet", subnet, "--gateway", gateway, net]);
     await docker(["run", "-d", "--name", viaShim, "--network", net, "-p", "80", IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);
     await docker(["run", "-d", "--name", viaKubelet, "--network", "none", IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);

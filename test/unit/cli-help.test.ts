@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { readFile } from "node:fs/promises";
 import { execa } from "execa";
-import { SETTINGS_TABLE } from "../../src/settings.js";
+import { ENV_FALLBACKS, SETTINGS_TABLE } from "../../src/settings.js";
 
 const root = new URL("../../", import.meta.url);
 const cli = new URL("dist/cli/main.js", root).pathname;
@@ -27,6 +27,8 @@ describe("CLI help and README", () => {
       expect(row, `README row for ${flag}`).toBeDefined();
       expect(row).toContain(`\`${env}\``);
       expect(row).toContain(`\`${def}\``);
+      const fallback = ENV_FALLBACKS[flag];
+      if (fallback) expect(row).toContain(`then \`${fallback.env}\``);
     }
   });
 

@@ -4,7 +4,8 @@ import { mkdtemp, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listeningPorts, parseHexAddress, parseProcNetTcp, TCP_LISTEN, type Listener } from "../../src/doctor/ports.js";
-import { evaluatePorts, hostnameProblem, ROLE_PORTS } from "../../src/doctor/checks.js";
+import { evaluatePorts, ROLE_PORTS } from "../../src/doctor/kubernetes-ports.js";
+import { hostnameProblem } from "../../src/doctor/node-checks.js";
 
 // Lines as a little-endian kernel writes them (captured shapes; inodes made up).
 const TCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode

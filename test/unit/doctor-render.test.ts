@@ -1,7 +1,8 @@
 // The pure output of cni-shim doctor (src/doctor/render.ts).
 import { describe, expect, it } from "vitest";
 import { buildReport, renderJson, renderTable } from "../../src/doctor/render.js";
-import { forwardDropProblem, type CheckResult } from "../../src/doctor/checks.js";
+import type { CheckResult } from "../../src/doctor/checks.js";
+import { forwardDropProblem } from "../../src/doctor/cni-shim-checks.js";
 import type { ConfList } from "../../src/cni/schemas.js";
 
 const checks: CheckResult[] = [

@@ -1,9 +1,10 @@
 // Every command resolves the shared settings one way: flag, then environment, then default.
 import { afterEach, describe, expect, it } from "vitest";
-import { resolveSettings, settingsHelp, SETTINGS_TABLE, DEFAULT_SOCKET } from "../../src/settings.js";
+import { ENV_FALLBACKS, resolveSettings, settingEnvs, settingsHelp, SETTINGS_TABLE, DEFAULT_SOCKET } from "../../src/settings.js";
+import { DEFAULT_DOCKER_SOCKET, dockerHostSocket } from "../../src/docker/socket.js";
 import { parseCommandLine } from "../../src/cli/argv.js";
 
-const ENV = ["CNI_SHIM_SOCKET", "CNI_SHIM_LOG_LEVEL", "CNI_SHIM_EXEC_TIMEOUT_MS", "CNI_PATH"] as const;
+const ENV = ["CNI_SHIM_SOCKET", "CNI_SHIM_LOG_LEVEL", "CNI_SHIM_EXEC_TIMEOUT_MS", "CNI_PATH", "CNI_SHIM_DOCKER_SOCKET", "DOCKER_HOST"] as const;
 const saved = Object.fromEntries(ENV.map((k) => [k, process.env[k]]));
 afterEach(() => {
   for (const k of ENV) {
@@ -29,6 +30,35 @@ describe("resolveSettings", () => {
     process.env.CNI_SHIM_LOG_LEVEL = "debug";
     expect(resolveSettings({}, { "--log-level": "warn" }).logLevel).toBe("debug");
     expect(resolveSettings({ "log-level": "error" }, { "--log-level": "warn" }).logLevel).toBe("error");
+  });
+
+  it("finds the Docker socket in --docker-socket, then CNI_SHIM_DOCKER_SOCKET, then DOCKER_HOST=unix://PATH, then the default", () => {
+    clearEnv();
+    expect(resolveSettings({}).dockerSocket).toBe(DEFAULT_DOCKER_SOCKET);
+    process.env.DOCKER_HOST = "unix:///run/docker-26.sock";
+    expect(resolveSettings({}).dockerSocket).toBe("/run/docker-26.sock");
+    process.env.CNI_SHIM_DOCKER_SOCKET = "/run/docker-28.sock";
+    expect(resolveSettings({}).dockerSocket).toBe("/run/docker-28.sock");
+    expect(resolveSettings({ "docker-socket": "" }).dockerSocket).toBe("/run/docker-28.sock");
+    expect(resolveSettings({ "docker-socket": "/run/flag.sock" }).dockerSocket).toBe("/run/flag.sock");
+    process.env.DOCKER_HOST = "";
+    delete process.env.CNI_SHIM_DOCKER_SOCKET;
+    expect(resolveSettings({}).dockerSocket).toBe(DEFAULT_DOCKER_SOCKET);
+  });
+
+  it("refuses a DOCKER_HOST it cannot use, but only when nothing before it names the socket", () => {
+    clearEnv();
+    for (const host of ["tcp://10.0.0.5:2376", "ssh://me@engine", "fd://", "npipe:////./pipe/docker_engine", "engine.example:2375", "unix://", "unix://run/docker.sock"]) {
+      process.env.DOCKER_HOST = host;
+      expect(() => resolveSettings({}), host).toThrow(/--docker-socket PATH/);
+    }
+    process.env.DOCKER_HOST = "tcp://10.0.0.5:2376";
+    expect(() => resolveSettings({})).toThrow("DOCKER_HOST=tcp://10.0.0.5:2376: cni-shim needs the engine's unix socket");
+    expect(resolveSettings({ "docker-socket": "/run/flag.sock" }).dockerSocket).toBe("/run/flag.sock");
+    process.env.CNI_SHIM_DOCKER_SOCKET = "/run/env.sock";
+    expect(resolveSettings({}).dockerSocket).toBe("/run/env.sock");
+    // No other setting reads DOCKER_HOST.
+    expect(Object.keys(ENV_FALLBACKS)).toEqual(["--docker-socket"]);
   });
 
   it("converts numbers, choices and the CNI path, and names the flag of a bad value", () => {
@@ -62,12 +92,22 @@ describe("parseCommandLine", () => {
 describe("settingsHelp", () => {
   it("shows every setting with its variable and default, or only the ones asked for", () => {
     const all = settingsHelp();
-    for (const [flag, env, def] of SETTINGS_TABLE) {
+    for (const [flag, , def] of SETTINGS_TABLE) {
       expect(all).toContain(flag);
-      expect(all).toContain(`env ${env}, default ${def}`);
+      expect(all).toContain(`env ${settingEnvs(flag)}, default ${def}`);
     }
+    expect(all).toContain(`env CNI_SHIM_DOCKER_SOCKET, then DOCKER_HOST=unix://PATH, default ${DEFAULT_DOCKER_SOCKET}`);
     const some = settingsHelp(["--socket"]);
     expect(some).toContain("--socket");
     expect(some).not.toContain("--state-dir");
+  });
+});
+
+describe("dockerHostSocket", () => {
+  it("takes the path of unix:///PATH and names --docker-socket for every other form", () => {
+    expect(dockerHostSocket("unix:///var/run/docker.sock")).toBe("/var/run/docker.sock");
+    expect(dockerHostSocket("unix:///run/user/0/docker.sock")).toBe("/run/user/0/docker.sock");
+    expect(() => dockerHostSocket("ssh://me@engine")).toThrow("DOCKER_HOST=ssh://me@engine: cni-shim needs the engine's unix socket; pass the engine's socket with --docker-socket PATH");
+    expect(() => dockerHostSocket("unix://docker.sock")).toThrow(/needs an absolute path/);
   });
 });

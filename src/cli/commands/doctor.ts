@@ -21,7 +21,11 @@ cni-shim:
   root             running as root
   plugin-socket    something answers Plugin.Activate on --socket (when that socket does not
                    exist, a managed plugin's /run/docker/plugins/<id>/<same name> counts)
-  docker           the Docker API answers on --docker-socket
+  docker           the Docker API answers on --docker-socket; its version and API version,
+                   and what they mean: 20.10 to 27 create the container's namespace after
+                   Join (the chain runs in a staging namespace, the interface is handed over),
+                   28 and later before it (cni-shim still hands over); older than 20.10 warns
+                   (not tested)
   driver-name      which plugin "-d NAME" reaches (NAME: the socket's file name); warns when
                    a managed plugin NAME:latest exists next to the socket, because Docker then
                    resolves -d NAME to the managed plugin and the socket's plugin is unusable

@@ -1,0 +1,313 @@
+// `cni-shim doctor`, cni-shim itself: the plugin answers on its socket, Docker answers (and what
+// its version means: docker-engine.ts), the driver name reaches the plugin, the CNI plugins and
+// network lists are usable, and the kernel and iptables do what the chains need.
+import { access, readdir, stat } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { confDirs, type Settings } from "../settings.js";
+import { listConfFiles, type LoadedConfList } from "../cni/config.js";
+import type { ConfList } from "../cni/schemas.js";
+import { hostLocalRanges } from "../driver/translate.js";
+import { findPlugin } from "../cni/plugins.js";
+import { VersionProbe, chooseVersion } from "../cni/version.js";
+import { run } from "../util/command.js";
+import { unixRequest } from "../util/http.js";
+import { dockerEngineCheck } from "./docker-engine.js";
+import { pass, problem, readText, type Check, type CheckResult, type NamedCheck } from "./results.js";
+
+const rootCheck: Check = async () => {
+  const uid = process.getuid?.();
+  if (uid === 0) return pass("cni-shim", "root", "running as root");
+  return problem("fail", "cni-shim", "root", `running as uid ${uid}: cni-shim needs root (network namespaces, iptables), and some checks here need it too`, "run cni-shim (and cni-shim doctor) as root, e.g. with sudo");
+};
+
+
+async function isSocket(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/** Sockets of managed plugins: Docker gives each its own /run/docker/plugins/<plugin id>/ dir. */
+async function managedSockets(socket: string): Promise<string[]> {
+  const dir = join(socket, "..");
+  const out: string[] = [];
+  try {
+    for (const name of await readdir(dir)) {
+      if (/^[0-9a-f]{64}$/.test(name) && (await isSocket(join(dir, name, basename(socket))))) out.push(join(dir, name, basename(socket)));
+    }
+  } catch {
+    /* no plugins dir */
+  }
+  return out;
+}
+
+const socketCheck: Check = async ({ settings }) => {
+  const startHint = "start it: systemctl start cni-shim (installed with make install), cni-shim serve, or for the managed plugin docker plugin enable cni-shim";
+  const candidates = (await isSocket(settings.socket)) ? [settings.socket] : await managedSockets(settings.socket);
+  if (!candidates.length) {
+    return problem("fail", "cni-shim", "plugin-socket", `no socket at ${settings.socket}: cni-shim is not running`, `${startHint} (or pass the socket it serves with --socket)`);
+  }
+  const failures: string[] = [];
+  for (const socket of candidates) {
+    try {
+      const res = await unixRequest(socket, "POST", "/Plugin.Activate", 5_000);
+      const implementsDriver = res.status === 200 && (JSON.parse(res.body || "{}") as { Implements?: string[] }).Implements?.includes("NetworkDriver");
+      if (implementsDriver) {
+        const managed = socket !== settings.socket ? " (managed plugin)" : "";
+        return pass("cni-shim", "plugin-socket", `${socket} answers Plugin.Activate with NetworkDriver${managed}`, { socket });
+      }
+      failures.push(`${socket} answered ${res.status} ${res.body.slice(0, 200)}`);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      failures.push(code === "ECONNREFUSED" ? `${socket} is a stale socket: nothing listens on it` : `${socket}: ${(err as Error).message}`);
+    }
+  }
+  return problem("fail", "cni-shim", "plugin-socket", failures.join("; "), `${startHint}; a stale socket file is replaced when cni-shim starts`, { sockets: candidates });
+};
+
+const dockerCheck: Check = async ({ settings }) => {
+  try {
+    const res = await unixRequest(settings.dockerSocket, "GET", "/version", 5_000);
+    if (res.status !== 200) throw new Error(`GET /version answered ${res.status}`);
+    const v = JSON.parse(res.body) as { Version?: unknown; ApiVersion?: unknown } | null;
+    return dockerEngineCheck(v?.Version, v?.ApiVersion, settings.dockerSocket);
+  } catch (err) {
+    return problem(
+      "fail",
+      "cni-shim",
+      "docker",
+      `Docker does not answer on ${settings.dockerSocket}: ${(err as Error).message}`,
+      "start dockerd (systemctl start docker), or point --docker-socket (or CNI_SHIM_DOCKER_SOCKET, or DOCKER_HOST=unix://PATH) at its API socket",
+    );
+  }
+};
+
+/**
+ * A managed plugin named like the socket takes over the driver name: Docker resolves `-d NAME`
+ * to the managed NAME:latest and then fails ("could not resolve driver NAME in registry"), so
+ * the plain plugin on the socket cannot be used by that name any more.
+ */
+const driverNameCheck: Check = async ({ settings }) => {
+  const name = basename(settings.socket).replace(/\.(sock|spec|json)$/, "");
+  let plugins: Array<{ Name: string; Enabled: boolean; Config?: { Interface?: { Types?: string[] } } }>;
+  try {
+    const res = await unixRequest(settings.dockerSocket, "GET", "/plugins", 5_000);
+    if (res.status !== 200) throw new Error(`GET /plugins answered ${res.status}`);
+    plugins = JSON.parse(res.body) as typeof plugins;
+  } catch (err) {
+    return problem("warn", "cni-shim", "driver-name", `cannot list Docker's managed plugins: ${(err as Error).message}`, "see the docker check");
+  }
+  const managed = plugins.find((p) => p.Name === `${name}:latest` || p.Name === name);
+  const v1 = await isSocket(settings.socket);
+  const details = { driver: name, socket: v1 ? settings.socket : undefined, managedPlugin: managed ? { name: managed.Name, enabled: managed.Enabled } : undefined };
+  if (managed && v1) {
+    return problem(
+      "warn",
+      "cni-shim",
+      "driver-name",
+      `both a managed plugin ${managed.Name} (${managed.Enabled ? "enabled" : "disabled"}) and ${settings.socket} exist: Docker resolves -d ${name} to the managed plugin, so networks cannot use the plain one by that name`,
+      `run one of them: stop the service (systemctl disable --now cni-shim) or remove the managed plugin (docker plugin disable ${managed.Name} && docker plugin rm ${managed.Name}); or serve the plain one on another socket name`,
+      details,
+    );
+  }
+  if (managed) return pass("cni-shim", "driver-name", `managed plugin ${managed.Name} (${managed.Enabled ? "enabled" : "disabled"}): create networks with -d ${managed.Name.includes(":") ? managed.Name : `${managed.Name}:latest`}`, details);
+  return pass("cni-shim", "driver-name", `no managed plugin named ${name}${v1 ? `: -d ${name} reaches ${settings.socket}` : ""}`, details);
+};
+
+const cniPathCheck: Check = async ({ settings }) => {
+  const found: Record<string, string[]> = {};
+  for (const dir of settings.cniPath) {
+    try {
+      const names: string[] = [];
+      for (const name of (await readdir(dir)).sort()) {
+        try {
+          const st = await stat(join(dir, name));
+          if (st.isFile() && st.mode & 0o111) names.push(name);
+        } catch {
+          /* dangling link */
+        }
+      }
+      found[dir] = names;
+    } catch {
+      /* missing dir: reported below */
+    }
+  }
+  const dirs = Object.keys(found).filter((d) => found[d]!.length);
+  const path = settings.cniPath.join(":");
+  if (!dirs.length) {
+    return problem("fail", "cni-shim", "cni-path", `no CNI plugins in ${path}`, "install the reference plugins (Debian: apt-get install containernetworking-plugins) or set --cni-path / CNI_PATH to where they are", { cniPath: settings.cniPath });
+  }
+  const summary = dirs.map((d) => `${d}: ${found[d]!.length} plugins`).join("; ");
+  if (!dirs.some((d) => found[d]!.includes("loopback"))) {
+    return problem("warn", "cni-shim", "cni-path", `${summary}; no "loopback" plugin (cni-shim attach needs it)`, "install the reference plugins (containernetworking-plugins), which include loopback", { plugins: found });
+  }
+  return pass("cni-shim", "cni-path", summary, { plugins: found });
+};
+
+const confDirCheck: Check = async ({ settings }) => {
+  const dir = settings.confDir;
+  try {
+    await access(dir);
+  } catch {
+    return pass("cni-shim", "conf-dir", `${dir} does not exist: only the embedded configs are available (it is needed only for -o cni.network=NAME)`, { confDir: dir, configs: [] });
+  }
+  const entries = await listConfFiles([dir]);
+  const broken = entries.filter((e) => e.error);
+  const names = entries.filter((e) => e.loaded).map((e) => e.loaded!.conflist.name);
+  const dupes = [...new Set(names.filter((n, i) => names.indexOf(n) !== i))];
+  const details = { confDir: dir, configs: entries.map((e) => ({ file: e.file, name: e.name, error: e.error })) };
+  if (broken.length) {
+    return problem("fail", "cni-shim", "conf-dir", `${broken.length} of ${entries.length} config file(s) in ${dir} do not parse: ${broken.map((b) => b.error).join("; ")}`, "fix or remove the files named above (a network using such a file cannot be created)", details);
+  }
+  if (dupes.length) {
+    return problem("warn", "cni-shim", "conf-dir", `${dir}: more than one file defines ${dupes.map((d) => `"${d}"`).join(", ")}; the first in libcni order wins`, "remove or rename the duplicates so that each network name has one file", details);
+  }
+  return pass("cni-shim", "conf-dir", entries.length ? `${dir}: ${entries.length} config(s) parse: ${names.join(", ")}` : `${dir}: no configs (only the embedded ones are available)`, details);
+};
+
+/** One check per network list cni-shim can use: every plugin found, answering VERSION, and a common version. */
+const conflistChecks: Check = async ({ settings }) => {
+  const probe = new VersionProbe(settings.cniPath, settings.execTimeoutMs);
+  const forwardPolicy = await run("iptables", ["-w", "5", "-S", "FORWARD"], { timeoutMs: 10_000 }).then((out) => /^-P FORWARD (\S+)/m.exec(out)?.[1], () => undefined);
+  const seen = new Set<string>();
+  const out: CheckResult[] = [];
+  for (const entry of await listConfFiles(confDirs(settings))) {
+    if (!entry.loaded || seen.has(entry.loaded.conflist.name)) continue; // the conf-dir check reports broken files; shadowed names are unused
+    seen.add(entry.loaded.conflist.name);
+    out.push(await checkConfList(entry.loaded, settings, probe, forwardPolicy));
+  }
+  return out;
+};
+
+/**
+ * Why containers of this list cannot reach each other through the host, if they cannot: dockerd
+ * sets the FORWARD policy to DROP, so a chain without the firewall plugin (which accepts each
+ * container's traffic) has its routed (ptp) and bridged (br_netfilter) traffic dropped. On a
+ * cluster node flannel or kube-proxy accept it; here nothing does.
+ */
+export function forwardDropProblem(list: ConfList, forwardPolicy: string | undefined): string | undefined {
+  if (forwardPolicy !== "DROP" || list.plugins.some((p) => p.type === "firewall")) return undefined;
+  return "it has no firewall plugin and this host's FORWARD policy is DROP (dockerd sets it): its containers cannot reach each other through the host";
+}
+
+async function checkConfList(loaded: LoadedConfList, settings: Settings, probe: VersionProbe, forwardPolicy?: string): Promise<CheckResult> {
+  const list = loaded.conflist;
+  const id = `conflist-${list.name}`;
+  const plugins: Record<string, { path?: string; versions?: string[]; error?: string }> = {};
+  const problems: string[] = [];
+  for (const p of list.plugins) {
+    if (plugins[p.type]) continue;
+    try {
+      const path = await findPlugin(p.type, settings.cniPath);
+      plugins[p.type] = { path, versions: await probe.supported(path) };
+    } catch (err) {
+      plugins[p.type] = { error: (err as Error).message };
+      problems.push((err as Error).message);
+    }
+  }
+  const details = { file: loaded.source, cniVersion: list.cniVersion, cniVersions: list.cniVersions, plugins };
+  if (problems.length) {
+    const missing = problems.some((m) => m.includes("not found"));
+    return problem(
+      "fail",
+      "cni-shim",
+      id,
+      `${list.name} (${loaded.source}): ${problems.join("; ")}`,
+      missing ? "install the missing plugins (Debian: apt-get install containernetworking-plugins) or add their directory to --cni-path / CNI_PATH" : "replace the plugin binaries that do not answer VERSION",
+      details,
+    );
+  }
+  try {
+    const supported = new Map(Object.entries(plugins).map(([type, v]) => [type, v.versions ?? []]));
+    const version = chooseVersion(list.name, [list.cniVersion, ...(list.cniVersions ?? [])], supported);
+    const summary = `${list.name}: ${Object.keys(plugins).join(", ")} found and speak cniVersion ${version}`;
+    const dropped = forwardDropProblem(list, forwardPolicy);
+    if (dropped) {
+      const subnet = hostLocalRanges(list)?.[0]?.subnet ?? "<its subnet>";
+      return problem("warn", "cni-shim", id, `${summary}, but ${dropped}`, `add {"type": "firewall"} at the end of its plugins (as cni-shim's profiles do), or accept its traffic: iptables -I DOCKER-USER -s ${subnet} -j ACCEPT`, { ...details, chosenVersion: version, forwardPolicy });
+    }
+    return pass("cni-shim", id, summary, { ...details, chosenVersion: version });
+  } catch (err) {
+    return problem("fail", "cni-shim", id, `${list.name} (${loaded.source}): ${(err as Error).message}`, `set "cniVersion" (or "cniVersions") in ${loaded.source} to a version all its plugins list, or install newer plugins`, details);
+  }
+}
+
+const ipForwardCheck: Check = async ({ procRoot = "/proc" }) => {
+  const v = await readText(join(procRoot, "sys/net/ipv4/ip_forward"));
+  if (v === "1") return pass("cni-shim", "ip-forward", "net.ipv4.ip_forward = 1");
+  return problem(
+    "fail",
+    "cni-shim",
+    "ip-forward",
+    v === undefined ? "cannot read net.ipv4.ip_forward" : `net.ipv4.ip_forward = ${v}: containers cannot reach other networks, published ports do not work`,
+    "sysctl -w net.ipv4.ip_forward=1, and keep it: echo net.ipv4.ip_forward=1 > /etc/sysctl.d/99-kubernetes.conf",
+  );
+};
+
+const brNetfilterCheck: Check = async ({ procRoot = "/proc" }) => {
+  const v = await readText(join(procRoot, "sys/net/bridge/bridge-nf-call-iptables"));
+  if (v === "1") return pass("cni-shim", "br-netfilter", "br_netfilter loaded, net.bridge.bridge-nf-call-iptables = 1");
+  if (v === undefined) {
+    return problem(
+      "fail",
+      "cni-shim",
+      "br-netfilter",
+      "br_netfilter is not loaded (no net.bridge.bridge-nf-call-iptables): bridged traffic skips iptables, so Service and hairpin NAT break",
+      "modprobe br_netfilter, and load it at boot: echo br_netfilter > /etc/modules-load.d/k8s.conf",
+    );
+  }
+  return problem("fail", "cni-shim", "br-netfilter", `net.bridge.bridge-nf-call-iptables = ${v}: bridged traffic skips iptables`, "sysctl -w net.bridge.bridge-nf-call-iptables=1, and keep it in /etc/sysctl.d/99-kubernetes.conf");
+};
+
+async function countRules(save: string): Promise<number | undefined> {
+  try {
+    return (await run(save, [], { timeoutMs: 10_000 })).split("\n").filter((l) => l.startsWith("-A ")).length;
+  } catch {
+    return undefined;
+  }
+}
+
+const iptablesCheck: Check = async ({ procRoot = "/proc" }) => {
+  let version: string;
+  try {
+    version = (await run("iptables", ["--version"], { timeoutMs: 10_000 })).trim();
+  } catch (err) {
+    return problem("fail", "cni-shim", "iptables", `iptables does not run: ${(err as Error).message}`, "install iptables (Debian: apt-get install iptables); the bridge, portmap and firewall plugins need it");
+  }
+  const backend = version.includes("nf_tables") ? "nft" : version.includes("legacy") ? "legacy" : "unknown";
+  const details: Record<string, unknown> = { version, backend };
+  // Rules in the other backend mean two sets of tools on this host disagree (e.g. a
+  // kube-proxy image on legacy while Docker uses nft): their rules do not see each other.
+  const other = backend === "nft" ? "legacy" : backend === "legacy" ? "nft" : undefined;
+  if (other) {
+    // Only look at legacy when its tables exist: running iptables-legacy would load the modules.
+    const legacyTables = other === "legacy" ? await readText(join(procRoot, "net/ip_tables_names")) : "x";
+    const n = legacyTables ? await countRules(`iptables-${other}-save`) : 0;
+    details.otherBackendRules = n;
+    if (n) {
+      return problem(
+        "warn",
+        "cni-shim",
+        "iptables",
+        `${version}, but the ${other} backend also has ${n} rule(s): rules of one backend do not see the other's`,
+        `use one backend for everything on this host (update-alternatives --set iptables /usr/sbin/iptables-${backend}, and kube-proxy/Docker on the same), then reboot or flush the ${other} rules`,
+        details,
+      );
+    }
+  }
+  return pass("cni-shim", "iptables", `${version}, backend ${backend}`, details);
+};
+export const CNI_SHIM_CHECKS: NamedCheck[] = [
+  { group: "cni-shim", id: "root", run: rootCheck },
+  { group: "cni-shim", id: "plugin-socket", run: socketCheck },
+  { group: "cni-shim", id: "docker", run: dockerCheck },
+  { group: "cni-shim", id: "driver-name", run: driverNameCheck },
+  { group: "cni-shim", id: "cni-path", run: cniPathCheck },
+  { group: "cni-shim", id: "conf-dir", run: confDirCheck },
+  { group: "cni-shim", id: "conflist", run: conflistChecks },
+  { group: "cni-shim", id: "ip-forward", run: ipForwardCheck },
+  { group: "cni-shim", id: "br-netfilter", run: brNetfilterCheck },
+  { group: "cni-shim", id: "iptables", run: iptablesCheck },
+];
