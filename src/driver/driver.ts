@@ -8,12 +8,12 @@ import type * as api from "../libnetwork/schemas.js";
 import { CniRuntime } from "../cni/runtime.js";
 import { findConfList } from "../cni/config.js";
 import { ConfList, Result } from "../cni/schemas.js";
-import { convergentDel } from "../host/teardown.js";
+import { convergentDel } from "../teardown/convergent.js";
 import { currentBootId, fromEarlierBoot } from "../host/boot.js";
 import { StateStore, type EndpointRecord, type NetworkRecord } from "./state.js";
 import * as tr from "./translate.js";
 import { choosePorts } from "./ports.js";
-import { hostLocalDir } from "../host/leftovers.js";
+import { hostLocalDir } from "../cni/host-local.js";
 import { networkConfList } from "./network-conf.js";
 import { TeardownQueue } from "./teardown-queue.js";
 import { Reconciler, type ReconcileReport } from "./reconcile.js";
@@ -428,8 +428,8 @@ export class CniShimDriver implements NetworkDriver {
       attachment: { containerId: rec.cniContainerId, ifName: rec.ifName, args: rec.cniArgs, capabilityArgs: rec.capabilityArgs },
       result: rec.result ?? (cached ? Result.safeParse(cached.result).data : undefined),
       intendedAddresses: [rec.address, rec.addressIPv6].filter((a): a is string => !!a),
-      standInNetns: rec.stagingNetns,
-      hostName: rec.tmpName,
+      stagingNetns: rec.stagingNetns,
+      tmpName: rec.tmpName,
       addressInUse: async () => {
         const others = (await this.state.listEndpoints()).filter((e) => e.id !== rec.id);
         return (ip) => others.some((e) => sameIP(ip, e.address) || sameIP(ip, e.addressIPv6));

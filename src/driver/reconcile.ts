@@ -91,8 +91,8 @@ export class Reconciler {
           list: CniRuntime.confListOf(entry),
           attachment: { containerId: entry.containerId, ifName: entry.ifName, args: entry.cniArgs, capabilityArgs: entry.capabilityArgs },
           result: Result.safeParse(entry.result).data,
-          standInNetns: names.stagingNetns,
-          hostName: names.tmpName,
+          stagingNetns: names.stagingNetns,
+          tmpName: names.tmpName,
           label: { cacheEntry: `${entry.networkName}/${entry.containerId.slice(0, 12)}/${entry.ifName}` },
         }),
       );

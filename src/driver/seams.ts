@@ -6,11 +6,12 @@ import type { CacheEntry, ConfList } from "../cni/schemas.js";
 import type { LoadedConfList } from "../cni/config.js";
 import type { ResultCache } from "../cni/cache.js";
 import type { AddOutcome, Attachment } from "../cni/runtime.js";
-import type { TeardownTarget } from "../host/teardown.js";
+import type { TeardownTarget } from "../teardown/convergent.js";
 import * as netns from "../host/netns.js";
 import { NetnsPool } from "../host/netns-pool.js";
 import type { KernelRoute } from "../host/routes.js";
-import { removeBridgeIfUnused, removeHostLocalDirIfEmpty } from "../host/leftovers.js";
+import { removeBridgeIfUnused } from "../host/leftovers.js";
+import { removeHostLocalDirIfEmpty } from "../cni/host-local.js";
 
 /** The part of CniRuntime the driver calls itself (DEL goes through the teardown). */
 export interface CniOps {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { LoadedConfList } from "../../src/cni/config.js";
 import type { Attachment, AddOutcome } from "../../src/cni/runtime.js";
 import type { CacheEntry, ConfList, Result } from "../../src/cni/schemas.js";
-import type { TeardownTarget } from "../../src/host/teardown.js";
+import type { TeardownTarget } from "../../src/teardown/convergent.js";
 import type { KernelRoute } from "../../src/host/routes.js";
 import { CniShimDriver } from "../../src/driver/driver.js";
 import { StateStore, type EndpointRecord, type NetworkRecord } from "../../src/driver/state.js";

@@ -41,7 +41,7 @@ describe("CreateEndpoint rollback", () => {
     h.host.handOutError = new Error("ip link set: no such device");
     await expect(h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }))).rejects.toThrow(/no such device/);
     expect(h.teardown.containerIds()).toEqual([A]);
-    expect(h.teardown.targets[0]!.standInNetns).toBe(`cni-shim-${A.slice(0, 12)}`);
+    expect(h.teardown.targets[0]!.stagingNetns).toBe(`cni-shim-${A.slice(0, 12)}`);
     expect(await h.state.listEndpoints()).toEqual([]);
   });
 
