@@ -1,7 +1,6 @@
 // What the driver needs of the CNI runtime, the host, Docker and the clock, as small interfaces
 // (as libcni injects Exec): the real implementations by default, fakes in unit tests.
 import { access } from "node:fs/promises";
-import type Docker from "dockerode";
 import type { CacheEntry, ConfList } from "../cni/schemas.js";
 import type { LoadedConfList } from "../cni/config.js";
 import type { ResultCache } from "../cni/cache.js";
@@ -78,10 +77,6 @@ export interface DockerNetworks {
   /** Rejects with `statusCode: 404` when Docker has no such network. */
   inspect(networkId: string): Promise<{ Containers?: Record<string, { EndpointID: string }> }>;
 }
-
-export const dockerNetworksOf = (docker: Docker): DockerNetworks => ({
-  inspect: async (networkId) => (await docker.getNetwork(networkId).inspect()) as { Containers?: Record<string, { EndpointID: string }> },
-});
 
 /** Milliseconds since the epoch (Date.now); injectable for the reconcile grace period. */
 export type Clock = () => number;

@@ -249,35 +249,12 @@ export function verifyResult(result: Result, ifName: string, wanted: Array<strin
  */
 export function joinResponse(ep: Pick<EndpointRecord, "tmpName" | "result" | "ifName" | "routes" | "address" | "addressIPv6">): api.JoinResponse {
   const reply: api.JoinResponse = { InterfaceName: { SrcName: ep.tmpName, DstPrefix: "eth" }, DisableGatewayService: true };
-  const result = ep.result;
-  if (ep.routes) {
-    // What the chain really left in the namespace (records since the routes were read).
-    const docker = [ep.address, ep.addressIPv6].filter((a): a is string => !!a);
-    const r = joinRoutes(ep.routes, docker.length ? docker : result ? containerAddresses(result, ep.ifName) : []);
-    if (r.gateway) reply.Gateway = r.gateway;
-    if (r.gatewayIPv6) reply.GatewayIPv6 = r.gatewayIPv6;
-    if (r.staticRoutes.length) reply.StaticRoutes = r.staticRoutes;
-    return reply;
-  }
-  // Older records: the CNI result's routes.
-  if (!result) return reply;
-  const ips = result.ips ?? [];
-  const connected = new Set(containerAddresses(result, ep.ifName).map((a) => subnetOf(a)));
-  const staticRoutes: api.StaticRoute[] = [];
-  for (const route of result.routes ?? []) {
-    const dst = subnetOf(route.dst);
-    if (!dst) continue;
-    const v6 = parseCidr(dst)!.family === 6;
-    const gw = route.gw ? canonicalIP(route.gw) : ips.find((ip) => (parseCidr(ip.address)?.family === 6) === v6 && ip.gateway)?.gateway;
-    if (parseCidr(dst)!.prefix === 0) {
-      if (!gw) continue;
-      if (v6) reply.GatewayIPv6 ??= canonicalIP(gw);
-      else reply.Gateway ??= canonicalIP(gw);
-      continue;
-    }
-    if (connected.has(dst) && !route.gw) continue; // the kernel adds the subnet route itself
-    staticRoutes.push(route.gw ? { Destination: dst, RouteType: 0, NextHop: canonicalIP(route.gw)! } : { Destination: dst, RouteType: 1 });
-  }
-  if (staticRoutes.length) reply.StaticRoutes = staticRoutes;
+  if (!ep.routes) return reply; // read at the hand-out: a record without them never had one
+  // What the chain really left in the namespace.
+  const docker = [ep.address, ep.addressIPv6].filter((a): a is string => !!a);
+  const r = joinRoutes(ep.routes, docker.length ? docker : ep.result ? containerAddresses(ep.result, ep.ifName) : []);
+  if (r.gateway) reply.Gateway = r.gateway;
+  if (r.gatewayIPv6) reply.GatewayIPv6 = r.gatewayIPv6;
+  if (r.staticRoutes.length) reply.StaticRoutes = r.staticRoutes;
   return reply;
 }

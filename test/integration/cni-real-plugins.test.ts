@@ -354,37 +354,6 @@ describe("real CNI plugins through CniRuntime", () => {
     }
   });
 
-  itReal("CHECK: passes without portmap, detects drift, is skipped with disableCheck (portmap CHECK: plugins#819)", async () => {
-    const att = { containerId: CID, netns: NETNS_PATH, ifName: "eth0" };
-    await rt.check(loNet, { containerId: CID, netns: NETNS_PATH, ifName: "lo" });
-
-    // Same network (so the same cached result), without portmap: bridge, firewall and tuning CHECK.
-    const noPortmap = confListFromObject(mainConf({ plugins: mainConf().plugins.filter((p) => p.type !== "portmap") }), "no-portmap");
-    let from = execs.length;
-    await rt.check(noPortmap, att);
-    expect(execs.slice(from).map((r) => `${r.command} ${r.plugin} ${r.ok}`)).toEqual(["CHECK bridge true", "CHECK firewall true", "CHECK tuning true"]);
-
-    // CHECK really looks: undo tuning's sysctl and it must complain, restore it and it passes.
-    await nsExec(["sh", "-c", "echo 0 > /proc/sys/net/ipv4/conf/eth0/arp_notify"]);
-    await expect(rt.check(noPortmap, att)).rejects.toThrow(/"tuning" CHECK failed/);
-    await nsExec(["sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_notify"]);
-    await rt.check(noPortmap, att);
-
-    // disableCheck: nothing is executed.
-    from = execs.length;
-    await rt.check(confListFromObject(mainConf({ disableCheck: true }), "disabled"), att);
-    expect(execs.length).toBe(from);
-
-    // The full chain: portmap 1.1.1 CHECK fails on IPv4-only setups (it looks for an IPv6 DNAT
-    // chain); anything else failing is a real problem.
-    const full = await rt.check(mainNet, att).then(
-      () => "ok",
-      (e: Error) => e.message,
-    );
-    console.log(`[cni-real-plugins] CHECK of the full chain (bridge+portmap+firewall+tuning): ${full}`);
-    if (full !== "ok") expect(full).toMatch(/^CNI plugin "portmap" CHECK failed .*ipv6/);
-  });
-
   itReal("DEL removes everything the ADD created", async () => {
     await rt.del(mainNet, { containerId: CID, netns: NETNS_PATH, ifName: "eth0" });
     await rt.del(loNet, { containerId: CID, netns: NETNS_PATH, ifName: "lo" });

@@ -98,7 +98,7 @@ describe("CreateEndpoint rollback", () => {
 
 describe("DeleteEndpoint", () => {
   it("is idempotent in the foreground: unknown endpoints and a second delete do nothing", async () => {
-    h = await harness({ backgroundTeardown: false });
+    h = await harness({ teardownMode: "sync" });
     await putNetwork(h.state);
     await h.driver.deleteEndpoint({ NetworkID: NET_ID, EndpointID: B });
     expect(h.teardown.targets).toEqual([]);
@@ -110,7 +110,7 @@ describe("DeleteEndpoint", () => {
   });
 
   it("is idempotent in the background: a delete while the teardown runs starts no second one", async () => {
-    h = await harness({ backgroundTeardown: true });
+    h = await harness({ teardownMode: "background" });
     await putNetwork(h.state);
     await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
     const held = gate();
@@ -129,7 +129,7 @@ describe("DeleteEndpoint", () => {
 
 describe("background teardown", () => {
   beforeEach(async () => {
-    h = await harness({ backgroundTeardown: true });
+    h = await harness({ teardownMode: "background" });
     await putNetwork(h.state);
   });
 
@@ -176,7 +176,7 @@ describe("background teardown", () => {
 
 describe("CreateEndpoint waits for a colliding background teardown (settle filters)", () => {
   beforeEach(async () => {
-    h = await harness({ backgroundTeardown: true });
+    h = await harness({ teardownMode: "background" });
     await putNetwork(h.state);
     await putNetwork(h.state, OTHER_NET_ID);
     await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24", hostPort: 8080 }));
@@ -231,7 +231,7 @@ describe("CreateEndpoint waits for a colliding background teardown (settle filte
 
 describe("recover()", () => {
   it("tears down records left in adding or deleting, or from another boot, and keeps live ones", async () => {
-    h = await harness({ backgroundTeardown: true });
+    h = await harness({ teardownMode: "background" });
     await putNetwork(h.state);
     const adding = hexId(1), deleting = hexId(2), otherBoot = hexId(3), ready = hexId(4), joined = hexId(5), noBoot = hexId(6);
     await putEndpoint(h.state, { id: adding, phase: "adding" });
@@ -250,7 +250,7 @@ describe("recover()", () => {
   });
 
   it("makes a CreateEndpoint of a recovered endpoint's id wait for its teardown", async () => {
-    h = await harness({ backgroundTeardown: true });
+    h = await harness({ teardownMode: "background" });
     await putNetwork(h.state);
     await putEndpoint(h.state, { id: A, phase: "deleting", address: "10.1.0.5/24" });
     const held = gate();

@@ -14,7 +14,7 @@ const GRACE = 60_000;
 
 let h: Harness;
 beforeEach(async () => {
-  h = await harness({ reconcileGraceMs: GRACE, backgroundTeardown: true });
+  h = await harness({ reconcileGraceMs: GRACE, teardownMode: "background" });
   await putNetwork(h.state);
 });
 afterEach(async () => h.cleanup());

@@ -33,7 +33,7 @@ const attachment = (containerName: string, network = "net1"): AttachmentRecord =
   createdAt: new Date().toISOString(),
 });
 
-const network = (id: string): NetworkRecord => ({ id, mode: "named", conflist: { name: "n" }, source: "test", internal: false, createdAt: new Date().toISOString() });
+const network = (id: string): NetworkRecord => ({ id, mode: "named", conflist: { cniVersion: "1.0.0", name: "n", plugins: [{ type: "bridge" }] }, source: "test", internal: false, createdAt: new Date().toISOString() });
 
 describe("attachment records", () => {
   it("skips a file that is not JSON or not a record, and lists the rest", async () => {
