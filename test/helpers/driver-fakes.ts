@@ -209,7 +209,8 @@ export async function harness(o: { teardownMode?: TeardownMode; reconcileGraceMs
     state,
     confDirs: [],
     reconcileGraceMs: o.reconcileGraceMs ?? 60_000,
-    teardownMode: o.teardownMode ?? "sync",
+    // Sync unless asked (an explicit undefined: the driver's own default).
+    teardownMode: "teardownMode" in o ? o.teardownMode : "sync",
   });
   return {
     driver,

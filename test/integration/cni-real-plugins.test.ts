@@ -20,6 +20,7 @@ import { confListFromObject, type LoadedConfList } from "../../src/cni/config.js
 import type { ExecRecord } from "../../src/cni/invoke.js";
 import { run } from "../../src/util/command.js";
 import { httpGet } from "../../src/util/http.js";
+import { bridgePlugin } from "../helpers/conflists.js";
 
 const CNI_BIN = "/usr/lib/cni";
 const PLUGINS = ["bridge", "host-local", "portmap", "firewall", "tuning", "loopback"];
@@ -51,29 +52,14 @@ const containerIp = () => `10.250.${octet}.7`;
 const ipamDir = () => join(tmp, "ipam");
 const tuningDir = () => join(tmp, "tuning");
 
-function bridgePlugin(ipamType = "host-local") {
-  return {
-    type: "bridge",
-    bridge: BRIDGE,
-    isGateway: true,
-    ipMasq: true,
-    hairpinMode: true,
-    capabilities: { ips: true },
-    ipam: {
-      type: ipamType,
-      dataDir: ipamDir(),
-      ranges: [[{ subnet: subnet(), gateway: gateway() }]],
-      routes: [{ dst: "0.0.0.0/0" }],
-    },
-  };
-}
+const mainBridge = (ipamType?: string) => bridgePlugin({ bridge: BRIDGE, subnet: subnet(), gateway: gateway(), dataDir: ipamDir(), ipamType, ipsCapability: true });
 
 function mainConf(overrides: Record<string, unknown> = {}) {
   return {
     cniVersion: "1.0.0",
     name: NET,
     plugins: [
-      bridgePlugin(),
+      mainBridge(),
       { type: "portmap", snat: true, capabilities: { portMappings: true } },
       { type: "firewall" },
       { type: "tuning", mtu: 1400, sysctl: { "net.ipv4.conf.eth0.arp_notify": "1" }, dataDir: tuningDir() },
@@ -375,7 +361,7 @@ describe("real CNI plugins through CniRuntime", () => {
 
   itReal("a chain whose IPAM plugin is missing fails naming it and leaves nothing behind", async () => {
     const failNet = confListFromObject(
-      { ...mainConf(), name: `${NET}-fail`, plugins: [bridgePlugin("host-local-missing"), { type: "portmap", snat: true, capabilities: { portMappings: true } }, { type: "firewall" }] },
+      { ...mainConf(), name: `${NET}-fail`, plugins: [mainBridge("host-local-missing"), { type: "portmap", snat: true, capabilities: { portMappings: true } }, { type: "firewall" }] },
       "fail.conflist",
     );
     const portsBefore = (await bridgePorts()).map((p) => p.ifname);

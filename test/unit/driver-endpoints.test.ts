@@ -57,6 +57,7 @@ describe("CreateEndpoint rollback", () => {
     expect(reply).toEqual({ Interface: { MacAddress: "02:00:00:00:00:01" } });
     const rec = await h.state.getEndpoint(A);
     expect(rec?.phase).toBe("ready");
+    expect(rec?.attach).toBe("staging-handoff");
     expect(rec?.result?.ips?.[0]?.address).toBe("10.1.0.5/24");
     expect(h.host.hostLinks.has(rec!.tmpName)).toBe(true);
   });
@@ -97,6 +98,19 @@ describe("CreateEndpoint rollback", () => {
 });
 
 describe("DeleteEndpoint", () => {
+  it("replies before the DEL when no teardown mode is given: background is the default, as the CLI's", async () => {
+    h = await harness({ teardownMode: undefined });
+    await putNetwork(h.state);
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    const held = gate();
+    h.teardown.holdFor.set(A, held.promise);
+    expect(await settlesWithin(h.driver.deleteEndpoint({ NetworkID: NET_ID, EndpointID: A }))).toBe(true);
+    expect((await h.state.getEndpoint(A))?.phase).toBe("deleting");
+    held.open();
+    await h.driver.settle();
+    expect(await h.state.getEndpoint(A)).toBeUndefined();
+  });
+
   it("is idempotent in the foreground: unknown endpoints and a second delete do nothing", async () => {
     h = await harness({ teardownMode: "sync" });
     await putNetwork(h.state);
