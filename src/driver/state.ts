@@ -33,8 +33,9 @@ export const EndpointRecord = z.object({
   id: z.string(),
   networkId: z.string(),
   /**
-   * adding: CNI ADD may have started; ready: interface handed to the host ns; joined: given to
-   * Docker; deleting: Docker deleted it, the teardown has not finished (resumed after a crash).
+   * adding: CNI ADD may have started; ready: created, waiting for Join (staging hand-out: the
+   * interface is in the host ns); joined: given to Docker; deleting: Docker deleted it, the
+   * teardown has not finished (resumed after a crash).
    */
   phase: z.enum(["adding", "ready", "joined", "deleting"]),
   /**
