@@ -7,7 +7,7 @@ import { readdirIfExists } from "../util/fs.js";
 import { canonicalIP, firstHost, subnetOf } from "../util/ip.js";
 
 /** host-local's default store (its `dataDir`). */
-export const HOST_LOCAL_DATA_DIR = "/var/lib/cni/networks";
+const HOST_LOCAL_DATA_DIR = "/var/lib/cni/networks";
 
 interface HostLocalIpam {
   type: "host-local";

@@ -24,8 +24,7 @@ import type { EndpointRecord, NetworkRecord, StateStore } from "./state.js";
 import { TeardownQueue } from "./teardown-queue.js";
 
 export type { ReconcileReport } from "./reconcile.js";
-export { DEFAULT_TEMPLATE } from "./networks.js";
-export { DEFAULT_TEARDOWN_MODE, type TeardownMode } from "./endpoints.js";
+export type { TeardownMode } from "./endpoints.js";
 
 interface DriverOptionsCommon {
   state: StateStore;

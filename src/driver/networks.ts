@@ -13,7 +13,7 @@ import type { NetworkRecord, StateStore } from "./state.js";
 import type { TeardownQueue } from "./teardown-queue.js";
 import { checkPoolsMatch, hostLocalRanges, instantiateDefault, namespaceWideSettings, type NetworkOptions, networkOptions } from "./translate.js";
 
-export const DEFAULT_TEMPLATE = "cni-shim-default";
+const DEFAULT_TEMPLATE = "cni-shim-default";
 
 export interface NetworksDeps {
   state: StateStore;

@@ -58,13 +58,13 @@ export class StagingHandoff implements AttachStrategy {
   }
 
   /** Docker moves the interface back to the host namespace itself; DeleteEndpoint does the rest. */
-  async leave(rec: EndpointRecord): Promise<EndpointRecord> {
-    return { ...rec, phase: "ready", sandboxKey: undefined };
+  leave(rec: EndpointRecord): Promise<EndpointRecord> {
+    return Promise.resolve({ ...rec, phase: "ready", sandboxKey: undefined });
   }
 
   /** Back on the host (after Leave), still in staging (a failed hand-out), or gone with its container. */
-  async placeOf(rec: EndpointRecord): Promise<TeardownPlace> {
-    return { stagingNetns: rec.stagingNetns, tmpName: rec.tmpName };
+  placeOf(rec: EndpointRecord): Promise<TeardownPlace> {
+    return Promise.resolve({ stagingNetns: rec.stagingNetns, tmpName: rec.tmpName });
   }
 
   async isGone(rec: EndpointRecord): Promise<boolean> {
