@@ -52,7 +52,7 @@ export interface TeardownOutcome {
 const bareIP = (cidr: string) => cidr.split("/")[0]!;
 
 /** The least a DEL needs of a result: the container interface and its addresses. */
-export function standInResult(ifName: string, addresses: string[]): Result {
+function standInResult(ifName: string, addresses: string[]): Result {
   return { cniVersion: "1.0.0", interfaces: [{ name: ifName, sandbox: "stand-in" }], ips: addresses.map((address) => ({ address, interface: 0 })) } as Result;
 }
 
