@@ -6,7 +6,7 @@ import { CniRuntime } from "../cni/runtime.js";
 import { confListFromObject, findConfList, parseConfFile, type LoadedConfList } from "../cni/config.js";
 import type { PortMapping } from "../cni/schemas.js";
 import type { AttachmentRecord, StateStore } from "../driver/state.js";
-import { convergentDel } from "../host/teardown.js";
+import { convergentDel } from "../teardown/convergent.js";
 import { log } from "../util/log.js";
 
 export const LOOPBACK_LIST = { cniVersion: "1.0.0", name: "cni-loopback", plugins: [{ type: "loopback" }] };
@@ -110,7 +110,7 @@ export class Attacher {
       attachment: { containerId: rec.containerId, ifName: rec.ifName, args: rec.cniArgs, capabilityArgs: rec.portMappings.length ? { portMappings: rec.portMappings } : {} },
       result: rec.result,
       liveNetns: pid ? `/proc/${pid}/ns/net` : undefined,
-      standInNetns: `cni-shim-a${rec.containerId.slice(0, 11)}`,
+      stagingNetns: `cni-shim-a${rec.containerId.slice(0, 11)}`,
       label: { container: rec.containerName },
     });
     await this.runtime.del(confListFromObject(LOOPBACK_LIST, "built-in loopback"), { containerId: rec.containerId, ifName: "lo", netns: pid ? `/proc/${pid}/ns/net` : undefined, args: rec.cniArgs }).catch(() => undefined);

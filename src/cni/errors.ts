@@ -1,15 +1,3 @@
-/** Error codes of the CNI spec that the runtime itself reports. */
-export const CNI_CODE = {
-  incompatibleVersion: 1,
-  unsupportedField: 2,
-  unknownContainer: 3,
-  invalidEnv: 4,
-  io: 5,
-  decode: 6,
-  invalidConfig: 7,
-  tryAgainLater: 11,
-} as const;
-
 /** A plugin said no (or misbehaved). Keeps everything the plugin told us. */
 export class CniPluginError extends Error {
   constructor(

@@ -1,5 +1,5 @@
 // The caller side of the CNI spec for network configuration lists (libcni AddNetworkList,
-// DelNetworkList, CheckNetworkList, GCNetworkList).
+// DelNetworkList, GCNetworkList; no CHECK: nothing in cni-shim asks for it).
 import { ConfList, type PluginConf, type Result, type CacheEntry } from "./schemas.js";
 import { parseConfFile, type LoadedConfList } from "./config.js";
 import { findPlugin } from "./plugins.js";
@@ -141,16 +141,16 @@ export class CniRuntime {
     if (firstError) throw firstError;
   }
 
-  /**
-   * DEL with the cached result as prevResult and the cached CNI_ARGS and capability args of the
-   * ADD (portmap's DEL needs the same portMappings). Idempotent; the cache goes only on success.
-   */
   /** What a DEL sends: the ADD's cached CNI_ARGS and capability args when there are any. */
   private async delInputs(net: LoadedConfList, att: Attachment) {
     const cached = await this.cache.read(net.conflist.name, att.containerId, att.ifName);
     return { cached, args: cached?.cniArgs ?? normaliseCniArgs(att.args), caps: cached?.capabilityArgs ?? att.capabilityArgs ?? {} };
   }
 
+  /**
+   * DEL with the cached result as prevResult and the cached CNI_ARGS and capability args of the
+   * ADD (portmap's DEL needs the same portMappings). Idempotent; the cache goes only on success.
+   */
   async del(net: LoadedConfList, att: Attachment, fallbackPrevResult?: Result): Promise<void> {
     validateAttachment(att);
     await this.locks.run(this.key(net.conflist.name, att), async () => {
@@ -183,20 +183,6 @@ export class CniRuntime {
         ran.push(ipamType);
       }
       return ran;
-    });
-  }
-
-  async check(net: LoadedConfList, att: Attachment): Promise<void> {
-    validateAttachment(att);
-    if (net.conflist.disableCheck) return;
-    await this.locks.run(this.key(net.conflist.name, att), async () => {
-      const cached = await this.cache.read(net.conflist.name, att.containerId, att.ifName);
-      if (!cached) throw new CniRuntimeError(`no cached result for ${att.containerId}/${att.ifName} on network "${net.conflist.name}": it was never added (or already deleted)`);
-      const { paths, version } = await this.prepare(net.conflist);
-      if (compareVersions(version, "0.4.0") < 0) throw new CniRuntimeError(`CHECK needs cniVersion 0.4.0 or later (network "${net.conflist.name}" uses ${version})`);
-      for (const [i, plugin] of net.conflist.plugins.entries()) {
-        await this.exec("CHECK", paths[i]!, att, cached.cniArgs ?? [], CniRuntime.pluginStdin(net.conflist, plugin, version, cached.capabilityArgs ?? {}, cached.result));
-      }
     });
   }
 

@@ -31,8 +31,6 @@ export type Route = z.infer<typeof Route>;
 export const Reach = z.object({ ok: z.boolean(), detail: z.string() });
 export type Reach = z.infer<typeof Reach>;
 
-export const REACH_CHECKS = ["peerPing", "peerHttp", "hostHttp", "peerPublished", "hairpin"] as const;
-
 /** Everything collected about one column's probe container (no interpretation yet). */
 export const ColumnFacts = z.object({
   column: ColumnId,

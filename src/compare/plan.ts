@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import type Docker from "dockerode";
 import type { LoadedConfList } from "../cni/config.js";
 import type { ConfList } from "../cni/schemas.js";
-import { hostLocalRanges } from "../driver/translate.js";
+import { hostLocalRanges } from "../cni/host-local.js";
 import { firstHost, parseCidr, subnetOf } from "../util/ip.js";
 import { run } from "../util/command.js";
 import { canBind } from "../driver/ports.js";

@@ -6,7 +6,7 @@ import type { StateStore, EndpointRecord, NetworkRecord } from "./state.js";
 import type { TeardownQueue } from "./teardown-queue.js";
 import { networkConfList } from "./network-conf.js";
 import type { Clock, CniOps, DockerNetworks, HostOps, Teardown } from "./seams.js";
-import * as tr from "./translate.js";
+import { endpointNames } from "./translate.js";
 import type { KeyedMutex } from "../util/keyed-mutex.js";
 import { log } from "../util/log.js";
 import { isPreparedNetns } from "../host/netns-pool.js";
@@ -33,8 +33,8 @@ export interface ReconcilerDeps {
   /** Endpoints younger than this are never reaped (Docker may be mid-start). */
   graceMs: number;
   now: Clock;
-  /** The driver's full teardown of an endpoint record (deletes the record). */
-  removeEndpoint(rec: EndpointRecord, net: NetworkRecord | undefined): Promise<void>;
+  /** The driver's full teardown of an endpoint (under its lock, as its record reads then; deletes the record). */
+  removeEndpoint(id: string, net: NetworkRecord | undefined): Promise<void>;
   /** What a removed network leaves on the host (its bridge, host-local's dir). */
   removeNetworkResources(net: NetworkRecord): Promise<void>;
 }
@@ -85,28 +85,22 @@ export class Reconciler {
   /** Cached attachments of ours with no record: converged away like an endpoint, in their own stand-in. */
   private async removeOrphanCacheEntries(orphans: CacheEntry[]): Promise<void> {
     for (const entry of orphans) {
-      const names = tr.endpointNames(entry.containerId);
+      const names = endpointNames(entry.containerId);
       await this.deps.locks.run(endpointIdOfUnrecorded(entry.containerId), () =>
         this.deps.teardown({
           list: CniRuntime.confListOf(entry),
           attachment: { containerId: entry.containerId, ifName: entry.ifName, args: entry.cniArgs, capabilityArgs: entry.capabilityArgs },
           result: Result.safeParse(entry.result).data,
-          standInNetns: names.stagingNetns,
-          hostName: names.tmpName,
+          stagingNetns: names.stagingNetns,
+          tmpName: names.tmpName,
           label: { cacheEntry: `${entry.networkName}/${entry.containerId.slice(0, 12)}/${entry.ifName}` },
         }),
       );
     }
   }
 
-  private async reconcileOnce(): Promise<ReconcileReport> {
-    const { state, cni, host, locks, queue } = this.deps;
-    const report: ReconcileReport = { endpointsRemoved: [], networksRemoved: [], cacheEntriesRemoved: 0, errors: [] };
-    const docker = this.deps.docker;
-    if (!docker) throw new Error("reconciliation needs the Docker API, which is not configured");
-    const grace = this.deps.graceMs;
-    const networks = await state.listNetworks();
-    // Per network: the endpoint ids Docker still has, "gone", or unknown (Docker did not answer).
+  /** Per network: the endpoint ids Docker still has, "gone", or unknown (Docker did not answer). */
+  private async dockerView(docker: DockerNetworks, networks: NetworkRecord[], report: ReconcileReport): Promise<Map<string, Set<string> | "gone">> {
     const dockerView = new Map<string, Set<string> | "gone">();
     for (const net of networks) {
       try {
@@ -117,6 +111,17 @@ export class Reconciler {
         else report.errors.push(`network ${net.id.slice(0, 12)}: Docker did not answer (${(err as Error).message}); left alone`);
       }
     }
+    return dockerView;
+  }
+
+  private async reconcileOnce(): Promise<ReconcileReport> {
+    const { state, cni, host, locks, queue } = this.deps;
+    const report: ReconcileReport = { endpointsRemoved: [], networksRemoved: [], cacheEntriesRemoved: 0, errors: [] };
+    const docker = this.deps.docker;
+    if (!docker) throw new Error("reconciliation needs the Docker API, which is not configured");
+    const grace = this.deps.graceMs;
+    const networks = await state.listNetworks();
+    const dockerView = await this.dockerView(docker, networks, report);
     const now = this.deps.now();
     for (const ep of await state.listEndpoints()) {
       const view = dockerView.get(ep.networkId);
@@ -125,10 +130,7 @@ export class Reconciler {
       if (view instanceof Set && view.has(ep.id)) continue;
       if (now - Date.parse(ep.createdAt) < grace || locks.busy(ep.id) || queue.has(ep.id)) continue;
       try {
-        await locks.run(ep.id, async () => {
-          const fresh = await state.getEndpoint(ep.id);
-          if (fresh) await this.deps.removeEndpoint(fresh, networks.find((n) => n.id === ep.networkId));
-        });
+        await this.deps.removeEndpoint(ep.id, networks.find((n) => n.id === ep.networkId));
         report.endpointsRemoved.push(ep.id);
       } catch (err) {
         report.errors.push(`endpoint ${ep.id.slice(0, 12)}: ${(err as Error).message}`);
@@ -152,7 +154,7 @@ export class Reconciler {
         // kubelet) are not ours to judge: only entries added in our staging namespaces are.
         const entries = await cni.cache.list(list.conflist.name);
         // Our staging namespaces: named after the endpoint, or prepared ahead (cni-shim-p<pid>-<n>).
-        const ours = (e: CacheEntry) => e.netns === host.netnsPath(tr.endpointNames(e.containerId).stagingNetns) || (!!e.netns && isPreparedNetns(basename(e.netns)) && e.netns === host.netnsPath(basename(e.netns)));
+        const ours = (e: CacheEntry) => e.netns === host.netnsPath(endpointNames(e.containerId).stagingNetns) || (!!e.netns && isPreparedNetns(basename(e.netns)) && e.netns === host.netnsPath(basename(e.netns)));
         const recorded = new Set(remaining.map((e) => `${e.cniContainerId}/${e.ifName}`));
         const orphans = entries.filter((e) => ours(e) && !recorded.has(`${e.containerId}/${e.ifName}`) && !this.attachmentBusy(e.containerId, remaining));
         await this.removeOrphanCacheEntries(orphans);

@@ -1,16 +1,16 @@
 // What the driver needs of the CNI runtime, the host, Docker and the clock, as small interfaces
 // (as libcni injects Exec): the real implementations by default, fakes in unit tests.
 import { access } from "node:fs/promises";
-import type Docker from "dockerode";
 import type { CacheEntry, ConfList } from "../cni/schemas.js";
 import type { LoadedConfList } from "../cni/config.js";
 import type { ResultCache } from "../cni/cache.js";
 import type { AddOutcome, Attachment } from "../cni/runtime.js";
-import type { TeardownTarget } from "../host/teardown.js";
+import type { TeardownTarget } from "../teardown/convergent.js";
 import * as netns from "../host/netns.js";
 import { NetnsPool } from "../host/netns-pool.js";
 import type { KernelRoute } from "../host/routes.js";
-import { removeBridgeIfUnused, removeHostLocalDirIfEmpty } from "../host/leftovers.js";
+import { removeBridgeIfUnused } from "../host/leftovers.js";
+import { removeHostLocalDirIfEmpty } from "../cni/host-local.js";
 
 /** The part of CniRuntime the driver calls itself (DEL goes through the teardown). */
 export interface CniOps {
@@ -77,10 +77,6 @@ export interface DockerNetworks {
   /** Rejects with `statusCode: 404` when Docker has no such network. */
   inspect(networkId: string): Promise<{ Containers?: Record<string, { EndpointID: string }> }>;
 }
-
-export const dockerNetworksOf = (docker: Docker): DockerNetworks => ({
-  inspect: async (networkId) => (await docker.getNetwork(networkId).inspect()) as { Containers?: Record<string, { EndpointID: string }> },
-});
 
 /** Milliseconds since the epoch (Date.now); injectable for the reconcile grace period. */
 export type Clock = () => number;

@@ -5,7 +5,7 @@ import { rm, stat } from "node:fs/promises";
 import type { Stats } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { PortMapping, Result } from "../cni/schemas.js";
+import { ConfList, PortMapping, Result } from "../cni/schemas.js";
 import { KernelRoute } from "../host/routes.js";
 import { isNotFound, readdirIfExists, readFileIfExists, writeFileAtomic } from "../util/fs.js";
 import { describeIssues } from "../util/zod.js";
@@ -17,8 +17,8 @@ export const NetworkRecord = z.object({
   id: z.string(),
   /** "default": the embedded template instantiated for this network; "named": -o cni.network. */
   mode: z.enum(["default", "named"]),
-  /** The resolved network list, frozen at CreateNetwork. */
-  conflist: z.record(z.string(), z.unknown()),
+  /** The resolved network list, frozen at CreateNetwork (validated as a list again on every read). */
+  conflist: ConfList,
   source: z.string(),
   /** Bridge cni-shim created for this network and removes with it (default mode only). */
   ownedBridge: z.string().optional(),
@@ -33,15 +33,23 @@ export const EndpointRecord = z.object({
   id: z.string(),
   networkId: z.string(),
   /**
-   * adding: CNI ADD may have started; ready: interface handed to the host ns; joined: given to
-   * Docker; deleting: Docker deleted it, the teardown has not finished (resumed after a crash).
+   * adding: CNI ADD may have started; ready: created, waiting for Join (staging hand-out: the
+   * interface is in the host ns); joined: given to Docker; deleting: Docker deleted it, the
+   * teardown has not finished (resumed after a crash).
    */
   phase: z.enum(["adding", "ready", "joined", "deleting"]),
+  /**
+   * Which attach strategy made the endpoint (attach-strategy.ts), and so undoes it. Records of
+   * versions before strategies had one way only: the staging hand-out.
+   */
+  attach: z.enum(["staging-handoff"]).default("staging-handoff"),
   /** The kernel boot the record was made in: kernel state of another boot no longer exists. */
   bootId: z.string().optional(),
   cniContainerId: z.string(),
   ifName: z.string(),
+  /** Our own namespace where the chain ran (staging hand-out) and where its teardown runs when no live one holds the interface. */
   stagingNetns: z.string(),
+  /** The interface's temporary name in the host namespace, between the hand-out and Docker's move into the container. */
   tmpName: z.string(),
   address: z.string().optional(),
   addressIPv6: z.string().optional(),

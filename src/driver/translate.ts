@@ -1,13 +1,17 @@
 // Pure translation between Docker's libnetwork requests and CNI: no exec, no files, no netns.
 // Docker request -> network list / CNI invocation plan -> Docker reply.
-import { ConfList, type PluginConf, type Result } from "../cni/schemas.js";
+import type { ConfList, Result } from "../cni/schemas.js";
+import { hostLocalRanges, ipamPlugin } from "../cni/host-local.js";
 import type { CniArg } from "../cni/args.js";
 import { containerAddresses, containerInterface } from "../cni/result.js";
 import * as api from "../libnetwork/schemas.js";
 import type { EndpointRecord } from "./state.js";
 import type { PortMapping } from "../cni/schemas.js";
 import { joinRoutes } from "./routes.js";
-import { canonicalIP, firstHost, parseCidr, sameIP, subnetOf } from "../util/ip.js";
+import { canonicalIP, parseCidr, sameIP, subnetOf } from "../util/ip.js";
+
+// doctor reads host-local's ranges from here (they live in cni/host-local.ts).
+export { hostLocalRanges };
 
 export class TranslationError extends Error {}
 
@@ -60,11 +64,6 @@ export function networkOptions(req: api.CreateNetworkRequest): NetworkOptions {
   return { cniNetwork, bridge, mtu, internal: req.Options[api.OPT.internal] === true, enableIPv6: req.Options[api.OPT.enableIPv6] === true };
 }
 
-/** The first plugin that carries IPAM config (bridge, ptp, macvlan ... all nest it). */
-function ipamPlugin(list: ConfList): PluginConf | undefined {
-  return list.plugins.find((p) => p.ipam);
-}
-
 const shortId = (id: string) => id.slice(0, 12);
 export const defaultNetworkName = (networkId: string) => `cni-shim-${shortId(networkId)}`;
 export const defaultBridgeName = (networkId: string) => `cs-${shortId(networkId)}`;
@@ -102,23 +101,6 @@ export function instantiateDefault(template: ConfList, req: api.CreateNetworkReq
   if (!rangeSets.length) throw new TranslationError("Docker sent no IPv4 or IPv6 pool for this network");
   ipamHolder.ipam = { ...ipamHolder.ipam, ranges: rangeSets, routes };
   return list;
-}
-
-interface HostLocalRange {
-  subnet: string;
-  gateway: string;
-}
-
-/** The subnets a host-local IPAM config hands out (ranges, or the legacy single subnet). */
-export function hostLocalRanges(list: ConfList): HostLocalRange[] | undefined {
-  const ipam = ipamPlugin(list)?.ipam as { type: string; ranges?: Array<Array<{ subnet?: string; gateway?: string }>>; subnet?: string; gateway?: string } | undefined;
-  if (!ipam || ipam.type !== "host-local") return undefined;
-  const raw = ipam.ranges?.flat() ?? (ipam.subnet ? [{ subnet: ipam.subnet, gateway: ipam.gateway }] : []);
-  return raw.flatMap((r) => {
-    const subnet = r.subnet ? subnetOf(r.subnet) : undefined;
-    if (!subnet) return [];
-    return [{ subnet, gateway: (r.gateway && canonicalIP(r.gateway)) || firstHost(subnet)! }];
-  });
 }
 
 /**
@@ -267,35 +249,12 @@ export function verifyResult(result: Result, ifName: string, wanted: Array<strin
  */
 export function joinResponse(ep: Pick<EndpointRecord, "tmpName" | "result" | "ifName" | "routes" | "address" | "addressIPv6">): api.JoinResponse {
   const reply: api.JoinResponse = { InterfaceName: { SrcName: ep.tmpName, DstPrefix: "eth" }, DisableGatewayService: true };
-  const result = ep.result;
-  if (ep.routes) {
-    // What the chain really left in the namespace (records since the routes were read).
-    const docker = [ep.address, ep.addressIPv6].filter((a): a is string => !!a);
-    const r = joinRoutes(ep.routes, docker.length ? docker : result ? containerAddresses(result, ep.ifName) : []);
-    if (r.gateway) reply.Gateway = r.gateway;
-    if (r.gatewayIPv6) reply.GatewayIPv6 = r.gatewayIPv6;
-    if (r.staticRoutes.length) reply.StaticRoutes = r.staticRoutes;
-    return reply;
-  }
-  // Older records: the CNI result's routes.
-  if (!result) return reply;
-  const ips = result.ips ?? [];
-  const connected = new Set(containerAddresses(result, ep.ifName).map((a) => subnetOf(a)));
-  const staticRoutes: api.StaticRoute[] = [];
-  for (const route of result.routes ?? []) {
-    const dst = subnetOf(route.dst);
-    if (!dst) continue;
-    const v6 = parseCidr(dst)!.family === 6;
-    const gw = route.gw ? canonicalIP(route.gw) : ips.find((ip) => (parseCidr(ip.address)?.family === 6) === v6 && ip.gateway)?.gateway;
-    if (parseCidr(dst)!.prefix === 0) {
-      if (!gw) continue;
-      if (v6) reply.GatewayIPv6 ??= canonicalIP(gw);
-      else reply.Gateway ??= canonicalIP(gw);
-      continue;
-    }
-    if (connected.has(dst) && !route.gw) continue; // the kernel adds the subnet route itself
-    staticRoutes.push(route.gw ? { Destination: dst, RouteType: 0, NextHop: canonicalIP(route.gw)! } : { Destination: dst, RouteType: 1 });
-  }
-  if (staticRoutes.length) reply.StaticRoutes = staticRoutes;
+  if (!ep.routes) return reply; // read at the hand-out: a record without them never had one
+  // What the chain really left in the namespace.
+  const docker = [ep.address, ep.addressIPv6].filter((a): a is string => !!a);
+  const r = joinRoutes(ep.routes, docker.length ? docker : ep.result ? containerAddresses(ep.result, ep.ifName) : []);
+  if (r.gateway) reply.Gateway = r.gateway;
+  if (r.gatewayIPv6) reply.GatewayIPv6 = r.gatewayIPv6;
+  if (r.staticRoutes.length) reply.StaticRoutes = r.staticRoutes;
   return reply;
 }

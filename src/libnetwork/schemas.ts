@@ -66,8 +66,6 @@ export type PortBinding = z.infer<typeof PortBinding>;
 export const PortBindings = z.array(PortBinding).nullish().transform((v) => v ?? []);
 
 // Replies.
-export const ActivateResponse = z.object({ Implements: z.array(z.string()) });
-export const CapabilitiesResponse = z.object({ Scope: z.enum(["local", "global"]), ConnectivityScope: z.enum(["local", "global"]).optional() });
 export const CreateEndpointResponse = z.object({
   Interface: z.object({ Address: z.string().optional(), AddressIPv6: z.string().optional(), MacAddress: z.string().optional() }).optional(),
 });
@@ -88,9 +86,6 @@ export const JoinResponse = z.object({
   DisableGatewayService: z.boolean().optional(),
 });
 export type JoinResponse = z.infer<typeof JoinResponse>;
-
-export const EndpointOperInfoResponse = z.object({ Value: z.record(z.string(), z.unknown()) });
-export const ErrorResponse = z.object({ Err: z.string() });
 
 /** Well-known option keys Docker puts in the Options maps. */
 export const OPT = {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtemp, writeFile, chmod, rm, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { bridgePlugin } from "../helpers/conflists.js";
 import { IMAGE, cleanup, containerNet, docker, leaked, rand, requirePrerequisites, sh, settledSnapshot, startPlugin, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
 
 const id = rand();
@@ -16,15 +17,7 @@ const bridge = `cse${id}`;
 function podConflist(name: string, plugins: unknown[]) {
   return JSON.stringify({ cniVersion: "1.0.0", name, plugins }, null, 2);
 }
-const bridgePlugin = (ipamType = "host-local") => ({
-  type: "bridge",
-  bridge,
-  isGateway: true,
-  ipMasq: true,
-  hairpinMode: true,
-  mtu: 1450,
-  ipam: { type: ipamType, ranges: [[{ subnet }]], routes: [{ dst: "0.0.0.0/0" }] },
-});
+const podBridge = () => bridgePlugin({ bridge, subnet, mtu: 1450 });
 
 describe("networks from a named conflist", () => {
   let plugin: PluginHandle;
@@ -38,10 +31,10 @@ describe("networks from a named conflist", () => {
     await requirePrerequisites();
     confDir = await mkdtemp(join(tmpdir(), "cs-conf-"));
     binDir = await mkdtemp(join(tmpdir(), "cs-bin-"));
-    await writeFile(join(confDir, "10-pod.conflist"), podConflist(podNet, [bridgePlugin(), { type: "portmap", snat: true, capabilities: { portMappings: true } }, { type: "firewall" }]));
+    await writeFile(join(confDir, "10-pod.conflist"), podConflist(podNet, [podBridge(), { type: "portmap", snat: true, capabilities: { portMappings: true } }, { type: "firewall" }]));
     await writeFile(join(confDir, "20-broken.conflist"), `{"cniVersion": "1.0.0", "name": "e2e-broken-${id}", "plugins": [ {"bridge": "x"} ]}`);
-    await writeFile(join(confDir, "30-missing.conflist"), podConflist(`e2e-missing-${id}`, [bridgePlugin(), { type: "no-such-plugin-bin" }]));
-    await writeFile(join(confDir, "40-hang.conflist"), podConflist(`e2e-hang-${id}`, [bridgePlugin(), { type: "cs-hang" }]));
+    await writeFile(join(confDir, "30-missing.conflist"), podConflist(`e2e-missing-${id}`, [podBridge(), { type: "no-such-plugin-bin" }]));
+    await writeFile(join(confDir, "40-hang.conflist"), podConflist(`e2e-hang-${id}`, [podBridge(), { type: "cs-hang" }]));
     // A plugin that answers VERSION but hangs on ADD: docker run must still return.
     await writeFile(
       join(binDir, "cs-hang"),
@@ -126,7 +119,7 @@ describe("networks from a named conflist", () => {
     networks.push(net);
     await writeFile(join(binDir, "cs-vanishing"), await readFile("/usr/lib/cni/tuning"));
     await chmod(join(binDir, "cs-vanishing"), 0o755);
-    await writeFile(join(confDir, "50-vanishing.conflist"), podConflist(`e2e-vanishing-${id}`, [bridgePlugin(), { type: "cs-vanishing" }]));
+    await writeFile(join(confDir, "50-vanishing.conflist"), podConflist(`e2e-vanishing-${id}`, [podBridge(), { type: "cs-vanishing" }]));
     await docker(["network", "create", "-d", plugin.driver, "-o", `cni.network=e2e-vanishing-${id}`, "--subnet", subnet, "--gateway", gateway, net]);
     await rm(join(binDir, "cs-vanishing"));
     const res = await docker(["run", "--rm", "--network", net, IMAGE, "true"], { reject: false });

@@ -6,9 +6,9 @@ import { join } from "node:path";
 import type { LoadedConfList } from "../../src/cni/config.js";
 import type { Attachment, AddOutcome } from "../../src/cni/runtime.js";
 import type { CacheEntry, ConfList, Result } from "../../src/cni/schemas.js";
-import type { TeardownTarget } from "../../src/host/teardown.js";
+import type { TeardownTarget } from "../../src/teardown/convergent.js";
 import type { KernelRoute } from "../../src/host/routes.js";
-import { CniShimDriver } from "../../src/driver/driver.js";
+import { CniShimDriver, type TeardownMode } from "../../src/driver/driver.js";
 import { StateStore, type EndpointRecord, type NetworkRecord } from "../../src/driver/state.js";
 import type { CniOps, DockerNetworks, HostOps } from "../../src/driver/seams.js";
 import { currentBootId } from "../../src/host/boot.js";
@@ -192,7 +192,7 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
-export async function harness(o: { backgroundTeardown?: boolean; reconcileGraceMs?: number } = {}): Promise<Harness> {
+export async function harness(o: { teardownMode?: TeardownMode; reconcileGraceMs?: number } = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), "cni-shim-driver-"));
   const state = new StateStore(join(dir, "state"));
   const cni = new FakeCni();
@@ -209,7 +209,8 @@ export async function harness(o: { backgroundTeardown?: boolean; reconcileGraceM
     state,
     confDirs: [],
     reconcileGraceMs: o.reconcileGraceMs ?? 60_000,
-    backgroundTeardown: o.backgroundTeardown ?? false,
+    // Sync unless asked (an explicit undefined: the driver's own default).
+    teardownMode: "teardownMode" in o ? o.teardownMode : "sync",
   });
   return {
     driver,
@@ -228,7 +229,7 @@ export async function harness(o: { backgroundTeardown?: boolean; reconcileGraceM
 }
 
 export async function putNetwork(state: StateStore, id = NET_ID, list: ConfList = testConfList()): Promise<NetworkRecord> {
-  const rec: NetworkRecord = { id, mode: "named", conflist: list as Record<string, unknown>, source: "test", internal: false, createdAt: new Date(0).toISOString() };
+  const rec: NetworkRecord = { id, mode: "named", conflist: list, source: "test", internal: false, createdAt: new Date(0).toISOString() };
   await state.putNetwork(rec);
   return rec;
 }
@@ -239,6 +240,7 @@ export async function putEndpoint(state: StateStore, over: Partial<EndpointRecor
   const rec: EndpointRecord = {
     networkId: NET_ID,
     phase: "ready",
+    attach: "staging-handoff",
     bootId: currentBootId(),
     cniContainerId: over.id,
     ifName: "eth0",

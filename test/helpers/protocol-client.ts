@@ -1,7 +1,8 @@
 // Talk to the plugin's unix socket the way Docker's pkg/plugins client does: POST /Iface.Method,
 // Accept: application/vnd.docker.plugins.v1.2+json, NO Content-Type, body = compact JSON + "\n"
 // (or nothing at all for Plugin.Activate / GetCapabilities).
-import { request } from "node:http";
+import { request, type Server as HttpServer } from "node:http";
+import type { Server as NetServer } from "node:net";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -78,8 +79,9 @@ export function networkDriverFixtures(): string[] {
     .sort();
 }
 
-export function ipamFixtures(): string[] {
-  return readdirSync(FIXTURE_DIR)
-    .filter((f) => /^ipam-.*\.json$/.test(f))
-    .sort();
+/** Close a server the test listened with, its open connections (keep-alive) included. */
+export async function closeServer(server: NetServer | undefined): Promise<void> {
+  if (!server) return;
+  (server as unknown as HttpServer).closeAllConnections?.();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 }

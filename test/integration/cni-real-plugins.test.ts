@@ -20,6 +20,7 @@ import { confListFromObject, type LoadedConfList } from "../../src/cni/config.js
 import type { ExecRecord } from "../../src/cni/invoke.js";
 import { run } from "../../src/util/command.js";
 import { httpGet } from "../../src/util/http.js";
+import { bridgePlugin } from "../helpers/conflists.js";
 
 const CNI_BIN = "/usr/lib/cni";
 const PLUGINS = ["bridge", "host-local", "portmap", "firewall", "tuning", "loopback"];
@@ -51,29 +52,14 @@ const containerIp = () => `10.250.${octet}.7`;
 const ipamDir = () => join(tmp, "ipam");
 const tuningDir = () => join(tmp, "tuning");
 
-function bridgePlugin(ipamType = "host-local") {
-  return {
-    type: "bridge",
-    bridge: BRIDGE,
-    isGateway: true,
-    ipMasq: true,
-    hairpinMode: true,
-    capabilities: { ips: true },
-    ipam: {
-      type: ipamType,
-      dataDir: ipamDir(),
-      ranges: [[{ subnet: subnet(), gateway: gateway() }]],
-      routes: [{ dst: "0.0.0.0/0" }],
-    },
-  };
-}
+const mainBridge = (ipamType?: string) => bridgePlugin({ bridge: BRIDGE, subnet: subnet(), gateway: gateway(), dataDir: ipamDir(), ipamType, ipsCapability: true });
 
 function mainConf(overrides: Record<string, unknown> = {}) {
   return {
     cniVersion: "1.0.0",
     name: NET,
     plugins: [
-      bridgePlugin(),
+      mainBridge(),
       { type: "portmap", snat: true, capabilities: { portMappings: true } },
       { type: "firewall" },
       { type: "tuning", mtu: 1400, sysctl: { "net.ipv4.conf.eth0.arp_notify": "1" }, dataDir: tuningDir() },
@@ -354,37 +340,6 @@ describe("real CNI plugins through CniRuntime", () => {
     }
   });
 
-  itReal("CHECK: passes without portmap, detects drift, is skipped with disableCheck (portmap CHECK: plugins#819)", async () => {
-    const att = { containerId: CID, netns: NETNS_PATH, ifName: "eth0" };
-    await rt.check(loNet, { containerId: CID, netns: NETNS_PATH, ifName: "lo" });
-
-    // Same network (so the same cached result), without portmap: bridge, firewall and tuning CHECK.
-    const noPortmap = confListFromObject(mainConf({ plugins: mainConf().plugins.filter((p) => p.type !== "portmap") }), "no-portmap");
-    let from = execs.length;
-    await rt.check(noPortmap, att);
-    expect(execs.slice(from).map((r) => `${r.command} ${r.plugin} ${r.ok}`)).toEqual(["CHECK bridge true", "CHECK firewall true", "CHECK tuning true"]);
-
-    // CHECK really looks: undo tuning's sysctl and it must complain, restore it and it passes.
-    await nsExec(["sh", "-c", "echo 0 > /proc/sys/net/ipv4/conf/eth0/arp_notify"]);
-    await expect(rt.check(noPortmap, att)).rejects.toThrow(/"tuning" CHECK failed/);
-    await nsExec(["sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_notify"]);
-    await rt.check(noPortmap, att);
-
-    // disableCheck: nothing is executed.
-    from = execs.length;
-    await rt.check(confListFromObject(mainConf({ disableCheck: true }), "disabled"), att);
-    expect(execs.length).toBe(from);
-
-    // The full chain: portmap 1.1.1 CHECK fails on IPv4-only setups (it looks for an IPv6 DNAT
-    // chain); anything else failing is a real problem.
-    const full = await rt.check(mainNet, att).then(
-      () => "ok",
-      (e: Error) => e.message,
-    );
-    console.log(`[cni-real-plugins] CHECK of the full chain (bridge+portmap+firewall+tuning): ${full}`);
-    if (full !== "ok") expect(full).toMatch(/^CNI plugin "portmap" CHECK failed .*ipv6/);
-  });
-
   itReal("DEL removes everything the ADD created", async () => {
     await rt.del(mainNet, { containerId: CID, netns: NETNS_PATH, ifName: "eth0" });
     await rt.del(loNet, { containerId: CID, netns: NETNS_PATH, ifName: "lo" });
@@ -406,7 +361,7 @@ describe("real CNI plugins through CniRuntime", () => {
 
   itReal("a chain whose IPAM plugin is missing fails naming it and leaves nothing behind", async () => {
     const failNet = confListFromObject(
-      { ...mainConf(), name: `${NET}-fail`, plugins: [bridgePlugin("host-local-missing"), { type: "portmap", snat: true, capabilities: { portMappings: true } }, { type: "firewall" }] },
+      { ...mainConf(), name: `${NET}-fail`, plugins: [mainBridge("host-local-missing"), { type: "portmap", snat: true, capabilities: { portMappings: true } }, { type: "firewall" }] },
       "fail.conflist",
     );
     const portsBefore = (await bridgePorts()).map((p) => p.ifname);

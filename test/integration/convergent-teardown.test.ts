@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CniRuntime } from "../../src/cni/runtime.js";
 import { confListFromObject, type LoadedConfList } from "../../src/cni/config.js";
-import { convergentDel } from "../../src/host/teardown.js";
+import { convergentDel } from "../../src/teardown/convergent.js";
 import * as netns from "../../src/host/netns.js";
 import { masqChain, dnatChain, sweepAttachment } from "../../src/host/iptables.js";
 import { run } from "../../src/util/command.js";
@@ -122,7 +122,7 @@ describe("convergentDel with the real plugins", () => {
     // The process died here: the cache entry (and its record) are still there.
     await mkdir(join(tmp, "cache", "results"), { recursive: true });
     await writeFile(rt.cache.path(NET, a.containerId, "eth0"), cached);
-    const out = await convergentDel(rt, { list: a.list, attachment: a.attachment, result: a.result, standInNetns: a.ns, label: {} });
+    const out = await convergentDel(rt, { list: a.list, attachment: a.attachment, result: a.result, stagingNetns: a.ns, label: {} });
     expect(out.forced).toEqual([]); // the plugins' own DEL finished, given what it needs
     expect(await leftovers(a.containerId, a.address)).toEqual([]);
     expect(await netns.netnsExists(a.ns)).toBe(false);
@@ -133,7 +133,7 @@ describe("convergentDel with the real plugins", () => {
     await netns.deleteNetns(a.ns);
     await sweepAttachment({ containerId: a.containerId, chains: [masqChain(NET, a.containerId), dnatChain(NET, a.containerId)], firewallIps: [a.address] });
     expect(await reservations(a.containerId)).toHaveLength(1);
-    const out = await convergentDel(rt, { list: a.list, attachment: a.attachment, result: a.result, standInNetns: a.ns, label: {} });
+    const out = await convergentDel(rt, { list: a.list, attachment: a.attachment, result: a.result, stagingNetns: a.ns, label: {} });
     expect(out.forced).toEqual([]);
     expect(await leftovers(a.containerId, a.address)).toEqual([]);
     expect(await netns.netnsExists(a.ns)).toBe(false);
@@ -144,7 +144,7 @@ describe("convergentDel with the real plugins", () => {
     await rm(rt.cache.path(NET, a.containerId, "eth0"));
     await netns.deleteNetns(a.ns);
     const cidr = a.result.ips![0]!.address;
-    const out = await convergentDel(rt, { list: a.list, attachment: a.attachment, intendedAddresses: [cidr], standInNetns: a.ns, label: {} });
+    const out = await convergentDel(rt, { list: a.list, attachment: a.attachment, intendedAddresses: [cidr], stagingNetns: a.ns, label: {} });
     expect(out.forced).toEqual([]);
     expect(await leftovers(a.containerId, a.address)).toEqual([]);
   });
@@ -152,7 +152,7 @@ describe("convergentDel with the real plugins", () => {
   it("forces what a plugin whose DEL always fails would have removed, and never touches a neighbour", async () => {
     const neighbour = await addOne("n");
     const a = await addOne("f", [{ type: "faildel" }]);
-    const out = await convergentDel(rt, { list: a.list, attachment: a.attachment, result: a.result, standInNetns: a.ns, label: {} });
+    const out = await convergentDel(rt, { list: a.list, attachment: a.attachment, result: a.result, stagingNetns: a.ns, label: {} });
     expect(out.forced.join("\n")).toContain("faildel: DEL always fails");
     expect(await leftovers(a.containerId, a.address)).toEqual([]);
     // The neighbour keeps its address, chain, firewall rules and cache entry.
@@ -161,16 +161,16 @@ describe("convergentDel with the real plugins", () => {
     expect(n.some((l) => l.includes(masqChain(NET, neighbour.containerId)))).toBe(true);
     expect(n.some((l) => l.includes(`-s ${neighbour.address}/32 -j ACCEPT`))).toBe(true);
     expect(n).toContain("cache file");
-    await convergentDel(rt, { list: neighbour.list, attachment: neighbour.attachment, liveNetns: netns.netnsPath(neighbour.ns), standInNetns: `${neighbour.ns}-x`, label: {} });
+    await convergentDel(rt, { list: neighbour.list, attachment: neighbour.attachment, liveNetns: netns.netnsPath(neighbour.ns), stagingNetns: `${neighbour.ns}-x`, label: {} });
     expect(await leftovers(neighbour.containerId, neighbour.address)).toEqual([]);
   });
 
   it("does not force anything in a live namespace: the error reaches the caller, the cache stays for a retry", async () => {
     const a = await addOne("l", [{ type: "faildel" }]);
-    await expect(convergentDel(rt, { list: a.list, attachment: a.attachment, liveNetns: netns.netnsPath(a.ns), standInNetns: `${a.ns}-x`, label: {} })).rejects.toThrow(/faildel/);
+    await expect(convergentDel(rt, { list: a.list, attachment: a.attachment, liveNetns: netns.netnsPath(a.ns), stagingNetns: `${a.ns}-x`, label: {} })).rejects.toThrow(/faildel/);
     expect(existsSync(rt.cache.path(NET, a.containerId, "eth0"))).toBe(true);
     namespaces.push(`${a.ns}-y`);
-    const out = await convergentDel(rt, { list: a.list, attachment: a.attachment, result: a.result, standInNetns: `${a.ns}-y`, label: {} });
+    const out = await convergentDel(rt, { list: a.list, attachment: a.attachment, result: a.result, stagingNetns: `${a.ns}-y`, label: {} });
     expect(out.forced.length).toBeGreaterThan(0);
     expect(await leftovers(a.containerId, a.address)).toEqual([]);
   });

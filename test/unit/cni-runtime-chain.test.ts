@@ -203,36 +203,6 @@ describe("failed ADD", () => {
   });
 });
 
-describe("CHECK", () => {
-  it("runs forward with the cached result, args and capabilities", async () => {
-    await env.rt.add(chain(), { ...att, args: [["A", "b"]], capabilityArgs: { portMappings: PORTS } });
-    await env.fp.clearCalls();
-    await env.rt.check(chain(), att);
-    const ops = await env.fp.operations();
-    expect(summary(ops)).toEqual(["CHECK pa", "CHECK pb", "CHECK pc"]);
-    for (const c of ops) {
-      expect(c.stdin.prevResult).toEqual(resultOf("pc", "10.1.0.4/24"));
-      expect(c.env.CNI_ARGS).toBe("IgnoreUnknown=1;A=b");
-    }
-    expect(ops[0]!.stdin.runtimeConfig).toEqual({ portMappings: PORTS });
-  });
-
-  it("reports a failing CHECK and runs nothing with disableCheck", async () => {
-    await env.rt.add(chain(), att);
-    await env.fp.setReply("pb", "CHECK", { exit: 1, stdout: { code: 999, msg: "veth is gone" } });
-    await expect(env.rt.check(chain(), att)).rejects.toThrow(/pb.*CHECK.*veth is gone/);
-
-    await env.fp.clearCalls();
-    const noCheck = netList({ ...chain().conflist, disableCheck: true });
-    await expect(env.rt.check(noCheck, att)).resolves.toBeUndefined();
-    expect(await env.fp.calls()).toEqual([]);
-  });
-
-  it("fails clearly without a cached result", async () => {
-    await expect(env.rt.check(chain(), { ...att, containerId: "unknown" })).rejects.toThrow(/no cached result for unknown\/eth0/);
-  });
-});
-
 describe("serialisation", () => {
   it("does not overlap two operations on the same attachment, but overlaps different attachments", async () => {
     const net = netList({ cniVersion: "1.0.0", name: "slow", plugins: [{ type: "pslow" }] });

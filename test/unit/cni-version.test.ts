@@ -97,9 +97,6 @@ describe("version choice in the runtime", () => {
     const dels = await env.fp.operations();
     expect(dels.map((c) => c.stdin.cniVersion)).toEqual(["0.3.1", "0.3.1"]);
     for (const d of dels) expect(d.stdin).not.toHaveProperty("prevResult");
-    // CHECK does not exist before 0.4.0.
-    await env.rt.add(net, att);
-    await expect(env.rt.check(net, att)).rejects.toThrow(/CHECK needs cniVersion 0.4.0 or later/);
   });
 
   it("asks each binary for VERSION once and re-probes when the binary changes", async () => {

@@ -41,7 +41,7 @@ describe("CreateEndpoint rollback", () => {
     h.host.handOutError = new Error("ip link set: no such device");
     await expect(h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }))).rejects.toThrow(/no such device/);
     expect(h.teardown.containerIds()).toEqual([A]);
-    expect(h.teardown.targets[0]!.standInNetns).toBe(`cni-shim-${A.slice(0, 12)}`);
+    expect(h.teardown.targets[0]!.stagingNetns).toBe(`cni-shim-${A.slice(0, 12)}`);
     expect(await h.state.listEndpoints()).toEqual([]);
   });
 
@@ -57,6 +57,7 @@ describe("CreateEndpoint rollback", () => {
     expect(reply).toEqual({ Interface: { MacAddress: "02:00:00:00:00:01" } });
     const rec = await h.state.getEndpoint(A);
     expect(rec?.phase).toBe("ready");
+    expect(rec?.attach).toBe("staging-handoff");
     expect(rec?.result?.ips?.[0]?.address).toBe("10.1.0.5/24");
     expect(h.host.hostLinks.has(rec!.tmpName)).toBe(true);
   });
@@ -97,8 +98,21 @@ describe("CreateEndpoint rollback", () => {
 });
 
 describe("DeleteEndpoint", () => {
+  it("replies before the DEL when no teardown mode is given: background is the default, as the CLI's", async () => {
+    h = await harness({ teardownMode: undefined });
+    await putNetwork(h.state);
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    const held = gate();
+    h.teardown.holdFor.set(A, held.promise);
+    expect(await settlesWithin(h.driver.deleteEndpoint({ NetworkID: NET_ID, EndpointID: A }))).toBe(true);
+    expect((await h.state.getEndpoint(A))?.phase).toBe("deleting");
+    held.open();
+    await h.driver.settle();
+    expect(await h.state.getEndpoint(A)).toBeUndefined();
+  });
+
   it("is idempotent in the foreground: unknown endpoints and a second delete do nothing", async () => {
-    h = await harness({ backgroundTeardown: false });
+    h = await harness({ teardownMode: "sync" });
     await putNetwork(h.state);
     await h.driver.deleteEndpoint({ NetworkID: NET_ID, EndpointID: B });
     expect(h.teardown.targets).toEqual([]);
@@ -110,7 +124,7 @@ describe("DeleteEndpoint", () => {
   });
 
   it("is idempotent in the background: a delete while the teardown runs starts no second one", async () => {
-    h = await harness({ backgroundTeardown: true });
+    h = await harness({ teardownMode: "background" });
     await putNetwork(h.state);
     await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
     const held = gate();
@@ -129,7 +143,7 @@ describe("DeleteEndpoint", () => {
 
 describe("background teardown", () => {
   beforeEach(async () => {
-    h = await harness({ backgroundTeardown: true });
+    h = await harness({ teardownMode: "background" });
     await putNetwork(h.state);
   });
 
@@ -176,7 +190,7 @@ describe("background teardown", () => {
 
 describe("CreateEndpoint waits for a colliding background teardown (settle filters)", () => {
   beforeEach(async () => {
-    h = await harness({ backgroundTeardown: true });
+    h = await harness({ teardownMode: "background" });
     await putNetwork(h.state);
     await putNetwork(h.state, OTHER_NET_ID);
     await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24", hostPort: 8080 }));
@@ -231,7 +245,7 @@ describe("CreateEndpoint waits for a colliding background teardown (settle filte
 
 describe("recover()", () => {
   it("tears down records left in adding or deleting, or from another boot, and keeps live ones", async () => {
-    h = await harness({ backgroundTeardown: true });
+    h = await harness({ teardownMode: "background" });
     await putNetwork(h.state);
     const adding = hexId(1), deleting = hexId(2), otherBoot = hexId(3), ready = hexId(4), joined = hexId(5), noBoot = hexId(6);
     await putEndpoint(h.state, { id: adding, phase: "adding" });
@@ -250,7 +264,7 @@ describe("recover()", () => {
   });
 
   it("makes a CreateEndpoint of a recovered endpoint's id wait for its teardown", async () => {
-    h = await harness({ backgroundTeardown: true });
+    h = await harness({ teardownMode: "background" });
     await putNetwork(h.state);
     await putEndpoint(h.state, { id: A, phase: "deleting", address: "10.1.0.5/24" });
     const held = gate();

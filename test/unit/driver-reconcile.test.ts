@@ -14,7 +14,7 @@ const GRACE = 60_000;
 
 let h: Harness;
 beforeEach(async () => {
-  h = await harness({ reconcileGraceMs: GRACE, backgroundTeardown: true });
+  h = await harness({ reconcileGraceMs: GRACE, teardownMode: "background" });
   await putNetwork(h.state);
 });
 afterEach(async () => h.cleanup());
@@ -126,7 +126,7 @@ describe("CNI cache entries and GC", () => {
     h.cni.putEntry({ list, networkName: CNI_NETWORK, containerId: attached, ifName: "eth0", netns: "/proc/4242/ns/net" });
     const report = await h.driver.reconcile();
     expect(report.cacheEntriesRemoved).toBe(1);
-    expect(h.teardown.targets.map((t) => [t.attachment.containerId, t.standInNetns])).toEqual([[A, `cni-shim-${A.slice(0, 12)}`]]);
+    expect(h.teardown.targets.map((t) => [t.attachment.containerId, t.stagingNetns])).toEqual([[A, `cni-shim-${A.slice(0, 12)}`]]);
     expect(h.cni.gcCalls).toHaveLength(1);
     expect(h.cni.gcCalls[0]!.valid).toEqual([{ containerId: attached, ifName: "eth0" }]);
   });

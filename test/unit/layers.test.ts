@@ -32,3 +32,45 @@ describe("module layers", () => {
     expect(offenders).toEqual([]);
   });
 });
+
+/** Every relative import of the source tree, as [importer, imported] paths relative to src/. */
+async function imports(): Promise<Array<[string, string]>> {
+  const out: Array<[string, string]> = [];
+  for (const file of await sourceFiles(SRC)) {
+    const text = await readFile(file, "utf8");
+    for (const m of text.matchAll(/(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g)) {
+      out.push([relative(SRC, file), relative(SRC, resolve(dirname(file), m[1]!)).replace(/\.js$/, ".ts")]);
+    }
+  }
+  return out;
+}
+
+/** A module's place in the layering: its folder under src/, or the file itself at the top. */
+const placeOf = (rel: string) => (rel.includes("/") ? rel.split("/")[0]! : rel);
+
+describe("module layers below the driver", () => {
+  it("src/host and src/cni never import each other: the convergent teardown (src/teardown) is the one place that drives both", async () => {
+    const crossing = (await imports()).filter(([from, to]) => (placeOf(from) === "host" && ["cni", "teardown"].includes(placeOf(to))) || (placeOf(from) === "cni" && ["host", "teardown"].includes(placeOf(to))));
+    expect(crossing).toEqual([]);
+  });
+
+  it("the folders of src import each other without a cycle", async () => {
+    const edges = new Map<string, Set<string>>();
+    for (const [from, to] of await imports()) {
+      if (placeOf(from) === placeOf(to)) continue;
+      if (!edges.has(placeOf(from))) edges.set(placeOf(from), new Set());
+      edges.get(placeOf(from))!.add(placeOf(to));
+    }
+    const cycles: string[] = [];
+    const state = new Map<string, "open" | "done">();
+    const visit = (node: string, path: string[]) => {
+      if (state.get(node) === "done") return;
+      if (state.get(node) === "open") return void cycles.push([...path.slice(path.indexOf(node)), node].join(" -> "));
+      state.set(node, "open");
+      for (const next of edges.get(node) ?? []) visit(next, [...path, node]);
+      state.set(node, "done");
+    };
+    for (const node of edges.keys()) visit(node, []);
+    expect(cycles).toEqual([]);
+  });
+});

@@ -4,13 +4,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createConnection, type Server as NetServer } from "node:net";
-import type { Server as HttpServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BODY_LIMIT_BYTES, createApp, listenUnix } from "../../src/libnetwork/server.js";
 import { PLUGIN_CONTENT_TYPE } from "../../src/libnetwork/schemas.js";
 import { setLogLevel } from "../../src/util/log.js";
-import { callPlugin, fixtureWireBody } from "../helpers/protocol-client.js";
+import { callPlugin, closeServer, fixtureWireBody } from "../helpers/protocol-client.js";
 import { createFakeDriver, type FakeDriver } from "../helpers/protocol-fake-driver.js";
 
 const NET_ID = "81a8d9bec29ac03a2312528635b8dd0415c3aa252fa7bbb4b6384aac5c0f64fb";
@@ -67,12 +66,6 @@ function expectJsonErr(r: { status: number; text: string; headers: Record<string
   expect(err, `reply ${r!.text} has no "Err" string`).toBeTypeOf("string");
   for (const leak of LEAKS) expect(r!.text, "no stack trace, source path or HTML in a reply").not.toMatch(leak);
   return err as string;
-}
-
-async function closeServer(server: NetServer | undefined): Promise<void> {
-  if (!server) return;
-  (server as unknown as HttpServer).closeAllConnections?.();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
 let dir: string;

@@ -33,7 +33,7 @@ const attachment = (containerName: string, network = "net1"): AttachmentRecord =
   createdAt: new Date().toISOString(),
 });
 
-const network = (id: string): NetworkRecord => ({ id, mode: "named", conflist: { name: "n" }, source: "test", internal: false, createdAt: new Date().toISOString() });
+const network = (id: string): NetworkRecord => ({ id, mode: "named", conflist: { cniVersion: "1.0.0", name: "n", plugins: [{ type: "bridge" }] }, source: "test", internal: false, createdAt: new Date().toISOString() });
 
 describe("attachment records", () => {
   it("skips a file that is not JSON or not a record, and lists the rest", async () => {
@@ -139,5 +139,43 @@ describe("parsed records kept between reads (validated by stat)", () => {
     await utimes(path, 1_000_000, 1_000_000);
     expect((await state.listNetworks())[0]?.source).toBe("test");
     expect((await new StateStore(dir).listNetworks())[0]?.source).toBe("TEST");
+  });
+});
+
+describe("records written by older versions", () => {
+  it("reads a network record and an endpoint record from before attach strategies: the endpoint is a staging hand-out", async () => {
+    const dir = await stateDir();
+    await mkdir(join(dir, "networks"));
+    await mkdir(join(dir, "endpoints"));
+    const conflist = { cniVersion: "1.0.0", name: "pods", plugins: [{ type: "bridge", bridge: "cni0", ipam: { type: "host-local", ranges: [[{ subnet: "10.88.0.0/16" }]] } }, { type: "portmap", capabilities: { portMappings: true } }] };
+    const net = { id: "n1", mode: "named", conflist, source: "/etc/cni/net.d/10-pods.conflist", internal: false, createdAt: "2026-01-01T00:00:00.000Z" };
+    const ep = {
+      id: "e".repeat(64),
+      networkId: "n1",
+      phase: "joined",
+      cniContainerId: "e".repeat(64),
+      ifName: "eth0",
+      stagingNetns: "cni-shim-eeeeeeeeeeee",
+      tmpName: "cseeeeeeeeeeee",
+      portMappings: [],
+      cniArgs: [],
+      capabilityArgs: {},
+      sandboxKey: "/var/run/docker/netns/0123456789ab",
+      createdAt: "2026-01-01T00:00:00.000Z",
+    };
+    await writeFile(join(dir, "networks", "n1.json"), JSON.stringify(net));
+    await writeFile(join(dir, "endpoints", `${ep.id}.json`), JSON.stringify(ep));
+    const store = new StateStore(dir);
+    const readNet = await store.getNetwork("n1");
+    expect(readNet?.conflist).toEqual(conflist);
+    expect(readNet?.conflist.plugins.map((p) => p.type)).toEqual(["bridge", "portmap"]);
+    expect(await store.getEndpoint(ep.id)).toEqual({ ...ep, attach: "staging-handoff" });
+  });
+
+  it("refuses a network record whose list is not a CNI network list", async () => {
+    const dir = await stateDir();
+    await mkdir(join(dir, "networks"));
+    await writeFile(join(dir, "networks", "bad.json"), JSON.stringify({ ...network("bad"), conflist: { name: "n" } }));
+    await expect(new StateStore(dir).getNetwork("bad")).rejects.toThrow(/bad\.json is damaged .*conflist/);
   });
 });

@@ -4,16 +4,17 @@
 // with the address released and nothing of the attachment left. The reference plugins (1.1.1)
 // are not idempotent in DEL, so the runtime gives them what their DEL needs and, when a DEL
 // still fails, removes what the plugin would have removed itself, then says so once.
-import { readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
-import { CniRuntime, type Attachment } from "../cni/runtime.js";
+//
+// It drives both the CNI runtime (cni/) and the host (host/), so it lives above both: neither
+// of them calls back up into the other.
+import { rm } from "node:fs/promises";
+import type { CniRuntime, Attachment } from "../cni/runtime.js";
 import type { LoadedConfList } from "../cni/config.js";
 import type { Result } from "../cni/schemas.js";
 import { containerAddresses } from "../cni/result.js";
-import * as netns from "./netns.js";
-import * as ipt from "./iptables.js";
-import { hostLocalDir } from "./leftovers.js";
-import { readdirIfExists } from "../util/fs.js";
+import { hostLocalReservations } from "../cni/host-local.js";
+import * as netns from "../host/netns.js";
+import * as ipt from "../host/iptables.js";
 import { log } from "../util/log.js";
 import { phaseClock } from "../util/phases.js";
 
@@ -30,10 +31,13 @@ export interface TeardownTarget {
   intendedAddresses?: string[];
   /** A namespace that still holds the interface (a running container's); DEL runs there. */
   liveNetns?: string;
-  /** Our own named namespace to DEL in when there is no live one (created if missing, always removed). */
-  standInNetns: string;
-  /** A host-side name the interface may have now (handed to Docker and given back after Leave). */
-  hostName?: string;
+  /**
+   * Our own named namespace to DEL in when there is no live one (created if missing, always
+   * removed): the staging namespace the chain ran in, or a stand-in for one.
+   */
+  stagingNetns: string;
+  /** The temporary host-side name the interface may have now (handed to Docker and given back after Leave). */
+  tmpName?: string;
   /** Whether another attachment holds an address: its IP-only firewall rules are never swept. Asked only when a sweep runs. */
   addressInUse?: () => Promise<(ip: string) => boolean>;
   /** Who this is, for the log. */
@@ -48,7 +52,7 @@ export interface TeardownOutcome {
 const bareIP = (cidr: string) => cidr.split("/")[0]!;
 
 /** The least a DEL needs of a result: the container interface and its addresses. */
-export function standInResult(ifName: string, addresses: string[]): Result {
+function standInResult(ifName: string, addresses: string[]): Result {
   return { cniVersion: "1.0.0", interfaces: [{ name: ifName, sandbox: "stand-in" }], ips: addresses.map((address) => ({ address, interface: 0 })) } as Result;
 }
 
@@ -57,36 +61,22 @@ function masqBridges(list: LoadedConfList): boolean {
   return list.conflist.plugins.some((p) => p.type === "bridge" && (p as { ipMasq?: unknown }).ipMasq === true);
 }
 
-/** host-local reservations of this attachment: files of the network's store naming the container. */
-async function hostLocalReservations(list: LoadedConfList, containerId: string, ifName: string): Promise<string[]> {
-  const dir = hostLocalDir(list.conflist);
-  if (!dir) return [];
-  const out: string[] = [];
-  for (const name of await readdirIfExists(dir)) {
-    if (name === "lock" || name.startsWith("last_reserved_ip")) continue;
-    const text = await readFile(join(dir, name), "utf8").catch(() => "");
-    const [id, iface] = text.split(/\r?\n/).map((s) => s.trim());
-    if (id === containerId && (iface === undefined || iface === "" || iface === ifName)) out.push(join(dir, name));
-  }
-  return out;
-}
-
 /** Put the interface where DEL looks for it: the stand-in namespace, with its addresses. */
 async function prepareStandIn(t: TeardownTarget, addresses: string[]): Promise<void> {
-  const ns = t.standInNetns;
+  const ns = t.stagingNetns;
   const ifName = t.attachment.ifName;
   await netns.ensureNetns(ns);
   // The usual case first (after Leave the interface is back on the host): no look inside the namespace.
-  if (t.hostName && (await netns.linkExists(t.hostName))) {
+  if (t.tmpName && (await netns.linkExists(t.tmpName))) {
     try {
-      return await netns.takeBack(ns, ifName, t.hostName, addresses);
+      return await netns.takeBack(ns, ifName, t.tmpName, addresses);
     } catch (err) {
       // e.g. a stand-in of an earlier try already holds the name: go on as below, with that one.
       log.debug("taking the interface back failed; looking inside the namespace", { ...t.label, error: (err as Error).message });
     }
   }
   if (!(await netns.linkExists(ifName, ns))) {
-    if (t.hostName && (await netns.linkExists(t.hostName, ns))) await netns.renameLink(ns, t.hostName, ifName); // a hand-out cut short
+    if (t.tmpName && (await netns.linkExists(t.tmpName, ns))) await netns.renameLink(ns, t.tmpName, ifName); // a hand-out cut short
     else await netns.addStandIn(ns, ifName);
   }
   await netns.restoreAddresses(ns, ifName, addresses);
@@ -107,7 +97,7 @@ export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Pro
   try {
     if (!t.liveNetns) await prepareStandIn(t, addresses);
     clock.mark("standIn");
-    const nsPath = t.liveNetns ?? netns.netnsPath(t.standInNetns);
+    const nsPath = t.liveNetns ?? netns.netnsPath(t.stagingNetns);
     if (!list) {
       forced.push("no network config: only local resources removed");
     } else {
@@ -134,8 +124,8 @@ export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Pro
   } finally {
     for (const [family, chain] of createdChains) await ipt.deleteChainIfUnused(family, "nat", chain);
     // The plugins' DEL removed the interface; after a forced teardown the stand-in may be left.
-    if (!t.liveNetns && forced.length) await netns.deleteLinkIfExists(attachment.ifName, t.standInNetns).catch(() => undefined);
-    await netns.finishTeardown(t.liveNetns ? undefined : t.standInNetns, addresses);
+    if (!t.liveNetns && forced.length) await netns.deleteLinkIfExists(attachment.ifName, t.stagingNetns).catch(() => undefined);
+    await netns.finishTeardown(t.liveNetns ? undefined : t.stagingNetns, addresses);
     clock.mark("finish");
   }
   log.debug("teardown steps", { ...t.label, ms: clock.done() });
@@ -165,12 +155,12 @@ async function forceRemove(runtime: CniRuntime, list: LoadedConfList, t: Teardow
     forced.push(`IPAM DEL failed: ${(err as Error).message}`);
   }
   // host-local's own files, when its DEL could not run: the reservation names the container.
-  for (const file of await hostLocalReservations(list, containerId, ifName)) {
+  for (const file of await hostLocalReservations(list.conflist, containerId, ifName)) {
     await rm(file, { force: true });
     forced.push(`removed host-local reservation ${file}`);
   }
   await sweep(list, t, addresses, forced);
   await runtime.cache.remove(list.conflist.name, containerId, ifName);
-  const left = await hostLocalReservations(list, containerId, ifName);
+  const left = await hostLocalReservations(list.conflist, containerId, ifName);
   if (left.length) throw new Error(`teardown of ${containerId.slice(0, 12)} could not release ${left.join(", ")}`);
 }

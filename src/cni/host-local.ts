@@ -1,0 +1,75 @@
+// What cni-shim knows of the host-local IPAM plugin, in one place: where its store is, the
+// ranges it hands out, the reservation files it writes and the bookkeeping it leaves behind.
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { ConfList, PluginConf } from "./schemas.js";
+import { readdirIfExists } from "../util/fs.js";
+import { canonicalIP, firstHost, subnetOf } from "../util/ip.js";
+
+/** host-local's default store (its `dataDir`). */
+const HOST_LOCAL_DATA_DIR = "/var/lib/cni/networks";
+
+interface HostLocalIpam {
+  type: "host-local";
+  dataDir?: string;
+  ranges?: Array<Array<{ subnet?: string; gateway?: string }>>;
+  /** The legacy single-range form. */
+  subnet?: string;
+  gateway?: string;
+}
+
+/** The first plugin that carries IPAM config (bridge, ptp, macvlan ... all nest it). */
+export function ipamPlugin(list: ConfList): PluginConf | undefined {
+  return list.plugins.find((p) => p.ipam);
+}
+
+function hostLocalIpam(list: ConfList): HostLocalIpam | undefined {
+  const ipam = ipamPlugin(list)?.ipam;
+  return ipam?.type === "host-local" ? (ipam as HostLocalIpam) : undefined;
+}
+
+/** host-local's store for this list, or undefined for another IPAM. */
+export function hostLocalDir(list: ConfList): string | undefined {
+  const ipam = hostLocalIpam(list);
+  return ipam ? join(ipam.dataDir ?? HOST_LOCAL_DATA_DIR, list.name) : undefined;
+}
+
+export interface HostLocalRange {
+  subnet: string;
+  gateway: string;
+}
+
+/** The subnets a host-local IPAM config hands out (ranges, or the legacy single subnet). */
+export function hostLocalRanges(list: ConfList): HostLocalRange[] | undefined {
+  const ipam = hostLocalIpam(list);
+  if (!ipam) return undefined;
+  const raw = ipam.ranges?.flat() ?? (ipam.subnet ? [{ subnet: ipam.subnet, gateway: ipam.gateway }] : []);
+  return raw.flatMap((r) => {
+    const subnet = r.subnet ? subnetOf(r.subnet) : undefined;
+    if (!subnet) return [];
+    return [{ subnet, gateway: (r.gateway && canonicalIP(r.gateway)) || firstHost(subnet)! }];
+  });
+}
+
+/** host-local's own files in its store that are not reservations. */
+const isBookkeeping = (file: string) => file === "lock" || file.startsWith("last_reserved_ip");
+
+/** host-local reservations of this attachment: files of the network's store naming the container. */
+export async function hostLocalReservations(list: ConfList, containerId: string, ifName: string): Promise<string[]> {
+  const dir = hostLocalDir(list);
+  if (!dir) return [];
+  const out: string[] = [];
+  for (const name of await readdirIfExists(dir)) {
+    if (isBookkeeping(name)) continue;
+    const text = await readFile(join(dir, name), "utf8").catch(() => "");
+    const [id, iface] = text.split(/\r?\n/).map((s) => s.trim());
+    if (id === containerId && (iface === undefined || iface === "" || iface === ifName)) out.push(join(dir, name));
+  }
+  return out;
+}
+
+/** Delete host-local's store when only its bookkeeping is left (no reservations). */
+export async function removeHostLocalDirIfEmpty(dir: string): Promise<void> {
+  const files = await readdirIfExists(dir);
+  if (files.every(isBookkeeping)) await rm(dir, { recursive: true, force: true });
+}

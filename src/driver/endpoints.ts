@@ -1,0 +1,199 @@
+// The endpoint calls of the driver: CreateEndpoint (reserve, add and hand out, roll back),
+// Join, Leave, DeleteEndpoint, EndpointOperInfo. How the interface reaches the container is the
+// attach strategy's part; stale endpoints in the way are reclaim.ts's; removal is
+// endpoint-teardown.ts's.
+import type * as api from "../libnetwork/schemas.js";
+import type { LoadedConfList } from "../cni/config.js";
+import { currentBootId, fromEarlierBoot } from "../host/boot.js";
+import type { KeyedMutex } from "../util/keyed-mutex.js";
+import { log } from "../util/log.js";
+import { phaseClock, type PhaseClock } from "../util/phases.js";
+import { sameIP } from "../util/ip.js";
+import type { AttachStrategy, CreateProgress } from "./attach-strategy.js";
+import type { EndpointTeardown } from "./endpoint-teardown.js";
+import { networkConfList } from "./network-conf.js";
+import { choosePorts } from "./ports.js";
+import { requestedAddresses, type Reclaimer } from "./reclaim.js";
+import type { Clock } from "./seams.js";
+import type { EndpointRecord, NetworkRecord, StateStore } from "./state.js";
+import type { TeardownQueue } from "./teardown-queue.js";
+import { planAttachment, portRequests, requestedMac, takesIpsCapability, type PortRequest } from "./translate.js";
+
+/** When DeleteEndpoint's CNI DEL runs: after the reply (off `docker stop`'s critical path) or before it. */
+export type TeardownMode = "background" | "sync";
+/** The same default as the CLI's --teardown (settings.ts). */
+export const DEFAULT_TEARDOWN_MODE: TeardownMode = "background";
+
+export interface EndpointsDeps {
+  state: StateStore;
+  locks: KeyedMutex;
+  queue: TeardownQueue;
+  reclaim: Reclaimer;
+  endpoints: EndpointTeardown;
+  /** The strategy new endpoints are made with. */
+  strategy: AttachStrategy;
+  strategyOf(rec: EndpointRecord): AttachStrategy;
+  teardownMode: TeardownMode;
+  now: Clock;
+  network(id: string): Promise<NetworkRecord>;
+}
+
+function withContext(err: unknown, context: string): Error {
+  const e = err instanceof Error ? err : new Error(String(err));
+  e.message = `${context}: ${e.message}`;
+  return e;
+}
+
+/** A record this process (this boot) finished creating: a retried CreateEndpoint gets the same reply. */
+const isLive = (rec: EndpointRecord) => (rec.phase === "ready" || rec.phase === "joined") && !fromEarlierBoot(rec.bootId);
+
+/** Docker refuses changes to fields it set; a MAC it left empty may be filled in. */
+function createReply(req: api.CreateEndpointRequest, rec: EndpointRecord): api.CreateEndpointResponse {
+  if (!req.Interface?.MacAddress && rec.macAddress) return { Interface: { MacAddress: rec.macAddress } };
+  return {};
+}
+
+export class Endpoints {
+  constructor(private readonly deps: EndpointsDeps) {}
+
+  async create(req: api.CreateEndpointRequest): Promise<api.CreateEndpointResponse> {
+    const { locks, state, endpoints, strategy } = this.deps;
+    const clock = phaseClock();
+    const requests = portRequests(req.Options);
+    await this.settleCollisions(req, requests);
+    clock.mark("settle");
+    return locks
+      .run(req.EndpointID, async () => {
+        clock.mark("lock");
+        const net = await this.deps.network(req.NetworkID);
+        const list = networkConfList(net);
+        const existing = await state.getEndpoint(req.EndpointID);
+        if (existing && isLive(existing)) return createReply(req, existing);
+        // A CreateEndpoint cut short (plugin killed mid-ADD) or a teardown never finished: converge first.
+        if (existing) await endpoints.remove(existing);
+        const rec = await this.reserve(req, net, list, requests, clock);
+        const ready = await this.addAndHandOut(rec, net, list, clock);
+        // ms: where the time went ("add" is the chain, plugin execs included; the rest is cni-shim's).
+        log.info("endpoint attached", { endpoint: rec.id.slice(0, 12), cniNetwork: list.conflist.name, address: rec.address, mac: ready.macAddress, ports: ready.portMappings.length, ms: clock.done() });
+        return createReply(req, ready);
+      })
+      .finally(() => setImmediate(() => strategy.afterCreate())); // setImmediate: once the reply is written
+  }
+
+  /**
+   * A teardown still running for this endpoint (Docker retries CreateEndpoint with the same id
+   * after a failure), the same address or a host port must finish first. Outside the lock: a
+   * background teardown takes the endpoint's lock itself.
+   */
+  private async settleCollisions(req: api.CreateEndpointRequest, requests: PortRequest[]): Promise<void> {
+    const wanted = requestedAddresses(req);
+    await this.deps.queue.settle(
+      (p) =>
+        p.id === req.EndpointID ||
+        (p.networkId === req.NetworkID && wanted.some((w) => sameIP(w, p.address) || sameIP(w, p.addressIPv6))) ||
+        p.portMappings.some((m) => requests.some((r) => r.protocol === m.protocol && r.hostPortStart <= m.hostPort && m.hostPort <= r.hostPortEnd)),
+    );
+  }
+
+  /**
+   * Step 1: clear the way (stale endpoints holding the address or a port), choose the host ports,
+   * and write the "adding" record before anything goes into a namespace, so a crash mid-way is
+   * found and undone later.
+   */
+  private async reserve(req: api.CreateEndpointRequest, net: NetworkRecord, list: LoadedConfList, requests: PortRequest[], clock: PhaseClock): Promise<EndpointRecord> {
+    const { state, reclaim, strategy } = this.deps;
+    // One listing of the records serves the reclaims and the port choice.
+    const others = (await state.listEndpoints()).filter((e) => e.id !== req.EndpointID);
+    const reclaimed = await reclaim.clearWay(req, net, requests, others);
+    const taken = new Set(others.filter((e) => !reclaimed.has(e.id)).flatMap((e) => e.portMappings.map((p) => `${p.protocol}/${p.hostPort}`)));
+    const ports = await choosePorts(requests, taken);
+    clock.mark("records");
+    const plan = planAttachment(req, ports, { ipsCapability: takesIpsCapability(list.conflist) });
+    const rec: EndpointRecord = {
+      id: req.EndpointID,
+      networkId: req.NetworkID,
+      phase: "adding",
+      attach: strategy.kind,
+      cniContainerId: plan.cniContainerId,
+      ifName: plan.ifName,
+      ...(await strategy.reserve(plan)),
+      address: req.Interface?.Address || undefined,
+      addressIPv6: req.Interface?.AddressIPv6 || undefined,
+      macAddress: requestedMac(req),
+      portMappings: ports,
+      cniArgs: plan.cniArgs,
+      capabilityArgs: plan.capabilityArgs,
+      bootId: currentBootId(),
+      createdAt: new Date(this.deps.now()).toISOString(),
+    };
+    await state.putEndpoint(rec).catch(async (err: Error) => {
+      await strategy.release(rec).catch(() => undefined);
+      throw err;
+    });
+    clock.mark("record");
+    return rec;
+  }
+
+  /** Step 2: the strategy's work before Join (the chain's ADD and the hand-out), saved as "ready"; step 3 on failure. */
+  private async addAndHandOut(rec: EndpointRecord, net: NetworkRecord, list: LoadedConfList, clock: PhaseClock): Promise<EndpointRecord> {
+    const progress: CreateProgress = { added: false, clock };
+    try {
+      const ready = await this.deps.strategy.create(rec, list, progress);
+      await this.deps.state.putEndpoint(ready);
+      clock.mark("save");
+      return ready;
+    } catch (err) {
+      await this.rollBack(rec, net, progress.added);
+      throw withContext(err, `cni-shim could not attach the container to CNI network "${list.conflist.name}"`);
+    }
+  }
+
+  /** Step 3: undo a CreateEndpoint that failed. The runtime already rolled back a failed ADD; anything after it needs a full DEL. */
+  private async rollBack(rec: EndpointRecord, net: NetworkRecord, added: boolean): Promise<void> {
+    try {
+      if (added) await this.deps.endpoints.remove(rec, net);
+      else {
+        await this.deps.strategy.release(rec);
+        await this.deps.state.deleteEndpoint(rec.id);
+      }
+    } catch (cleanupErr) {
+      log.error("rollback of failed CreateEndpoint failed; reconciliation will retry", { endpoint: rec.id.slice(0, 12), error: (cleanupErr as Error).message });
+    }
+  }
+
+  async operInfo(req: api.EndpointRequest): Promise<Record<string, unknown>> {
+    const rec = await this.deps.state.getEndpoint(req.EndpointID);
+    if (!rec) return {};
+    const net = await this.deps.state.getNetwork(rec.networkId);
+    return { "cni.network": net?.conflist.name, "cni.address": rec.address, "cni.mac": rec.macAddress, "cni.portMappings": rec.portMappings };
+  }
+
+  async join(req: api.JoinRequest): Promise<api.JoinResponse> {
+    return this.deps.locks.run(req.EndpointID, async () => {
+      const rec = await this.deps.state.getEndpoint(req.EndpointID);
+      if (!rec || rec.phase === "adding" || rec.phase === "deleting") throw new Error(`endpoint ${req.EndpointID.slice(0, 12)} was not created by cni-shim (or its creation failed): remove the container and start it again`);
+      const joined = await this.deps.strategyOf(rec).join(rec, req);
+      await this.deps.state.putEndpoint(joined.rec);
+      return joined.reply;
+    });
+  }
+
+  async leave(req: api.EndpointRequest): Promise<void> {
+    await this.deps.locks.run(req.EndpointID, async () => {
+      const rec = await this.deps.state.getEndpoint(req.EndpointID);
+      if (rec && rec.phase === "joined") await this.deps.state.putEndpoint(await this.deps.strategyOf(rec).leave(rec));
+    });
+  }
+
+  async delete(req: api.EndpointRequest): Promise<void> {
+    await this.deps.locks.run(req.EndpointID, async () => {
+      const found = await this.deps.state.getEndpoint(req.EndpointID);
+      if (!found || this.deps.queue.has(found.id)) return; // never created, or already going: idempotent
+      // Marked before we reply: whatever happens to this process, the next one finishes it.
+      const rec: EndpointRecord = { ...found, phase: "deleting" };
+      await this.deps.state.putEndpoint(rec);
+      if (this.deps.teardownMode === "sync") return this.deps.endpoints.remove(rec);
+      this.deps.queue.start(rec);
+    });
+  }
+}

@@ -1,0 +1,107 @@
+// The network calls of the driver: CreateNetwork freezes the CNI network list a Docker network
+// uses (a named conflist as is, or the embedded template made concrete); DeleteNetwork removes
+// its endpoints and what the plugins leave after the last one.
+import type * as api from "../libnetwork/schemas.js";
+import { findConfList } from "../cni/config.js";
+import type { ConfList } from "../cni/schemas.js";
+import { hostLocalDir } from "../cni/host-local.js";
+import { log } from "../util/log.js";
+import type { EndpointTeardown } from "./endpoint-teardown.js";
+import { networkConfList } from "./network-conf.js";
+import type { Clock, CniOps, HostOps } from "./seams.js";
+import type { NetworkRecord, StateStore } from "./state.js";
+import type { TeardownQueue } from "./teardown-queue.js";
+import { checkPoolsMatch, hostLocalRanges, instantiateDefault, namespaceWideSettings, type NetworkOptions, networkOptions } from "./translate.js";
+
+const DEFAULT_TEMPLATE = "cni-shim-default";
+
+export interface NetworksDeps {
+  state: StateStore;
+  /** Where -o cni.network=NAME and the default template are looked up, in order. */
+  confDirs: string[];
+  runtime: Pick<CniOps, "prepare">;
+  host: HostOps;
+  queue: Pick<TeardownQueue, "settle">;
+  endpoints: EndpointTeardown;
+  now: Clock;
+}
+
+interface ResolvedList {
+  list: ConfList;
+  source: string;
+  mode: NetworkRecord["mode"];
+}
+
+export class Networks {
+  constructor(private readonly deps: NetworksDeps) {}
+
+  async create(req: api.CreateNetworkRequest): Promise<void> {
+    const opts = networkOptions(req);
+    const { list, source, mode } = await this.resolve(req, opts);
+    if (req.IPv6Data.length && hostLocalRanges(list)?.every((r) => !r.subnet.includes(":"))) {
+      throw new Error(`CNI network "${list.name}" has no IPv6 range but the Docker network has IPv6 enabled: drop --ipv6 or add an IPv6 range to the conflist`);
+    }
+    // Missing plugin binaries and version mismatches fail here, at `docker network create`.
+    await this.deps.runtime.prepare(list);
+    for (const setting of namespaceWideSettings(list)) {
+      log.warn("setting cannot reach the container", {
+        network: list.name,
+        setting,
+        why: "the chain runs in a staging namespace and only the interface moves into the container; pass it with docker run --sysctl instead",
+      });
+    }
+    let ownedBridge: string | undefined;
+    if (mode === "default") {
+      const bridge = list.plugins.find((p) => p.type === "bridge")?.bridge as string | undefined;
+      if (bridge && !(await this.deps.host.linkExists(bridge))) ownedBridge = bridge;
+    }
+    const first4 = req.IPv4Data[0];
+    const first6 = req.IPv6Data[0];
+    await this.deps.state.putNetwork({
+      id: req.NetworkID,
+      mode,
+      conflist: list,
+      source,
+      ownedBridge,
+      ipv4: first4 ? { pool: first4.Pool, gateway: first4.Gateway } : undefined,
+      ipv6: first6 ? { pool: first6.Pool, gateway: first6.Gateway } : undefined,
+      internal: opts.internal,
+      createdAt: new Date(this.deps.now()).toISOString(),
+    });
+    log.info("network created", { network: req.NetworkID.slice(0, 12), cniNetwork: list.name, mode, source });
+  }
+
+  /** -o cni.network=NAME as found in the conf dirs, or the default template made concrete. */
+  private async resolve(req: api.CreateNetworkRequest, opts: NetworkOptions): Promise<ResolvedList> {
+    if (opts.cniNetwork) {
+      const found = await findConfList(this.deps.confDirs, opts.cniNetwork);
+      checkPoolsMatch(found.conflist, req);
+      return { list: found.conflist, source: found.source, mode: "named" };
+    }
+    const template = await findConfList(this.deps.confDirs, DEFAULT_TEMPLATE);
+    return { list: instantiateDefault(template.conflist, req, opts), source: `${template.source} (instantiated)`, mode: "default" };
+  }
+
+  async delete(networkId: string): Promise<void> {
+    const { state, queue, endpoints } = this.deps;
+    const net = await state.getNetwork(networkId);
+    if (!net) return;
+    await queue.settle((rec) => rec.networkId === networkId);
+    for (const ep of (await state.listEndpoints()).filter((e) => e.networkId === networkId)) await endpoints.removeUnderLock(ep.id, net);
+    await this.removeResources(net);
+    await state.deleteNetwork(networkId);
+  }
+
+  /** What the plugins leave after the last container: the bridge we named, host-local's dir. */
+  async removeResources(net: NetworkRecord): Promise<void> {
+    const list = networkConfList(net).conflist;
+    const others = (await this.deps.state.listNetworks()).filter((n) => n.id !== net.id);
+    if (net.ownedBridge && !others.some((n) => n.ownedBridge === net.ownedBridge)) {
+      await this.deps.host.removeBridgeIfUnused(net.ownedBridge).catch((err: Error) => log.warn("could not remove bridge", { bridge: net.ownedBridge, error: err.message }));
+    }
+    const dir = hostLocalDir(list);
+    if (dir && !others.some((n) => n.conflist.name === list.name)) {
+      await this.deps.host.removeHostLocalDirIfEmpty(dir).catch((err: Error) => log.warn("could not clean host-local dir", { dir, error: err.message }));
+    }
+  }
+}

@@ -1,0 +1,82 @@
+// Before CreateEndpoint adds anything: endpoints of ours that still hold what Docker just gave
+// the new one (its address, a fixed host port) are stale, and are torn down first. Nothing
+// here asks Docker: this runs inside Docker's own calls.
+import type * as api from "../libnetwork/schemas.js";
+import { fromEarlierBoot } from "../host/boot.js";
+import type { KeyedMutex } from "../util/keyed-mutex.js";
+import { log } from "../util/log.js";
+import { sameIP } from "../util/ip.js";
+import type { AttachStrategy } from "./attach-strategy.js";
+import type { EndpointTeardown } from "./endpoint-teardown.js";
+import type { EndpointRecord, NetworkRecord } from "./state.js";
+import type { TeardownQueue } from "./teardown-queue.js";
+import type { PortRequest } from "./translate.js";
+
+export interface ReclaimDeps {
+  locks: KeyedMutex;
+  queue: Pick<TeardownQueue, "has">;
+  endpoints: EndpointTeardown;
+  strategyOf(rec: EndpointRecord): AttachStrategy;
+}
+
+/** The addresses Docker assigned in this request. */
+export const requestedAddresses = (req: api.CreateEndpointRequest) => [req.Interface?.Address, req.Interface?.AddressIPv6].filter((a): a is string => !!a);
+
+export class Reclaimer {
+  constructor(private readonly deps: ReclaimDeps) {}
+
+  /**
+   * Tear down the stale endpoints among `others` (the records of every other endpoint) that
+   * stand in the way of `req`; returns their ids. Throws when a live endpoint holds a fixed port.
+   */
+  async clearWay(req: api.CreateEndpointRequest, net: NetworkRecord, portRequests: PortRequest[], others: EndpointRecord[]): Promise<Set<string>> {
+    const reclaimed = await this.reassignedAddresses(req, net, others);
+    for (const id of await this.fixedPorts(req, portRequests, others.filter((e) => !reclaimed.has(e.id)))) reclaimed.add(id);
+    return reclaimed;
+  }
+
+  /**
+   * Docker's IPAM owns the addresses of its networks and never hands out one that is in use, so
+   * an endpoint of ours on this network that still holds the address Docker just assigned is
+   * stale (Docker dropped it, e.g. across a dockerd restart, without telling us). Tear it down
+   * now, without asking Docker, or host-local would refuse the address.
+   */
+  private async reassignedAddresses(req: api.CreateEndpointRequest, net: NetworkRecord, others: EndpointRecord[]): Promise<Set<string>> {
+    const wanted = requestedAddresses(req);
+    const stale = others.filter((e) => e.networkId === req.NetworkID && wanted.some((w) => sameIP(w, e.address) || sameIP(w, e.addressIPv6)));
+    for (const ep of stale) {
+      log.warn("Docker reassigned the address of an endpoint it dropped: removing the stale endpoint", { stale: ep.id.slice(0, 12), address: ep.address, endpoint: req.EndpointID.slice(0, 12) });
+      await this.deps.endpoints.removeUnderLock(ep.id, net);
+    }
+    return new Set(stale.map((e) => e.id));
+  }
+
+  /**
+   * A fixed host port (-p 8080:80) that another record of ours holds: taken over when that
+   * record is dead by the kernel's evidence (another boot, a teardown or an ADD that never
+   * finished, its container's namespace gone), refused like Docker's bridge when it is live.
+   */
+  private async fixedPorts(req: api.CreateEndpointRequest, requests: PortRequest[], others: EndpointRecord[]): Promise<string[]> {
+    const fixed = requests.filter((r) => r.hostPortStart !== 0 && r.hostPortStart === r.hostPortEnd);
+    const reclaimed: string[] = [];
+    if (!fixed.length) return reclaimed;
+    for (const ep of others) {
+      const clash = fixed.find((r) => ep.portMappings.some((m) => m.protocol === r.protocol && m.hostPort === r.hostPortStart && (!m.hostIP || !r.hostIP || sameIP(m.hostIP, r.hostIP))));
+      if (!clash) continue;
+      if (!(await this.isDead(ep))) {
+        throw new Error(`Bind for ${clash.hostIP ?? "0.0.0.0"}:${clash.hostPortStart} failed: port is already allocated (endpoint ${ep.id.slice(0, 12)} publishes it): stop that container or publish another port`);
+      }
+      log.warn("a dead endpoint held a host port: removing it", { stale: ep.id.slice(0, 12), port: `${clash.protocol}/${clash.hostPortStart}`, endpoint: req.EndpointID.slice(0, 12) });
+      await this.deps.endpoints.removeUnderLock(ep.id);
+      reclaimed.push(ep.id);
+    }
+    return reclaimed;
+  }
+
+  /** Nothing of the record lives any more. */
+  private async isDead(rec: EndpointRecord): Promise<boolean> {
+    if (this.deps.locks.busy(rec.id) || this.deps.queue.has(rec.id)) return false; // being worked on right now
+    if (fromEarlierBoot(rec.bootId) || rec.phase === "deleting" || rec.phase === "adding") return true;
+    return this.deps.strategyOf(rec).isGone(rec);
+  }
+}
