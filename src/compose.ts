@@ -26,7 +26,7 @@ export function buildDriver(s: Settings): CniShimDriver {
     confDirs: confDirs(s),
     dockerNetworks: dockerNetworksOverSocket(s.dockerSocket),
     reconcileGraceMs: s.reconcileGraceS * 1000,
-    teardownMode: s.backgroundTeardown ? "background" : "sync",
+    teardownMode: s.teardownMode,
   });
 }
 

@@ -6,6 +6,7 @@ import { DEFAULT_CACHE_DIR } from "./cni/cache.js";
 import { parseCniPath } from "./cni/plugins.js";
 import { DEFAULT_EXEC_TIMEOUT_MS } from "./cni/runtime.js";
 import { DEFAULT_STATE_DIR } from "./driver/state.js";
+import { DEFAULT_TEARDOWN_MODE, type TeardownMode } from "./driver/endpoints.js";
 import { DEFAULT_DOCKER_SOCKET, dockerHostSocket } from "./docker/socket.js";
 
 export const DEFAULT_SOCKET = "/run/docker/plugins/cni-shim.sock";
@@ -21,7 +22,7 @@ export interface Settings {
   logLevel: string;
   reconcileIntervalS: number;
   reconcileGraceS: number;
-  backgroundTeardown: boolean;
+  teardownMode: TeardownMode;
 }
 
 /** name, env var, default, help: the single table the CLI help and the README follow. */
@@ -35,7 +36,7 @@ export const SETTINGS_TABLE = [
   ["--docker-socket", "CNI_SHIM_DOCKER_SOCKET", DEFAULT_DOCKER_SOCKET, "the Docker engine's API socket: every command that asks Docker uses it"],
   ["--log-level", "CNI_SHIM_LOG_LEVEL", "info", "debug, info, warn or error"],
   ["--reconcile-interval", "CNI_SHIM_RECONCILE_INTERVAL", "300", "seconds between reconciliations with Docker (0 = only at start and on Activate)"],
-  ["--teardown", "CNI_SHIM_TEARDOWN", "background", "background: CNI DEL runs after DeleteEndpoint replied (faster docker stop/rm); sync: before"],
+  ["--teardown", "CNI_SHIM_TEARDOWN", DEFAULT_TEARDOWN_MODE, "background: CNI DEL runs after DeleteEndpoint replied (faster docker stop/rm); sync: before"],
   ["--reconcile-grace", "CNI_SHIM_RECONCILE_GRACE", "60", "seconds an endpoint must exist before reconciliation may remove it (Docker may be mid-start)"],
 ] as const;
 
@@ -112,7 +113,7 @@ export function resolveSettings(values: Record<string, unknown>, defaults: Parti
     logLevel: byFlag["--log-level"],
     reconcileIntervalS: num("--reconcile-interval"),
     reconcileGraceS: num("--reconcile-grace"),
-    backgroundTeardown: choice("--teardown", ["background", "sync"]) === "background",
+    teardownMode: choice("--teardown", ["background", "sync"]) as TeardownMode,
   };
 }
 

@@ -64,7 +64,7 @@ describe("resolveSettings", () => {
   it("converts numbers, choices and the CNI path, and names the flag of a bad value", () => {
     clearEnv();
     const s = resolveSettings({ "exec-timeout-ms": "1500", teardown: "sync", "cni-path": "/a:/b" });
-    expect(s).toMatchObject({ execTimeoutMs: 1500, backgroundTeardown: false, cniPath: ["/a", "/b"] });
+    expect(s).toMatchObject({ execTimeoutMs: 1500, teardownMode: "sync", cniPath: ["/a", "/b"] });
     expect(() => resolveSettings({ "reconcile-grace": "-1" })).toThrow(/--reconcile-grace must be a non-negative number/);
     expect(() => resolveSettings({ teardown: "later" })).toThrow(/--teardown must be one of background, sync/);
   });
