@@ -17,7 +17,7 @@ import { requestedAddresses, type Reclaimer } from "./reclaim.js";
 import type { Clock } from "./seams.js";
 import type { EndpointRecord, NetworkRecord, StateStore } from "./state.js";
 import type { TeardownQueue } from "./teardown-queue.js";
-import { planAttachment, portRequests, requestedMac, takesIpsCapability, type PortRequest } from "./translate.js";
+import { endpointMac, planAttachment, portRequests, takesIpsCapability, type PortRequest } from "./translate.js";
 
 /** When DeleteEndpoint's CNI DEL runs: after the reply (off `docker stop`'s critical path) or before it. */
 export type TeardownMode = "background" | "sync";
@@ -119,7 +119,7 @@ export class Endpoints {
       ...(await strategy.reserve(plan)),
       address: req.Interface?.Address || undefined,
       addressIPv6: req.Interface?.AddressIPv6 || undefined,
-      macAddress: requestedMac(req),
+      macAddress: endpointMac(req),
       portMappings: ports,
       cniArgs: plan.cniArgs,
       capabilityArgs: plan.capabilityArgs,

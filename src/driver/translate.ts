@@ -179,6 +179,22 @@ export function requestedMac(req: api.CreateEndpointRequest): string | undefined
   return undefined;
 }
 
+/**
+ * The MAC an endpoint gets: the user's (--mac-address), else one made of its IPv4 address the
+ * way Docker's bridge driver made them up to Docker 26 (02:42 and the address's four bytes).
+ * The same address then always has the same MAC, so after a container restart its peers'
+ * neighbour entries stay right; with the chain's random MAC they pointed at the old one until
+ * they aged out (tens of seconds without a ping reply; Docker 28 announces a moved interface
+ * with gratuitous ARP, Docker <= 27 does not). No IPv4 address: the chain's own.
+ */
+export function endpointMac(req: api.CreateEndpointRequest): string | undefined {
+  const mac = requestedMac(req);
+  if (mac) return mac;
+  const v4 = req.Interface?.Address ? canonicalIP(req.Interface.Address) : undefined;
+  if (!v4 || !/^\d+\.\d+\.\d+\.\d+$/.test(v4)) return undefined;
+  return ["02", "42", ...v4.split(".").map((o) => Number(o).toString(16).padStart(2, "0"))].join(":");
+}
+
 export interface AttachmentPlan {
   cniContainerId: string;
   ifName: string;
@@ -211,7 +227,7 @@ export function planAttachment(req: api.CreateEndpointRequest, ports: PortMappin
   const ips = [address, addressV6].filter((a): a is string => !!a);
   if (ips.length) capabilityArgs.ips = ips;
   if (ports.length) capabilityArgs.portMappings = ports;
-  const mac = requestedMac(req);
+  const mac = endpointMac(req);
   if (mac) capabilityArgs.mac = mac;
   return {
     cniContainerId: req.EndpointID,

@@ -52,9 +52,10 @@ describe("CreateEndpoint rollback", () => {
     expect((await h.state.listEndpoints()).map((e) => [e.id, e.phase])).toEqual([[A, "adding"]]);
   });
 
-  it("a successful CreateEndpoint records a ready endpoint with the result and fills in the MAC", async () => {
+  it("a successful CreateEndpoint records a ready endpoint with the result and fills in the MAC made of its address", async () => {
     const reply = await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
-    expect(reply).toEqual({ Interface: { MacAddress: "02:00:00:00:00:01" } });
+    expect(reply).toEqual({ Interface: { MacAddress: "02:42:0a:01:00:05" } });
+    expect(h.cni.adds[0]?.capabilityArgs?.mac).toBe("02:42:0a:01:00:05");
     const rec = await h.state.getEndpoint(A);
     expect(rec?.phase).toBe("ready");
     expect(rec?.attach).toBe("staging-handoff");

@@ -15,6 +15,7 @@ import {
   namespaceWideSettings,
   networkOptions,
   planAttachment,
+  endpointMac,
   portRequests,
   requestedMac,
   verifyResult,
@@ -379,7 +380,8 @@ describe("planAttachment", () => {
     expect(() => normaliseCniArgs(plan.cniArgs)).not.toThrow();
     expect(plan.capabilityArgs.ips).toEqual(["172.18.0.2/16"]);
     expect(plan.capabilityArgs.portMappings).toEqual(ports);
-    expect(plan.capabilityArgs.mac).toBeUndefined();
+    // No --mac-address: the MAC made of the IPv4 address, as Docker's bridge driver did (<= 26).
+    expect(plan.capabilityArgs.mac).toBe("02:42:ac:12:00:02");
     expect(plan.cniContainerId).toBe(EP_ID);
     expect(plan.ifName).toBe("eth0");
   });
@@ -388,6 +390,12 @@ describe("planAttachment", () => {
     const plan = planAttachment(epReq("02-CreateEndpoint-publish.json"), [], { podName: "web-1" });
     expect(new Map(plan.cniArgs).get("K8S_POD_NAME")).toBe("web-1");
     expect(plan.capabilityArgs.portMappings).toBeUndefined();
+  });
+
+  it("gives an endpoint without IPv4 address and without --mac-address no MAC (the chain's own)", () => {
+    const req = epReq("02-CreateEndpoint-publish.json");
+    expect(endpointMac({ ...req, Interface: { AddressIPv6: "fd00::5/64" } })).toBeUndefined();
+    expect(endpointMac({ ...req, Interface: { Address: "10.1.255.7/24" } })).toBe("02:42:0a:01:ff:07");
   });
 
   it("passes a requested MAC as the mac capability", () => {
