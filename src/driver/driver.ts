@@ -1,7 +1,8 @@
 // The cni-shim network driver: the libnetwork calls, wired to the parts that do the work.
 //   networks.ts            CreateNetwork, DeleteNetwork
 //   endpoints.ts           CreateEndpoint (reserve, add and hand out, roll back), Join, Leave, DeleteEndpoint
-//   attach-strategy.ts     how the interface reaches the container (staging-handoff.ts today)
+//   attach-strategy.ts     how the interface reaches the container (staging-handoff.ts, in-sandbox.ts;
+//                          attach-choice.ts says which one new endpoints get)
 //   reclaim.ts             stale endpoints in the way of a new one (its address, a fixed port)
 //   endpoint-teardown.ts   removing an endpoint, wherever its interface is
 //   teardown-queue.ts      teardowns after DeleteEndpoint replied, and waiting for them
@@ -20,6 +21,8 @@ import { Reclaimer } from "./reclaim.js";
 import { Reconciler, type ReconcileReport } from "./reconcile.js";
 import { realHost, type Clock, type CniOps, type DockerNetworks, type HostOps, type Teardown } from "./seams.js";
 import { StagingHandoff } from "./staging-handoff.js";
+import { InSandbox } from "./in-sandbox.js";
+import { AttachChoice } from "./attach-choice.js";
 import type { EndpointRecord, NetworkRecord, StateStore } from "./state.js";
 import { TeardownQueue } from "./teardown-queue.js";
 
@@ -45,6 +48,8 @@ interface DriverOptionsCommon {
   dockerNetworks?: DockerNetworks;
   /** Default Date.now. */
   now?: Clock;
+  /** Which attach strategy new endpoints get (default: auto, nothing kept on disk). */
+  attach?: AttachChoice;
 }
 
 /**
@@ -53,8 +58,6 @@ interface DriverOptionsCommon {
  */
 export type DriverOptions = DriverOptionsCommon & ({ runtime: CniRuntime; teardown?: Teardown } | { runtime: CniOps; teardown: Teardown });
 
-/** The strategy new endpoints are made with. */
-const NEW_ENDPOINTS: AttachKind = "staging-handoff";
 
 export class CniShimDriver implements NetworkDriver {
   private readonly locks = new KeyedMutex();
@@ -62,6 +65,7 @@ export class CniShimDriver implements NetworkDriver {
   private readonly queue: TeardownQueue;
   private readonly reconciler: Reconciler;
   private readonly strategies: Record<AttachKind, AttachStrategy>;
+  readonly choice: AttachChoice;
   private readonly endpointTeardown: EndpointTeardown;
   private readonly networks: Networks;
   private readonly endpoints: Endpoints;
@@ -73,7 +77,10 @@ export class CniShimDriver implements NetworkDriver {
     this.host = opts.host ?? realHost;
     // Without an injected teardown the runtime is the real one (DriverOptions says so).
     const teardown = opts.teardown ?? ((target) => convergentDel(runtime as CniRuntime, target));
-    this.strategies = { "staging-handoff": new StagingHandoff({ runtime, host: this.host }) };
+    const choice = (this.choice = opts.attach ?? new AttachChoice("auto"));
+    const handoff = new StagingHandoff({ runtime, host: this.host });
+    const inSandbox = new InSandbox({ runtime, host: this.host, fallback: handoff, observe: (present) => choice.observe(present) });
+    this.strategies = { "staging-handoff": handoff, "in-sandbox": inSandbox };
     const strategyOf = (rec: EndpointRecord) => this.strategies[rec.attach];
     const endpoints = (this.endpointTeardown = new EndpointTeardown({ state, locks, cache: runtime.cache, teardown, strategyOf }));
     const queue = (this.queue = new TeardownQueue({ state, locks, remove: (rec) => endpoints.remove(rec) }));
@@ -84,7 +91,7 @@ export class CniShimDriver implements NetworkDriver {
       queue,
       endpoints,
       reclaim: new Reclaimer({ locks, queue, endpoints, strategyOf }),
-      strategy: this.strategies[NEW_ENDPOINTS],
+      strategyForNew: () => this.strategies[choice.decide().kind],
       strategyOf,
       teardownMode: opts.teardownMode ?? DEFAULT_TEARDOWN_MODE,
       now,
@@ -157,7 +164,9 @@ export class CniShimDriver implements NetworkDriver {
   /** Finish what an earlier process (or boot) left: see TeardownQueue.recover. */
   async recover(): Promise<number> {
     await this.sweepPreparedNetns();
-    this.host.prepareNetns();
+    await this.choice.load();
+    // Staging namespaces ahead only for the hand-out.
+    if (this.choice.decide().kind === "staging-handoff") this.host.prepareNetns();
     return this.queue.recover();
   }
 

@@ -7,6 +7,7 @@ import type { ResultCache } from "../cni/cache.js";
 import type { AddOutcome, Attachment } from "../cni/runtime.js";
 import type { TeardownTarget } from "../teardown/convergent.js";
 import * as netns from "../host/netns.js";
+import * as sandbox from "../host/sandbox.js";
 import { NetnsPool } from "../host/netns-pool.js";
 import type { KernelRoute } from "../host/routes.js";
 import { removeBridgeIfUnused } from "../host/leftovers.js";
@@ -44,6 +45,13 @@ export interface HostOps {
   handOut(staging: string, ifName: string, tmpName: string): Promise<KernelRoute[]>;
   /** Does Docker's sandbox (a bound namespace file) still exist? */
   sandboxExists(sandboxKey: string): Promise<boolean>;
+  /** Is the path a bound network namespace (Docker <= 27: not yet at Join)? */
+  isNamespaceFile(path: string): Promise<boolean>;
+  /** The link names inside a bound namespace. */
+  linkNames(nsFile: string): Promise<string[]>;
+  setMacIn(nsFile: string, ifName: string, mac: string): Promise<void>;
+  /** Keep a bound namespace alive as /run/netns/<name> (removed with deleteNetns). */
+  holdNetns(nsFile: string, name: string): Promise<void>;
   addressInNamespaceFile(nsFile: string, address: string): Promise<boolean>;
   removeBridgeIfUnused(bridge: string): Promise<void>;
   removeHostLocalDirIfEmpty(dir: string): Promise<void>;
@@ -67,6 +75,10 @@ export const realHost: HostOps = {
     () => true,
     () => false,
   ),
+  isNamespaceFile: sandbox.isNamespaceFile,
+  linkNames: sandbox.linkNames,
+  setMacIn: sandbox.setMacIn,
+  holdNetns: sandbox.holdNetns,
   addressInNamespaceFile: netns.addressInNamespaceFile,
   removeBridgeIfUnused,
   removeHostLocalDirIfEmpty,

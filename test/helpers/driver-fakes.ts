@@ -128,6 +128,18 @@ export class FakeHost implements HostOps {
     return this.stagingRoutes;
   };
   sandboxExists = async (sandboxKey: string) => this.sandboxes.has(sandboxKey);
+  isNamespaceFile = async (path: string) => this.sandboxes.has(path);
+  /** Link names inside each sandbox (besides lo). */
+  readonly sandboxLinks = new Map<string, string[]>();
+  linkNames = async (nsFile: string) => ["lo", ...(this.sandboxLinks.get(nsFile) ?? [])];
+  readonly macsSet: Array<{ nsFile: string; ifName: string; mac: string }> = [];
+  setMacIn = async (nsFile: string, ifName: string, mac: string) => void this.macsSet.push({ nsFile, ifName, mac });
+  /** Namespaces held after Leave: name -> the sandbox it holds. */
+  readonly held = new Map<string, string>();
+  holdNetns = async (nsFile: string, name: string) => {
+    this.held.set(name, nsFile);
+    this.namespaces.add(name);
+  };
   addressInNamespaceFile = async (nsFile: string, address: string) => (this.sandboxes.get(nsFile) ?? []).some((a) => a.split("/")[0] === address.split("/")[0]);
   removeBridgeIfUnused = async () => {};
   removeHostLocalDirIfEmpty = async (dir: string) => void this.hostLocalDirsCleaned.push(dir);
