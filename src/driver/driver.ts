@@ -17,7 +17,7 @@ import { hostLocalDir } from "../host/leftovers.js";
 import { networkConfList } from "./network-conf.js";
 import { TeardownQueue } from "./teardown-queue.js";
 import { Reconciler, type ReconcileReport } from "./reconcile.js";
-import { dockerNetworksOf, realHost, type Clock, type CniOps, type DockerNetworks, type HostOps, type Teardown } from "./seams.js";
+import { dockerNetworksOf, realHost, type Clock, type CniOps, type DockerNetworks, type DriverEvents, type HostOps, type Teardown } from "./seams.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
 import { log } from "../util/log.js";
 import { phaseClock } from "../util/phases.js";
@@ -47,6 +47,8 @@ interface DriverOptionsCommon {
   dockerNetworks?: DockerNetworks;
   /** Default Date.now. */
   now?: Clock;
+  /** Told of Plugin.Activate and of each finished reconciliation. */
+  events?: DriverEvents;
 }
 
 /**
@@ -91,6 +93,7 @@ export class CniShimDriver implements NetworkDriver {
       now: this.now,
       removeEndpoint: (rec, net) => this.teardown(rec, net),
       removeNetworkResources: (net) => this.removeNetworkResources(net),
+      reconciled: () => opts.events?.reconciled?.(),
     });
   }
 
@@ -446,6 +449,7 @@ export class CniShimDriver implements NetworkDriver {
     // Docker activates a plugin once per daemon lifetime: a (re)started dockerd may have
     // dropped endpoints without telling us. Look soon, without blocking the call.
     this.scheduleReconcile(5_000);
+    this.opts.events?.activated?.();
   }
 
   scheduleReconcile(delayMs: number): void {

@@ -82,5 +82,14 @@ export const dockerNetworksOf = (docker: Docker): DockerNetworks => ({
   inspect: async (networkId) => (await docker.getNetwork(networkId).inspect()) as { Containers?: Record<string, { EndpointID: string }> },
 });
 
+/**
+ * Told when Docker activates the plugin and after each reconciliation, without waiting: serve's
+ * restart recovery (docker/restart-recovery.ts) listens.
+ */
+export interface DriverEvents {
+  activated?(): void;
+  reconciled?(): void;
+}
+
 /** Milliseconds since the epoch (Date.now); injectable for the reconcile grace period. */
 export type Clock = () => number;
