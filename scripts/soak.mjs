@@ -10,7 +10,8 @@
 //   dockerd-first  plugin and dockerd both kill -9'd; dockerd restarted first (it tries the
 //            restart-policy containers while the plugin is down and gives up on them), the plugin
 //            3 s later: it must start them again (src/docker/restart-recovery.ts), with working
-//            networking, and leave an unless-stopped container the user stopped alone.
+//            networking, and leave an unless-stopped container the user stopped alone. Rounds
+//            alternate kill -9 of the plugin (socket file left) and a clean stop (socket removed).
 //   reboot   the same containers; plugin, dockerd, containerd and the containers killed, then what a
 //            reboot wipes is removed (veths, named netns, the network's bridge and iptables state,
 //            sandbox mounts) and everything restarted with a new boot id.
@@ -20,7 +21,7 @@
 // the exit code non-zero.
 //
 // Usage: node scripts/soak.mjs [--cycles 150] [--kills 10] [--teardown both|background|sync]
-//          [--dockerd-kills 3] [--dockerd-first 1] [--reboot 1] [--fuzz 10000] [--timeout-s 3600]
+//          [--dockerd-kills 3] [--dockerd-first 2] [--reboot 1] [--fuzz 10000] [--timeout-s 3600]
 //          [--phases cycles,dockerd,dockerd-first,reboot,fuzz]
 // Network safety: traffic goes only to containers this script created and to 127.0.0.1.
 import { execa } from "execa";
@@ -49,7 +50,7 @@ const { values: opt } = parseArgs({
     kills: { type: "string", default: "10" },
     teardown: { type: "string", default: "both" },
     "dockerd-kills": { type: "string", default: "3" },
-    "dockerd-first": { type: "string", default: "1" },
+    "dockerd-first": { type: "string", default: "2" },
     reboot: { type: "string", default: "1" },
     fuzz: { type: "string", default: "10000" },
     "timeout-s": { type: "string", default: "3600" },
@@ -520,7 +521,7 @@ async function dockerdFirstPhase(rounds) {
   await plugin.start();
   const before = await snapshot(plugin);
   const net = `soak-df-${rand()}`;
-  const fig = { rounds: 0, containers: 0, tried: 0, failedWhileDown: 0, errorSeen: "", notTriedByDocker: [], back: 0, notBack: [], secondsToBack: [], startedByPlugin: 0, userStoppedStayedStopped: 0, freshRunOk: 0, unexpectedFailures: [], leaks: {}, seconds: 0 };
+  const fig = { rounds: 0, containers: 0, tried: 0, failedWhileDown: 0, errorsSeen: [], notTriedByDocker: [], back: 0, notBack: [], secondsToBack: [], startedByPlugin: 0, userStoppedStayedStopped: 0, freshRunOk: 0, unexpectedFailures: [], leaks: {}, seconds: 0 };
   const started = Date.now();
   let set = [];
   const extra = [];
@@ -544,7 +545,10 @@ async function dockerdFirstPhase(rounds) {
     for (let i = 0; i < rounds; i++) {
       checkTime(`dockerd-first round ${i}`);
       fig.rounds++;
-      await plugin.kill9();
+      // Odd rounds kill the plugin (its socket file stays: "connection refused"), even ones stop
+      // it cleanly (serve removes its socket: "plugin not found").
+      if (i % 2 === 0) await plugin.kill9();
+      else await plugin.stop();
       pluginDown = true;
       await killSystemDockerd();
       await startSystemDockerd();
@@ -566,7 +570,7 @@ async function dockerdFirstPhase(rounds) {
         }
         if (!st.Running && st.Error) {
           fig.failedWhileDown++;
-          fig.errorSeen ||= st.Error;
+          if (!fig.errorsSeen.includes(st.Error)) fig.errorsSeen.push(st.Error);
         }
         if (st.Running || st.Error) tried.push(c);
         else untried.push(c.name);
@@ -729,7 +733,7 @@ async function main() {
     if (f.notBack.length || f.unexpectedFailures.length || Object.keys(f.leaks).length) failed = true;
   }
   if (phases.has("dockerd-first") && Number(opt["dockerd-first"]) > 0) {
-    say(`dockerd-first: ${opt["dockerd-first"]} round(s) of plugin and dockerd kill -9, dockerd back 3 s before the plugin`);
+    say(`dockerd-first: ${opt["dockerd-first"]} round(s) of plugin (kill -9, then a clean stop) and dockerd kill -9, dockerd back 3 s before the plugin`);
     const f = await dockerdFirstPhase(Number(opt["dockerd-first"]));
     results["dockerd-first"] = f;
     say(JSON.stringify(f));

@@ -1,7 +1,8 @@
 // Which containers the plugin starts again after Docker gave up on them while it was down.
 // The fixtures are `docker inspect` bodies from Docker 20.10 (scripts/soak.mjs, phase
-// dockerd-first): an `always` container whose restore start failed with the plugin unreachable,
-// and an `unless-stopped` container the user stopped. The other cases are those bodies changed
+// dockerd-first): `always` containers whose restore start failed with the plugin kill -9'd
+// (socket left: connection refused) and stopped cleanly (socket gone: plugin not found), and an
+// `unless-stopped` container the user stopped. The other cases are those bodies changed
 // in the one field that matters.
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
@@ -33,6 +34,14 @@ describe("restartVerdict", () => {
     const v = restartVerdict(unreachable, me);
     expect(v.start).toBe(true);
     expect(v.reason).toMatch(/restart policy always; .*could not reach the plugin/);
+  });
+
+  it("starts one whose restore start failed with the plugin's socket gone (the real 20.10 body after a clean stop)", () => {
+    const notFound = fixture("20.10-always-plugin-not-found.json");
+    expect(notFound.State?.Error).toBe('failed to add endpoint: plugin "cnishim-soak-211636" not found');
+    const other: PluginIdentity = { driver: "cnishim-soak-211636", socket: "/run/docker/plugins/cnishim-soak-211636.sock", networks: [{ Id: "1a1038a42e3e279a4819e18540f904e94d97880528b59e6064c2b726c97dd187", Name: "soak-df-0e1955" }] };
+    expect(restartVerdict(notFound, other)).toEqual({ start: true, reason: "restart policy always; its start failed because Docker did not find the plugin" });
+    expect(restartVerdict(notFound, me).start).toBe(false); // another driver's network and plugin
   });
 
   it("starts `unless-stopped` and `on-failure` containers in the same state", () => {
