@@ -7,6 +7,8 @@ import { CniShimDriver } from "./driver/driver.js";
 import { Attacher } from "./attach/attach.js";
 import { dockerClient } from "./docker/client.js";
 import { dockerNetworksOverSocket } from "./docker/networks.js";
+import { RestartRecovery } from "./docker/restart-recovery.js";
+import type { DriverEvents } from "./driver/seams.js";
 import { confDirs, type Settings } from "./settings.js";
 import { log } from "./util/log.js";
 
@@ -19,8 +21,9 @@ export function buildRuntime(s: Settings): CniRuntime {
   });
 }
 
-export function buildDriver(s: Settings): CniShimDriver {
+export function buildDriver(s: Settings, events?: DriverEvents): CniShimDriver {
   return new CniShimDriver({
+    events,
     runtime: buildRuntime(s),
     state: new StateStore(s.stateDir),
     confDirs: confDirs(s),
@@ -28,6 +31,11 @@ export function buildDriver(s: Settings): CniShimDriver {
     reconcileGraceMs: s.reconcileGraceS * 1000,
     teardownMode: s.teardownMode,
   });
+}
+
+/** serve's restart recovery: containers Docker gave up on while the plugin was unreachable. */
+export function buildRestartRecovery(s: Settings): RestartRecovery {
+  return new RestartRecovery({ dockerSocket: s.dockerSocket, pluginSocket: s.socket, startTimeoutMs: Math.max(90_000, 3 * s.execTimeoutMs) });
 }
 
 export interface AttacherOverrides {

@@ -33,7 +33,7 @@ export const SETTINGS_TABLE = [
   ["--state-dir", "CNI_SHIM_STATE_DIR", DEFAULT_STATE_DIR, "network and endpoint records"],
   ["--cache-dir", "CNI_SHIM_CACHE_DIR", DEFAULT_CACHE_DIR, "CNI result cache (libcni layout: <dir>/results)"],
   ["--exec-timeout-ms", "CNI_SHIM_EXEC_TIMEOUT_MS", String(DEFAULT_EXEC_TIMEOUT_MS), "a plugin exec taking longer is killed and the operation rolled back"],
-  ["--docker-socket", "CNI_SHIM_DOCKER_SOCKET", DEFAULT_DOCKER_SOCKET, "the Docker engine's API socket: every command that asks Docker uses it"],
+  ["--docker-socket", "CNI_SHIM_DOCKER_SOCKET", DEFAULT_DOCKER_SOCKET, "the Docker engine's API socket: every command that asks Docker uses it (serve: reconciliation and restart recovery)"],
   ["--log-level", "CNI_SHIM_LOG_LEVEL", "info", "debug, info, warn or error"],
   ["--reconcile-interval", "CNI_SHIM_RECONCILE_INTERVAL", "300", "seconds between reconciliations with Docker (0 = only at start and on Activate)"],
   ["--teardown", "CNI_SHIM_TEARDOWN", DEFAULT_TEARDOWN_MODE, "background: CNI DEL runs after DeleteEndpoint replied (faster docker stop/rm); sync: before"],

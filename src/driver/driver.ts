@@ -19,7 +19,7 @@ import { DEFAULT_TEARDOWN_MODE, Endpoints, type TeardownMode } from "./endpoints
 import { Networks } from "./networks.js";
 import { Reclaimer } from "./reclaim.js";
 import { Reconciler, type ReconcileReport } from "./reconcile.js";
-import { realHost, type Clock, type CniOps, type DockerNetworks, type HostOps, type Teardown } from "./seams.js";
+import { realHost, type Clock, type CniOps, type DockerNetworks, type DriverEvents, type HostOps, type Teardown } from "./seams.js";
 import { StagingHandoff } from "./staging-handoff.js";
 import { InSandbox } from "./in-sandbox.js";
 import { AttachChoice } from "./attach-choice.js";
@@ -50,6 +50,8 @@ interface DriverOptionsCommon {
   now?: Clock;
   /** Which attach strategy new endpoints get (default: auto, nothing kept on disk). */
   attach?: AttachChoice;
+  /** Told of Plugin.Activate and of each finished reconciliation. */
+  events?: DriverEvents;
 }
 
 /**
@@ -109,6 +111,7 @@ export class CniShimDriver implements NetworkDriver {
       now,
       removeEndpoint: (id, net) => endpoints.removeUnderLock(id, net),
       removeNetworkResources: (net) => this.networks.removeResources(net),
+      reconciled: () => opts.events?.reconciled?.(),
     });
   }
 
@@ -188,6 +191,7 @@ export class CniShimDriver implements NetworkDriver {
     // Docker activates a plugin once per daemon lifetime: a (re)started dockerd may have
     // dropped endpoints without telling us. Look soon, without blocking the call.
     this.scheduleReconcile(5_000);
+    this.opts.events?.activated?.();
   }
 
   scheduleReconcile(delayMs: number): void {

@@ -90,5 +90,14 @@ export interface DockerNetworks {
   inspect(networkId: string): Promise<{ Containers?: Record<string, { EndpointID: string }> }>;
 }
 
+/**
+ * Told when Docker activates the plugin and after each reconciliation, without waiting: serve's
+ * restart recovery (docker/restart-recovery.ts) listens.
+ */
+export interface DriverEvents {
+  activated?(): void;
+  reconciled?(): void;
+}
+
 /** Milliseconds since the epoch (Date.now); injectable for the reconcile grace period. */
 export type Clock = () => number;

@@ -47,7 +47,7 @@ export async function killDockerd(opts: { containerd?: boolean } = {}): Promise<
 
 /** Starts the engine's dockerd (and containerd) when not running, and waits until it answers. */
 export async function dockerdUp(): Promise<void> {
-  await sh("bash", [HARNESS, "up", ENGINE], { timeoutMs: 120_000 });
+  await sh("bash", [HARNESS, "up", ENGINE], { timeoutMs: 180_000 });
 }
 
 /** Throws with what to do when the machine lacks something the e2e tests need. */
