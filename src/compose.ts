@@ -4,6 +4,7 @@ import type Docker from "dockerode";
 import { CniRuntime } from "./cni/runtime.js";
 import { StateStore } from "./driver/state.js";
 import { CniShimDriver } from "./driver/driver.js";
+import { AttachChoice } from "./driver/attach-choice.js";
 import { Attacher } from "./attach/attach.js";
 import { dockerClient } from "./docker/client.js";
 import { dockerNetworksOverSocket } from "./docker/networks.js";
@@ -30,6 +31,7 @@ export function buildDriver(s: Settings, events?: DriverEvents): CniShimDriver {
     dockerNetworks: dockerNetworksOverSocket(s.dockerSocket),
     reconcileGraceMs: s.reconcileGraceS * 1000,
     teardownMode: s.teardownMode,
+    attach: new AttachChoice(s.attach, s.stateDir),
   });
 }
 

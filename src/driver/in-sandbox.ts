@@ -78,14 +78,19 @@ export class InSandbox implements AttachStrategy {
     this.deps.observe(present);
     if (!present) return this.fallBack(rec, req, list);
     const clock = phaseClock();
-    const ifName = nextIfName(await host.linkNames(nsFile));
-    clock.mark("names");
+    const before = await host.lookInside(nsFile);
+    const ifName = nextIfName(before.links);
+    clock.mark("look");
     const out = await runtime.add(list, { containerId: rec.cniContainerId, netns: nsFile, ifName, args: rec.cniArgs, capabilityArgs: rec.capabilityArgs });
     clock.mark("add");
     const joined: EndpointRecord = { ...rec, phase: "joined", ifName, sandboxKey: nsFile, result: out.result };
     const { mac } = verifyResult(out.result, ifName, [rec.address, rec.addressIPv6], list.conflist.name);
     // A chain without a plugin that takes the mac capability (tuning) left its own.
     if (rec.macAddress && mac !== rec.macAddress && !takesMacCapability(list.conflist)) await host.setMacIn(nsFile, ifName, rec.macAddress);
+    // As on Docker's own networks, a network connected later does not take the default route
+    // from the one that has it (the chain's default route goes; its other routes stay).
+    const taken = before.defaultRoutes.filter((f) => (out.result.routes ?? []).some((r) => r.dst === (f === 4 ? "0.0.0.0/0" : "::/0")));
+    if (taken.length) await host.deleteDefaultRoutes(nsFile, ifName, taken);
     log.info("endpoint joined in its sandbox", { endpoint: rec.id.slice(0, 12), ifName, address: rec.address, mac: rec.macAddress, ms: clock.done() });
     return { rec: joined, reply: { DisableGatewayService: true } };
   }

@@ -8,6 +8,7 @@ import type { AddOutcome, Attachment } from "../cni/runtime.js";
 import type { TeardownTarget } from "../teardown/convergent.js";
 import * as netns from "../host/netns.js";
 import * as sandbox from "../host/sandbox.js";
+import type { SandboxLook } from "../host/sandbox.js";
 import { NetnsPool } from "../host/netns-pool.js";
 import type { KernelRoute } from "../host/routes.js";
 import { removeBridgeIfUnused } from "../host/leftovers.js";
@@ -47,8 +48,9 @@ export interface HostOps {
   sandboxExists(sandboxKey: string): Promise<boolean>;
   /** Is the path a bound network namespace (Docker <= 27: not yet at Join)? */
   isNamespaceFile(path: string): Promise<boolean>;
-  /** The link names inside a bound namespace. */
-  linkNames(nsFile: string): Promise<string[]>;
+  /** The links and default routes inside a bound namespace. */
+  lookInside(nsFile: string): Promise<SandboxLook>;
+  deleteDefaultRoutes(nsFile: string, ifName: string, families: Array<4 | 6>): Promise<void>;
   setMacIn(nsFile: string, ifName: string, mac: string): Promise<void>;
   /** Keep a bound namespace alive as /run/netns/<name> (removed with deleteNetns). */
   holdNetns(nsFile: string, name: string): Promise<void>;
@@ -76,7 +78,8 @@ export const realHost: HostOps = {
     () => false,
   ),
   isNamespaceFile: sandbox.isNamespaceFile,
-  linkNames: sandbox.linkNames,
+  lookInside: sandbox.lookInside,
+  deleteDefaultRoutes: sandbox.deleteDefaultRoutes,
   setMacIn: sandbox.setMacIn,
   holdNetns: sandbox.holdNetns,
   addressInNamespaceFile: netns.addressInNamespaceFile,

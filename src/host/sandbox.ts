@@ -17,14 +17,31 @@ export async function isNamespaceFile(path: string): Promise<boolean> {
   }
 }
 
-/** The names of the namespace's links. */
-export async function linkNames(nsFile: string): Promise<string[]> {
-  const out = await run("nsenter", [`--net=${nsFile}`, "ip", "-o", "link", "show"]);
-  // "2: eth0@if7: <...>" -> eth0
-  return out
-    .split("\n")
-    .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1])
-    .filter((n): n is string => !!n);
+export interface SandboxLook {
+  /** The names of the namespace's links. */
+  links: string[];
+  /** Families that have a default route already (another interface is the gateway). */
+  defaultRoutes: Array<4 | 6>;
+}
+
+/** What is in the namespace before an ADD: its links and default routes, in one exec. */
+export async function lookInside(nsFile: string): Promise<SandboxLook> {
+  const out = await run("nsenter", [`--net=${nsFile}`, "sh", "-c", "ip -o link show; echo --; ip -4 route show default; echo --; ip -6 route show default"]);
+  const [links = "", v4 = "", v6 = ""] = out.split(/^--$/m);
+  return {
+    // "2: eth0@if7: <...>" -> eth0
+    links: links
+      .split("\n")
+      .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1])
+      .filter((n): n is string => !!n),
+    defaultRoutes: [...(v4.trim() ? [4 as const] : []), ...(v6.trim() ? [6 as const] : [])],
+  };
+}
+
+/** Remove the default routes of the given families that go through `ifName`. */
+export async function deleteDefaultRoutes(nsFile: string, ifName: string, families: Array<4 | 6>): Promise<void> {
+  const lines = families.map((f) => `${f === 6 ? "-6 " : ""}route del default dev ${ifName}`);
+  await run("nsenter", [`--net=${nsFile}`, "sh", "-c", lines.map((l) => `ip ${l}`).join("; ")]);
 }
 
 /** The interface name Docker would give next: the lowest `<prefix><N>` no link of the namespace has. */

@@ -131,7 +131,11 @@ export class FakeHost implements HostOps {
   isNamespaceFile = async (path: string) => this.sandboxes.has(path);
   /** Link names inside each sandbox (besides lo). */
   readonly sandboxLinks = new Map<string, string[]>();
-  linkNames = async (nsFile: string) => ["lo", ...(this.sandboxLinks.get(nsFile) ?? [])];
+  /** Families with a default route in each sandbox. */
+  readonly sandboxDefaults = new Map<string, Array<4 | 6>>();
+  lookInside = async (nsFile: string) => ({ links: ["lo", ...(this.sandboxLinks.get(nsFile) ?? [])], defaultRoutes: this.sandboxDefaults.get(nsFile) ?? [] });
+  readonly defaultRoutesDeleted: Array<{ nsFile: string; ifName: string; families: Array<4 | 6> }> = [];
+  deleteDefaultRoutes = async (nsFile: string, ifName: string, families: Array<4 | 6>) => void this.defaultRoutesDeleted.push({ nsFile, ifName, families });
   readonly macsSet: Array<{ nsFile: string; ifName: string; mac: string }> = [];
   setMacIn = async (nsFile: string, ifName: string, mac: string) => void this.macsSet.push({ nsFile, ifName, mac });
   /** Namespaces held after Leave: name -> the sandbox it holds. */

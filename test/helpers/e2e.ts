@@ -133,6 +133,22 @@ export async function startPlugin(opts: { confDir?: string; cniPath?: string; ex
   return handle;
 }
 
+/**
+ * The attach path a plugin said it takes for new endpoints ("cni-shim serving" log line):
+ * "staging-handoff" or "in-sandbox".
+ */
+export function attachPathOf(plugin: PluginHandle): string | undefined {
+  for (const line of plugin.logs().split("\n")) {
+    if (!line.includes('"cni-shim serving"')) continue;
+    try {
+      return (JSON.parse(line) as { attach?: { kind?: string } }).attach?.kind;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
 /** What a user would count to see whether anything leaked. */
 export interface HostSnapshot {
   ipReservations: string[];
