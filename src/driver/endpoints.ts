@@ -174,7 +174,10 @@ export class Endpoints {
       const rec = await this.deps.state.getEndpoint(req.EndpointID);
       if (!rec || rec.phase === "adding" || rec.phase === "deleting") throw new Error(`endpoint ${req.EndpointID.slice(0, 12)} was not created by cni-shim (or its creation failed): remove the container and start it again`);
       const list = networkConfList(await this.deps.network(rec.networkId));
-      const joined = await this.deps.strategyOf(rec).join(rec, req, list);
+      const joined = await this.deps
+        .strategyOf(rec)
+        .join(rec, req, list)
+        .catch((err: unknown) => Promise.reject(withContext(err, `cni-shim could not attach the container to CNI network "${list.conflist.name}"`)));
       await this.deps.state.putEndpoint(joined.rec);
       return joined.reply;
     });
