@@ -9,6 +9,7 @@ import type { CacheEntry, ConfList, Result } from "../../src/cni/schemas.js";
 import type { TeardownTarget } from "../../src/teardown/convergent.js";
 import type { KernelRoute } from "../../src/host/routes.js";
 import { CniShimDriver, type TeardownMode } from "../../src/driver/driver.js";
+import type { AttachChoice } from "../../src/driver/attach-choice.js";
 import { StateStore, type EndpointRecord, type NetworkRecord } from "../../src/driver/state.js";
 import type { CniOps, DockerNetworks, HostOps } from "../../src/driver/seams.js";
 import { currentBootId } from "../../src/host/boot.js";
@@ -208,7 +209,7 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
-export async function harness(o: { teardownMode?: TeardownMode; reconcileGraceMs?: number } = {}): Promise<Harness> {
+export async function harness(o: { teardownMode?: TeardownMode; reconcileGraceMs?: number; attach?: AttachChoice } = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), "cni-shim-driver-"));
   const state = new StateStore(join(dir, "state"));
   const cni = new FakeCni();
@@ -227,6 +228,7 @@ export async function harness(o: { teardownMode?: TeardownMode; reconcileGraceMs
     reconcileGraceMs: o.reconcileGraceMs ?? 60_000,
     // Sync unless asked (an explicit undefined: the driver's own default).
     teardownMode: "teardownMode" in o ? o.teardownMode : "sync",
+    attach: o.attach,
   });
   return {
     driver,
