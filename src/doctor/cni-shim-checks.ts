@@ -12,6 +12,8 @@ import { VersionProbe, chooseVersion } from "../cni/version.js";
 import { run } from "../util/command.js";
 import { unixRequest } from "../util/http.js";
 import { dockerEngineCheck } from "./docker-engine.js";
+import { dockerVersion } from "../docker/engine.js";
+import { AttachChoice } from "../driver/attach-choice.js";
 import { pass, problem, readText, type Check, type CheckResult, type NamedCheck } from "./results.js";
 
 const rootCheck: Check = async () => {
@@ -65,6 +67,14 @@ const socketCheck: Check = async ({ settings }) => {
     }
   }
   return problem("fail", "cni-shim", "plugin-socket", failures.join("; "), `${startHint}; a stale socket file is replaced when cni-shim starts`, { sockets: candidates });
+};
+
+/** Which attach path new endpoints take on this engine (--attach, and what Joins showed), and why. */
+const attachCheck: Check = async ({ settings }) => {
+  const version = await dockerVersion(settings.dockerSocket);
+  const d = await new AttachChoice(settings.attach, settings.stateDir).peek(version);
+  const path = d.kind === "in-sandbox" ? "in the container's own namespace at Join (in-sandbox)" : "in a staging namespace at CreateEndpoint, the interface handed over (staging hand-out)";
+  return pass("cni-shim", "attach", `new endpoints run the chain ${path}: ${d.why}`, { ...d });
 };
 
 const dockerCheck: Check = async ({ settings }) => {
@@ -303,6 +313,7 @@ export const CNI_SHIM_CHECKS: NamedCheck[] = [
   { group: "cni-shim", id: "root", run: rootCheck },
   { group: "cni-shim", id: "plugin-socket", run: socketCheck },
   { group: "cni-shim", id: "docker", run: dockerCheck },
+  { group: "cni-shim", id: "attach", run: attachCheck },
   { group: "cni-shim", id: "driver-name", run: driverNameCheck },
   { group: "cni-shim", id: "cni-path", run: cniPathCheck },
   { group: "cni-shim", id: "conf-dir", run: confDirCheck },

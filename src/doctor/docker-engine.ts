@@ -1,9 +1,9 @@
 // What the Docker engine's version means for cni-shim (pure, from GET /version's Version and
 // ApiVersion). Docker 20.10 to 27 calls Join before the container's network namespace exists,
 // so cni-shim runs the chain in a staging namespace and hands the interface over; Docker 28
-// creates the namespace first, so it exists at Join (cni-shim still uses the staging handoff
-// there: one path for every engine; running the chain in the sandbox is planned). Older engines
-// are not tested. Tested side by side: 20.10, 26.1, 28.5.
+// creates the namespace first, so it exists at Join and the chain can run in it (the attach
+// check says which path is in use). Older engines are not tested. Tested side by side: 20.10,
+// 26.1, 28.5.
 import { pass, problem, type CheckResult } from "./results.js";
 
 export type JoinNetns = "absent" | "present";
@@ -22,7 +22,7 @@ const ERAS: Era[] = [
     since: [28, 0],
     sinceApi: 48,
     joinNetns: "present",
-    meaning: "the container's network namespace exists at Join; cni-shim still runs the chain in a staging namespace and hands the interface over (running it in the container's namespace is planned)",
+    meaning: "the container's network namespace exists at Join, so cni-shim can run the chain in it, as a kubelet does (the in-sandbox path; see the attach check)",
   },
   {
     since: [20, 10],
@@ -59,7 +59,7 @@ export function dockerEngineCheck(version: unknown, apiVersion: unknown, socket:
   const era = engine ? ERAS.find((e) => atLeast(engine, e.since)) : api !== undefined ? ERAS.find((e) => api >= e.sinceApi) : undefined;
   if (era) {
     const judged = engine ? "" : ` (judged by its API version: the engine version does not parse)`;
-    return pass("cni-shim", "docker", `${shown} answers on ${socket}${judged}: ${era.meaning}`, { ...details, joinNetns: era.joinNetns, handoff: "staging" });
+    return pass("cni-shim", "docker", `${shown} answers on ${socket}${judged}: ${era.meaning}`, { ...details, joinNetns: era.joinNetns });
   }
   if (engine || api !== undefined) {
     return problem(

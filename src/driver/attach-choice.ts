@@ -75,8 +75,15 @@ export class AttachChoice {
     if (after.kind !== before) log.info("attach path changed", { ...after });
   }
 
-  decide(): AttachDecision {
-    const { engine, joinsWithNamespace, joinsWithout } = this.seen;
+  /** What `decide` would say on an engine of this version, changing nothing (doctor). */
+  async peek(version: string | undefined): Promise<AttachDecision> {
+    await this.load();
+    if (!version || version === this.seen.engine) return this.decide();
+    return this.decide({ engine: version, joinsWithNamespace: 0, joinsWithout: 0 });
+  }
+
+  decide(seen: Seen = this.seen): AttachDecision {
+    const { engine, joinsWithNamespace, joinsWithout } = seen;
     const out = (kind: AttachKind, why: string): AttachDecision => ({ mode: this.mode, kind, why, engine, joinsWithNamespace, joinsWithout });
     if (this.mode === "handoff") return out("staging-handoff", "forced by --attach handoff");
     if (this.mode === "sandbox") return out("in-sandbox", "forced by --attach sandbox");

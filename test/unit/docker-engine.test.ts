@@ -27,22 +27,21 @@ describe("dockerEngineCheck", () => {
       ["27.5.1", "1.47"],
     ]) {
       const r = dockerEngineCheck(version, api, SOCK);
-      expect(r).toMatchObject({ id: "docker", group: "cni-shim", status: "pass", details: { joinNetns: "absent", handoff: "staging", version, apiVersion: api, socket: SOCK } });
+      expect(r).toMatchObject({ id: "docker", group: "cni-shim", status: "pass", details: { joinNetns: "absent", version, apiVersion: api, socket: SOCK } });
       expect(r.summary).toBe(`Docker ${version} (API ${api}) answers on ${SOCK}: the container's network namespace does not exist yet at Join, so cni-shim runs the chain in a staging namespace and hands the interface over`);
       expect(r.fix).toBeUndefined();
     }
   });
 
-  it("Docker 28 and later: the namespace exists at Join; cni-shim still hands over, the in-sandbox path is planned", () => {
+  it("Docker 28 and later: the namespace exists at Join, so the chain can run in it", () => {
     for (const [version, api] of [
       ["28.0.0", "1.48"],
       ["28.5.2", "1.51"],
       ["29.0.0", "1.52"],
     ] as const) {
       const r = dockerEngineCheck(version, api, SOCK);
-      expect(r).toMatchObject({ status: "pass", details: { joinNetns: "present", handoff: "staging" } });
-      expect(r.summary).toMatch(new RegExp(`^Docker ${version.replace(/\./g, "\\.")} \\(API ${api.replace(".", "\\.")}\\) answers on ${SOCK}: the container's network namespace exists at Join; cni-shim still runs the chain in a staging namespace`));
-      expect(r.summary).toContain("is planned");
+      expect(r).toMatchObject({ status: "pass", details: { joinNetns: "present" } });
+      expect(r.summary).toMatch(new RegExp(`^Docker ${version.replace(/\./g, "\\.")} \\(API ${api.replace(".", "\\.")}\\) answers on ${SOCK}: the container's network namespace exists at Join, so cni-shim can run the chain in it`));
     }
   });
 
