@@ -32,7 +32,10 @@ export function mainIPv4(f: ColumnFacts): string | undefined {
 function ruleContext(f: ColumnFacts): RuleContext | undefined {
   const ip = mainIPv4(f);
   if (!ip) return undefined;
-  return { ip: canonicalIP(ip)!, subnet: f.network.subnet, gateway: f.network.gateway, bridge: f.host.bridge?.name ?? f.network.bridge, hostPort: f.publish.hostPort, cniContainerId: f.cniContainerId };
+  const moreIps = (mainLink(f)?.addrs ?? [])
+    .filter((a) => a.family === "inet" && a.cidr !== ip)
+    .map((a) => canonicalIP(a.cidr)!);
+  return { ip: canonicalIP(ip)!, moreIps, subnet: f.network.subnet, gateway: f.network.gateway, bridge: f.host.bridge?.name ?? f.network.bridge, hostPort: f.publish.hostPort, cniContainerId: f.cniContainerId };
 }
 
 function rules(f: ColumnFacts): IptRule[] {

@@ -12,6 +12,8 @@ export interface IptRule {
 /** What identifies one container's rules in a column. */
 export interface RuleContext {
   ip: string;
+  /** The container's further IPv4 addresses on eth0 (a second range set), in order: <ip2>, <ip3> ... */
+  moreIps?: string[];
   subnet: string;
   gateway: string;
   bridge?: string;
@@ -86,6 +88,7 @@ export function normaliseRule(r: IptRule, ctx: RuleContext): string {
   };
   word(ctx.subnet, "<subnet>");
   word(ctx.ip, "<ip>");
+  (ctx.moreIps ?? []).forEach((ip, i) => word(ip, `<ip${i + 2}>`));
   s = s.replace(new RegExp(`--to-destination ${esc(ctx.ip)}(?=[:\\s]|$)`, "g"), "--to-destination <ip>");
   word(ctx.gateway, "<gateway>");
   if (ctx.bridge) word(ctx.bridge, "<bridge>");
