@@ -168,7 +168,7 @@ start_dockerd() {
 
 wait_api() {
   local sock=$1 i
-  for i in $(seq 1 120); do
+  for i in $(seq 1 240); do
     curl -sf --max-time 2 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && return 0
     sleep 0.5
   done
@@ -215,7 +215,8 @@ kill_engine() {
     local cd=""
     [ "$with_containerd" = --containerd ] && cd=$(pgrep -P "$pid" -x containerd || true)
     kill -9 "$pid" $cd 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    # Gone, not a zombie: a new dockerd refuses to start while the pid of its pid file exists.
+    for _ in $(seq 1 300); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
     return 0
   fi
   local f
@@ -224,7 +225,7 @@ kill_engine() {
       local pid
       pid=$(cat "$run/$f.pid")
       kill -9 "$pid" 2>/dev/null || true
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      for _ in $(seq 1 300); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
     fi
     rm -f "$run/$f.pid"
   done

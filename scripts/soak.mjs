@@ -7,6 +7,11 @@
 //            background teardown) and restarted at once, as systemd's Restart=always does.
 //   dockerd  --restart always containers; dockerd kill -9'd and restarted N times; each time every
 //            container must be back with working networking.
+//   dockerd-first  plugin and dockerd both kill -9'd; dockerd restarted first (it tries the
+//            restart-policy containers while the plugin is down and gives up on them), the plugin
+//            3 s later: it must start them again (src/docker/restart-recovery.ts), with working
+//            networking, and leave an unless-stopped container the user stopped alone. Rounds
+//            alternate kill -9 of the plugin (socket file left) and a clean stop (socket removed).
 //   reboot   the same containers; plugin, dockerd, containerd and the containers killed, then what a
 //            reboot wipes is removed (veths, named netns, the network's bridge and iptables state,
 //            sandbox mounts) and everything restarted with a new boot id.
@@ -16,10 +21,11 @@
 // the exit code non-zero.
 //
 // Usage: node scripts/soak.mjs [--cycles 150] [--kills 10] [--teardown both|background|sync]
-//          [--dockerd-kills 3] [--reboot 1] [--fuzz 10000] [--timeout-s 3600] [--phases cycles,dockerd,reboot,fuzz]
+//          [--dockerd-kills 3] [--dockerd-first 2] [--reboot 1] [--fuzz 10000] [--timeout-s 3600]
+//          [--phases cycles,dockerd,dockerd-first,reboot,fuzz]
 // Network safety: traffic goes only to containers this script created and to 127.0.0.1.
 import { execa } from "execa";
-import { mkdtemp, readdir, rm, readFile, access } from "node:fs/promises";
+import { mkdtemp, readdir, rm, readFile, access, readlink } from "node:fs/promises";
 import { createConnection } from "node:net";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -48,10 +54,11 @@ const { values: opt } = parseArgs({
     kills: { type: "string", default: "10" },
     teardown: { type: "string", default: "both" },
     "dockerd-kills": { type: "string", default: "3" },
+    "dockerd-first": { type: "string", default: "2" },
     reboot: { type: "string", default: "1" },
     fuzz: { type: "string", default: "10000" },
     "timeout-s": { type: "string", default: "3600" },
-    phases: { type: "string", default: "cycles,dockerd,reboot,fuzz" },
+    phases: { type: "string", default: "cycles,dockerd,dockerd-first,reboot,fuzz" },
     seed: { type: "string" },
   },
 });
@@ -130,7 +137,7 @@ class Plugin {
     this.kills = 0;
     this.bootId = undefined;
     this.logTail = [];
-    this.warnings = { forced: 0, recovered: 0 };
+    this.warnings = { forced: 0, recovered: 0, restarted: 0 };
   }
   async init() {
     this.base = await mkdtemp(join(tmpdir(), `${this.driver}-`));
@@ -150,6 +157,7 @@ class Plugin {
       for (const line of d.toString().split("\n").filter(Boolean)) {
         if (line.includes('"teardown forced')) this.warnings.forced++;
         if (line.includes('"recovering endpoint')) this.warnings.recovered++;
+        if (line.includes('"container started again"')) this.warnings.restarted++;
         this.logTail.push(line);
         if (this.logTail.length > 200) this.logTail.shift();
       }
@@ -402,7 +410,7 @@ async function cyclesPhase(teardown, cycles, minKills) {
 // ---- phases: dockerd crash, reboot ---------------------------------------------------------
 
 async function dockerdUp() {
-  const r = await sh("bash", [HARNESS, "up", ENGINE], { timeoutMs: 120_000 });
+  const r = await sh("bash", [HARNESS, "up", ENGINE], { timeoutMs: 180_000 });
   if (!r.ok) throw new Error(`Docker ${ENGINE} did not come back: ${r.err}`);
 }
 async function killDockerd({ alsoContainerd }) {
@@ -463,6 +471,108 @@ async function dockerdPhase(kills) {
       await docker(["rm", "-f", n]);
     }
   } finally {
+    await finishPhase(plugin, fig, [...set.map((c) => c.name), ...extra], net, before, started);
+  }
+  return fig;
+}
+
+// ---- phase: plugin and dockerd both killed, dockerd back first ---------------------------------
+
+/** State.Running and State.Error of a container. */
+async function stateOf(name) {
+  const r = await docker(["inspect", name, "--format", "{{json .State}}"]);
+  if (!r.ok) return { Running: false, Error: `inspect failed: ${r.err}` };
+  return JSON.parse(r.out);
+}
+
+async function dockerdFirstPhase(rounds) {
+  const plugin = new Plugin("background");
+  await plugin.init();
+  await plugin.start();
+  const before = await snapshot(plugin);
+  const net = `soak-df-${rand()}`;
+  const fig = { rounds: 0, containers: 0, tried: 0, failedWhileDown: 0, errorsSeen: [], notTriedByDocker: [], back: 0, notBack: [], secondsToBack: [], startedByPlugin: 0, userStoppedStayedStopped: 0, freshRunOk: 0, unexpectedFailures: [], leaks: {}, seconds: 0 };
+  const started = Date.now();
+  let set = [];
+  const extra = [];
+  let pluginDown = false;
+  try {
+    await must(DOCKER, ["network", "create", "-d", plugin.driver, net]);
+    set = await restartSet(plugin, net); // three --restart always, one with a published port
+    for (const policy of ["unless-stopped", "on-failure"]) {
+      const name = `soak-df-${policy}-${rand()}`;
+      await must(DOCKER, ["run", "-d", "--restart", policy, "--name", name, "--network", net, IMAGE, ...httpd]);
+      set.push({ name, port: 0 });
+    }
+    // An unless-stopped container the user stopped: it must stay stopped.
+    const stopped = `soak-df-user-stopped-${rand()}`;
+    extra.push(stopped);
+    await must(DOCKER, ["run", "-d", "--restart", "unless-stopped", "--name", stopped, "--network", net, IMAGE, ...httpd]);
+    await must(DOCKER, ["stop", "-t", "1", stopped]);
+    fig.containers = set.length;
+    await allBack(set, net, fig, "before");
+    fig.back = 0;
+    for (let i = 0; i < rounds; i++) {
+      checkTime(`dockerd-first round ${i}`);
+      fig.rounds++;
+      // Odd rounds kill the plugin (its socket file stays: "connection refused"), even ones stop
+      // it cleanly (serve removes its socket: "plugin not found").
+      if (i % 2 === 0) await plugin.kill9();
+      else await plugin.stop();
+      pluginDown = true;
+      await killDockerd({ alsoContainerd: false });
+      await dockerdUp();
+      // Wait until Docker has tried each restart-policy container (running, or failed with the
+      // plugin unreachable), then start the plugin 3 s later. Docker 20.10 retries each attempt
+      // for 15 s, one container after the other, and answers its API only once its restore has
+      // tried them all; an engine that answers earlier gets 45 s more.
+      // Docker 20.10's restore stops containers it finds alive (without live-restore) through its
+      // kill path, which marks them stopped by hand: it restarts `always` and `on-failure` ones,
+      // not `unless-stopped` ones. Those it does not try must stay as Docker left them.
+      const until = Date.now() + 45_000;
+      const tried = [];
+      const untried = [];
+      for (const c of set) {
+        let st = await stateOf(c.name);
+        while (!st.Running && !st.Error && Date.now() < until) {
+          await sleep(500);
+          st = await stateOf(c.name);
+        }
+        if (!st.Running && st.Error) {
+          fig.failedWhileDown++;
+          if (!fig.errorsSeen.includes(st.Error)) fig.errorsSeen.push(st.Error);
+        }
+        if (st.Running || st.Error) tried.push(c);
+        else untried.push(c.name);
+      }
+      fig.notTriedByDocker.push(...untried);
+      fig.tried += tried.length;
+      await sleep(3_000);
+      const t0 = Date.now();
+      await plugin.start();
+      pluginDown = false;
+      await allBack(tried, net, fig, `after round ${i + 1}`);
+      fig.secondsToBack.push(Math.round((Date.now() - t0) / 100) / 10);
+      await sleep(2_000); // the plugin's recovery has run: the user's stop must still hold
+      if (await running(stopped)) fig.notBack.push(`round ${i + 1}: ${stopped} (unless-stopped, stopped by the user) was started`);
+      else fig.userStoppedStayedStopped++;
+      for (const n of untried) if (await running(n)) fig.notBack.push(`round ${i + 1}: ${n} was started although Docker did not try it`);
+      // Docker's own restore (plugin up) starts the untried ones no more than we do: bring them
+      // back by hand for the next round.
+      for (const n of untried) await docker(["start", n]);
+      if (untried.length) await allBack(set.filter((c) => untried.includes(c.name)), net, { notBack: fig.unexpectedFailures, back: 0 }, `started by hand after round ${i + 1}`);
+      const n = `soak-df-fresh-${rand()}`;
+      extra.push(n);
+      const r = await docker(["run", "-d", "--name", n, "--network", net, IMAGE, ...httpd]);
+      if (r.ok && !(await reachable(n, net, 0))) fig.freshRunOk++;
+      else fig.unexpectedFailures.push(`fresh run after round ${i + 1}: ${r.err || "not reachable"}`);
+      await docker(["rm", "-f", n]);
+    }
+    fig.startedByPlugin = plugin.warnings.restarted;
+  } finally {
+    // Removing the network needs the plugin: a network rm it cannot answer leaves the network
+    // half-deleted in dockerd, whose pool then collides with the next network's at its restart.
+    if (pluginDown) await plugin.start().catch((e) => fig.unexpectedFailures.push(`plugin restart for cleanup: ${e.message}`));
     await finishPhase(plugin, fig, [...set.map((c) => c.name), ...extra], net, before, started);
   }
   return fig;
@@ -592,6 +702,13 @@ async function main() {
     say(JSON.stringify(f));
     if (f.notBack.length || f.unexpectedFailures.length || Object.keys(f.leaks).length) failed = true;
   }
+  if (phases.has("dockerd-first") && Number(opt["dockerd-first"]) > 0) {
+    say(`dockerd-first: ${opt["dockerd-first"]} round(s) of plugin (kill -9, then a clean stop) and dockerd kill -9, dockerd back 3 s before the plugin`);
+    const f = await dockerdFirstPhase(Number(opt["dockerd-first"]));
+    results["dockerd-first"] = f;
+    say(JSON.stringify(f));
+    if (f.notBack.length || f.unexpectedFailures.length || Object.keys(f.leaks).length) failed = true;
+  }
   if (phases.has("reboot") && Number(opt.reboot) > 0) {
     say("reboot: simulated power cycle with --restart always containers");
     const f = await rebootPhase();
@@ -610,6 +727,10 @@ async function main() {
     if (k.startsWith("cycles")) {
       console.log(
         `  ${k.padEnd(18)} cycles ${f.cycles}, docker cmds ${f.dockerCommands}, kill -9 ${f.kills} (in-flight run ${f.killsInFlightRun}, during teardown ${f.killsDuringTeardown}), expected failures ${f.expectedFailures}, unexpected ${f.unexpectedFailures.length}, connectivity checks ${f.connectivityChecks} / failures ${f.connectivityFailures.length}, forced teardowns ${f.forcedTeardowns}, leaks ${Object.keys(f.leaks).length}, ${f.seconds} s${f.stoppedAtTimeLimit ? " (stopped at the time limit)" : ""}`,
+      );
+    } else if (k === "dockerd-first") {
+      console.log(
+        `  ${k.padEnd(18)} rounds ${f.rounds}, failed at restore while the plugin was down ${f.failedWhileDown}, not tried by Docker (left stopped) ${f.notTriedByDocker.length}, back with networking ${f.back}/${f.tried} (started by the plugin ${f.startedByPlugin}; s to back ${f.secondsToBack.join(", ")}), user-stopped stayed stopped ${f.userStoppedStayedStopped}/${f.rounds}, fresh runs ok ${f.freshRunOk}, unexpected ${f.unexpectedFailures.length}, leaks ${Object.keys(f.leaks).length}, ${f.seconds} s`,
       );
     } else if (k === "fuzz") {
       console.log(`  ${k.padEnd(18)} exit ${f.exitCode}: ${JSON.stringify(f)}`);

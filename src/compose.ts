@@ -4,9 +4,12 @@ import type Docker from "dockerode";
 import { CniRuntime } from "./cni/runtime.js";
 import { StateStore } from "./driver/state.js";
 import { CniShimDriver } from "./driver/driver.js";
+import { AttachChoice } from "./driver/attach-choice.js";
 import { Attacher } from "./attach/attach.js";
 import { dockerClient } from "./docker/client.js";
 import { dockerNetworksOverSocket } from "./docker/networks.js";
+import { RestartRecovery } from "./docker/restart-recovery.js";
+import type { DriverEvents } from "./driver/seams.js";
 import { confDirs, type Settings } from "./settings.js";
 import { log } from "./util/log.js";
 
@@ -19,15 +22,22 @@ export function buildRuntime(s: Settings): CniRuntime {
   });
 }
 
-export function buildDriver(s: Settings): CniShimDriver {
+export function buildDriver(s: Settings, events?: DriverEvents): CniShimDriver {
   return new CniShimDriver({
+    events,
     runtime: buildRuntime(s),
     state: new StateStore(s.stateDir),
     confDirs: confDirs(s),
     dockerNetworks: dockerNetworksOverSocket(s.dockerSocket),
     reconcileGraceMs: s.reconcileGraceS * 1000,
     teardownMode: s.teardownMode,
+    attach: new AttachChoice(s.attach, s.stateDir),
   });
+}
+
+/** serve's restart recovery: containers Docker gave up on while the plugin was unreachable. */
+export function buildRestartRecovery(s: Settings): RestartRecovery {
+  return new RestartRecovery({ dockerSocket: s.dockerSocket, pluginSocket: s.socket, startTimeoutMs: Math.max(90_000, 3 * s.execTimeoutMs) });
 }
 
 export interface AttacherOverrides {

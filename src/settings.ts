@@ -7,6 +7,7 @@ import { parseCniPath } from "./cni/plugins.js";
 import { DEFAULT_EXEC_TIMEOUT_MS } from "./cni/runtime.js";
 import { DEFAULT_STATE_DIR } from "./driver/state.js";
 import { DEFAULT_TEARDOWN_MODE, type TeardownMode } from "./driver/endpoints.js";
+import { ATTACH_MODES, type AttachMode } from "./driver/attach-choice.js";
 import { DEFAULT_DOCKER_SOCKET, dockerHostSocket } from "./docker/socket.js";
 
 export const DEFAULT_SOCKET = "/run/docker/plugins/cni-shim.sock";
@@ -23,6 +24,7 @@ export interface Settings {
   reconcileIntervalS: number;
   reconcileGraceS: number;
   teardownMode: TeardownMode;
+  attach: AttachMode;
 }
 
 /** name, env var, default, help: the single table the CLI help and the README follow. */
@@ -33,10 +35,11 @@ export const SETTINGS_TABLE = [
   ["--state-dir", "CNI_SHIM_STATE_DIR", DEFAULT_STATE_DIR, "network and endpoint records"],
   ["--cache-dir", "CNI_SHIM_CACHE_DIR", DEFAULT_CACHE_DIR, "CNI result cache (libcni layout: <dir>/results)"],
   ["--exec-timeout-ms", "CNI_SHIM_EXEC_TIMEOUT_MS", String(DEFAULT_EXEC_TIMEOUT_MS), "a plugin exec taking longer is killed and the operation rolled back"],
-  ["--docker-socket", "CNI_SHIM_DOCKER_SOCKET", DEFAULT_DOCKER_SOCKET, "the Docker engine's API socket: every command that asks Docker uses it"],
+  ["--docker-socket", "CNI_SHIM_DOCKER_SOCKET", DEFAULT_DOCKER_SOCKET, "the Docker engine's API socket: every command that asks Docker uses it (serve: reconciliation and restart recovery)"],
   ["--log-level", "CNI_SHIM_LOG_LEVEL", "info", "debug, info, warn or error"],
   ["--reconcile-interval", "CNI_SHIM_RECONCILE_INTERVAL", "300", "seconds between reconciliations with Docker (0 = only at start and on Activate)"],
   ["--teardown", "CNI_SHIM_TEARDOWN", DEFAULT_TEARDOWN_MODE, "background: CNI DEL runs after DeleteEndpoint replied (faster docker stop/rm); sync: before"],
+  ["--attach", "CNI_SHIM_ATTACH", "auto", "how an interface reaches its container: auto (what the engine's Joins show), handoff (chain in a staging namespace, interface handed to Docker), sandbox (chain at Join in the container's namespace: Docker 28+)"],
   ["--reconcile-grace", "CNI_SHIM_RECONCILE_GRACE", "60", "seconds an endpoint must exist before reconciliation may remove it (Docker may be mid-start)"],
 ] as const;
 
@@ -114,6 +117,7 @@ export function resolveSettings(values: Record<string, unknown>, defaults: Parti
     reconcileIntervalS: num("--reconcile-interval"),
     reconcileGraceS: num("--reconcile-grace"),
     teardownMode: choice("--teardown", ["background", "sync"]) as TeardownMode,
+    attach: choice("--attach", [...ATTACH_MODES]) as AttachMode,
   };
 }
 

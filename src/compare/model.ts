@@ -142,7 +142,8 @@ export const Report = z.object({
     gateway: z.string(),
     bridge: z.string().optional(),
   }),
-  driver: z.object({ name: z.string(), inProcess: z.boolean() }),
+  /** attach: the path new endpoints take (known when compare serves the driver itself). */
+  driver: z.object({ name: z.string(), inProcess: z.boolean(), attach: z.enum(["staging-handoff", "in-sandbox"]).optional() }),
   columns: z.tuple([ColumnInfo, ColumnInfo, ColumnInfo]),
   rows: z.array(Row),
   parity: z.object({

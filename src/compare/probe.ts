@@ -11,6 +11,7 @@ import { formatRule, parseIptablesSave, rulesFor } from "./rules.js";
 
 /** Network sysctls worth a look (read in the container's namespace). */
 const SYSCTLS = [
+  "net.core.somaxconn",
   "net.ipv4.ip_forward",
   "net.ipv4.conf.all.rp_filter",
   "net.ipv4.conf.eth0.rp_filter",

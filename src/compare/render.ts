@@ -15,7 +15,7 @@ function heading(report: Report): string[] {
   return [
     `cni-shim compare: image ${report.image}`,
     `CNI network list: ${c.name} (${c.mode === "named" ? `named, from ${c.source}` : "embedded default as cni-shim instantiates it"}), ${c.subnet} gateway ${c.gateway}${c.bridge ? `, bridge ${c.bridge}` : ""}`,
-    `cni-shim driver: ${report.driver.name}${report.driver.inProcess ? " (served by this compare run)" : ""}`,
+    `cni-shim driver: ${report.driver.name}${report.driver.inProcess ? " (served by this compare run)" : ""}${report.driver.attach ? `, attach path: ${report.driver.attach}` : ""}`,
   ];
 }
 

@@ -12,7 +12,7 @@ export interface ReportInput {
 }
 
 export function buildReport(input: ReportInput): Report {
-  const rows = buildRows(input.facts);
+  const rows = buildRows(input.facts, { inSandbox: input.driver.attach === "in-sandbox" });
   return Report.parse({
     tool: "cni-shim compare",
     formatVersion: 1,

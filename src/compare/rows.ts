@@ -122,7 +122,15 @@ const SYSCTL_NOTES: Record<string, string> = {
   "net.ipv6.conf.eth0.disable_ipv6": "Docker disables IPv6 on interfaces of networks without IPv6; a CNI chain without an IPv6 range leaves the kernel default",
 };
 
-function specs(cols: Columns): RowSpec[] {
+/**
+ * inSandbox: cni-shim ran the chain in the container's own namespace (Docker 28+), so what a
+ * chain sets namespace-wide (sysctls, policy rules) must be what the kubelet way gives: parity.
+ */
+export interface RowOptions {
+  inSandbox?: boolean;
+}
+
+function specs(cols: Columns, opts: RowOptions): RowSpec[] {
   // Cut every column's forwarding at the same places (see forwarding.ts).
   const points4 = boundaries(cols.flatMap((c) => tablesInOrder(c)), 4);
   const points6 = boundaries(cols.map((c) => c.inside.routes6), 6);
@@ -193,7 +201,7 @@ function specs(cols: Columns): RowSpec[] {
       key: "inside.rules",
       section: "inside",
       label: "IPv4 policy rules",
-      parity: false,
+      parity: !!opts.inSandbox,
       get: rulesText,
       explain: (v) =>
         v[1] !== v[2]
@@ -225,7 +233,7 @@ function specs(cols: Columns): RowSpec[] {
         key: `inside.sysctl.${k}`,
         section: "inside",
         label: k,
-        parity: false,
+        parity: !!opts.inSandbox,
         get: (f) => f.inside.sysctls[k] ?? "(absent)",
         explain: (v) =>
           v[1] !== v[2]
@@ -347,8 +355,8 @@ export function finishRow(row: Omit<Row, "differs" | "parityOk">): Row {
   return { ...row, differs, parityOk };
 }
 
-export function buildRows(cols: Columns): Row[] {
-  return specs(cols).map((s) => {
+export function buildRows(cols: Columns, opts: RowOptions = {}): Row[] {
+  return specs(cols, opts).map((s) => {
     const values = cols.map((c) => s.get(c)) as [Cell, Cell, Cell];
     const row = finishRow({ key: s.key, section: s.section, label: s.label, parity: s.parity, values });
     if (!row.differs) return row;

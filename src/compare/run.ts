@@ -22,6 +22,7 @@ import type { Server } from "node:http";
 import { findConfList } from "../cni/config.js";
 import type { ConfList, PortMapping } from "../cni/schemas.js";
 import { buildAttacher, buildDriver, buildRuntime } from "../compose.js";
+import { dockerVersion } from "../docker/engine.js";
 import { confDirs, type Settings } from "../settings.js";
 import { dockerClient } from "../docker/client.js";
 import type { CniShimDriver } from "../driver/driver.js";
@@ -80,6 +81,9 @@ async function columnTwoDriver(settings: Settings, s: CompareSession): Promise<R
   const socket = `/run/docker/plugins/${name}.sock`;
   s.progress(`no cni-shim on ${settings.socket}: serving driver "${name}" from this process`);
   const driver = buildDriver(settings);
+  // As serve does: the engine's version, for the attach path before any Join has shown it.
+  await driver.choice.setEngine(await dockerVersion(settings.dockerSocket, 5_000));
+  s.progress(`new endpoints take the ${driver.choice.decide().kind} path (${driver.choice.decide().why})`);
   const served: { server?: Server } = {};
   s.cleanup.add(`cni-shim plugin on ${socket}`, async () => {
     await driver.stop();
@@ -88,7 +92,7 @@ async function columnTwoDriver(settings: Settings, s: CompareSession): Promise<R
     await rm(socket, { force: true });
   });
   served.server = (await listenUnix(createApp(servedDriver(driver)), socket)) as Server;
-  return { name, inProcess: true };
+  return { name, inProcess: true, attach: driver.choice.decide().kind };
 }
 
 /** Bridge and host-local store the run brought into being, removed when nothing uses them. */

@@ -1,8 +1,9 @@
 // The Docker Engine API client cni-shim uses (attach, compare, endpoints), with timeouts so a
 // stuck daemon can never stall us. dockerode (and what it pulls in, ~30 MB of a process's
 // memory) is loaded only when a client is made: the plugin itself asks Docker through
-// docker/networks.ts. The socket is always the settings' dockerSocket (--docker-socket,
-// CNI_SHIM_DOCKER_SOCKET, DOCKER_HOST, default), resolved in settings.ts only.
+// docker/networks.ts and docker/restart-recovery.ts. The socket is always the settings'
+// dockerSocket (--docker-socket, CNI_SHIM_DOCKER_SOCKET, DOCKER_HOST, default), resolved in
+// settings.ts only.
 import { createRequire } from "node:module";
 import type Docker from "dockerode";
 

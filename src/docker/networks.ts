@@ -1,4 +1,4 @@
-// The one question the plugin asks Docker (reconciliation: which endpoints does a network still
+// The question reconciliation asks Docker (which endpoints does a network still
 // have?), as a plain bounded GET on the Engine API socket.
 import { z } from "zod";
 import type { DockerNetworks } from "../driver/seams.js";

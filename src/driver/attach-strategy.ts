@@ -3,13 +3,13 @@
 // ports, reclaims, rollback, background teardown, reconciliation) is the same for every way and
 // lives in endpoints.ts, reclaim.ts and endpoint-teardown.ts.
 //
-// Today there is one: the staging hand-out (staging-handoff.ts). CreateEndpoint runs the chain
-// in a namespace of ours and moves the interface to the host under a temporary name; Join hands
-// that name to Docker, which moves it into the container; after Leave Docker moves it back, and
-// the teardown takes it into the staging namespace again for the DEL. A strategy that runs the
-// CNI ADD at Join directly in the container's namespace (Docker 28+ hands the SandboxKey before
-// it needs the interface) and DEL at Leave fits the same methods: reserve and create do next to
-// nothing, join adds, leave deletes, placeOf names the sandbox as the live namespace.
+// There are two. The staging hand-out (staging-handoff.ts): CreateEndpoint runs the chain in a
+// namespace of ours and moves the interface to the host under a temporary name; Join hands that
+// name to Docker, which moves it into the container; after Leave Docker moves it back, and the
+// teardown takes it into the staging namespace again for the DEL. The in-sandbox attach
+// (in-sandbox.ts), for engines whose container namespace exists at Join (Docker 28+): reserve
+// and create do next to nothing, join runs the ADD in the container's namespace, leave holds the
+// namespace for the DEL. attach-choice.ts says which one new endpoints get.
 //
 // Each endpoint record says which strategy made it (EndpointRecord.attach): that one undoes it.
 import type * as api from "../libnetwork/schemas.js";
@@ -50,7 +50,7 @@ export interface AttachStrategy {
   afterCreate(): void;
 
   /** Join: the record to save as "joined" and Docker's reply. Throws when the endpoint cannot join. */
-  join(rec: EndpointRecord, req: api.JoinRequest): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }>;
+  join(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }>;
   /** Leave of a joined endpoint: the record to save as "ready" again. */
   leave(rec: EndpointRecord): Promise<EndpointRecord>;
 

@@ -1,7 +1,8 @@
 // The cni-shim network driver: the libnetwork calls, wired to the parts that do the work.
 //   networks.ts            CreateNetwork, DeleteNetwork
 //   endpoints.ts           CreateEndpoint (reserve, add and hand out, roll back), Join, Leave, DeleteEndpoint
-//   attach-strategy.ts     how the interface reaches the container (staging-handoff.ts today)
+//   attach-strategy.ts     how the interface reaches the container (staging-handoff.ts, in-sandbox.ts;
+//                          attach-choice.ts says which one new endpoints get)
 //   reclaim.ts             stale endpoints in the way of a new one (its address, a fixed port)
 //   endpoint-teardown.ts   removing an endpoint, wherever its interface is
 //   teardown-queue.ts      teardowns after DeleteEndpoint replied, and waiting for them
@@ -18,8 +19,10 @@ import { DEFAULT_TEARDOWN_MODE, Endpoints, type TeardownMode } from "./endpoints
 import { Networks } from "./networks.js";
 import { Reclaimer } from "./reclaim.js";
 import { Reconciler, type ReconcileReport } from "./reconcile.js";
-import { realHost, type Clock, type CniOps, type DockerNetworks, type HostOps, type Teardown } from "./seams.js";
+import { realHost, type Clock, type CniOps, type DockerNetworks, type DriverEvents, type HostOps, type Teardown } from "./seams.js";
 import { StagingHandoff } from "./staging-handoff.js";
+import { InSandbox } from "./in-sandbox.js";
+import { AttachChoice } from "./attach-choice.js";
 import type { EndpointRecord, NetworkRecord, StateStore } from "./state.js";
 import { TeardownQueue } from "./teardown-queue.js";
 
@@ -45,6 +48,10 @@ interface DriverOptionsCommon {
   dockerNetworks?: DockerNetworks;
   /** Default Date.now. */
   now?: Clock;
+  /** Which attach strategy new endpoints get (default: auto, nothing kept on disk). */
+  attach?: AttachChoice;
+  /** Told of Plugin.Activate and of each finished reconciliation. */
+  events?: DriverEvents;
 }
 
 /**
@@ -53,8 +60,6 @@ interface DriverOptionsCommon {
  */
 export type DriverOptions = DriverOptionsCommon & ({ runtime: CniRuntime; teardown?: Teardown } | { runtime: CniOps; teardown: Teardown });
 
-/** The strategy new endpoints are made with. */
-const NEW_ENDPOINTS: AttachKind = "staging-handoff";
 
 export class CniShimDriver implements NetworkDriver {
   private readonly locks = new KeyedMutex();
@@ -62,6 +67,7 @@ export class CniShimDriver implements NetworkDriver {
   private readonly queue: TeardownQueue;
   private readonly reconciler: Reconciler;
   private readonly strategies: Record<AttachKind, AttachStrategy>;
+  readonly choice: AttachChoice;
   private readonly endpointTeardown: EndpointTeardown;
   private readonly networks: Networks;
   private readonly endpoints: Endpoints;
@@ -73,7 +79,10 @@ export class CniShimDriver implements NetworkDriver {
     this.host = opts.host ?? realHost;
     // Without an injected teardown the runtime is the real one (DriverOptions says so).
     const teardown = opts.teardown ?? ((target) => convergentDel(runtime as CniRuntime, target));
-    this.strategies = { "staging-handoff": new StagingHandoff({ runtime, host: this.host }) };
+    const choice = (this.choice = opts.attach ?? new AttachChoice("auto"));
+    const handoff = new StagingHandoff({ runtime, host: this.host });
+    const inSandbox = new InSandbox({ runtime, host: this.host, fallback: handoff, observe: (present) => choice.observe(present) });
+    this.strategies = { "staging-handoff": handoff, "in-sandbox": inSandbox };
     const strategyOf = (rec: EndpointRecord) => this.strategies[rec.attach];
     const endpoints = (this.endpointTeardown = new EndpointTeardown({ state, locks, cache: runtime.cache, teardown, strategyOf }));
     const queue = (this.queue = new TeardownQueue({ state, locks, remove: (rec) => endpoints.remove(rec) }));
@@ -84,7 +93,7 @@ export class CniShimDriver implements NetworkDriver {
       queue,
       endpoints,
       reclaim: new Reclaimer({ locks, queue, endpoints, strategyOf }),
-      strategy: this.strategies[NEW_ENDPOINTS],
+      strategyForNew: () => this.strategies[choice.decide().kind],
       strategyOf,
       teardownMode: opts.teardownMode ?? DEFAULT_TEARDOWN_MODE,
       now,
@@ -102,6 +111,7 @@ export class CniShimDriver implements NetworkDriver {
       now,
       removeEndpoint: (id, net) => endpoints.removeUnderLock(id, net),
       removeNetworkResources: (net) => this.networks.removeResources(net),
+      reconciled: () => opts.events?.reconciled?.(),
     });
   }
 
@@ -157,7 +167,9 @@ export class CniShimDriver implements NetworkDriver {
   /** Finish what an earlier process (or boot) left: see TeardownQueue.recover. */
   async recover(): Promise<number> {
     await this.sweepPreparedNetns();
-    this.host.prepareNetns();
+    await this.choice.load();
+    // Staging namespaces ahead only for the hand-out.
+    if (this.choice.decide().kind === "staging-handoff") this.host.prepareNetns();
     return this.queue.recover();
   }
 
@@ -179,6 +191,7 @@ export class CniShimDriver implements NetworkDriver {
     // Docker activates a plugin once per daemon lifetime: a (re)started dockerd may have
     // dropped endpoints without telling us. Look soon, without blocking the call.
     this.scheduleReconcile(5_000);
+    this.opts.events?.activated?.();
   }
 
   scheduleReconcile(delayMs: number): void {

@@ -30,8 +30,8 @@ export interface EndpointsDeps {
   queue: TeardownQueue;
   reclaim: Reclaimer;
   endpoints: EndpointTeardown;
-  /** The strategy new endpoints are made with. */
-  strategy: AttachStrategy;
+  /** The strategy a new endpoint is made with (attach-choice.ts). */
+  strategyForNew(): AttachStrategy;
   strategyOf(rec: EndpointRecord): AttachStrategy;
   teardownMode: TeardownMode;
   now: Clock;
@@ -57,7 +57,8 @@ export class Endpoints {
   constructor(private readonly deps: EndpointsDeps) {}
 
   async create(req: api.CreateEndpointRequest): Promise<api.CreateEndpointResponse> {
-    const { locks, state, endpoints, strategy } = this.deps;
+    const { locks, state, endpoints } = this.deps;
+    const strategy = this.deps.strategyForNew();
     const clock = phaseClock();
     const requests = portRequests(req.Options);
     await this.settleCollisions(req, requests);
@@ -71,7 +72,7 @@ export class Endpoints {
         if (existing && isLive(existing)) return createReply(req, existing);
         // A CreateEndpoint cut short (plugin killed mid-ADD) or a teardown never finished: converge first.
         if (existing) await endpoints.remove(existing);
-        const rec = await this.reserve(req, net, list, requests, clock);
+        const rec = await this.reserve(req, net, list, requests, strategy, clock);
         const ready = await this.addAndHandOut(rec, net, list, clock);
         // ms: where the time went ("add" is the chain, plugin execs included; the rest is cni-shim's).
         log.info("endpoint attached", { endpoint: rec.id.slice(0, 12), cniNetwork: list.conflist.name, address: rec.address, mac: ready.macAddress, ports: ready.portMappings.length, ms: clock.done() });
@@ -100,8 +101,8 @@ export class Endpoints {
    * and write the "adding" record before anything goes into a namespace, so a crash mid-way is
    * found and undone later.
    */
-  private async reserve(req: api.CreateEndpointRequest, net: NetworkRecord, list: LoadedConfList, requests: PortRequest[], clock: PhaseClock): Promise<EndpointRecord> {
-    const { state, reclaim, strategy } = this.deps;
+  private async reserve(req: api.CreateEndpointRequest, net: NetworkRecord, list: LoadedConfList, requests: PortRequest[], strategy: AttachStrategy, clock: PhaseClock): Promise<EndpointRecord> {
+    const { state, reclaim } = this.deps;
     // One listing of the records serves the reclaims and the port choice.
     const others = (await state.listEndpoints()).filter((e) => e.id !== req.EndpointID);
     const reclaimed = await reclaim.clearWay(req, net, requests, others);
@@ -138,7 +139,7 @@ export class Endpoints {
   private async addAndHandOut(rec: EndpointRecord, net: NetworkRecord, list: LoadedConfList, clock: PhaseClock): Promise<EndpointRecord> {
     const progress: CreateProgress = { added: false, clock };
     try {
-      const ready = await this.deps.strategy.create(rec, list, progress);
+      const ready = await this.deps.strategyOf(rec).create(rec, list, progress);
       await this.deps.state.putEndpoint(ready);
       clock.mark("save");
       return ready;
@@ -153,7 +154,7 @@ export class Endpoints {
     try {
       if (added) await this.deps.endpoints.remove(rec, net);
       else {
-        await this.deps.strategy.release(rec);
+        await this.deps.strategyOf(rec).release(rec);
         await this.deps.state.deleteEndpoint(rec.id);
       }
     } catch (cleanupErr) {
@@ -172,7 +173,11 @@ export class Endpoints {
     return this.deps.locks.run(req.EndpointID, async () => {
       const rec = await this.deps.state.getEndpoint(req.EndpointID);
       if (!rec || rec.phase === "adding" || rec.phase === "deleting") throw new Error(`endpoint ${req.EndpointID.slice(0, 12)} was not created by cni-shim (or its creation failed): remove the container and start it again`);
-      const joined = await this.deps.strategyOf(rec).join(rec, req);
+      const list = networkConfList(await this.deps.network(rec.networkId));
+      const joined = await this.deps
+        .strategyOf(rec)
+        .join(rec, req, list)
+        .catch((err: unknown) => Promise.reject(withContext(err, `cni-shim could not attach the container to CNI network "${list.conflist.name}"`)));
       await this.deps.state.putEndpoint(joined.rec);
       return joined.reply;
     });

@@ -37,6 +37,8 @@ export interface ReconcilerDeps {
   removeEndpoint(id: string, net: NetworkRecord | undefined): Promise<void>;
   /** What a removed network leaves on the host (its bridge, host-local's dir). */
   removeNetworkResources(net: NetworkRecord): Promise<void>;
+  /** After each run, whatever its outcome. */
+  reconciled?(): void;
 }
 
 /**
@@ -68,7 +70,10 @@ export class Reconciler {
 
   /** Compare our records with what Docker still has; tear down what it forgot. One at a time. */
   reconcile(): Promise<ReconcileReport> {
-    this.running ??= this.reconcileOnce().finally(() => (this.running = undefined));
+    this.running ??= this.reconcileOnce().finally(() => {
+      this.running = undefined;
+      this.deps.reconciled?.();
+    });
     return this.running;
   }
 

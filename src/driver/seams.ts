@@ -7,6 +7,8 @@ import type { ResultCache } from "../cni/cache.js";
 import type { AddOutcome, Attachment } from "../cni/runtime.js";
 import type { TeardownTarget } from "../teardown/convergent.js";
 import * as netns from "../host/netns.js";
+import * as sandbox from "../host/sandbox.js";
+import type { SandboxLook } from "../host/sandbox.js";
 import { NetnsPool } from "../host/netns-pool.js";
 import type { KernelRoute } from "../host/routes.js";
 import { removeBridgeIfUnused } from "../host/leftovers.js";
@@ -44,6 +46,14 @@ export interface HostOps {
   handOut(staging: string, ifName: string, tmpName: string): Promise<KernelRoute[]>;
   /** Does Docker's sandbox (a bound namespace file) still exist? */
   sandboxExists(sandboxKey: string): Promise<boolean>;
+  /** Is the path a bound network namespace (Docker <= 27: not yet at Join)? */
+  isNamespaceFile(path: string): Promise<boolean>;
+  /** The links and default routes inside a bound namespace. */
+  lookInside(nsFile: string): Promise<SandboxLook>;
+  deleteDefaultRoutes(nsFile: string, ifName: string, families: Array<4 | 6>): Promise<void>;
+  setMacIn(nsFile: string, ifName: string, mac: string): Promise<void>;
+  /** Keep a bound namespace alive as /run/netns/<name> (removed with deleteNetns). */
+  holdNetns(nsFile: string, name: string): Promise<void>;
   addressInNamespaceFile(nsFile: string, address: string): Promise<boolean>;
   removeBridgeIfUnused(bridge: string): Promise<void>;
   removeHostLocalDirIfEmpty(dir: string): Promise<void>;
@@ -67,6 +77,11 @@ export const realHost: HostOps = {
     () => true,
     () => false,
   ),
+  isNamespaceFile: sandbox.isNamespaceFile,
+  lookInside: sandbox.lookInside,
+  deleteDefaultRoutes: sandbox.deleteDefaultRoutes,
+  setMacIn: sandbox.setMacIn,
+  holdNetns: sandbox.holdNetns,
   addressInNamespaceFile: netns.addressInNamespaceFile,
   removeBridgeIfUnused,
   removeHostLocalDirIfEmpty,
@@ -76,6 +91,15 @@ export const realHost: HostOps = {
 export interface DockerNetworks {
   /** Rejects with `statusCode: 404` when Docker has no such network. */
   inspect(networkId: string): Promise<{ Containers?: Record<string, { EndpointID: string }> }>;
+}
+
+/**
+ * Told when Docker activates the plugin and after each reconciliation, without waiting: serve's
+ * restart recovery (docker/restart-recovery.ts) listens.
+ */
+export interface DriverEvents {
+  activated?(): void;
+  reconciled?(): void;
 }
 
 /** Milliseconds since the epoch (Date.now); injectable for the reconcile grace period. */

@@ -50,7 +50,7 @@ export class StagingHandoff implements AttachStrategy {
     this.deps.host.prepareNetns();
   }
 
-  async join(rec: EndpointRecord, req: api.JoinRequest): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
+  async join(rec: EndpointRecord, req: api.JoinRequest, _list?: LoadedConfList): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
     if (!(await this.deps.host.linkExists(rec.tmpName))) {
       throw new Error(`interface ${rec.tmpName} of endpoint ${req.EndpointID.slice(0, 12)} is not in the host namespace (already joined elsewhere?): disconnect and connect the container again`);
     }

@@ -42,7 +42,7 @@ export const EndpointRecord = z.object({
    * Which attach strategy made the endpoint (attach-strategy.ts), and so undoes it. Records of
    * versions before strategies had one way only: the staging hand-out.
    */
-  attach: z.enum(["staging-handoff"]).default("staging-handoff"),
+  attach: z.enum(["staging-handoff", "in-sandbox"]).default("staging-handoff"),
   /** The kernel boot the record was made in: kernel state of another boot no longer exists. */
   bootId: z.string().optional(),
   cniContainerId: z.string(),

@@ -207,6 +207,9 @@ export interface AttachmentPlan {
 /** Our names for an endpoint's namespace and host-side interface, from its (CNI container) id. */
 export const endpointNames = (endpointId: string) => ({ stagingNetns: `cni-shim-${shortId(endpointId)}`, tmpName: `cs${shortId(endpointId)}` });
 
+/** Does a plugin of the chain (tuning) set the interface's MAC from the `mac` capability? */
+export const takesMacCapability = (list: ConfList) => list.plugins.some((p) => (p.capabilities as Record<string, unknown> | undefined)?.mac === true);
+
 /** Does a plugin of the chain take requested addresses as the `ips` capability? */
 export const takesIpsCapability = (list: ConfList) => list.plugins.some((p) => (p.capabilities as Record<string, unknown> | undefined)?.ips === true);
 

@@ -9,6 +9,7 @@ import type { CacheEntry, ConfList, Result } from "../../src/cni/schemas.js";
 import type { TeardownTarget } from "../../src/teardown/convergent.js";
 import type { KernelRoute } from "../../src/host/routes.js";
 import { CniShimDriver, type TeardownMode } from "../../src/driver/driver.js";
+import type { AttachChoice } from "../../src/driver/attach-choice.js";
 import { StateStore, type EndpointRecord, type NetworkRecord } from "../../src/driver/state.js";
 import type { CniOps, DockerNetworks, HostOps } from "../../src/driver/seams.js";
 import { currentBootId } from "../../src/host/boot.js";
@@ -135,6 +136,29 @@ class FakeHost implements HostOps {
     return Promise.resolve(this.stagingRoutes);
   };
   sandboxExists = (sandboxKey: string) => Promise.resolve(this.sandboxes.has(sandboxKey));
+  isNamespaceFile = (path: string) => Promise.resolve(this.sandboxes.has(path));
+  /** Link names inside each sandbox (besides lo). */
+  readonly sandboxLinks = new Map<string, string[]>();
+  /** Families with a default route in each sandbox. */
+  readonly sandboxDefaults = new Map<string, Array<4 | 6>>();
+  lookInside = (nsFile: string) => Promise.resolve({ links: ["lo", ...(this.sandboxLinks.get(nsFile) ?? [])], defaultRoutes: this.sandboxDefaults.get(nsFile) ?? [] });
+  readonly defaultRoutesDeleted: Array<{ nsFile: string; ifName: string; families: Array<4 | 6> }> = [];
+  deleteDefaultRoutes = (nsFile: string, ifName: string, families: Array<4 | 6>) => {
+    this.defaultRoutesDeleted.push({ nsFile, ifName, families });
+    return Promise.resolve();
+  };
+  readonly macsSet: Array<{ nsFile: string; ifName: string; mac: string }> = [];
+  setMacIn = (nsFile: string, ifName: string, mac: string) => {
+    this.macsSet.push({ nsFile, ifName, mac });
+    return Promise.resolve();
+  };
+  /** Namespaces held after Leave: name -> the sandbox it holds. */
+  readonly held = new Map<string, string>();
+  holdNetns = (nsFile: string, name: string) => {
+    this.held.set(name, nsFile);
+    this.namespaces.add(name);
+    return Promise.resolve();
+  };
   addressInNamespaceFile = (nsFile: string, address: string) => Promise.resolve((this.sandboxes.get(nsFile) ?? []).some((a) => a.split("/")[0] === address.split("/")[0]));
   removeBridgeIfUnused = async () => {};
   removeHostLocalDirIfEmpty = (dir: string) => {
@@ -202,7 +226,7 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
-export async function harness(o: { teardownMode?: TeardownMode; reconcileGraceMs?: number } = {}): Promise<Harness> {
+export async function harness(o: { teardownMode?: TeardownMode; reconcileGraceMs?: number; attach?: AttachChoice } = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), "cni-shim-driver-"));
   const state = new StateStore(join(dir, "state"));
   const cni = new FakeCni();
@@ -221,6 +245,7 @@ export async function harness(o: { teardownMode?: TeardownMode; reconcileGraceMs
     reconcileGraceMs: o.reconcileGraceMs ?? 60_000,
     // Sync unless asked (an explicit undefined: the driver's own default).
     teardownMode: "teardownMode" in o ? o.teardownMode : "sync",
+    attach: o.attach,
   });
   return {
     driver,

@@ -47,7 +47,7 @@ export async function killDockerd(opts: { containerd?: boolean } = {}): Promise<
 
 /** Starts the engine's dockerd (and containerd) when not running, and waits until it answers. */
 export async function dockerdUp(): Promise<void> {
-  await sh("bash", [HARNESS, "up", ENGINE], { timeoutMs: 120_000 });
+  await sh("bash", [HARNESS, "up", ENGINE], { timeoutMs: 180_000 });
 }
 
 /** Throws with what to do when the machine lacks something the e2e tests need. */
@@ -131,6 +131,22 @@ export async function startPlugin(opts: { confDir?: string; cniPath?: string; ex
   };
   await handle.start();
   return handle;
+}
+
+/**
+ * The attach path a plugin said it takes for new endpoints ("cni-shim serving" log line):
+ * "staging-handoff" or "in-sandbox".
+ */
+export function attachPathOf(plugin: PluginHandle): string | undefined {
+  for (const line of plugin.logs().split("\n")) {
+    if (!line.includes('"cni-shim serving"')) continue;
+    try {
+      return (JSON.parse(line) as { attach?: { kind?: string } }).attach?.kind;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }
 
 /** What a user would count to see whether anything leaked. */

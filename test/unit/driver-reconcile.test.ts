@@ -178,6 +178,20 @@ describe("running reconciliation", () => {
     expect(h.docker.inspections).toBe(1);
   });
 
+  it("tells its listener of Plugin.Activate at once (without waiting) and of each finished reconciliation", async () => {
+    const told: string[] = [];
+    const driver = new CniShimDriver({ runtime: h.cni, teardown: h.teardown.run, host: h.host, state: h.state, confDirs: [], dockerNetworks: h.docker, events: { activated: () => told.push("activated"), reconciled: () => told.push("reconciled") } });
+    h.docker.views.set(NET_ID, []);
+    driver.activated();
+    expect(told).toEqual(["activated"]); // restart recovery schedules its own run: Activate's reply never waits
+    await driver.reconcile();
+    expect(told).toEqual(["activated", "reconciled"]);
+    h.docker.views.set(NET_ID, new Error("daemon busy"));
+    await driver.reconcile().catch(() => undefined);
+    expect(told).toEqual(["activated", "reconciled", "reconciled"]); // also after a run Docker did not answer
+    await driver.stop(1_000);
+  });
+
   it("without Docker, reconcile refuses and nothing is scheduled", async () => {
     const driver = new CniShimDriver({ runtime: h.cni, teardown: h.teardown.run, host: h.host, state: h.state, confDirs: [] });
     await expect(driver.reconcile()).rejects.toThrow(/needs the Docker API/);

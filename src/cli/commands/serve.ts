@@ -4,7 +4,8 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import { createApp, listenUnix } from "../../libnetwork/server.js";
 import { settingsHelp } from "../../settings.js";
-import { buildDriver } from "../../compose.js";
+import { dockerVersion } from "../../docker/engine.js";
+import { buildDriver, buildRestartRecovery } from "../../compose.js";
 import { parseCommandLine } from "../argv.js";
 import { log } from "../../util/log.js";
 import type { Command } from "../command.js";
@@ -72,21 +73,37 @@ Options:
 ${settingsHelp()}`,
   async run(argv) {
     const { settings } = parseCommandLine(argv, {});
-    const driver = buildDriver(settings);
+    // Containers Docker failed to start while this plugin was unreachable (dockerd back first)
+    // are started again: once Docker answers, shortly after Plugin.Activate (not inside it:
+    // Docker waits for that reply) and after each reconciliation.
+    const recovery = buildRestartRecovery(settings);
+    // The engine's version: what the attach choice assumes before a Join has shown it more.
+    const learnEngine = () => void dockerVersion(settings.dockerSocket).then((v) => (v ? driver.choice.setEngine(v) : undefined));
+    const driver = buildDriver(settings, {
+      activated: () => {
+        learnEngine();
+        recovery.schedule(3_000);
+      },
+      reconciled: () => recovery.schedule(0),
+    });
+    await driver.choice.load();
+    await driver.choice.setEngine(await dockerVersion(settings.dockerSocket, 2_000));
     const server = await listenUnix(createApp(driver), settings.socket);
     returnMemoryWhenIdle(server);
     // nodeFlags: packaging/serve-node-flags when started by a launcher of ours (a smaller footprint).
-    log.info("cni-shim serving", { socket: settings.socket, confDir: settings.confDir, cniPath: settings.cniPath.join(":"), stateDir: settings.stateDir, cacheDir: settings.cacheDir, nodeFlags: process.execArgv.join(" ") });
+    log.info("cni-shim serving", { socket: settings.socket, confDir: settings.confDir, cniPath: settings.cniPath.join(":"), stateDir: settings.stateDir, cacheDir: settings.cacheDir, nodeFlags: process.execArgv.join(" "), attach: driver.choice.decide() });
     // Teardowns an earlier process (or boot) left unfinished; calls that collide wait for them.
     void driver.recover().catch((err: Error) => log.error("recovery of earlier endpoints failed; reconciliation will retry", { error: err.message }));
     // Endpoints Docker dropped while we were down (e.g. dockerd restarted) are found here.
     driver.scheduleReconcile(2_000);
+    recovery.whenDockerAnswers();
     const interval = settings.reconcileIntervalS > 0 ? setInterval(() => driver.scheduleReconcile(0), settings.reconcileIntervalS * 1000) : undefined;
     interval?.unref();
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         log.info("shutting down", { signal });
         if (interval) clearInterval(interval);
+        recovery.cancel();
         server.close();
         // Background teardowns finish first; Docker's idle connections are not waited for.
         void driver.stop().then(() => resolve());

@@ -1,0 +1,140 @@
+// The in-sandbox attach (see attach-strategy.ts), as a kubelet does it: on engines whose
+// container namespace exists when Docker calls Join (Docker 28+), the chain's ADD runs at Join
+// straight in that namespace (Join's SandboxKey), with the name Docker would give the interface,
+// and the DEL runs in it after Leave. Nothing moves between namespaces, so what the chain sets
+// namespace-wide (tuning's sysctls, sbr's rules and tables, a vrf) is the container's, and so is
+// its route table, as the chain wrote it.
+//
+// Docker never sees the interface: Join answers with no InterfaceName (Docker then moves and
+// configures nothing) and DisableGatewayService (no docker_gwbridge; a Gateway would make Docker
+// add a default route the chain already added: "file exists"). Docker's address still reaches
+// the chain (the ips capability), and the MAC is chosen at CreateEndpoint and given to Docker in
+// its reply, so `docker inspect` shows eth0's address and MAC.
+//
+// After Leave the namespace is held under our own name (/run/netns/cni-shim-<endpoint>), so the
+// teardown's DEL finds the interface with its addresses even once Docker has let go of the
+// namespace; the teardown removes the hold. After a crash or reboot the hold may be gone: the
+// convergent teardown then works on a stand-in, as for any lost interface.
+//
+// A Join whose SandboxKey is not a namespace yet (an engine that makes it later, Docker <= 27)
+// falls back to the staging hand-out for that endpoint, and tells the choice (attach-choice.ts)
+// so that later endpoints on this engine take the hand-out from the start.
+import { randomBytes } from "node:crypto";
+import type * as api from "../libnetwork/schemas.js";
+import type { LoadedConfList } from "../cni/config.js";
+import { phaseClock } from "../util/phases.js";
+import { log } from "../util/log.js";
+import type { AttachStrategy, CreateProgress, TeardownPlace } from "./attach-strategy.js";
+import type { CniOps, HostOps } from "./seams.js";
+import type { EndpointRecord } from "./state.js";
+import { endpointNames, takesMacCapability, verifyResult, type AttachmentPlan } from "./translate.js";
+import { nextIfName } from "../host/sandbox.js";
+
+/** A random locally administered unicast MAC, for an endpoint with no IPv4 address to make one of. */
+function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfc) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
+
+export interface InSandboxDeps {
+  runtime: Pick<CniOps, "add">;
+  host: HostOps;
+  /** The hand-out, for a Join that finds no namespace. */
+  fallback: AttachStrategy;
+  /** Told at each Join whether the namespace existed (attach-choice.ts). */
+  observe(namespaceAtJoin: boolean): void;
+}
+
+export class InSandbox implements AttachStrategy {
+  readonly kind = "in-sandbox" as const;
+
+  constructor(private readonly deps: InSandboxDeps) {}
+
+  /**
+   * Nothing to make before Join. The names are those of the endpoint: where the namespace is
+   * held after Leave, and the hand-out's if a Join falls back to it.
+   */
+  reserve(plan: AttachmentPlan): Promise<Pick<EndpointRecord, "stagingNetns" | "tmpName">> {
+    return Promise.resolve({ stagingNetns: plan.stagingNetns, tmpName: plan.tmpName });
+  }
+
+  release(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** The MAC Docker is told now and the chain gets at Join. */
+  create(rec: EndpointRecord): Promise<EndpointRecord> {
+    const mac = rec.macAddress ?? randomMac();
+    return Promise.resolve({ ...rec, phase: "ready", macAddress: mac, capabilityArgs: { ...rec.capabilityArgs, mac } });
+  }
+
+  afterCreate(): void {}
+
+  async join(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
+    const { host, runtime } = this.deps;
+    const nsFile = req.SandboxKey;
+    const present = !!nsFile && (await host.isNamespaceFile(nsFile));
+    this.deps.observe(present);
+    if (!present) return this.fallBack(rec, req, list);
+    const clock = phaseClock();
+    const before = await host.lookInside(nsFile);
+    const ifName = nextIfName(before.links);
+    clock.mark("look");
+    const out = await runtime.add(list, { containerId: rec.cniContainerId, netns: nsFile, ifName, args: rec.cniArgs, capabilityArgs: rec.capabilityArgs });
+    clock.mark("add");
+    const joined: EndpointRecord = { ...rec, phase: "joined", ifName, sandboxKey: nsFile, result: out.result };
+    const { mac } = verifyResult(out.result, ifName, [rec.address, rec.addressIPv6], list.conflist.name);
+    // A chain without a plugin that takes the mac capability (tuning) left its own.
+    if (rec.macAddress && mac !== rec.macAddress && !takesMacCapability(list.conflist)) await host.setMacIn(nsFile, ifName, rec.macAddress);
+    // As on Docker's own networks, a network connected later does not take the default route
+    // from the one that has it (the chain's default route goes; its other routes stay).
+    const taken = before.defaultRoutes.filter((f) => (out.result.routes ?? []).some((r) => r.dst === (f === 4 ? "0.0.0.0/0" : "::/0")));
+    if (taken.length) await host.deleteDefaultRoutes(nsFile, ifName, taken);
+    log.info("endpoint joined in its sandbox", { endpoint: rec.id.slice(0, 12), ifName, address: rec.address, mac: rec.macAddress, ms: clock.done() });
+    return { rec: joined, reply: { DisableGatewayService: true } };
+  }
+
+  private async fallBack(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
+    const { fallback } = this.deps;
+    log.info("no container namespace at Join: this endpoint takes the staging hand-out", { endpoint: rec.id.slice(0, 12), sandboxKey: req.SandboxKey });
+    // The endpoint's own names (no prepared namespace): a crash half-way leaves a record that names them.
+    const progress: CreateProgress = { added: false, clock: phaseClock() };
+    const ready = await fallback.create({ ...rec, attach: fallback.kind, ...endpointNames(rec.id), ifName: "eth0" }, list, progress);
+    return fallback.join(ready, req, list);
+  }
+
+  /** Docker let go of the namespace: keep it for the DEL. */
+  async leave(rec: EndpointRecord): Promise<EndpointRecord> {
+    const { host } = this.deps;
+    if (rec.sandboxKey && (await host.isNamespaceFile(rec.sandboxKey)) && !(await host.netnsExists(rec.stagingNetns))) {
+      await host.holdNetns(rec.sandboxKey, rec.stagingNetns);
+    }
+    return { ...rec, phase: "ready" };
+  }
+
+  /** Joined: the container's namespace while it lives; else our hold of it (or a stand-in there). */
+  async placeOf(rec: EndpointRecord): Promise<TeardownPlace> {
+    const { host } = this.deps;
+    if (rec.phase === "joined" && rec.sandboxKey && !(await host.netnsExists(rec.stagingNetns)) && (await host.isNamespaceFile(rec.sandboxKey))) {
+      return { liveNetns: rec.sandboxKey, stagingNetns: rec.stagingNetns };
+    }
+    return { stagingNetns: rec.stagingNetns, tmpName: rec.tmpName };
+  }
+
+  /**
+   * Ready and held: the container left and DeleteEndpoint never came. Ready and not held: not
+   * joined yet (Docker may be mid-start). Joined: gone with its namespace, or when the namespace
+   * no longer has our address.
+   */
+  async isGone(rec: EndpointRecord): Promise<boolean> {
+    const { host } = this.deps;
+    if (rec.phase === "ready") return host.netnsExists(rec.stagingNetns);
+    if (!rec.sandboxKey || !(await host.isNamespaceFile(rec.sandboxKey))) return true;
+    return rec.address ? !(await host.addressInNamespaceFile(rec.sandboxKey, rec.address)) : false;
+  }
+
+  namespacesOf(rec: EndpointRecord): string[] {
+    return [rec.stagingNetns];
+  }
+}

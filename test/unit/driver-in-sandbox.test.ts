@@ -1,0 +1,129 @@
+// The in-sandbox attach with fakes (no root): the ADD at Join in the container's namespace with
+// the next free eth<N>, Docker told the MAC at CreateEndpoint and given no interface or gateway,
+// the namespace held after Leave for the teardown, the fall-back to the hand-out when a Join
+// finds no namespace, and what the choice of path learns from Joins.
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { AttachChoice } from "../../src/driver/attach-choice.js";
+import { endpointRequest, harness, putNetwork, type Harness } from "../helpers/driver-fakes.js";
+
+const A = "a".repeat(64);
+const B = "b".repeat(64);
+const KEY = "/var/run/docker/netns/0123456789ab";
+
+describe("in-sandbox attach", () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await harness({ attach: new AttachChoice("sandbox") });
+    await putNetwork(h.state);
+    h.host.sandboxes.set(KEY, []);
+  });
+  afterEach(async () => h.cleanup());
+
+  const join = (id: string, key = KEY) => h.driver.join({ NetworkID: "n".repeat(64), EndpointID: id, SandboxKey: key, Options: {} });
+
+  it("adds nothing at CreateEndpoint and tells Docker the MAC the chain will get", async () => {
+    const reply = await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    expect(reply).toEqual({ Interface: { MacAddress: "02:42:0a:01:00:05" } });
+    expect(h.cni.adds).toEqual([]);
+    const rec = await h.state.getEndpoint(A);
+    expect(rec).toMatchObject({ phase: "ready", attach: "in-sandbox", macAddress: "02:42:0a:01:00:05" });
+    expect(h.host.prepareCalls).toBe(0); // no staging namespace made ahead for this path
+  });
+
+  it("runs the ADD at Join in the container's namespace and gives Docker no interface and no gateway", async () => {
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    const reply = await join(A);
+    expect(reply).toEqual({ DisableGatewayService: true });
+    expect(h.cni.adds).toHaveLength(1);
+    expect(h.cni.adds[0]).toMatchObject({ netns: KEY, ifName: "eth0" });
+    expect(h.cni.adds[0]?.capabilityArgs?.mac).toBe("02:42:0a:01:00:05");
+    expect(await h.state.getEndpoint(A)).toMatchObject({ phase: "joined", sandboxKey: KEY, ifName: "eth0" });
+  });
+
+  it("names the interface after those already in the namespace (docker network connect)", async () => {
+    h.host.sandboxLinks.set(KEY, ["eth0", "eth2"]);
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    await join(A);
+    expect(h.cni.adds[0]?.ifName).toBe("eth1");
+  });
+
+  it("leaves the default route to the network that had it", async () => {
+    const withDefault = h.cni.resultFor;
+    h.cni.resultFor = (att) => ({ ...withDefault(att), routes: [{ dst: "0.0.0.0/0", gw: "10.1.0.1" }] });
+    h.host.sandboxDefaults.set(KEY, [4]);
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    await join(A);
+    expect(h.host.defaultRoutesDeleted).toEqual([{ nsFile: KEY, ifName: "eth0", families: [4] }]);
+    // Alone in its namespace, the chain's default route stays.
+    h.host.sandboxDefaults.delete(KEY);
+    h.host.sandboxes.set("/var/run/docker/netns/other", []);
+    await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
+    await join(B, "/var/run/docker/netns/other");
+    expect(h.host.defaultRoutesDeleted).toHaveLength(1);
+  });
+
+  it("holds the namespace after Leave and tears the endpoint down there", async () => {
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    await join(A);
+    await h.driver.leave({ NetworkID: "n".repeat(64), EndpointID: A });
+    expect(h.host.held.get(`cni-shim-${A.slice(0, 12)}`)).toBe(KEY);
+    await h.driver.deleteEndpoint({ NetworkID: "n".repeat(64), EndpointID: A });
+    const target = h.teardown.targets.at(-1)!;
+    expect(target.stagingNetns).toBe(`cni-shim-${A.slice(0, 12)}`);
+    expect(target.liveNetns).toBeUndefined();
+    expect(target.attachment.ifName).toBe("eth0");
+    expect(await h.state.getEndpoint(A)).toBeUndefined();
+  });
+
+  it("falls back to the hand-out when the namespace does not exist at Join", async () => {
+    await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
+    const reply = await join(B, "/var/run/docker/netns/not-there");
+    expect(reply.InterfaceName).toEqual({ SrcName: `cs${B.slice(0, 12)}`, DstPrefix: "eth" });
+    const rec = await h.state.getEndpoint(B);
+    expect(rec).toMatchObject({ attach: "staging-handoff", phase: "joined", stagingNetns: `cni-shim-${B.slice(0, 12)}` });
+    expect(h.cni.adds[0]?.netns).toBe(`/run/netns/cni-shim-${B.slice(0, 12)}`);
+  });
+});
+
+describe("the choice of path", () => {
+  it("follows the engine's version until a Join is seen, then the Joins; a Join without namespace wins", async () => {
+    const c = new AttachChoice("auto");
+    expect(c.decide().kind).toBe("staging-handoff"); // nothing known
+    await c.setEngine("28.5.2+dfsg4");
+    expect(c.decide().kind).toBe("in-sandbox");
+    await c.setEngine("20.10.24+dfsg1");
+    expect(c.decide().kind).toBe("staging-handoff");
+    c.observe(true); // e.g. docker network connect: the namespace exists on every engine
+    expect(c.decide().kind).toBe("in-sandbox");
+    c.observe(false); // a docker run whose namespace came after Join
+    c.observe(true);
+    expect(c.decide()).toMatchObject({ kind: "staging-handoff", joinsWithout: 1, joinsWithNamespace: 2 });
+    await c.setEngine("28.5.2+dfsg4"); // another engine: learnt afresh
+    expect(c.decide()).toMatchObject({ kind: "in-sandbox", joinsWithout: 0 });
+  });
+
+  it("is forced by --attach", () => {
+    expect(new AttachChoice("handoff").decide().kind).toBe("staging-handoff");
+    const s = new AttachChoice("sandbox");
+    s.observe(false);
+    expect(s.decide().kind).toBe("in-sandbox");
+  });
+
+  it("keeps what it saw across a restart", async () => {
+    const { mkdtemp, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const path = await import("node:path");
+    const dir = await mkdtemp(path.join(tmpdir(), "cni-shim-choice-"));
+    try {
+      const first = new AttachChoice("auto", dir);
+      await first.setEngine("27.0.3");
+      first.observe(true);
+      await new Promise((r) => setTimeout(r, 50)); // the first of a kind is written in the background
+      const second = new AttachChoice("auto", dir);
+      await second.load();
+      expect(second.decide()).toMatchObject({ kind: "in-sandbox", engine: "27.0.3", joinsWithNamespace: 1 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
