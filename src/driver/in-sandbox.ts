@@ -86,7 +86,11 @@ export class InSandbox implements AttachStrategy {
     const joined: EndpointRecord = { ...rec, phase: "joined", ifName, sandboxKey: nsFile, result: out.result };
     const { mac } = verifyResult(out.result, ifName, [rec.address, rec.addressIPv6], list.conflist.name);
     // A chain without a plugin that takes the mac capability (tuning) left its own.
-    if (rec.macAddress && mac !== rec.macAddress && !takesMacCapability(list.conflist)) await host.setMacIn(nsFile, ifName, rec.macAddress);
+    if (rec.macAddress && mac !== rec.macAddress && !takesMacCapability(list.conflist)) {
+      await host.setMacIn(nsFile, ifName, rec.macAddress).catch((err: Error) => {
+        throw new Error(`${ifName} took no MAC while up (${err.message}): add {"type": "tuning", "capabilities": {"mac": true}} to the chain, or run cni-shim with --attach handoff`);
+      });
+    }
     // As on Docker's own networks, a network connected later does not take the default route
     // from the one that has it (the chain's default route goes; its other routes stay).
     const taken = before.defaultRoutes.filter((f) => (out.result.routes ?? []).some((r) => r.dst === (f === 4 ? "0.0.0.0/0" : "::/0")));

@@ -50,9 +50,12 @@ export function nextIfName(existing: string[], prefix = "eth"): string {
   for (let n = 0; ; n++) if (!used.has(`${prefix}${n}`)) return `${prefix}${n}`;
 }
 
-/** Set the MAC of an interface inside the namespace (down, address, up: some links refuse a live change). */
+/**
+ * Set the MAC of an interface inside the namespace while it is up (veth and macvlan allow it).
+ * Not down and up again: that would drop the routes the chain put on it.
+ */
 export async function setMacIn(nsFile: string, ifName: string, mac: string): Promise<void> {
-  await run("nsenter", [`--net=${nsFile}`, "ip", "-batch", "-"], { input: `link set dev ${ifName} down\nlink set dev ${ifName} address ${mac}\nlink set dev ${ifName} up\n` });
+  await run("nsenter", [`--net=${nsFile}`, "ip", "link", "set", "dev", ifName, "address", mac]);
 }
 
 /**
