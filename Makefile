@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 TEST_IMAGE ?= cni-shim-busybox:latest
 
-.PHONY: all deps build run test test-unit bench soak clean image plugin plugin-base plugin-local install uninstall
+.PHONY: all deps build run test test-unit lint bench soak clean image plugin plugin-base plugin-local install uninstall
 
 all: build
 
@@ -32,10 +32,18 @@ run: deps build docker-up
 # ENGINES="20 28" runs fewer engines.
 test: deps build
 	npx tsc -p tsconfig.test.json
+	npx eslint .
+	npx knip
 	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) bash scripts/test-matrix.sh
 
 test-unit: build
 	npx vitest run test/unit
+
+# Type-aware ESLint (eslint.config.js) and knip (knip.json: unused files, exports, dependencies);
+# `make test` runs both and fails on any finding.
+lint: $(NODE_MODULES_STAMP)
+	npx eslint .
+	npx knip
 
 # Figures, no assertions (scripts/bench.mjs): Docker's bridge, cni-shim and podman + CNI on the same
 # chain; installs podman when missing. BENCH_ARGS sets the rounds (default 11), e.g. BENCH_ARGS=5.

@@ -9,7 +9,7 @@ import type { AttachmentRecord, StateStore } from "../driver/state.js";
 import { convergentDel } from "../teardown/convergent.js";
 import { log } from "../util/log.js";
 
-export const LOOPBACK_LIST = { cniVersion: "1.0.0", name: "cni-loopback", plugins: [{ type: "loopback" }] };
+const LOOPBACK_LIST = { cniVersion: "1.0.0", name: "cni-loopback", plugins: [{ type: "loopback" }] };
 
 interface ContainerInfo {
   id: string;

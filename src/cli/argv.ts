@@ -25,5 +25,5 @@ export function parseCommandLine<const O extends Options>(
   const { values, positionals } = parseArgs({ args: argv, options: { ...settingOptions, ...options }, allowPositionals: how.positionals ?? false, strict: true });
   const settings = resolveSettings(values, how.defaults);
   setLogLevel(settings.logLevel);
-  return { settings, values: values as Values<O>, positionals };
+  return { settings, values, positionals };
 }

@@ -10,7 +10,7 @@ export type CniArg = [string, string];
 export function normaliseCniArgs(args: CniArg[] = []): CniArg[] {
   const out: CniArg[] = [["IgnoreUnknown", "1"]];
   for (const [key, value] of args) {
-    if (!/^[A-Za-z0-9_.\-]+$/.test(key)) throw new CniRuntimeError(`CNI_ARGS key "${key}" is invalid: use letters, digits, '_', '.', '-'`);
+    if (!/^[A-Za-z0-9_.-]+$/.test(key)) throw new CniRuntimeError(`CNI_ARGS key "${key}" is invalid: use letters, digits, '_', '.', '-'`);
     if (/[;=]/.test(value)) throw new CniRuntimeError(`CNI_ARGS value for ${key} ("${value}") contains ';' or '=', which CNI_ARGS cannot carry`);
     if (key === "IgnoreUnknown") continue;
     out.push([key, value]);

@@ -2,7 +2,7 @@ import { access, constants, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CniRuntimeError } from "./errors.js";
 
-export const DEFAULT_CNI_PATH = ["/opt/cni/bin", "/usr/lib/cni"];
+const DEFAULT_CNI_PATH = ["/opt/cni/bin", "/usr/lib/cni"];
 
 export function parseCniPath(value: string | undefined): string[] {
   const dirs = (value ?? "").split(":").filter(Boolean);

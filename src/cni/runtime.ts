@@ -8,7 +8,7 @@ import { VersionProbe, chooseVersion, compareVersions } from "./version.js";
 import { ResultCache } from "./cache.js";
 import { normaliseCniArgs, type CniArg } from "./args.js";
 import { parseResult } from "./result.js";
-import { CniRuntimeError, CniPluginError } from "./errors.js";
+import { CniRuntimeError } from "./errors.js";
 import { CNI_NAME_RE } from "./schemas.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
 import { log } from "../util/log.js";
@@ -129,16 +129,16 @@ export class CniRuntime {
 
   private async delChain(list: ConfList, paths: string[], version: string, att: Attachment, args: CniArg[], caps: Record<string, unknown>, prevResult: unknown): Promise<void> {
     const sendPrev = compareVersions(version, "0.4.0") >= 0 ? prevResult : undefined;
-    let firstError: unknown;
+    const errors: unknown[] = [];
     // Reverse order; keep going after a failure so one broken plugin does not leak the others.
     for (let i = list.plugins.length - 1; i >= 0; i--) {
       try {
         await this.exec("DEL", paths[i]!, att, args, CniRuntime.pluginStdin(list, list.plugins[i]!, version, caps, sendPrev));
       } catch (err) {
-        firstError ??= err;
+        errors.push(err);
       }
     }
-    if (firstError) throw firstError;
+    if (errors.length) throw errors[0];
   }
 
   /** What a DEL sends: the ADD's cached CNI_ARGS and capability args when there are any. */
@@ -199,14 +199,14 @@ export class CniRuntime {
   async gc(net: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, inUse: (cniContainerId: string) => boolean = () => false): Promise<CacheEntry[]> {
     const keep = new Set(valid.map((v) => `${v.containerId}/${v.ifName}`));
     const removed: CacheEntry[] = [];
-    let firstError: unknown;
+    const errors: unknown[] = [];
     for (const entry of await this.cache.list(net.conflist.name)) {
       if (keep.has(`${entry.containerId}/${entry.ifName}`) || inUse(entry.containerId)) continue;
       try {
         await this.del(CniRuntime.confListOf(entry), { containerId: entry.containerId, ifName: entry.ifName, netns: entry.netns, args: entry.cniArgs, capabilityArgs: entry.capabilityArgs });
         removed.push(entry);
       } catch (err) {
-        firstError ??= err;
+        errors.push(err);
       }
     }
     if (!net.conflist.disableGC) {
@@ -218,14 +218,12 @@ export class CniRuntime {
           try {
             await execPlugin({ pluginPath: paths[i]!, command: "GC", cniPath: this.opts.cniPath, stdin, timeoutMs: this.opts.execTimeoutMs }, this.opts.onExec);
           } catch (err) {
-            firstError ??= err;
+            errors.push(err);
           }
         }
       }
     }
-    if (firstError) throw firstError;
+    if (errors.length) throw errors[0];
     return removed;
   }
 }
-
-export { CniPluginError, CniRuntimeError };

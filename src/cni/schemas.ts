@@ -3,9 +3,9 @@
 import { z } from "zod";
 
 /** Network and container id syntax from the spec. */
-export const CNI_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+export const CNI_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-export const Capabilities = z.record(z.string(), z.boolean());
+const Capabilities = z.record(z.string(), z.boolean());
 
 export const PluginConf = z.looseObject({
   type: z.string().min(1, "must name the plugin binary").refine((t) => !t.includes("/"), "must be a plugin name without '/'"),
@@ -33,20 +33,20 @@ export const SingleConf = PluginConf.extend({
   name: z.string().regex(CNI_NAME_RE, "must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"),
 });
 
-export const ResultInterface = z.looseObject({
+const ResultInterface = z.looseObject({
   name: z.string(),
   mac: z.string().optional(),
   mtu: z.number().optional(),
   sandbox: z.string().optional(),
 });
-export const ResultIP = z.looseObject({
+const ResultIP = z.looseObject({
   address: z.string(),
   gateway: z.string().optional(),
   interface: z.number().int().nonnegative().optional(),
   version: z.string().optional(), // 0.3.x/0.4.0 only
 });
-export const ResultRoute = z.looseObject({ dst: z.string(), gw: z.string().optional() });
-export const ResultDNS = z.looseObject({
+const ResultRoute = z.looseObject({ dst: z.string(), gw: z.string().optional() });
+const ResultDNS = z.looseObject({
   nameservers: z.array(z.string()).optional(),
   domain: z.string().optional(),
   search: z.array(z.string()).optional(),

@@ -121,13 +121,12 @@ export const Row = z.object({
 });
 export type Row = z.infer<typeof Row>;
 
-export const ColumnInfo = z.object({
+const ColumnInfo = z.object({
   id: ColumnId,
   title: z.string(),
   how: z.string(),
   facts: ColumnFacts,
 });
-export type ColumnInfo = z.infer<typeof ColumnInfo>;
 
 export const Report = z.object({
   tool: z.literal("cni-shim compare"),

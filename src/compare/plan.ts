@@ -94,7 +94,7 @@ export async function usedSubnets(docker: Docker): Promise<string[]> {
 }
 
 /** Is a host port free: nothing listens on it and no NAT rule (e.g. portmap's) catches it? */
-export async function portsFree(ports: number[], iptablesSave: string): Promise<boolean> {
+async function portsFree(ports: number[], iptablesSave: string): Promise<boolean> {
   for (const p of ports) {
     if (p < 1 || p > 65535) return false;
     if (new RegExp(`--dports? (\\S*,)?${p}(?=[,:\\s]|$)`).test(iptablesSave)) return false;

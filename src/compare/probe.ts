@@ -10,7 +10,7 @@ import type { Address, ColumnFacts, ColumnId, Link, Route } from "./model.js";
 import { formatRule, parseIptablesSave, rulesFor } from "./rules.js";
 
 /** Network sysctls worth a look (read in the container's namespace). */
-export const SYSCTLS = [
+const SYSCTLS = [
   "net.core.somaxconn",
   "net.ipv4.ip_forward",
   "net.ipv4.conf.all.rp_filter",
@@ -73,7 +73,7 @@ async function readOr(path: string, fallback: string): Promise<string> {
 }
 
 /** What the container sees: links, addresses, routes, resolver and hosts files, sysctls. */
-export async function inside(pid: number): Promise<ColumnFacts["inside"]> {
+async function inside(pid: number): Promise<ColumnFacts["inside"]> {
   const links = (JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-d", "addr", "show"]))) || "[]") as IpAddrJson[]).map(toLink);
   const routes4 = (JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-4", "route", "show", "table", "main"]))) || "[]") as IpRouteJson[]).map(toRoute);
   const routes6 = (JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-6", "route", "show", "table", "main"]))) || "[]") as IpRouteJson[]).map(toRoute);

@@ -8,13 +8,13 @@ import type { Reach } from "./model.js";
 /** What the probe container's web server answers (written by the probe's command). */
 export const PROBE_PAGE = "cni-shim compare probe";
 
-export interface ExecResult {
+interface ExecResult {
   exitCode: number | null;
   output: string;
 }
 
 /** `docker exec` through the API, bounded by a timeout. */
-export async function dockerExec(docker: Docker, container: string, cmd: string[], timeoutMs = 15_000): Promise<ExecResult> {
+async function dockerExec(docker: Docker, container: string, cmd: string[], timeoutMs = 15_000): Promise<ExecResult> {
   const exec = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
   const stream = await exec.start({ hijack: true, stdin: false });
   const sink = new PassThrough();

@@ -21,7 +21,7 @@ const NONE = "(none)";
 const lines = (xs: string[]) => (xs.length ? xs.join("\n") : NONE);
 
 /** The container's interface on the column's network (eth0 for all three). */
-export function mainLink(f: ColumnFacts): Link | undefined {
+function mainLink(f: ColumnFacts): Link | undefined {
   return f.inside.links.find((l) => l.name === "eth0") ?? f.inside.links.find((l) => l.peerIndex !== undefined) ?? f.inside.links.find((l) => l.name !== "lo");
 }
 
@@ -61,7 +61,7 @@ function routeText(r: Route, ownIP: string | undefined): string {
 }
 
 /** The IPv4 tables the container's own traffic consults, in policy-rule order. */
-export function tablesInOrder(f: ColumnFacts): Route[][] {
+function tablesInOrder(f: ColumnFacts): Route[][] {
   if (!f.inside.rules4?.length) return [f.inside.routes4];
   const own = mainIPv4(f)?.split("/")[0];
   const ownN = own ? cidrRange(own) : undefined;
@@ -114,7 +114,7 @@ function reach(key: string): (f: ColumnFacts) => Cell {
 }
 
 function reachDetails(cols: Columns, key: string): string | undefined {
-  const failed = cols.filter((c) => c.reach[key] && !c.reach[key]!.ok).map((c) => `${c.column}: ${c.reach[key]!.detail}`);
+  const failed = cols.filter((c) => c.reach[key] && !c.reach[key].ok).map((c) => `${c.column}: ${c.reach[key]!.detail}`);
   return failed.length ? `failed in ${failed.join("; ")}` : undefined;
 }
 
@@ -382,7 +382,10 @@ export function notesOf(rows: Row[]): string[] {
   for (const r of rows) {
     if (!r.differs || !r.note || r.note === "per container") continue;
     const line = `${r.label}: ${r.note}`;
-    if (!seen.has(line)) out.push(line), seen.add(line);
+    if (!seen.has(line)) {
+      out.push(line);
+      seen.add(line);
+    }
   }
   return out;
 }

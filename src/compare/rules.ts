@@ -23,7 +23,7 @@ export interface RuleContext {
 }
 
 /** Chains the CNI plugins create per attachment (bridge ipMasq, portmap DNAT). */
-export const PER_CONTAINER_CHAIN = /^CNI-(DN-)?[0-9a-f]{12,}$/;
+const PER_CONTAINER_CHAIN = /^CNI-(DN-)?[0-9a-f]{12,}$/;
 
 export function parseIptablesSave(text: string): IptRule[] {
   const out: IptRule[] = [];
@@ -115,7 +115,7 @@ export function groupRules(rules: IptRule[], ctx: RuleContext): RuleGroups {
     const group = r.table !== "nat" ? groups.filter : masq && !r.chain.startsWith("CNI-HOSTPORT") ? groups.masquerade : groups.publish;
     if (!group.includes(line)) group.push(line);
   }
-  for (const g of Object.values(groups)) g.sort();
+  for (const g of [groups.masquerade, groups.publish, groups.filter]) g.sort();
   return groups;
 }
 

@@ -84,14 +84,14 @@ async function columnTwoDriver(settings: Settings, s: CompareSession): Promise<R
   // As serve does: the engine's version, for the attach path before any Join has shown it.
   await driver.choice.setEngine(await dockerVersion(settings.dockerSocket, 5_000));
   s.progress(`new endpoints take the ${driver.choice.decide().kind} path (${driver.choice.decide().why})`);
-  let server: Server | undefined;
+  const served: { server?: Server } = {};
   s.cleanup.add(`cni-shim plugin on ${socket}`, async () => {
     await driver.stop();
-    server?.close();
-    server?.closeAllConnections();
+    served.server?.close();
+    served.server?.closeAllConnections();
     await rm(socket, { force: true });
   });
-  server = (await listenUnix(createApp(servedDriver(driver)), socket)) as Server;
+  served.server = (await listenUnix(createApp(servedDriver(driver)), socket)) as Server;
   return { name, inProcess: true, attach: driver.choice.decide().kind };
 }
 
@@ -130,8 +130,8 @@ export async function runCompare(o: CompareOptions): Promise<Report> {
   try {
     await docker.getImage(o.image).inspect();
   } catch (err) {
-    if (statusOf(err) === 404) throw new Error(`image ${o.image} is not on this host: compare never pulls; pull or build it first (scripts/test-image.sh builds ${DEFAULT_IMAGE})`);
-    throw new Error(`Docker is not answering on ${settings.dockerSocket}: ${(err as Error).message}`);
+    if (statusOf(err) === 404) throw new Error(`image ${o.image} is not on this host: compare never pulls; pull or build it first (scripts/test-image.sh builds ${DEFAULT_IMAGE})`, { cause: err });
+    throw new Error(`Docker is not answering on ${settings.dockerSocket}: ${(err as Error).message}`, { cause: err });
   }
   const found = o.conflist ? await findConfList(confDirs(settings), o.conflist) : undefined;
   const named = found && { found, plan: namedPlan(found) };

@@ -1,5 +1,5 @@
 // `cni-shim doctor`: every check, in the order they are reported, and running them. Each check is
-// a small async function that looks at one thing on this host and says pass, warn or fail, with
+// a small (mostly async) function that looks at one thing on this host and says pass, warn or fail, with
 // what to do about a problem; nothing here changes the host. The checks live by what they look at:
 //   cni-shim-checks.ts   cni-shim itself (plugin socket, Docker, CNI plugins and lists, kernel)
 //   node-checks.ts       what Kubernetes requires of every node

@@ -16,7 +16,7 @@ import { dockerVersion } from "../docker/engine.js";
 import { AttachChoice } from "../driver/attach-choice.js";
 import { pass, problem, readText, type Check, type CheckResult, type NamedCheck } from "./results.js";
 
-const rootCheck: Check = async () => {
+const rootCheck: Check = () => {
   const uid = process.getuid?.();
   if (uid === 0) return pass("cni-shim", "root", "running as root");
   return problem("fail", "cni-shim", "root", `running as uid ${uid}: cni-shim needs root (network namespaces, iptables), and some checks here need it too`, "run cni-shim (and cni-shim doctor) as root, e.g. with sudo");

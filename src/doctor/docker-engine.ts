@@ -6,7 +6,7 @@
 // 26.1, 28.5.
 import { pass, problem, type CheckResult } from "./results.js";
 
-export type JoinNetns = "absent" | "present";
+type JoinNetns = "absent" | "present";
 
 interface Era {
   /** Engines from this release on; the list is ordered newest first. */

@@ -38,7 +38,7 @@ export const ROLE_PORTS: Record<Role, PortRequirement[]> = {
 };
 
 /** The NodePort range is checked for workers (kube-proxy serves it there). */
-export const ROLE_CHECKS_NODEPORTS: Record<Role, boolean> = { "control-plane": false, worker: true };
+const ROLE_CHECKS_NODEPORTS: Record<Role, boolean> = { "control-plane": false, worker: true };
 
 function ownedBy(l: Listener, names: string[]): boolean {
   // comm is cut to 15 characters (kube-controller-manager -> "kube-controller").

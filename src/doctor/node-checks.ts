@@ -9,7 +9,7 @@ import { pass, problem, readText, type Check, type NamedCheck } from "./results.
 
 const NOT_UNIQUE_HERE = "uniqueness across nodes cannot be checked from one host: compare with the other nodes";
 
-const interfacesCheck: Check = async () => {
+const interfacesCheck: Check = () => {
   const found: Array<{ name: string; address: string; family: string }> = [];
   for (const [name, addrs] of Object.entries(networkInterfaces())) {
     for (const a of addrs ?? []) {
@@ -53,7 +53,7 @@ export function hostnameProblem(name: string): string | undefined {
   return undefined;
 }
 
-const hostnameCheck: Check = async () => {
+const hostnameCheck: Check = () => {
   const name = osHostname();
   const why = hostnameProblem(name);
   if (why) return problem("warn", "node", "hostname", `hostname ${why}; Kubernetes uses it as the node name`, "set a unique, lowercase hostname (hostnamectl set-hostname NAME) or pass --node-name to kubeadm", { hostname: name });

@@ -20,7 +20,7 @@ export interface TcpSocket {
   inode: number;
 }
 
-export interface ProcessInfo {
+interface ProcessInfo {
   pid: number;
   /** /proc/<pid>/comm */
   name: string;
@@ -95,7 +95,7 @@ async function readOptional(path: string): Promise<string> {
 }
 
 /** The listening TCP sockets of the current network namespace. */
-export async function tcpListeners(procRoot = "/proc"): Promise<Array<Omit<Listener, "processes">>> {
+async function tcpListeners(procRoot = "/proc"): Promise<Array<Omit<Listener, "processes">>> {
   const sockets = [
     ...parseProcNetTcp(await readOptional(join(procRoot, "net/tcp")), 4),
     ...parseProcNetTcp(await readOptional(join(procRoot, "net/tcp6")), 6),
@@ -104,7 +104,7 @@ export async function tcpListeners(procRoot = "/proc"): Promise<Array<Omit<Liste
 }
 
 /** Which processes hold these socket inodes (scans /proc/<pid>/fd; unreadable entries are skipped). */
-export async function socketOwners(inodes: Iterable<number>, procRoot = "/proc"): Promise<Map<number, ProcessInfo[]>> {
+async function socketOwners(inodes: Iterable<number>, procRoot = "/proc"): Promise<Map<number, ProcessInfo[]>> {
   const wanted = new Set([...inodes].filter((i) => i > 0));
   const out = new Map<number, ProcessInfo[]>();
   if (!wanted.size) return out;

@@ -28,7 +28,7 @@ export interface DoctorContext {
   sysRoot?: string;
 }
 
-export type Check = (ctx: DoctorContext) => Promise<CheckResult | CheckResult[]>;
+export type Check = (ctx: DoctorContext) => CheckResult | CheckResult[] | Promise<CheckResult | CheckResult[]>;
 
 /** A check in the list checks.ts runs; group and id name it when it throws. */
 export interface NamedCheck {

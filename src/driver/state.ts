@@ -104,7 +104,10 @@ export class StateStore {
   }
 
   private async read<T>(schema: z.ZodType<T>, path: string, st?: Stats): Promise<T | undefined> {
-    st ??= await stat(path).catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
+    st ??= await stat(path).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
     if (!st) return void this.parsed.delete(path);
     const cached = this.parsed.get(path);
     // A copy: callers get records they may change without changing the cache.

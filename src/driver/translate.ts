@@ -45,11 +45,11 @@ export function networkOptions(req: api.CreateNetworkRequest): NetworkOptions {
     throw new TranslationError(`unknown option ${unknownShim.join(", ")}: cni-shim understands ${[...known].map((k) => `-o ${k}=...`).join(", ")}`);
   }
   const cniNetwork = str(api.SHIM_OPT.network);
-  if (cniNetwork !== undefined && (!/^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/.test(cniNetwork) || cniNetwork.includes(".."))) {
+  if (cniNetwork !== undefined && (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(cniNetwork) || cniNetwork.includes(".."))) {
     throw new TranslationError(`-o ${api.SHIM_OPT.network}="${cniNetwork}" is not a CNI network name: give the "name" of a conflist in the conf dir, not a path`);
   }
   const bridge = str(api.SHIM_OPT.bridge);
-  if (bridge !== undefined && (bridge.length > 15 || !/^[a-zA-Z0-9_.\-]+$/.test(bridge))) {
+  if (bridge !== undefined && (bridge.length > 15 || !/^[a-zA-Z0-9_.-]+$/.test(bridge))) {
     throw new TranslationError(`-o ${api.SHIM_OPT.bridge}="${bridge}" is not a valid interface name (at most 15 letters, digits, '_', '.', '-')`);
   }
   const mtuText = str(api.SHIM_OPT.mtu);
@@ -66,14 +66,14 @@ export function networkOptions(req: api.CreateNetworkRequest): NetworkOptions {
 
 const shortId = (id: string) => id.slice(0, 12);
 export const defaultNetworkName = (networkId: string) => `cni-shim-${shortId(networkId)}`;
-export const defaultBridgeName = (networkId: string) => `cs-${shortId(networkId)}`;
+const defaultBridgeName = (networkId: string) => `cs-${shortId(networkId)}`;
 
 /**
  * The embedded template made concrete for one Docker network: Docker's pools and gateways as
  * host-local ranges, a bridge name of its own (two networks never share a bridge).
  */
 export function instantiateDefault(template: ConfList, req: api.CreateNetworkRequest, opts: NetworkOptions): ConfList {
-  const list = structuredClone(template) as ConfList;
+  const list = structuredClone(template);
   list.name = defaultNetworkName(req.NetworkID);
   const bridge = list.plugins.find((p) => p.type === "bridge");
   const ipamHolder = ipamPlugin(list);

@@ -9,13 +9,13 @@ const id = z.string().regex(/^[0-9a-f]{64}$/, "must be a 64-character hex id as 
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, "must be an address with prefix length, like 10.1.0.0/24");
 const options = z.record(z.string(), z.unknown()).nullish().transform((v) => v ?? {});
 
-export const IPAMData = z.looseObject({
+const IPAMData = z.looseObject({
   AddressSpace: z.string().optional(),
   Pool: cidr,
   Gateway: cidr.optional(),
   AuxAddresses: z.record(z.string(), cidr).nullish(),
 });
-export type IPAMData = z.infer<typeof IPAMData>;
+type IPAMData = z.infer<typeof IPAMData>;
 
 export const CreateNetworkRequest = z.looseObject({
   NetworkID: id,
@@ -29,7 +29,7 @@ export const NetworkRequest = z.looseObject({ NetworkID: id });
 export const EndpointRequest = z.looseObject({ NetworkID: id, EndpointID: id });
 export type EndpointRequest = z.infer<typeof EndpointRequest>;
 
-export const EndpointInterface = z.looseObject({
+const EndpointInterface = z.looseObject({
   Address: z.union([cidr, z.literal("")]).optional(),
   AddressIPv6: z.union([cidr, z.literal("")]).optional(),
   MacAddress: z.union([z.string().regex(/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/, "must be a MAC like 02:42:ac:11:00:02"), z.literal("")]).optional(),
@@ -54,7 +54,7 @@ export type JoinRequest = z.infer<typeof JoinRequest>;
 export const ProgramExternalConnectivityRequest = z.looseObject({ NetworkID: id, EndpointID: id, Options: options });
 
 /** Items of com.docker.network.portmap (libnetwork types.PortBinding). Proto: 6 tcp, 17 udp, 132 sctp. */
-export const PortBinding = z.looseObject({
+const PortBinding = z.looseObject({
   Proto: z.number().int(),
   IP: z.string().optional(),
   Port: z.number().int().min(0).max(65535),
@@ -62,7 +62,7 @@ export const PortBinding = z.looseObject({
   HostPort: z.number().int().min(0).max(65535),
   HostPortEnd: z.number().int().min(0).max(65535).optional(),
 });
-export type PortBinding = z.infer<typeof PortBinding>;
+type PortBinding = z.infer<typeof PortBinding>;
 export const PortBindings = z.array(PortBinding).nullish().transform((v) => v ?? []);
 
 // Replies.

@@ -29,7 +29,7 @@ export interface NetworkDriver {
   settle?(): Promise<void>;
 }
 
-export class BadRequestError extends Error {}
+class BadRequestError extends Error {}
 
 /** Docker's requests are a few KB (a long published port range is the largest). */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -164,7 +164,7 @@ export function createApp(driver: NetworkDriver): express.Express {
   // compresses a request; inflating would let a small body grow to the limit (and cost zlib memory).
   app.use(express.raw({ type: () => true, limit: BODY_LIMIT_BYTES, inflate: false }));
 
-  const route = <S extends z.ZodType>(call: string, schema: S, handler: (body: z.infer<S>) => Promise<unknown>) => {
+  const route = <S extends z.ZodType>(call: string, schema: S, handler: (body: z.infer<S>) => unknown) => {
     app.post(`/${call}`, async (req, res) => {
       const started = performance.now();
       const ids: Record<string, unknown> = {};
@@ -185,11 +185,11 @@ export function createApp(driver: NetworkDriver): express.Express {
   };
 
   const Empty = api.NetworkRequest.partial();
-  route("Plugin.Activate", Empty, async () => {
+  route("Plugin.Activate", Empty, () => {
     driver.activated?.();
     return { Implements: ["NetworkDriver"] };
   });
-  route("NetworkDriver.GetCapabilities", Empty, async () => ({ Scope: "local", ConnectivityScope: "local" }));
+  route("NetworkDriver.GetCapabilities", Empty, () => ({ Scope: "local", ConnectivityScope: "local" }));
   route("NetworkDriver.CreateNetwork", api.CreateNetworkRequest, async (b) => void (await driver.createNetwork(b)));
   route("NetworkDriver.DeleteNetwork", api.NetworkRequest, async (b) => void (await driver.deleteNetwork(b.NetworkID)));
   route("NetworkDriver.CreateEndpoint", api.CreateEndpointRequest, (b) => driver.createEndpoint(b));
@@ -200,10 +200,10 @@ export function createApp(driver: NetworkDriver): express.Express {
   route("NetworkDriver.ProgramExternalConnectivity", api.ProgramExternalConnectivityRequest, async (b) => void (await driver.programExternalConnectivity(b)));
   route("NetworkDriver.RevokeExternalConnectivity", api.EndpointRequest, async (b) => void (await driver.revokeExternalConnectivity(b)));
   // Swarm-only calls: a local-scope driver has nothing to do, but must not fail them.
-  route("NetworkDriver.DiscoverNew", Empty, async () => ({}));
-  route("NetworkDriver.DiscoverDelete", Empty, async () => ({}));
-  route("NetworkDriver.AllocateNetwork", Empty, async () => ({ Options: {} }));
-  route("NetworkDriver.FreeNetwork", Empty, async () => ({}));
+  route("NetworkDriver.DiscoverNew", Empty, () => ({}));
+  route("NetworkDriver.DiscoverDelete", Empty, () => ({}));
+  route("NetworkDriver.AllocateNetwork", Empty, () => ({ Options: {} }));
+  route("NetworkDriver.FreeNetwork", Empty, () => ({}));
   route("CniShim.Reconcile", Empty, async () => ({ Result: (await driver.reconcile?.()) ?? null }));
   route("CniShim.Settle", Empty, async () => void (await driver.settle?.()));
 

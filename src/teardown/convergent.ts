@@ -53,7 +53,7 @@ const bareIP = (cidr: string) => cidr.split("/")[0]!;
 
 /** The least a DEL needs of a result: the container interface and its addresses. */
 function standInResult(ifName: string, addresses: string[]): Result {
-  return { cniVersion: "1.0.0", interfaces: [{ name: ifName, sandbox: "stand-in" }], ips: addresses.map((address) => ({ address, interface: 0 })) } as Result;
+  return { cniVersion: "1.0.0", interfaces: [{ name: ifName, sandbox: "stand-in" }], ips: addresses.map((address) => ({ address, interface: 0 })) };
 }
 
 /** Bridge plugins of the list with ipMasq: their DEL needs the masquerade chain to exist. */
@@ -103,7 +103,7 @@ export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Pro
     } else {
       if (masqBridges(list)) {
         const chain = ipt.masqChain(list.conflist.name, attachment.containerId);
-        for (const family of new Set(addresses.map((a) => (a.includes(":") ? 6 : 4) as ipt.Family))) {
+        for (const family of new Set(addresses.map((a) => a.includes(":") ? 6 : 4))) {
           if (await ipt.ensureChain(family, "nat", chain)) createdChains.push([family, chain]);
         }
         clock.mark("masqChain");

@@ -1,6 +1,6 @@
 import { execa } from "execa";
 
-export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
+const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
 
 export class CommandError extends Error {
   constructor(

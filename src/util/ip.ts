@@ -9,7 +9,7 @@ function bigIntToV4(n: bigint): string {
   return [24n, 16n, 8n, 0n].map((s) => String((n >> s) & 255n)).join(".");
 }
 function v6ToBigInt(addr: string): bigint {
-  let [head, tail] = addr.includes("::") ? addr.split("::") : [addr, undefined];
+  const [head, tail] = addr.includes("::") ? addr.split("::") : [addr, undefined];
   const h = head ? head.split(":") : [];
   const t = tail !== undefined && tail !== "" ? tail.split(":") : [];
   // An embedded IPv4 tail (::ffff:1.2.3.4) counts as two groups.
@@ -17,7 +17,7 @@ function v6ToBigInt(addr: string): bigint {
     groups.flatMap((g) => (g.includes(".") ? (() => { const n = v4ToBigInt(g); return [(n >> 16n).toString(16), (n & 0xffffn).toString(16)]; })() : [g]));
   const hg = expand(h);
   const tg = expand(t);
-  const zeros = tail !== undefined ? Array(8 - hg.length - tg.length).fill("0") : [];
+  const zeros = tail !== undefined ? new Array<string>(8 - hg.length - tg.length).fill("0") : [];
   return [...hg, ...zeros, ...tg].reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g || "0", 16)), 0n);
 }
 function bigIntToV6(n: bigint): string {
@@ -84,7 +84,7 @@ export function sameIP(a: string | undefined, b: string | undefined): boolean {
 }
 
 /** An address as a number (either family), for interval arithmetic on routes. */
-export function addressToBigInt(addr: string): bigint {
+function addressToBigInt(addr: string): bigint {
   return addr.includes(":") ? v6ToBigInt(addr) : v4ToBigInt(addr);
 }
 

@@ -1,5 +1,5 @@
 // One JSON object per line on stderr: easy to grep, easy to feed to jq or journald.
-export type LogLevel = "debug" | "info" | "warn" | "error";
+type LogLevel = "debug" | "info" | "warn" | "error";
 const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 let threshold: number = order[(process.env.CNI_SHIM_LOG_LEVEL as LogLevel) ?? "info"] ?? order.info;

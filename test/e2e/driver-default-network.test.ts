@@ -28,7 +28,8 @@ describe("docker network on the embedded default CNI config", () => {
 
   it("gives each container eth0 with the address and MAC docker inspect shows", async () => {
     for (const name of containers) {
-      const inspect = JSON.parse((await docker(["inspect", name, "--format", `{{json .NetworkSettings.Networks}}`])).stdout)[net];
+      const networks = JSON.parse((await docker(["inspect", name, "--format", `{{json .NetworkSettings.Networks}}`])).stdout) as Record<string, { IPAddress: string; IPPrefixLen: number; MacAddress: string }>;
+      const inspect = networks[net]!;
       const { addr, links } = await containerNet(name);
       expect(addr).toContain(`eth0    inet ${inspect.IPAddress}/${inspect.IPPrefixLen}`);
       expect(inspect.MacAddress).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
@@ -43,8 +44,8 @@ describe("docker network on the embedded default CNI config", () => {
     const { routes } = await containerNet(client);
     expect(routes[0]).toBe(`default via ${gw} dev eth0`);
     const networks = (await docker(["network", "ls", "--format", "{{.Name}}"])).stdout.split("\n");
-    const gwbridge = networks.includes("docker_gwbridge") ? JSON.parse((await docker(["network", "inspect", "docker_gwbridge", "--format", "{{json .Containers}}"])).stdout) : {};
-    expect(Object.values(gwbridge).map((c) => (c as { Name: string }).Name)).not.toContain(client);
+    const gwbridge = networks.includes("docker_gwbridge") ? (JSON.parse((await docker(["network", "inspect", "docker_gwbridge", "--format", "{{json .Containers}}"])).stdout) as Record<string, { Name: string }>) : {};
+    expect(Object.values(gwbridge).map((c) => c.Name)).not.toContain(client);
   });
 
   it("puts the host side of each veth on the network's own bridge with hairpin on", async () => {

@@ -43,7 +43,7 @@ describe("make install / make uninstall", () => {
     for (const dev of ["typescript", "vitest"]) expect(modules).not.toContain(dev);
     const types = await readdir(join(app, "node_modules/@types")).catch(() => []);
     for (const dev of ["dockerode", "express"]) expect(types).not.toContain(dev);
-    const version = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")).version as string;
+    const { version } = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as { version: string };
     expect((await sh(process.execPath, [join(app, "dist/cli/main.js"), "--version"])).stdout).toBe(`cni-shim ${version}`);
     // The embedded config is found next to the installed program.
     const res = await sh(process.execPath, [join(app, "dist/cli/main.js"), "doctor", "--json", "--conf-dir", join(dest, "no-such-dir")], { reject: false });

@@ -60,7 +60,8 @@ describe("the managed plugin (docker plugin create / enable)", () => {
 
   const pluginSocket = () => `/run/docker/plugins/${pluginId}/cni-shim.sock`;
   const attachment = async (container: string): Promise<Attachment> => {
-    const info = JSON.parse((await docker(["inspect", container, "--format", "{{json .NetworkSettings.Networks}}"])).stdout)[net] as { EndpointID: string; IPAddress: string };
+    const networks = JSON.parse((await docker(["inspect", container, "--format", "{{json .NetworkSettings.Networks}}"])).stdout) as Record<string, { EndpointID: string; IPAddress: string }>;
+    const info = networks[net]!;
     return { endpoint: info.EndpointID, address: info.IPAddress };
   };
   /** What this test's endpoints could leave behind on the host, attributed by name. */
@@ -104,10 +105,12 @@ describe("the managed plugin (docker plugin create / enable)", () => {
   }, 120_000);
 
   it("is enabled and runs the project from its own rootfs, with host networking", async () => {
-    const inspect = JSON.parse((await docker(["plugin", "inspect", pluginName])).stdout)[0] as {
-      Enabled: boolean;
-      Config: { Interface: { Socket: string; Types: string[] }; Network: { Type: string } };
-    };
+    const inspect = (
+      JSON.parse((await docker(["plugin", "inspect", pluginName])).stdout) as Array<{
+        Enabled: boolean;
+        Config: { Interface: { Socket: string; Types: string[] }; Network: { Type: string } };
+      }>
+    )[0]!;
     expect(inspect.Enabled).toBe(true);
     expect(inspect.Config.Interface).toMatchObject({ Socket: "cni-shim.sock", Types: ["docker.networkdriver/1.0"] });
     expect(inspect.Config.Network.Type).toBe("host");

@@ -244,7 +244,7 @@ describe("parity matrix: each chain through cni-shim and applied the kubelet way
         expect(res.exitCode).toBe(expected.knownBreaks ? 1 : 0);
         if (chain.key === "tun" && report.driver.attach === "in-sandbox") {
           // tuning's sysctls inside the container, as the kubelet way sets them.
-          const shim = report.columns[1]!.facts;
+          const shim = report.columns[1].facts;
           expect(shim.inside.sysctls["net.core.somaxconn"]).toBe("1234");
           expect(shim.inside.sysctls["net.ipv4.conf.eth0.route_localnet"]).toBe("1");
         }

@@ -38,7 +38,7 @@ export async function settlesWithin(p: Promise<unknown>, ms = 200): Promise<bool
 /** 64-hex ids whose first 12 characters (our netns and link names) differ by `n`. */
 export const hexId = (n: number) => n.toString(16).padStart(12, "0").padEnd(64, "a");
 
-export class FakeCni implements CniOps {
+class FakeCni implements CniOps {
   readonly entries = new Map<string, CacheEntry>();
   readonly adds: Attachment[] = [];
   readonly gcCalls: Array<{ network: string; valid: Array<{ containerId: string; ifName: string }>; inUse?: (cniContainerId: string) => boolean }> = [];
@@ -54,8 +54,8 @@ export class FakeCni implements CniOps {
   private key = (net: string, containerId: string, ifName: string) => `${net}/${containerId}/${ifName}`;
 
   readonly cache = {
-    read: async (net: string, containerId: string, ifName: string) => this.entries.get(this.key(net, containerId, ifName)),
-    list: async (net: string) => [...this.entries.values()].filter((e) => e.networkName === net),
+    read: (net: string, containerId: string, ifName: string) => Promise.resolve(this.entries.get(this.key(net, containerId, ifName))),
+    list: (net: string) => Promise.resolve([...this.entries.values()].filter((e) => e.networkName === net)),
   };
 
   putEntry(entry: Omit<CacheEntry, "kind" | "config" | "result"> & { list: ConfList }): void {
@@ -72,26 +72,26 @@ export class FakeCni implements CniOps {
     this.entries.delete(this.key(net, containerId, ifName));
   }
 
-  async prepare(): Promise<unknown> {
-    return {};
+  prepare(): Promise<unknown> {
+    return Promise.resolve({});
   }
 
-  async add(net: LoadedConfList, att: Attachment): Promise<AddOutcome> {
+  add(net: LoadedConfList, att: Attachment): Promise<AddOutcome> {
     this.adds.push(att);
-    if (this.addError) throw this.addError;
+    if (this.addError) return Promise.reject(this.addError);
     const result = this.resultFor(att);
     this.putEntry({ list: net.conflist, networkName: net.conflist.name, containerId: att.containerId, ifName: att.ifName, netns: att.netns, cniArgs: att.args, capabilityArgs: att.capabilityArgs });
-    return { result, raw: result as Record<string, unknown>, cniVersion: "1.0.0" };
+    return Promise.resolve({ result, raw: result, cniVersion: "1.0.0" });
   }
 
-  async gc(net: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, inUse?: (cniContainerId: string) => boolean): Promise<CacheEntry[]> {
+  gc(net: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, inUse?: (cniContainerId: string) => boolean): Promise<CacheEntry[]> {
     this.gcCalls.push({ network: net.conflist.name, valid, inUse });
-    return [];
+    return Promise.resolve([]);
   }
 }
 
 /** Namespaces and host links as sets; hand-out moves the interface to the host under its temporary name. */
-export class FakeHost implements HostOps {
+class FakeHost implements HostOps {
   readonly namespaces = new Set<string>();
   readonly hostLinks = new Set<string>();
   /** Docker sandboxes (namespace files) that exist, with the addresses on their interfaces. */
@@ -102,56 +102,73 @@ export class FakeHost implements HostOps {
   stagingRoutes: KernelRoute[] = [];
 
   netnsPath = (name: string) => `/run/netns/${name}`;
-  ensureNetns = async (name: string) => void this.namespaces.add(name);
+  ensureNetns = (name: string) => {
+    this.namespaces.add(name);
+    return Promise.resolve();
+  };
   /** Prepared namespaces handed out first, as the real pool does. */
   readonly prepared: string[] = [];
-  takePreparedNetns = async () => {
+  takePreparedNetns = () => {
     const name = this.prepared.shift();
     if (name) this.namespaces.add(name);
-    return name;
+    return Promise.resolve(name);
   };
   prepareCalls = 0;
   prepareNetns = () => void this.prepareCalls++;
-  drainNetns = async () => {
+  drainNetns = () => {
     for (const name of this.prepared.splice(0)) this.namespaces.delete(name);
+    return Promise.resolve();
   };
   readonly swept: Array<Set<string>> = [];
-  sweepPreparedNetns = async (referenced: Set<string>) => {
+  sweepPreparedNetns = (referenced: Set<string>) => {
     this.swept.push(referenced);
-    return [];
+    return Promise.resolve([]);
   };
-  deleteNetns = async (name: string) => void this.namespaces.delete(name);
-  netnsExists = async (name: string) => this.namespaces.has(name);
-  linkExists = async (name: string, netns?: string) => (netns ? false : this.hostLinks.has(name));
-  handOut = async (_staging: string, _ifName: string, tmpName: string) => {
-    if (this.handOutError) throw this.handOutError;
+  deleteNetns = (name: string) => {
+    this.namespaces.delete(name);
+    return Promise.resolve();
+  };
+  netnsExists = (name: string) => Promise.resolve(this.namespaces.has(name));
+  linkExists = (name: string, netns?: string) => Promise.resolve(netns ? false : this.hostLinks.has(name));
+  handOut = (_staging: string, _ifName: string, tmpName: string) => {
+    if (this.handOutError) return Promise.reject(this.handOutError);
     this.hostLinks.add(tmpName);
-    return this.stagingRoutes;
+    return Promise.resolve(this.stagingRoutes);
   };
-  sandboxExists = async (sandboxKey: string) => this.sandboxes.has(sandboxKey);
-  isNamespaceFile = async (path: string) => this.sandboxes.has(path);
+  sandboxExists = (sandboxKey: string) => Promise.resolve(this.sandboxes.has(sandboxKey));
+  isNamespaceFile = (path: string) => Promise.resolve(this.sandboxes.has(path));
   /** Link names inside each sandbox (besides lo). */
   readonly sandboxLinks = new Map<string, string[]>();
   /** Families with a default route in each sandbox. */
   readonly sandboxDefaults = new Map<string, Array<4 | 6>>();
-  lookInside = async (nsFile: string) => ({ links: ["lo", ...(this.sandboxLinks.get(nsFile) ?? [])], defaultRoutes: this.sandboxDefaults.get(nsFile) ?? [] });
+  lookInside = (nsFile: string) => Promise.resolve({ links: ["lo", ...(this.sandboxLinks.get(nsFile) ?? [])], defaultRoutes: this.sandboxDefaults.get(nsFile) ?? [] });
   readonly defaultRoutesDeleted: Array<{ nsFile: string; ifName: string; families: Array<4 | 6> }> = [];
-  deleteDefaultRoutes = async (nsFile: string, ifName: string, families: Array<4 | 6>) => void this.defaultRoutesDeleted.push({ nsFile, ifName, families });
+  deleteDefaultRoutes = (nsFile: string, ifName: string, families: Array<4 | 6>) => {
+    this.defaultRoutesDeleted.push({ nsFile, ifName, families });
+    return Promise.resolve();
+  };
   readonly macsSet: Array<{ nsFile: string; ifName: string; mac: string }> = [];
-  setMacIn = async (nsFile: string, ifName: string, mac: string) => void this.macsSet.push({ nsFile, ifName, mac });
+  setMacIn = (nsFile: string, ifName: string, mac: string) => {
+    this.macsSet.push({ nsFile, ifName, mac });
+    return Promise.resolve();
+  };
   /** Namespaces held after Leave: name -> the sandbox it holds. */
   readonly held = new Map<string, string>();
-  holdNetns = async (nsFile: string, name: string) => {
+  holdNetns = (nsFile: string, name: string) => {
     this.held.set(name, nsFile);
     this.namespaces.add(name);
+    return Promise.resolve();
   };
-  addressInNamespaceFile = async (nsFile: string, address: string) => (this.sandboxes.get(nsFile) ?? []).some((a) => a.split("/")[0] === address.split("/")[0]);
+  addressInNamespaceFile = (nsFile: string, address: string) => Promise.resolve((this.sandboxes.get(nsFile) ?? []).some((a) => a.split("/")[0] === address.split("/")[0]));
   removeBridgeIfUnused = async () => {};
-  removeHostLocalDirIfEmpty = async (dir: string) => void this.hostLocalDirsCleaned.push(dir);
+  removeHostLocalDirIfEmpty = (dir: string) => {
+    this.hostLocalDirsCleaned.push(dir);
+    return Promise.resolve();
+  };
 }
 
 /** Records every teardown; fails or waits as the test says; on success the cache entry goes, as with a real DEL. */
-export class FakeTeardown {
+class FakeTeardown {
   constructor(private readonly cni?: FakeCni) {}
 
   readonly targets: TeardownTarget[] = [];
@@ -175,15 +192,15 @@ export class FakeTeardown {
 }
 
 /** Docker's view per network: its endpoint ids, "gone" (404), or an error (Docker did not answer). */
-export class FakeDocker implements DockerNetworks {
+class FakeDocker implements DockerNetworks {
   readonly views = new Map<string, string[] | "gone" | Error>();
   inspections = 0;
-  async inspect(networkId: string) {
+  inspect(networkId: string) {
     this.inspections++;
     const view = this.views.get(networkId) ?? "gone";
-    if (view === "gone") throw Object.assign(new Error(`network ${networkId} not found`), { statusCode: 404 });
-    if (view instanceof Error) throw view;
-    return { Containers: Object.fromEntries(view.map((id, i) => [`c${i}`, { EndpointID: id }])) };
+    if (view === "gone") return Promise.reject(Object.assign(new Error(`network ${networkId} not found`), { statusCode: 404 }));
+    if (view instanceof Error) return Promise.reject(view);
+    return Promise.resolve({ Containers: Object.fromEntries(view.map((id, i) => [`c${i}`, { EndpointID: id }])) });
   }
 }
 

@@ -217,7 +217,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
 }
 
 /** Best-effort removal of everything a test created, in the order that leaks least. */
-export async function cleanup(containers: string[], networks: string[], plugin?: PluginHandle | undefined, dirs: string[] = []): Promise<void> {
+export async function cleanup(containers: string[], networks: string[], plugin?: PluginHandle, dirs: string[] = []): Promise<void> {
   if (containers.length) await docker(["rm", "-f", ...containers], { reject: false });
   for (const n of networks) await docker(["network", "rm", n], { reject: false });
   if (plugin) {
@@ -228,11 +228,6 @@ export async function cleanup(containers: string[], networks: string[], plugin?:
     await rm(plugin.base, { recursive: true, force: true });
   }
   for (const d of dirs) await rm(d, { recursive: true, force: true });
-}
-
-export interface ContainerNet {
-  ifaces: Array<{ ifname: string; mtu: number; address: string; addr_info: Array<{ family: string; local: string; prefixlen: number }> }>;
-  routes: string[];
 }
 
 /** `ip` inside a running container (busybox has no -j, so parse the plain output). */

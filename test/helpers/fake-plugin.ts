@@ -33,13 +33,24 @@ export interface FakePluginOptions {
   replies?: Partial<Record<FakeCommand, Reply>>;
 }
 
+/** What a plugin read on stdin, as the tests look at it: one plugin's config with the list's name and version. */
+interface PluginStdin {
+  cniVersion?: string;
+  name?: string;
+  type?: string;
+  capabilities?: Record<string, boolean>;
+  runtimeConfig?: Record<string, unknown>;
+  prevResult?: unknown;
+  [key: string]: unknown;
+}
+
 export interface PluginCall {
   plugin: string;
   command: string;
   /** Only the CNI_* variables that were set. */
   env: Record<string, string>;
-  /** Parsed stdin (raw text if it was not JSON). */
-  stdin: any;
+  /** Parsed stdin ({} if it was not JSON: stdinText has it as sent). */
+  stdin: PluginStdin;
   stdinText: string;
   pid: number;
   /** Milliseconds since the epoch. */
@@ -47,7 +58,7 @@ export interface PluginCall {
   end: number;
 }
 
-export const DEFAULT_VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0"];
+const DEFAULT_VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0"];
 const RECORDED_ENV = ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"];
 
 function text(value: string | object | undefined): string {
@@ -147,11 +158,11 @@ export class FakePlugins {
     for (const file of (await readdir(this.callsDir)).filter((f) => f.endsWith(".json"))) {
       const rec = JSON.parse(await readFile(join(this.callsDir, file), "utf8")) as Omit<PluginCall, "stdin" | "stdinText">;
       const stdinText = await readFile(join(this.callsDir, file.replace(/\.json$/, ".stdin")), "utf8");
-      let stdin: unknown;
+      let stdin: PluginStdin;
       try {
-        stdin = JSON.parse(stdinText);
+        stdin = JSON.parse(stdinText) as PluginStdin;
       } catch {
-        stdin = stdinText;
+        stdin = {};
       }
       out.push({ ...rec, stdin, stdinText });
     }

@@ -7,10 +7,10 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const DOCKER_ACCEPT = "application/vnd.docker.plugins.v1.2+json";
+const DOCKER_ACCEPT = "application/vnd.docker.plugins.v1.2+json";
 // The team's captured request bodies live in ../shared, beside the repository checkout (CI clones
 // main with shared/ next to it); fail loudly when they are not there.
-export const FIXTURE_DIR = (() => {
+const FIXTURE_DIR = (() => {
   const dir = fileURLToPath(new URL("../../../shared/fixtures/libnetwork-20.10", import.meta.url));
   if (!existsSync(dir)) throw new Error(`libnetwork fixtures not found in ${dir}: the shared/ folder must sit beside the repository`);
   return dir;
@@ -61,9 +61,31 @@ export function fixtureWireBody(file: string): string {
   return readFileSync(join(FIXTURE_DIR, file), "utf8").trimEnd() + "\n";
 }
 
-export function fixtureJson(file: string): any {
-  return JSON.parse(readFileSync(join(FIXTURE_DIR, file), "utf8"));
+/** A fixture's request body (every fixture is a JSON object). */
+export function fixtureJson(file: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(FIXTURE_DIR, file), "utf8")) as Record<string, unknown>;
 }
+
+/** A CreateNetwork fixture as Docker sent it (every one carries these fields); tests edit it before sending. */
+interface NetworkFixture {
+  NetworkID: string;
+  Options: Record<string, unknown>;
+  IPv4Data: Array<Record<string, unknown>>;
+  IPv6Data: Array<Record<string, unknown>>;
+  [key: string]: unknown;
+}
+
+/** A CreateEndpoint fixture as Docker sent it (every one carries these fields). */
+interface EndpointFixture {
+  NetworkID: string;
+  EndpointID: string;
+  Interface: Record<string, unknown>;
+  Options: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export const networkFixture = (file: string) => fixtureJson(file) as NetworkFixture;
+export const endpointFixture = (file: string) => fixtureJson(file) as EndpointFixture;
 
 /** "01-CreateNetwork-opts.json" -> "/NetworkDriver.CreateNetwork". */
 export function fixturePath(file: string): string {

@@ -4,8 +4,10 @@ import type { NetworkDriver } from "../../src/libnetwork/server.js";
 import type * as api from "../../src/libnetwork/schemas.js";
 
 export type DriverMethod = Exclude<keyof NetworkDriver, "activated" | "reconcile"> | "activated" | "reconcile";
+/** What the driver's `method` is called with (the request as the server parsed it). */
+type DriverArg<M extends DriverMethod> = Parameters<NonNullable<NetworkDriver[M]>>[0];
 
-export interface RecordedCall {
+interface RecordedCall {
   method: DriverMethod;
   arg: unknown;
 }
@@ -17,7 +19,7 @@ export interface FakeDriver extends NetworkDriver {
   /** Methods that throw this error. */
   failures: Partial<Record<DriverMethod, Error>>;
   reset(): void;
-  callsOf(method: DriverMethod): unknown[];
+  callsOf<M extends DriverMethod>(method: M): Array<DriverArg<M>>;
 }
 
 export function createFakeDriver(): FakeDriver {
@@ -25,13 +27,15 @@ export function createFakeDriver(): FakeDriver {
   const replies: Partial<Record<DriverMethod, unknown>> = {};
   const failures: Partial<Record<DriverMethod, Error>> = {};
 
-  const handle = async (method: DriverMethod, arg: unknown): Promise<any> => {
+  /** The reply the test configured is taken as the method's answer (T): the test decides its shape. */
+  const handle = <T>(method: DriverMethod, arg: unknown): Promise<T> => {
     // A deep copy: what was received, not something the server could mutate afterwards.
     calls.push({ method, arg: arg === undefined ? undefined : structuredClone(arg) });
     const failure = failures[method];
-    if (failure) throw failure;
+    if (failure) return Promise.reject(failure);
     const reply = replies[method];
-    return typeof reply === "function" ? (reply as (a: unknown) => unknown)(arg) : reply;
+    // Called inside the executor: a reply function that throws rejects, as an async driver's would.
+    return new Promise<T>((resolve) => resolve((typeof reply === "function" ? (reply as (a: unknown) => unknown)(arg) : reply) as T));
   };
 
   const driver: FakeDriver = {
@@ -43,20 +47,20 @@ export function createFakeDriver(): FakeDriver {
       for (const k of Object.keys(replies)) delete replies[k as DriverMethod];
       for (const k of Object.keys(failures)) delete failures[k as DriverMethod];
     },
-    callsOf: (method) => calls.filter((c) => c.method === method).map((c) => c.arg),
-    createNetwork: (req: api.CreateNetworkRequest) => handle("createNetwork", req),
-    deleteNetwork: (networkId: string) => handle("deleteNetwork", networkId),
-    createEndpoint: async (req: api.CreateEndpointRequest) => (await handle("createEndpoint", req)) ?? {},
-    endpointOperInfo: async (req: api.EndpointRequest) => (await handle("endpointOperInfo", req)) ?? {},
-    deleteEndpoint: (req: api.EndpointRequest) => handle("deleteEndpoint", req),
-    join: async (req: api.JoinRequest) => (await handle("join", req)) ?? {},
-    leave: (req: api.EndpointRequest) => handle("leave", req),
-    programExternalConnectivity: (req) => handle("programExternalConnectivity", req),
-    revokeExternalConnectivity: (req: api.EndpointRequest) => handle("revokeExternalConnectivity", req),
+    callsOf: <M extends DriverMethod>(method: M) => calls.filter((c) => c.method === method).map((c) => c.arg as DriverArg<M>),
+    createNetwork: (req: api.CreateNetworkRequest) => handle<void>("createNetwork", req),
+    deleteNetwork: (networkId: string) => handle<void>("deleteNetwork", networkId),
+    createEndpoint: async (req: api.CreateEndpointRequest) => (await handle<api.CreateEndpointResponse | undefined>("createEndpoint", req)) ?? {},
+    endpointOperInfo: async (req: api.EndpointRequest) => (await handle<Record<string, unknown> | undefined>("endpointOperInfo", req)) ?? {},
+    deleteEndpoint: (req: api.EndpointRequest) => handle<void>("deleteEndpoint", req),
+    join: async (req: api.JoinRequest) => (await handle<api.JoinResponse | undefined>("join", req)) ?? {},
+    leave: (req: api.EndpointRequest) => handle<void>("leave", req),
+    programExternalConnectivity: (req) => handle<void>("programExternalConnectivity", req),
+    revokeExternalConnectivity: (req: api.EndpointRequest) => handle<void>("revokeExternalConnectivity", req),
     activated: () => {
       calls.push({ method: "activated", arg: undefined });
     },
-    reconcile: (() => handle("reconcile", undefined)) as () => Promise<unknown>,
+    reconcile: () => handle<unknown>("reconcile", undefined),
   };
   return driver;
 }

@@ -70,7 +70,17 @@ function mainConf(overrides: Record<string, unknown> = {}) {
 
 const sh = (cmd: string, args: string[]) => run(cmd, args, { timeoutMs: 20_000 });
 const nsExec = (args: string[]) => sh("ip", ["netns", "exec", NETNS, ...args]);
-const json = <T = any>(text: string): T => JSON.parse(text || "[]") as T;
+/** `ip -j` output, read as the entries these tests look at. */
+const json = <T>(text: string): T[] => JSON.parse(text || "[]") as T[];
+
+/** An entry of `ip -j addr show` (the fields read here). */
+interface IpAddrEntry {
+  ifname: string;
+  flags: string[];
+  operstate: string;
+  mtu: number;
+  addr_info: Array<{ family: string; local: string; prefixlen: number }>;
+}
 
 async function iptablesRules(table: "nat" | "filter"): Promise<string[]> {
   return (await sh("iptables", ["-w", "-t", table, "-S"])).split("\n").filter(Boolean);
@@ -97,13 +107,13 @@ function perContainerChains(lines: string[]): string[] {
 }
 
 async function bridgePorts(): Promise<Array<{ ifname: string }>> {
-  return json(await sh("ip", ["-j", "link", "show", "master", BRIDGE]));
+  return json<{ ifname: string }>(await sh("ip", ["-j", "link", "show", "master", BRIDGE]));
 }
 
-async function linkInNetns(ifname: string): Promise<any | undefined> {
+async function linkInNetns(ifname: string): Promise<IpAddrEntry | undefined> {
   const res = await execa("ip", ["-n", NETNS, "-j", "addr", "show", "dev", ifname], { reject: false });
   if (res.exitCode !== 0) return undefined;
-  return json(String(res.stdout))[0];
+  return json<IpAddrEntry>(String(res.stdout))[0];
 }
 
 /** Files under the host-local data dir whose content names `containerId`. */
@@ -269,20 +279,20 @@ describe("real CNI plugins through CniRuntime", () => {
     // Inside the netns: eth0 up with the requested address and the tuned MTU, default route, lo up.
     const eth0 = await linkInNetns("eth0");
     expect(eth0, "eth0 should exist in the netns").toBeDefined();
-    expect(eth0.flags).toContain("UP");
-    expect(eth0.operstate).toBe("UP");
-    expect(eth0.mtu).toBe(1400);
-    expect(eth0.addr_info).toEqual(expect.arrayContaining([expect.objectContaining({ family: "inet", local: containerIp(), prefixlen: 24 })]));
-    const routes = json<any[]>(await sh("ip", ["-n", NETNS, "-j", "-4", "route", "show", "default"]));
+    expect(eth0?.flags).toContain("UP");
+    expect(eth0?.operstate).toBe("UP");
+    expect(eth0?.mtu).toBe(1400);
+    expect(eth0?.addr_info).toEqual(expect.arrayContaining([expect.objectContaining({ family: "inet", local: containerIp(), prefixlen: 24 })]));
+    const routes = json<{ dst: string; gateway?: string; dev: string }>(await sh("ip", ["-n", NETNS, "-j", "-4", "route", "show", "default"]));
     expect(routes).toEqual([expect.objectContaining({ dst: "default", gateway: gateway(), dev: "eth0" })]);
     expect((await nsExec(["cat", "/proc/sys/net/ipv4/conf/eth0/arp_notify"])).trim()).toBe("1");
     const lodev = await linkInNetns("lo");
-    expect(lodev.flags).toContain("UP");
-    expect(lodev.addr_info).toEqual(expect.arrayContaining([expect.objectContaining({ local: "127.0.0.1" })]));
+    expect(lodev?.flags).toContain("UP");
+    expect(lodev?.addr_info).toEqual(expect.arrayContaining([expect.objectContaining({ local: "127.0.0.1" })]));
 
     // On the host: the bridge has the gateway, the veth peer is its port.
-    const br = json<any[]>(await sh("ip", ["-j", "addr", "show", "dev", BRIDGE]))[0];
-    expect(br.addr_info).toEqual(expect.arrayContaining([expect.objectContaining({ local: gateway(), prefixlen: 24 })]));
+    const br = json<IpAddrEntry>(await sh("ip", ["-j", "addr", "show", "dev", BRIDGE]))[0];
+    expect(br?.addr_info).toEqual(expect.arrayContaining([expect.objectContaining({ local: gateway(), prefixlen: 24 })]));
     expect((await bridgePorts()).map((p) => p.ifname)).toEqual([hostVeth]);
 
     // host-local reservation in our own data dir.

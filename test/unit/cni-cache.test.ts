@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { ResultCache } from "../../src/cni/cache.js";
 import { CniRuntime } from "../../src/cni/runtime.js";
 import { findConfList } from "../../src/cni/config.js";
+import type { CacheEntry } from "../../src/cni/schemas.js";
 import { fakeEnv, type FakeEnv } from "../helpers/cni-setup.js";
 import { tempDir as makeTempDir } from "../helpers/fake-plugin.js";
 
@@ -50,11 +51,11 @@ describe("result cache", () => {
     // Only the entry itself: no temp files left behind by the atomic write.
     expect(await readdir(join(env.cacheDir, "results"))).toEqual(["cachenet-abc123-eth1"]);
 
-    const entry = JSON.parse(await readFile(file, "utf8"));
+    const entry = JSON.parse(await readFile(file, "utf8")) as CacheEntry;
     expect(entry).toEqual({
       kind: "cniCacheV1",
       containerId: "abc123",
-      config: expect.any(String),
+      config: Buffer.from(CONFLIST_TEXT).toString("base64"),
       ifName: "eth1",
       networkName: "cachenet",
       netns: "/var/run/netns/ns1",

@@ -20,7 +20,7 @@ describe("compare renderers", () => {
     const text = renderText(report);
     expect(text).toMatch(/^P\* hairpin on bridge port +\| off +\| on +\| on$/m);
     expect(text).toMatch(/^ \* eth0 MAC /m);
-    expect(text).toMatch(/^P  eth0 MTU +\| 1500 +\| 1500 +\| 1500$/m);
+    expect(text).toMatch(/^P {2}eth0 MTU +\| 1500 +\| 1500 +\| 1500$/m);
     expect(text).toContain("Parity: OK, cni-shim and attach agree on all");
     expect(text).toContain("Why they differ:");
   });

@@ -1,6 +1,7 @@
 // What doctor says about the Docker engine: its version (or API version) decides whether the
 // container's network namespace exists at Join. Pure: GET /version's fields to the check result.
 import { describe, expect, it } from "vitest";
+import { inspect } from "node:util";
 import { dockerEngineCheck, parseApiVersion, parseEngineVersion } from "../../src/doctor/docker-engine.js";
 
 const SOCK = "/run/docker-test.sock";
@@ -13,9 +14,9 @@ describe("parseEngineVersion / parseApiVersion", () => {
     expect(parseEngineVersion("v29.0.0")).toEqual([29, 0]);
     expect(parseEngineVersion("17.06.0-ce")).toEqual([17, 6]);
     expect(parseEngineVersion("20.10")).toEqual([20, 10]);
-    for (const bad of ["", "dev", "master", "20", "20.x", "a20.10", "20.10abc", undefined, null, 20.1, {}]) expect(parseEngineVersion(bad), String(bad)).toBeUndefined();
+    for (const bad of ["", "dev", "master", "20", "20.x", "a20.10", "20.10abc", undefined, null, 20.1, {}]) expect(parseEngineVersion(bad), inspect(bad)).toBeUndefined();
     expect(parseApiVersion("1.41")).toBe(41);
-    for (const bad of ["", "2.0", "1.41.0", "v1.41", undefined, 1.41]) expect(parseApiVersion(bad), String(bad)).toBeUndefined();
+    for (const bad of ["", "2.0", "1.41.0", "v1.41", undefined, 1.41]) expect(parseApiVersion(bad), inspect(bad)).toBeUndefined();
   });
 });
 

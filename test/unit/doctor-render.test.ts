@@ -1,6 +1,6 @@
 // The pure output of cni-shim doctor (src/doctor/render.ts).
 import { describe, expect, it } from "vitest";
-import { buildReport, renderJson, renderTable } from "../../src/doctor/render.js";
+import { buildReport, renderJson, renderTable, type DoctorReport } from "../../src/doctor/render.js";
 import type { CheckResult } from "../../src/doctor/checks.js";
 import { forwardDropProblem } from "../../src/doctor/cni-shim-checks.js";
 import type { ConfList } from "../../src/cni/schemas.js";
@@ -21,10 +21,10 @@ describe("doctor report", () => {
   });
 
   it("renders JSON with every field", () => {
-    const parsed = JSON.parse(renderJson(buildReport("control-plane", checks)));
+    const parsed = JSON.parse(renderJson(buildReport("control-plane", checks))) as DoctorReport;
     expect(parsed.role).toBe("control-plane");
     expect(parsed.checks[3]).toEqual(checks[3]);
-    expect(parsed.checks[1].fix).toBe("sysctl -w net.ipv4.ip_forward=1");
+    expect(parsed.checks[1]!.fix).toBe("sysctl -w net.ipv4.ip_forward=1");
   });
 
   it("renders a grouped table with a fix line under warnings and failures only", () => {

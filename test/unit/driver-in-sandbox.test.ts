@@ -112,8 +112,8 @@ describe("the choice of path", () => {
   it("keeps what it saw across a restart", async () => {
     const { mkdtemp, rm } = await import("node:fs/promises");
     const { tmpdir } = await import("node:os");
-    const { join } = await import("node:path");
-    const dir = await mkdtemp(join(tmpdir(), "cni-shim-choice-"));
+    const path = await import("node:path");
+    const dir = await mkdtemp(path.join(tmpdir(), "cni-shim-choice-"));
     try {
       const first = new AttachChoice("auto", dir);
       await first.setEngine("27.0.3");

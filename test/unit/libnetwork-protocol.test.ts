@@ -11,7 +11,9 @@ import { createApp, listenUnix } from "../../src/libnetwork/server.js";
 import { setLogLevel } from "../../src/util/log.js";
 import {
   callPlugin,
+  endpointFixture,
   fixtureJson,
+  networkFixture,
   fixturePath,
   fixtureWireBody,
   networkDriverFixtures,
@@ -112,7 +114,7 @@ describe("remote driver protocol over the unix socket", () => {
     it("a fixture body sent as raw bytes reaches the driver", async () => {
       const out = await rawExchange(goRequest("/NetworkDriver.CreateEndpoint", fixtureWireBody("02-CreateEndpoint-publish.json")));
       expect(out.split("\r\n")[0]).toBe("HTTP/1.1 200 OK");
-      expect((driver.callsOf("createEndpoint")[0] as any).Interface.Address).toBe("172.18.0.2/16");
+      expect(driver.callsOf("createEndpoint")[0]!.Interface?.Address).toBe("172.18.0.2/16");
     });
   });
 
@@ -151,12 +153,12 @@ describe("remote driver protocol over the unix socket", () => {
       const r = await callPlugin(socketPath, "/NetworkDriver.CreateNetwork", fixtureWireBody("01-CreateNetwork-opts.json"));
       expectJsonReply(r, 200);
       expect(r.json).toEqual({});
-      const [req] = driver.callsOf("createNetwork") as any[];
+      const req = driver.callsOf("createNetwork")[0]!;
       expect(req.NetworkID).toBe(NET_ID);
       expect(req.IPv4Data).toHaveLength(1);
-      expect(req.IPv4Data[0].Pool).toBe("172.18.0.0/16");
-      expect(req.IPv4Data[0].Gateway).toBe("172.18.0.1/16");
-      expect(req.IPv4Data[0].AddressSpace).toBe("LocalDefault");
+      expect(req.IPv4Data[0]!.Pool).toBe("172.18.0.0/16");
+      expect(req.IPv4Data[0]!.Gateway).toBe("172.18.0.1/16");
+      expect(req.IPv4Data[0]!.AddressSpace).toBe("LocalDefault");
       expect(req.IPv6Data).toEqual([]);
       expect(req.Options["com.docker.network.generic"]).toEqual({ "com.example.x": "1", foo: "bar" });
       expect(req.Options["com.docker.network.enable_ipv6"]).toBe(false);
@@ -165,7 +167,7 @@ describe("remote driver protocol over the unix socket", () => {
     it("CreateNetwork (ipv6, internal, aux addresses)", async () => {
       const r = await callPlugin(socketPath, "/NetworkDriver.CreateNetwork", fixtureWireBody("01-CreateNetwork-ipv6-internal-aux.json"));
       expectJsonReply(r, 200);
-      const [req] = driver.callsOf("createNetwork") as any[];
+      const req = driver.callsOf("createNetwork")[0]!;
       expect(req.IPv4Data[0]).toMatchObject({ Pool: "10.98.0.0/24", Gateway: "10.98.0.254/24", AuxAddresses: { r1: "10.98.0.5/24" } });
       expect(req.IPv6Data).toHaveLength(1);
       expect(req.IPv6Data[0]).toMatchObject({ Pool: "fd00:99::/64", Gateway: "fd00:99::1/64" });
@@ -176,7 +178,7 @@ describe("remote driver protocol over the unix socket", () => {
     it("CreateEndpoint (publish): address, empty MAC, portmap and exposed ports", async () => {
       const r = await callPlugin(socketPath, "/NetworkDriver.CreateEndpoint", fixtureWireBody("02-CreateEndpoint-publish.json"));
       expectJsonReply(r, 200);
-      const [req] = driver.callsOf("createEndpoint") as any[];
+      const req = driver.callsOf("createEndpoint")[0]!;
       expect(req.NetworkID).toBe(NET_ID);
       expect(req.EndpointID).toBe(EP_ID);
       expect(req.Interface).toEqual({ Address: "172.18.0.2/16", AddressIPv6: "", MacAddress: "" });
@@ -187,9 +189,9 @@ describe("remote driver protocol over the unix socket", () => {
     it("CreateEndpoint (mac): the user MAC in the interface and base64 in the options", async () => {
       const r = await callPlugin(socketPath, "/NetworkDriver.CreateEndpoint", fixtureWireBody("02-CreateEndpoint-mac.json"));
       expectJsonReply(r, 200);
-      const [req] = driver.callsOf("createEndpoint") as any[];
-      expect(req.Interface.MacAddress).toBe("02:00:00:00:00:0a");
-      expect(req.Interface.Address).toBe("172.20.0.2/16");
+      const req = driver.callsOf("createEndpoint")[0]!;
+      expect(req.Interface?.MacAddress).toBe("02:00:00:00:00:0a");
+      expect(req.Interface?.Address).toBe("172.20.0.2/16");
       expect(req.Options["com.docker.network.endpoint.macaddress"]).toBe("AgAAAAAK");
     });
 
@@ -211,7 +213,7 @@ describe("remote driver protocol over the unix socket", () => {
       const r = await callPlugin(socketPath, "/NetworkDriver.Join", fixtureWireBody(file));
       expectJsonReply(r, 200);
       expect(r.json).toEqual(joinReply);
-      const [req] = driver.callsOf("join") as any[];
+      const req = driver.callsOf("join")[0]!;
       expect(req.SandboxKey).toBe(fixtureJson(file).SandboxKey);
       expect(req.SandboxKey).toMatch(/^\/var\/run\/docker\/netns\/[0-9a-f]{12}$/);
       expect(req.EndpointID).toBe(EP_ID);
@@ -227,7 +229,7 @@ describe("remote driver protocol over the unix socket", () => {
     it("ProgramExternalConnectivity carries the portmap options", async () => {
       const r = await callPlugin(socketPath, "/NetworkDriver.ProgramExternalConnectivity", fixtureWireBody("04-ProgramExternalConnectivity.json"));
       expectJsonReply(r, 200);
-      const [req] = driver.callsOf("programExternalConnectivity") as any[];
+      const req = driver.callsOf("programExternalConnectivity")[0]!;
       expect(req.Options["com.docker.network.portmap"]).toEqual([{ Proto: 6, IP: "", Port: 80, HostIP: "", HostPort: 8081, HostPortEnd: 8081 }]);
     });
 
@@ -240,7 +242,7 @@ describe("remote driver protocol over the unix socket", () => {
       expectJsonReply(r, 200);
       expect(r.json).toEqual({ Value: { "cni-shim.address": "172.18.0.2/16" } });
       expect(driver.callsOf("endpointOperInfo")).toHaveLength(2);
-      expect((driver.callsOf("endpointOperInfo")[0] as any).EndpointID).toBe(EP_ID);
+      expect(driver.callsOf("endpointOperInfo")[0]!.EndpointID).toBe(EP_ID);
     });
 
     it("DeleteNetwork hands the driver the network id", async () => {
@@ -305,8 +307,8 @@ describe("remote driver protocol over the unix socket", () => {
   });
 
   describe("malformed requests: 500 {Err} naming the bad field, driver not called", () => {
-    const net = fixtureJson("01-CreateNetwork-opts.json");
-    const ep = fixtureJson("02-CreateEndpoint-publish.json");
+    const net = networkFixture("01-CreateNetwork-opts.json");
+    const ep = endpointFixture("02-CreateEndpoint-publish.json");
     const join = fixtureJson("03-Join-publish.json");
     const leave = fixtureJson("07-Leave.json");
     const { SandboxKey: _drop, ...joinNoSandbox } = join;
@@ -430,21 +432,21 @@ describe("remote driver protocol over the unix socket", () => {
 
   describe("tolerance", () => {
     it("accepts unknown extra fields at every level and passes them on", async () => {
-      const body = fixtureJson("01-CreateNetwork-opts.json");
+      const body = networkFixture("01-CreateNetwork-opts.json");
       body.FutureField = { a: 1 };
-      body.IPv4Data[0].FutureIPAMField = "x";
+      body.IPv4Data[0]!.FutureIPAMField = "x";
       const r = await callPlugin(socketPath, "/NetworkDriver.CreateNetwork", JSON.stringify(body) + "\n");
       expectJsonReply(r, 200);
-      const [req] = driver.callsOf("createNetwork") as any[];
-      expect(req.IPv4Data[0].Pool).toBe("172.18.0.0/16");
+      const req = driver.callsOf("createNetwork")[0]!;
+      expect(req.IPv4Data[0]!.Pool).toBe("172.18.0.0/16");
       expect(req.FutureField).toEqual({ a: 1 });
 
-      const ep = fixtureJson("02-CreateEndpoint-publish.json");
+      const ep = endpointFixture("02-CreateEndpoint-publish.json");
       ep.Interface.NewThing = true;
       ep.Extra = [1, 2];
       const r2 = await callPlugin(socketPath, "/NetworkDriver.CreateEndpoint", JSON.stringify(ep) + "\n");
       expectJsonReply(r2, 200);
-      expect((driver.callsOf("createEndpoint")[0] as any).Interface.Address).toBe("172.18.0.2/16");
+      expect(driver.callsOf("createEndpoint")[0]!.Interface?.Address).toBe("172.18.0.2/16");
     });
 
     it("accepts unknown fields in Join and Leave too", async () => {
@@ -453,14 +455,14 @@ describe("remote driver protocol over the unix socket", () => {
       const leave = { ...fixtureJson("07-Leave.json"), Whatever: null };
       expectJsonReply(await callPlugin(socketPath, "/NetworkDriver.Leave", JSON.stringify(leave) + "\n"), 200);
       expect(driver.calls.map((c) => c.method)).toEqual(["join", "leave"]);
-      expect((driver.callsOf("join")[0] as any).SandboxKey).toBe("/var/run/docker/netns/d3f9693074e5");
+      expect(driver.callsOf("join")[0]!.SandboxKey).toBe("/var/run/docker/netns/d3f9693074e5");
     });
 
     it("accepts null Options / IPv6Data as Docker's Go nil values", async () => {
       const body = { NetworkID: NET_ID, Options: null, IPv4Data: [{ Pool: "10.1.0.0/24" }], IPv6Data: null };
       const r = await callPlugin(socketPath, "/NetworkDriver.CreateNetwork", JSON.stringify(body) + "\n");
       expectJsonReply(r, 200);
-      const [req] = driver.callsOf("createNetwork") as any[];
+      const req = driver.callsOf("createNetwork")[0]!;
       expect(req.Options).toEqual({});
       expect(req.IPv6Data).toEqual([]);
     });
@@ -480,7 +482,7 @@ describe("remote driver protocol over the unix socket", () => {
       }
       const r = await callPlugin(socketPath, "/NetworkDriver.AllocateNetwork", "{}\n");
       expectJsonReply(r, 200);
-      expect((r.json as any).Options).toEqual({});
+      expect(r.json).toHaveProperty("Options", {});
     });
   });
 });
@@ -518,7 +520,7 @@ describe("listenUnix", () => {
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     await new Promise<void>((resolve, reject) => {
-      child.stdout!.on("data", (b: Buffer) => b.toString().includes("ready") && resolve());
+      child.stdout.on("data", (b: Buffer) => b.toString().includes("ready") && resolve());
       child.once("exit", (code) => reject(new Error(`helper exited early (${code})`)));
     });
     await new Promise<void>((resolve) => {

@@ -43,12 +43,15 @@ function rawExchange(socketPath: string, parts: Array<string | Buffer>, opts: { 
     c.on("close", done);
     // The server may hang up while we still write (that is the point of some cases).
     c.on("error", () => undefined);
-    c.on("connect", async () => {
+    const send = async () => {
       for (const p of parts) {
         if (c.destroyed) return;
         await new Promise<void>((r) => (c.write(p) ? r() : c.once("drain", () => r())));
       }
       if (opts.end) c.end();
+    };
+    c.on("connect", () => {
+      send().catch(reject);
     });
   });
 }
@@ -61,7 +64,9 @@ function expectJsonErr(r: { status: number; text: string; headers: Record<string
   expect(r!.status, `status, body: ${r!.text}`).toBe(status);
   expect(String(r!.headers["content-type"]).split(";")[0]!.trim()).toBe(PLUGIN_CONTENT_TYPE);
   let json: unknown;
-  expect(() => (json = JSON.parse(r!.text)), `reply must be JSON, got: ${r!.text.slice(0, 300)}`).not.toThrow();
+  expect(() => {
+    json = JSON.parse(r!.text);
+  }, `reply must be JSON, got: ${r!.text.slice(0, 300)}`).not.toThrow();
   const err = (json as { Err?: unknown }).Err;
   expect(err, `reply ${r!.text} has no "Err" string`).toBeTypeOf("string");
   for (const leak of LEAKS) expect(r!.text, "no stack trace, source path or HTML in a reply").not.toMatch(leak);
@@ -109,7 +114,7 @@ describe("oversized bodies", () => {
     const chunk = Buffer.alloc(64 * 1024, "a");
     const framed = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]);
     // 4 MiB offered and never terminated: the server must answer without waiting for the end.
-    const parts = [`POST /NetworkDriver.Join HTTP/1.1\r\nHost: \r\nTransfer-Encoding: chunked\r\n\r\n`, ...Array(64).fill(framed)];
+    const parts = [`POST /NetworkDriver.Join HTTP/1.1\r\nHost: \r\nTransfer-Encoding: chunked\r\n\r\n`, ...new Array<Buffer>(64).fill(framed)];
     const r = await rawExchange(socketPath, parts, { timeoutMs: 5_000 });
     expectJsonErr(r, 413);
     expect(driver.calls).toEqual([]);

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { EMBEDDED_CONF_DIR, parseConfFile, confListFromObject } from "../../src/cni/config.js";
 import { normaliseCniArgs } from "../../src/cni/args.js";
-import type { ConfList, Result } from "../../src/cni/schemas.js";
+import type { ConfList, PluginConf, Result } from "../../src/cni/schemas.js";
 import * as api from "../../src/libnetwork/schemas.js";
 import {
   TranslationError,
@@ -20,7 +20,7 @@ import {
   requestedMac,
   verifyResult,
 } from "../../src/driver/translate.js";
-import { fixtureJson } from "../helpers/protocol-client.js";
+import { endpointFixture, fixtureJson, networkFixture } from "../helpers/protocol-client.js";
 
 const NET_ID = "81a8d9bec29ac03a2312528635b8dd0415c3aa252fa7bbb4b6384aac5c0f64fb";
 const EP_ID = "fe6a48ea14a4f8fb944114527c28971beb6915d70a049879eb8bb0f2e8553f8a";
@@ -33,7 +33,7 @@ const epReq = (file: string) => api.CreateEndpointRequest.parse(fixtureJson(file
 
 /** A CreateNetwork request with the given `-o` options. */
 function withGeneric(generic: Record<string, unknown>): api.CreateNetworkRequest {
-  const body = fixtureJson("01-CreateNetwork-opts.json");
+  const body = networkFixture("01-CreateNetwork-opts.json");
   body.Options["com.docker.network.generic"] = generic;
   return api.CreateNetworkRequest.parse(body);
 }
@@ -52,7 +52,15 @@ function translationError(fn: () => unknown): TranslationError {
 const TEMPLATE_FILE = join(EMBEDDED_CONF_DIR, "cni-shim-default.conflist");
 const loadTemplate = (): ConfList => parseConfFile(readFileSync(TEMPLATE_FILE, "utf8"), TEMPLATE_FILE).conflist;
 
-const pluginOf = (list: ConfList, type: string) => list.plugins.find((p) => p.type === type) as any;
+/** The bridge plugin of the embedded template, as far as these tests read it. */
+interface BridgeConf extends PluginConf {
+  bridge: string;
+  ipMasq?: boolean;
+  mtu?: number;
+  ipam: { type: string; ranges?: unknown[]; routes?: Array<{ dst: string }> };
+}
+
+const bridgeOf = (list: ConfList) => list.plugins.find((p) => p.type === "bridge") as BridgeConf;
 
 describe("networkOptions", () => {
   it("accepts -o cni.network=NAME", () => {
@@ -88,7 +96,7 @@ describe("networkOptions", () => {
   });
 
   it.each([["x"], [1], [["cni.network", ""]], [true]])("refuses com.docker.network.generic that is not an object (%j)", (generic) => {
-    const body = fixtureJson("01-CreateNetwork-opts.json");
+    const body = networkFixture("01-CreateNetwork-opts.json");
     body.Options["com.docker.network.generic"] = generic;
     const err = translationError(() => networkOptions(api.CreateNetworkRequest.parse(body)));
     expect(err.message).toContain("com.docker.network.generic");
@@ -142,7 +150,7 @@ describe("instantiateDefault", () => {
     const req = netOpts();
     const list = instantiateDefault(template, req, networkOptions(req));
     expect(list.name).toBe("cni-shim-81a8d9bec29a");
-    const bridge = pluginOf(list, "bridge");
+    const bridge = bridgeOf(list);
     expect(bridge.bridge).toBe("cs-81a8d9bec29a");
     expect(bridge.bridge.length).toBeLessThanOrEqual(15);
     expect(bridge.ipMasq).toBe(true);
@@ -159,22 +167,22 @@ describe("instantiateDefault", () => {
   it("IPv6 + internal fixture: both families as ranges, no default routes, no masquerade", () => {
     const req = netV6Internal();
     const list = instantiateDefault(loadTemplate(), req, networkOptions(req));
-    const bridge = pluginOf(list, "bridge");
+    const bridge = bridgeOf(list);
     expect(bridge.ipam.ranges).toEqual([[{ subnet: "10.98.0.0/24", gateway: "10.98.0.254" }], [{ subnet: "fd00:99::/64", gateway: "fd00:99::1" }]]);
-    const dsts = (bridge.ipam.routes as Array<{ dst: string }>).map((r) => r.dst);
+    const dsts = (bridge.ipam.routes ?? []).map((r) => r.dst);
     expect(dsts).not.toContain("0.0.0.0/0");
     expect(dsts).not.toContain("::/0");
     expect(bridge.ipMasq).toBe(false);
   });
 
   it("IPv6, not internal: default routes for both families", () => {
-    const body = fixtureJson("01-CreateNetwork-ipv6-internal-aux.json");
+    const body = networkFixture("01-CreateNetwork-ipv6-internal-aux.json");
     delete body.Options["com.docker.network.internal"];
     const req = api.CreateNetworkRequest.parse(body);
     const opts = networkOptions(req);
     expect(opts.internal).toBe(false);
-    const bridge = pluginOf(instantiateDefault(loadTemplate(), req, opts), "bridge");
-    const dsts = (bridge.ipam.routes as Array<{ dst: string }>).map((r) => r.dst).sort();
+    const bridge = bridgeOf(instantiateDefault(loadTemplate(), req, opts));
+    const dsts = (bridge.ipam.routes ?? []).map((r) => r.dst).sort();
     expect(dsts).toEqual(["0.0.0.0/0", "::/0"]);
     expect(bridge.ipMasq).toBe(true);
     expect(bridge.ipam.ranges).toHaveLength(2);
@@ -186,7 +194,7 @@ describe("instantiateDefault", () => {
     const req = netV6Internal();
     instantiateDefault(template, req, { ...networkOptions(req), bridge: "br-x", mtu: 1400 });
     expect(template).toEqual(before);
-    expect(pluginOf(template, "bridge").ipam.ranges).toEqual([[{ subnet: "10.88.0.0/16" }]]);
+    expect(bridgeOf(template).ipam.ranges).toEqual([[{ subnet: "10.88.0.0/16" }]]);
   });
 
   it("gives two networks different names and bridges", () => {
@@ -194,14 +202,14 @@ describe("instantiateDefault", () => {
     const b = api.CreateNetworkRequest.parse({ ...fixtureJson("01-CreateNetwork-opts.json"), NetworkID: OTHER_NET_ID });
     const la = instantiateDefault(loadTemplate(), a, networkOptions(a));
     const lb = instantiateDefault(loadTemplate(), b, networkOptions(b));
-    expect(pluginOf(la, "bridge").bridge).not.toBe(pluginOf(lb, "bridge").bridge);
+    expect(bridgeOf(la).bridge).not.toBe(bridgeOf(lb).bridge);
     expect(la.name).not.toBe(lb.name);
-    expect(pluginOf(lb, "bridge").bridge).toBe("cs-0123456789ab");
+    expect(bridgeOf(lb).bridge).toBe("cs-0123456789ab");
   });
 
   it("applies -o cni.bridge and -o cni.mtu", () => {
     const req = withGeneric({ "cni.bridge": "br-mine", "cni.mtu": "1450" });
-    const bridge = pluginOf(instantiateDefault(loadTemplate(), req, networkOptions(req)), "bridge");
+    const bridge = bridgeOf(instantiateDefault(loadTemplate(), req, networkOptions(req)));
     expect(bridge.bridge).toBe("br-mine");
     expect(bridge.mtu).toBe(1450);
   });
@@ -346,20 +354,20 @@ describe("requestedMac", () => {
   });
 
   it("decodes the base64 option when the interface has none (AgAAAAAK = 02:00:00:00:00:0a)", () => {
-    const body = fixtureJson("02-CreateEndpoint-mac.json");
+    const body = endpointFixture("02-CreateEndpoint-mac.json");
     body.Interface.MacAddress = "";
     expect(requestedMac(api.CreateEndpointRequest.parse(body))).toBe("02:00:00:00:00:0a");
   });
 
   it("lower-cases and returns nothing when unset", () => {
-    const body = fixtureJson("02-CreateEndpoint-publish.json");
+    const body = endpointFixture("02-CreateEndpoint-publish.json");
     expect(requestedMac(api.CreateEndpointRequest.parse(body))).toBeUndefined();
     body.Interface.MacAddress = "02:AB:CD:EF:00:01";
     expect(requestedMac(api.CreateEndpointRequest.parse(body))).toBe("02:ab:cd:ef:00:01");
   });
 
   it("ignores a base64 option that is not 6 bytes", () => {
-    const body = fixtureJson("02-CreateEndpoint-publish.json");
+    const body = endpointFixture("02-CreateEndpoint-publish.json");
     body.Options["com.docker.network.endpoint.macaddress"] = Buffer.from([1, 2, 3]).toString("base64");
     expect(requestedMac(api.CreateEndpointRequest.parse(body))).toBeUndefined();
   });
@@ -405,7 +413,7 @@ describe("planAttachment", () => {
   });
 
   it("includes the IPv6 address in ips", () => {
-    const body = fixtureJson("02-CreateEndpoint-publish.json");
+    const body = endpointFixture("02-CreateEndpoint-publish.json");
     body.Interface.AddressIPv6 = "fd00:99::2/64";
     const plan = planAttachment(api.CreateEndpointRequest.parse(body), []);
     expect(plan.capabilityArgs.ips).toEqual(["172.18.0.2/16", "fd00:99::2/64"]);
@@ -418,7 +426,7 @@ describe("planAttachment", () => {
   });
 
   it("no address: no IP= arg and no ips", () => {
-    const body = fixtureJson("02-CreateEndpoint-publish.json");
+    const body = endpointFixture("02-CreateEndpoint-publish.json");
     body.Interface.Address = "";
     const plan = planAttachment(api.CreateEndpointRequest.parse(body), []);
     expect(plan.cniArgs.some(([k]) => k === "IP")).toBe(false);
@@ -428,7 +436,7 @@ describe("planAttachment", () => {
   it("tmpName and staging netns: short, unique per endpoint id prefix, deterministic", () => {
     const ids = [EP_ID, "0123456789ab" + "d".repeat(52), "0123456789ac" + "d".repeat(52), "f".repeat(64)];
     const plans = ids.map((id) => {
-      const body = fixtureJson("02-CreateEndpoint-publish.json");
+      const body = endpointFixture("02-CreateEndpoint-publish.json");
       body.EndpointID = id;
       return planAttachment(api.CreateEndpointRequest.parse(body), []);
     });

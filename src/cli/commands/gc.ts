@@ -6,7 +6,7 @@ import { parseCommandLine } from "../argv.js";
 import type { Command } from "../command.js";
 
 /** Ask the running plugin to reconcile; undefined when nothing answers on the socket. */
-async function askServer(socketPath: string): Promise<unknown | undefined> {
+async function askServer(socketPath: string): Promise<unknown> {
   let res;
   try {
     res = await unixRequest(socketPath, "POST", "/CniShim.Reconcile", 120_000, "{}");

@@ -41,6 +41,7 @@ function memoryReducingCollection(): (() => void) | undefined {
   if (queryObjects) {
     class NeverInstantiated {}
     return () => {
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- kept only to be put back on process below, never called unbound
       const emitWarning = process.emitWarning;
       process.emitWarning = () => {};
       try {
