@@ -9,6 +9,7 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 # The test image is the host's busybox: it must be the static build (the dynamic one needs libc).
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" || need+=(busybox-static)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+command -v curl >/dev/null 2>&1 || need+=(curl) # scripts/engine.sh asks the engines' sockets
 # systemd-analyze verifies the unit make install ships (the binaries only; nothing is started).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v chromium >/dev/null 2>&1 || need+=(chromium) # compare e2e: renders the HTML report headless
