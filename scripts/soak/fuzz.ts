@@ -483,7 +483,7 @@ function buildCases(bodies: Bodies) {
     },
     genericWrongType: () => {
       const body = objectFor("/NetworkDriver.CreateNetwork");
-      body.Options = { ...((body.Options as JsonObject | undefined) ?? {}), "com.docker.network.generic": pick<unknown>(["x", 1, [], null, true, [["cni.network", ""]]]) };
+      body.Options = { ...(body.Options ?? {}), "com.docker.network.generic": pick<unknown>(["x", 1, [], null, true, [["cni.network", ""]]]) };
       return { steps: [post("/NetworkDriver.CreateNetwork", json(defangCreateNetwork(body)))] };
     },
     // Calls Docker makes for endpoints, on networks that do not exist: never reaches CNI.
