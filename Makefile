@@ -14,8 +14,10 @@ $(NODE_MODULES_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+# src to dist/, then scripts/*.ts (soak, fuzz, bench) to dist/scripts/ (tsconfig.scripts.json).
 build: $(NODE_MODULES_STAMP)
 	npx tsc -p tsconfig.json
+	npx tsc -p tsconfig.scripts.json
 
 docker-up: deps
 	@bash scripts/ensure-dockerd.sh
@@ -50,21 +52,21 @@ lint: $(NODE_MODULES_STAMP)
 	npx eslint .
 	npx knip
 
-# Figures, no assertions (scripts/bench.mjs): Docker's bridge, cni-shim and podman + CNI on the same
+# Figures, no assertions (scripts/bench.ts): Docker's bridge, cni-shim and podman + CNI on the same
 # chain; installs podman when missing. BENCH_ARGS sets the rounds (default 11), e.g. BENCH_ARGS=5.
 BENCH_ARGS ?=
 # ENGINE=28 (or 26) runs it against that engine (scripts/engine.sh), 20 is the system's dockerd.
 ENGINE ?= 20
 bench: deps build
 	@bash scripts/install-bench-deps.sh
-	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) bash scripts/engine.sh with $(ENGINE) -- node scripts/bench.mjs $(BENCH_ARGS)
+	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) bash scripts/engine.sh with $(ENGINE) -- node dist/scripts/bench.js $(BENCH_ARGS)
 
-# Fault injection (scripts/soak.mjs): kill -9 of the plugin in both teardown modes, dockerd
+# Fault injection (scripts/soak.ts): kill -9 of the plugin in both teardown modes, dockerd
 # kill -9, a simulated reboot, a request fuzzer. SOAK_ARGS shortens it, e.g. --cycles 20;
 # ENGINE=28 runs it against Docker 28.5 (as for bench).
 SOAK_ARGS ?=
 soak: deps build
-	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) bash scripts/engine.sh with $(ENGINE) -- node scripts/soak.mjs $(SOAK_ARGS)
+	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) bash scripts/engine.sh with $(ENGINE) -- node dist/scripts/soak.js $(SOAK_ARGS)
 
 # The managed plugin (docker plugin create $(PLUGIN_NAME)); then: docker plugin enable $(PLUGIN_NAME).
 # BASE/INSTALL_PACKAGES go to the Dockerfile; without a registry use `make plugin-local`.

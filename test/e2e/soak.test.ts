@@ -1,4 +1,4 @@
-// The fault-injection suite (scripts/soak.mjs, `make soak`) in its short form, for real: kill -9
+// The fault-injection suite (scripts/soak.ts, `make soak`; make build compiles it to dist/scripts) in its short form, for real: kill -9
 // of the plugin at random points in both teardown modes, dockerd kill -9 with --restart always
 // containers, plugin and dockerd killed with dockerd back first (the plugin must start the
 // containers Docker gave up on), a simulated reboot, and the request fuzzer. It fails on any unexpected docker
@@ -15,7 +15,7 @@ describe("fault injection (short soak)", () => {
       await requirePrerequisites();
       const res = await execa(
         "node",
-        [join(ROOT, "scripts/soak.mjs"), "--cycles", "16", "--kills", "4", "--teardown", "both", "--dockerd-kills", "1", "--dockerd-first", "1", "--reboot", "1", "--fuzz", "1500", "--timeout-s", "1500"],
+        [join(ROOT, "dist/scripts/soak.js"), "--cycles", "16", "--kills", "4", "--teardown", "both", "--dockerd-kills", "1", "--dockerd-first", "1", "--reboot", "1", "--fuzz", "1500", "--timeout-s", "1500"],
         { reject: false, all: true, env: { ...process.env, CNI_SHIM_TEST_IMAGE: IMAGE }, timeout: 1_700_000 },
       );
       const out = String(res.all);

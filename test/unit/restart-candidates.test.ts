@@ -1,5 +1,5 @@
 // Which containers the plugin starts again after Docker gave up on them while it was down.
-// The fixtures are `docker inspect` bodies from Docker 20.10 (scripts/soak.mjs, phase
+// The fixtures are `docker inspect` bodies from Docker 20.10 (scripts/soak.ts, phase
 // dockerd-first): `always` containers whose restore start failed with the plugin kill -9'd
 // (socket left: connection refused) and stopped cleanly (socket gone: plugin not found), and an
 // `unless-stopped` container the user stopped. The other cases are those bodies changed

@@ -1,5 +1,5 @@
 // A seeded PRNG (mulberry32) for the soak and the fuzzer, so a failing run can be replayed.
-export function mulberry32(seed) {
+export function mulberry32(seed: number): () => number {
   let state = seed | 0;
   return () => {
     state = (state + 0x6d2b79f5) | 0;

@@ -15,34 +15,34 @@
 //   reboot   the same containers; plugin, dockerd, containerd and the containers killed, then what a
 //            reboot wipes is removed (veths, named netns, the network's bridge and iptables state,
 //            sandbox mounts) and everything restarted with a new boot id.
-//   fuzz     hostile requests straight at the socket (scripts/soak/fuzz.mjs).
+//   fuzz     hostile requests straight at the socket (scripts/soak/fuzz.ts).
 // Failures of docker commands that overlapped a kill are expected and counted apart; any other
 // failure, any connectivity failure of a running container, any leak after removal and gc makes
 // the exit code non-zero.
 //
-// Usage: node scripts/soak.mjs [--cycles 150] [--kills 10] [--teardown both|background|sync]
-//          [--dockerd-kills 3] [--dockerd-first 2] [--reboot 1] [--fuzz 10000] [--timeout-s 3600]
-//          [--phases cycles,dockerd,dockerd-first,reboot,fuzz]
 // Network safety: traffic goes only to containers this script created and to 127.0.0.1.
-import { execa } from "execa";
-import { mkdtemp, readdir, rm, readFile, access, readlink } from "node:fs/promises";
-import { createConnection } from "node:net";
-import { request } from "node:http";
+// Built by make build (tsconfig.scripts.json) from scripts/soak.ts; imports of "../x.js" are src's
+// modules (dist/x.js at run time).
+import { execa, type ResultPromise } from "execa";
+import { mkdtemp, readdir, rm, readFile, access } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { existsSync, createWriteStream, readFileSync } from "node:fs";
+import { existsSync, createWriteStream, readFileSync, type WriteStream } from "node:fs";
 import { parseArgs } from "node:util";
-import { isLivePreparedNetns } from "../dist/host/netns-pool.js";
-import { mulberry32 } from "./soak/random.mjs";
+import { isLivePreparedNetns } from "../host/netns-pool.js";
+import { run } from "../util/command.js";
+import { httpGet, socketAnswers, unixRequest } from "../util/http.js";
+import { mulberry32 } from "./soak/random.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+// dist/scripts/soak.js: the repository is two levels up.
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const CLI = join(ROOT, "dist/cli/main.js");
 // The node flags every launcher starts `serve` with: the soak runs what ships.
 const SERVE_NODE_FLAGS = readFileSync(join(ROOT, "packaging/serve-node-flags"), "utf8").trim().split(/\s+/);
-// The engine under test (scripts/engine.sh run N -- node scripts/soak.mjs): its own client; 20 is
-// the system's dockerd.
+// The engine under test (scripts/engine.sh run N -- node dist/scripts/soak.js): its own client; 20
+// is the system's dockerd.
 const DOCKER = process.env.CNI_SHIM_DOCKER_CLI ?? (existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker");
 const ENGINE = process.env.CNI_SHIM_ENGINE ?? "20";
 const HARNESS = process.env.CNI_SHIM_ENGINE_HARNESS ?? join(ROOT, "scripts/engine.sh");
@@ -66,26 +66,38 @@ const phases = new Set(opt.phases.split(","));
 const deadline = Date.now() + Number(opt["timeout-s"]) * 1000;
 const seedUsed = Number(opt.seed ?? Date.now() % 1e9);
 const random = mulberry32(seedUsed); // seeded, so a failing run can be replayed with --seed
-const pick = (n) => Math.floor(random() * n);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pick = (n: number) => Math.floor(random() * n);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const rand = () => randomBytes(3).toString("hex");
-const say = (...a) => console.log(`[soak ${new Date().toISOString().slice(11, 19)}]`, ...a);
+const say = (...a: unknown[]) => console.log(`[soak ${new Date().toISOString().slice(11, 19)}]`, ...a);
+const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-function checkTime(what) {
+function checkTime(what: string) {
   if (Date.now() > deadline) throw new Error(`soak: time limit (${opt["timeout-s"]} s) reached during ${what}`);
 }
 
-async function sh(file, args, { timeoutMs = 60_000, input } = {}) {
+interface ShOptions {
+  timeoutMs?: number;
+  input?: string;
+}
+interface ShResult {
+  ok: boolean;
+  out: string;
+  err: string;
+  code: number | undefined;
+}
+
+/** A command whose failure is a figure, not an error. */
+async function sh(file: string, args: string[], { timeoutMs = 60_000, input }: ShOptions = {}): Promise<ShResult> {
   const r = await execa(file, args, { reject: false, timeout: timeoutMs, killSignal: "SIGKILL", input });
-  return { ok: !r.failed, out: String(r.stdout ?? "").trim(), err: String(r.stderr ?? "").trim() || r.shortMessage, code: r.exitCode };
+  return { ok: !r.failed, out: String(r.stdout ?? "").trim(), err: String(r.stderr ?? "").trim() || (r.shortMessage ?? ""), code: r.exitCode };
 }
-async function must(file, args, o) {
-  const r = await sh(file, args, o);
-  if (!r.ok) throw new Error(`${file} ${args.join(" ")} failed: ${r.err}`);
-  return r.out;
+/** A command that must work (src's run: throws with its stderr), trimmed stdout. */
+async function must(file: string, args: string[], o: ShOptions = {}): Promise<string> {
+  return (await run(file, args, { timeoutMs: 60_000, ...o })).trim();
 }
-const slow = [];
-const docker = async (args, o) => {
+const slow: string[] = [];
+const docker = async (args: string[], o?: ShOptions) => {
   const t0 = Date.now();
   const r = await sh(DOCKER, args, o);
   const ms = Date.now() - t0;
@@ -93,52 +105,27 @@ const docker = async (args, o) => {
   return r;
 };
 
-function socketAnswers(path) {
-  return new Promise((resolve) => {
-    const s = createConnection(path);
-    s.once("connect", () => (s.destroy(), resolve(true)));
-    s.once("error", () => resolve(false));
-  });
-}
-
-function httpGet(host, port, timeoutMs = 4000) {
-  return new Promise((resolve) => {
-    const req = request({ host, port, path: "/", timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve(body.includes("cni-shim test page")));
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-    req.end();
-  });
-}
-
-function pluginCall(socketPath, path, body = "{}", timeoutMs = 120_000) {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: "POST", timeout: timeoutMs }, (res) => {
-      let text = "";
-      res.on("data", (c) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode, body: text }));
-    });
-    req.on("timeout", () => req.destroy(new Error(`${path} timed out`)));
-    req.on("error", reject);
-    req.end(body);
-  });
-}
+/** Does the test page answer on host:port (within 4 s)? */
+const pageAnswers = (host: string, port: number) => httpGet(host, port, 4000).then((r) => r.body.includes("cni-shim test page"), () => false);
 
 // ---- the plugin process ----------------------------------------------------------------------
 
 class Plugin {
-  constructor(teardown) {
-    this.driver = `cnishim-soak-${rand()}`;
-    this.socket = `/run/docker/plugins/${this.driver}.sock`;
-    this.teardown = teardown;
-    this.kills = 0;
-    this.bootId = undefined;
-    this.logTail = [];
-    this.warnings = { forced: 0, recovered: 0, restarted: 0 };
-  }
+  readonly driver = `cnishim-soak-${rand()}`;
+  readonly socket = `/run/docker/plugins/${this.driver}.sock`;
+  kills = 0;
+  bootId: string | undefined;
+  readonly logTail: string[] = [];
+  readonly warnings = { forced: 0, recovered: 0, restarted: 0 };
+  base = "";
+  stateDir = "";
+  cacheDir = "";
+  confDir = "";
+  child: ResultPromise<{ reject: false; all: true; buffer: false }> | undefined;
+  logFile: WriteStream | undefined;
+
+  constructor(readonly teardown: string) {}
+
   async init() {
     this.base = await mkdtemp(join(tmpdir(), `${this.driver}-`));
     this.stateDir = join(this.base, "state");
@@ -150,10 +137,11 @@ class Plugin {
   }
   async start() {
     const env = this.bootId ? { ...process.env, CNI_SHIM_BOOT_ID: this.bootId } : process.env;
-    this.child = execa("node", this.args(), { reject: false, all: true, buffer: false, env });
-    this.logFile ??= createWriteStream(join(tmpdir(), `${this.driver}.log`));
-    this.child.all.on("data", (d) => {
-      this.logFile.write(d);
+    const child = execa("node", this.args(), { reject: false, all: true, buffer: false, env });
+    this.child = child;
+    const logFile = (this.logFile ??= createWriteStream(join(tmpdir(), `${this.driver}.log`)));
+    child.all.on("data", (d: Buffer) => {
+      logFile.write(d);
       for (const line of d.toString().split("\n").filter(Boolean)) {
         if (line.includes('"teardown forced')) this.warnings.forced++;
         if (line.includes('"recovering endpoint')) this.warnings.recovered++;
@@ -168,20 +156,23 @@ class Plugin {
     }
     throw new Error(`plugin did not start:\n${this.logTail.slice(-20).join("\n")}`);
   }
+  private running(): boolean {
+    return !!this.child && this.child.exitCode === null;
+  }
   async kill9() {
-    if (!this.child || this.child.exitCode !== null) return;
+    if (!this.child || !this.running()) return;
     this.child.kill("SIGKILL");
     await this.child;
     this.kills++;
   }
   async stop() {
-    if (!this.child || this.child.exitCode !== null) return;
+    if (!this.child || !this.running()) return;
     this.child.kill("SIGTERM");
     await Promise.race([this.child, sleep(30_000)]);
-    if (this.child.exitCode === null) await this.kill9();
+    if (this.running()) await this.kill9();
   }
   async settle() {
-    const r = await pluginCall(this.socket, "/CniShim.Settle");
+    const r = await unixRequest(this.socket, "POST", "/CniShim.Settle", 120_000, "{}");
     if (r.status !== 200) throw new Error(`settle: ${r.status} ${r.body}`);
   }
   /**
@@ -189,12 +180,12 @@ class Plugin {
    * keeps endpoints younger than --reconcile-grace: Docker may be mid-start). Returns what it
    * removed: endpoints Docker forgot, e.g. when a kill broke a docker run for good.
    */
-  async gc() {
+  async gc(): Promise<ShResult & { removed: number }> {
     await this.stop();
     const r = await sh("node", [CLI, "gc", "--socket", `${this.socket}.stopped`, "--state-dir", this.stateDir, "--cache-dir", this.cacheDir, "--conf-dir", this.confDir, "--reconcile-grace", "0", "--log-level", "error"], { timeoutMs: 300_000 });
     let removed = 0;
     try {
-      const rep = JSON.parse(r.out);
+      const rep = JSON.parse(r.out) as { endpointsRemoved?: unknown[]; cacheEntriesRemoved?: number };
       removed = (rep.endpointsRemoved?.length ?? 0) + (rep.cacheEntriesRemoved ?? 0);
     } catch {
       /* reported as a failure below */
@@ -202,10 +193,10 @@ class Plugin {
     return { ...r, removed };
   }
   async records() {
-    const list = async (kind) => (await readdir(join(this.stateDir, kind)).catch(() => [])).filter((f) => f.endsWith(".json"));
+    const list = async (kind: string) => (await readdir(join(this.stateDir, kind)).catch(() => [] as string[])).filter((f) => f.endsWith(".json"));
     return { endpoints: await list("endpoints"), networks: await list("networks") };
   }
-  async dispose(keepLog) {
+  async dispose(keepLog: boolean) {
     await this.stop();
     this.logFile?.end();
     if (!keepLog) await rm(join(tmpdir(), `${this.driver}.log`), { force: true });
@@ -216,23 +207,27 @@ class Plugin {
 
 // ---- leak snapshot -------------------------------------------------------------------------------
 
-async function snapshot(plugin) {
-  const ipReservations = [];
+type Snapshot = Record<"ipReservations" | "veths" | "bridges" | "netns" | "chains" | "rules" | "cacheFiles" | "endpointRecords" | "networkRecords", string[]>;
+type Leaks = Partial<Snapshot>;
+const ifnames = (json: string) => (JSON.parse(json || "[]") as { ifname: string }[]).map((l) => l.ifname);
+
+async function snapshot(plugin: Plugin | undefined): Promise<Snapshot> {
+  const ipReservations: string[] = [];
   for (const net of await readdir("/var/lib/cni/networks").catch(() => [])) {
     for (const f of await readdir(join("/var/lib/cni/networks", net)).catch(() => [])) {
       if (f !== "lock" && !f.startsWith("last_reserved_ip")) ipReservations.push(`${net}/${f}`);
     }
   }
-  const veths = JSON.parse((await must("ip", ["-j", "link", "show", "type", "veth"])) || "[]").map((l) => l.ifname);
-  const bridges = JSON.parse((await must("ip", ["-j", "link", "show", "type", "bridge"])) || "[]").map((l) => l.ifname);
+  const veths = ifnames(await must("ip", ["-j", "link", "show", "type", "veth"]));
+  const bridges = ifnames(await must("ip", ["-j", "link", "show", "type", "bridge"]));
   // A running plugin's prepared staging namespaces (cni-shim-p<pid>-<n>) are its pool, not leaks.
-  const netns = (await must("ip", ["netns", "list"])).split("\n").filter(Boolean).map((l) => l.split(" ")[0]).filter((n) => !isLivePreparedNetns(n));
-  const rules = [];
-  const chains = [];
+  const netns = (await must("ip", ["netns", "list"])).split("\n").filter(Boolean).map((l) => l.split(" ")[0] ?? l).filter((n) => !isLivePreparedNetns(n));
+  const rules: string[] = [];
+  const chains: string[] = [];
   for (const tool of ["iptables-save", "ip6tables-save"]) {
     const text = (await sh(tool, [])).out;
     for (const l of text.split("\n")) {
-      if (l.startsWith(":") && /^:CNI-(DN-)?[0-9a-f]{12,}/.test(l)) chains.push(`${tool}:${l.slice(1).split(" ")[0]}`);
+      if (l.startsWith(":") && /^:CNI-(DN-)?[0-9a-f]{12,}/.test(l)) chains.push(`${tool}:${l.slice(1).split(" ")[0] ?? ""}`);
       // Per-attachment rules: the plugins' id comments, jumps to per-attachment chains, the
       // firewall plugin's per-address rules. Global chains (CNI-FORWARD...) stay by design.
       if (l.startsWith("-A") && (/ id: \\"/.test(l) || / -j CNI-(DN-)?[0-9a-f]{12,}/.test(l) || /^-A CNI-FORWARD .*-[sd] [0-9a-f.:]+\/(32|128)/.test(l))) rules.push(`${tool}:${l}`);
@@ -243,9 +238,9 @@ async function snapshot(plugin) {
   return { ipReservations, veths, bridges, netns, chains, rules, cacheFiles, endpointRecords: records.endpoints, networkRecords: records.networks };
 }
 
-function leaked(before, after) {
-  const out = {};
-  for (const k of Object.keys(before)) {
+function leaked(before: Snapshot, after: Snapshot): Leaks {
+  const out: Leaks = {};
+  for (const k of Object.keys(before) as (keyof Snapshot)[]) {
     const extra = after[k].filter((x) => !before[k].includes(x));
     if (extra.length) out[k] = extra;
   }
@@ -254,21 +249,22 @@ function leaked(before, after) {
 
 // ---- helpers on containers -------------------------------------------------------------------
 
-async function containerIP(name, net) {
+async function containerIP(name: string, net: string) {
   const r = await docker(["inspect", name, "--format", `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`]);
   return r.ok ? r.out : "";
 }
-async function running(name) {
+async function running(name: string) {
   const r = await docker(["inspect", name, "--format", "{{.State.Running}}"]);
   return r.ok && r.out === "true";
 }
-async function reachable(name, net, hostPort) {
+async function reachable(name: string, net: string, hostPort: number): Promise<string | undefined> {
   const ip = await containerIP(name, net);
   if (!ip) return `${name}: no address on ${net}`;
-  let direct, published;
+  let direct = false;
+  let published = false;
   for (let i = 0; i < 10; i++) {
-    direct = await httpGet(ip, 80);
-    published = hostPort ? await httpGet("127.0.0.1", hostPort) : true;
+    direct = await pageAnswers(ip, 80);
+    published = hostPort ? await pageAnswers("127.0.0.1", hostPort) : true;
     if (direct && published) return undefined;
     await sleep(300);
   }
@@ -278,18 +274,75 @@ async function reachable(name, net, hostPort) {
 }
 const httpd = ["httpd", "-f", "-p", "80", "-h", "/www"];
 
-async function removeAll(names) {
+async function removeAll(names: string[]) {
   for (const n of names) await docker(["rm", "-f", n], { timeoutMs: 120_000 });
+}
+
+/** What every phase reports; finishPhase fills the end-of-phase figures. */
+interface PhaseFigures {
+  unexpectedFailures: string[];
+  leaks: Leaks;
+  seconds: number;
+  connectivityFailures?: string[];
+  notBack?: string[];
+  gcRemoved?: number;
+  forcedTeardowns?: number;
+  recovered?: number;
+}
+interface CyclesFigures extends PhaseFigures {
+  teardown: string;
+  cycles: number;
+  dockerCommands: number;
+  kills: number;
+  killsInFlightRun: number;
+  killsDuringTeardown: number;
+  expectedFailures: number;
+  connectivityChecks: number;
+  connectivityFailures: string[];
+  stoppedAtTimeLimit?: boolean;
+}
+type KillKind = "killsInFlightRun" | "killsDuringTeardown";
+/** Containers that must come back with networking. */
+interface BackFigures {
+  back: number;
+  notBack: string[];
+}
+interface DockerdFigures extends PhaseFigures, BackFigures {
+  back: number;
+  notBack: string[];
+  dockerdKills: number;
+  containers: number;
+  freshRunOk: number;
+}
+type RebootFigures = Omit<DockerdFigures, "dockerdKills"> & { dockerdKills?: undefined };
+interface DockerdFirstFigures extends PhaseFigures, BackFigures {
+  back: number;
+  notBack: string[];
+  rounds: number;
+  containers: number;
+  tried: number;
+  failedWhileDown: number;
+  errorsSeen: string[];
+  notTriedByDocker: string[];
+  secondsToBack: number[];
+  startedByPlugin: number;
+  userStoppedStayedStopped: number;
+  freshRunOk: number;
+}
+type FuzzFigures = { exitCode: number | undefined } & Record<string, unknown>;
+interface Container {
+  name: string;
+  port: number;
 }
 
 /**
  * End of every phase, also after a failure: containers and network removed as a user would, the
  * user's gc, then the leak snapshot against the one taken before the phase.
  */
-async function finishPhase(plugin, fig, names, net, before, started) {
+async function finishPhase(plugin: Plugin, fig: PhaseFigures, names: string[], net: string, before: Snapshot, started: number) {
   await dockerdUp().catch(() => undefined); // a phase that failed half-way may have left it down
   await removeAll(names);
-  await plugin.settle().catch((e) => fig.unexpectedFailures.push(`settle: ${e.message}`));
+  await plugin.settle().catch((e) => fig.unexpectedFailures.push(`settle: ${errText(e)}`));
   const rmNet = await docker(["network", "rm", net]);
   if (!rmNet.ok) fig.unexpectedFailures.push(`network rm: ${rmNet.err}`);
   const gc = await plugin.gc();
@@ -304,20 +357,20 @@ async function finishPhase(plugin, fig, names, net, before, started) {
 
 // ---- phase: cycles with kill -9 of the plugin ------------------------------------------------
 
-async function cyclesPhase(teardown, cycles, minKills) {
+async function cyclesPhase(teardown: string, cycles: number, minKills: number): Promise<CyclesFigures> {
   const plugin = new Plugin(teardown);
   await plugin.init();
   await plugin.start();
   const before = await snapshot(plugin);
   const net = `soak-${teardown}-${rand()}`;
-  const fig = { teardown, cycles: 0, dockerCommands: 0, kills: 0, killsInFlightRun: 0, killsDuringTeardown: 0, expectedFailures: 0, unexpectedFailures: [], connectivityChecks: 0, connectivityFailures: [], forcedTeardowns: 0, recovered: 0, leaks: {}, seconds: 0 };
+  const fig: CyclesFigures = { teardown, cycles: 0, dockerCommands: 0, kills: 0, killsInFlightRun: 0, killsDuringTeardown: 0, expectedFailures: 0, unexpectedFailures: [], connectivityChecks: 0, connectivityFailures: [], forcedTeardowns: 0, recovered: 0, leaks: {}, seconds: 0 };
   const started = Date.now();
-  const alive = new Map(); // name -> published host port (or 0)
-  const all = new Set();
+  const alive = new Map<string, number>(); // name -> published host port (or 0)
+  const all = new Set<string>();
   let killAt = 0; // time of the last kill: commands overlapping it may fail
-  const killWindows = [];
-  const overlapsKill = (t0, t1) => killWindows.some(([k0, k1]) => k0 <= t1 && t0 <= k1);
-  const killAndRestart = async (kind) => {
+  const killWindows: [number, number][] = [];
+  const overlapsKill = (t0: number, t1: number) => killWindows.some(([k0, k1]) => k0 <= t1 && t0 <= k1);
+  const killAndRestart = async (kind: KillKind | undefined) => {
     const k0 = Date.now();
     await plugin.kill9();
     fig.kills++;
@@ -326,7 +379,7 @@ async function cyclesPhase(teardown, cycles, minKills) {
     killAt = Date.now();
     killWindows.push([k0, killAt]);
   };
-  const cmd = async (args, what) => {
+  const cmd = async (args: string[], what: string) => {
     const t0 = Date.now();
     const r = await docker(args, { timeoutMs: 120_000 });
     fig.dockerCommands++;
@@ -354,8 +407,8 @@ async function cyclesPhase(teardown, cycles, minKills) {
       const hostPort = publish === 1 ? ++port : 0;
       const args = ["run", "-d", "--name", name, "--network", net, ...(publish === 1 ? ["-p", `${hostPort}:80`] : publish === 2 ? ["-p", "80"] : []), IMAGE, ...httpd];
       const scheduled = i % killEvery === killEvery - 1 || random() < 0.03;
-      const kind = scheduled ? ["killsInFlightRun", "killsDuringTeardown", undefined][pick(3)] : undefined;
-      let run;
+      const kind = scheduled ? (["killsInFlightRun", "killsDuringTeardown", undefined] as const)[pick(3)] : undefined;
+      let run: ShResult;
       if (kind === "killsInFlightRun") {
         const p = cmd(args, `run ${name}`);
         await sleep(30 + pick(400));
@@ -369,7 +422,7 @@ async function cyclesPhase(teardown, cycles, minKills) {
         let p = hostPort;
         if (publish === 2) {
           const r = await docker(["port", name, "80/tcp"]);
-          p = r.ok ? Number(r.out.split("\n")[0].split(":").pop()) : 0;
+          p = r.ok ? Number(r.out.split("\n")[0]?.split(":").pop()) : 0;
         }
         alive.set(name, p);
       } else {
@@ -413,21 +466,21 @@ async function dockerdUp() {
   const r = await sh("bash", [HARNESS, "up", ENGINE], { timeoutMs: 180_000 });
   if (!r.ok) throw new Error(`Docker ${ENGINE} did not come back: ${r.err}`);
 }
-async function killDockerd({ alsoContainerd }) {
+async function killDockerd({ alsoContainerd }: { alsoContainerd: boolean }) {
   const r = await sh("bash", [HARNESS, "kill", ENGINE, ...(alsoContainerd ? ["--containerd"] : [])], { timeoutMs: 60_000 });
   if (!r.ok) throw new Error(`kill of Docker ${ENGINE}'s dockerd failed: ${r.err}`);
 }
 
-async function restartSet(plugin, net) {
+async function restartSet(net: string): Promise<Container[]> {
   const names = [`soak-rs-a-${rand()}`, `soak-rs-b-${rand()}`, `soak-rs-c-${rand()}`];
   const ports = [30000 + pick(10000), 0, 0];
   for (const [i, n] of names.entries()) {
     await must(DOCKER, ["run", "-d", "--restart", "always", "--name", n, "--network", net, ...(ports[i] ? ["-p", `${ports[i]}:80`] : []), IMAGE, ...httpd]);
   }
-  return names.map((n, i) => ({ name: n, port: ports[i] }));
+  return names.map((n, i) => ({ name: n, port: ports[i] ?? 0 }));
 }
 
-async function allBack(set, net, fig, what) {
+async function allBack(set: Container[], net: string, fig: BackFigures, what: string) {
   const until = Date.now() + 120_000;
   for (const c of set) {
     while (!(await running(c.name)) && Date.now() < until) await sleep(500);
@@ -442,19 +495,19 @@ async function allBack(set, net, fig, what) {
   }
 }
 
-async function dockerdPhase(kills) {
+async function dockerdPhase(kills: number): Promise<DockerdFigures> {
   const plugin = new Plugin("background");
   await plugin.init();
   await plugin.start();
   const before = await snapshot(plugin);
   const net = `soak-dk-${rand()}`;
-  const fig = { dockerdKills: 0, containers: 3, back: 0, notBack: [], freshRunOk: 0, unexpectedFailures: [], leaks: {}, seconds: 0 };
+  const fig: DockerdFigures = { dockerdKills: 0, containers: 3, back: 0, notBack: [], freshRunOk: 0, unexpectedFailures: [], leaks: {}, seconds: 0 };
   const started = Date.now();
-  let set = [];
-  const extra = [];
+  let set: Container[] = [];
+  const extra: string[] = [];
   try {
     await must(DOCKER, ["network", "create", "-d", plugin.driver, net]);
-    set = await restartSet(plugin, net);
+    set = await restartSet(net);
     await allBack(set, net, fig, "before");
     fig.back = 0;
     for (let i = 0; i < kills; i++) {
@@ -479,26 +532,26 @@ async function dockerdPhase(kills) {
 // ---- phase: plugin and dockerd both killed, dockerd back first ---------------------------------
 
 /** State.Running and State.Error of a container. */
-async function stateOf(name) {
+async function stateOf(name: string): Promise<{ Running: boolean; Error: string }> {
   const r = await docker(["inspect", name, "--format", "{{json .State}}"]);
   if (!r.ok) return { Running: false, Error: `inspect failed: ${r.err}` };
-  return JSON.parse(r.out);
+  return JSON.parse(r.out) as { Running: boolean; Error: string };
 }
 
-async function dockerdFirstPhase(rounds) {
+async function dockerdFirstPhase(rounds: number): Promise<DockerdFirstFigures> {
   const plugin = new Plugin("background");
   await plugin.init();
   await plugin.start();
   const before = await snapshot(plugin);
   const net = `soak-df-${rand()}`;
-  const fig = { rounds: 0, containers: 0, tried: 0, failedWhileDown: 0, errorsSeen: [], notTriedByDocker: [], back: 0, notBack: [], secondsToBack: [], startedByPlugin: 0, userStoppedStayedStopped: 0, freshRunOk: 0, unexpectedFailures: [], leaks: {}, seconds: 0 };
+  const fig: DockerdFirstFigures = { rounds: 0, containers: 0, tried: 0, failedWhileDown: 0, errorsSeen: [], notTriedByDocker: [], back: 0, notBack: [], secondsToBack: [], startedByPlugin: 0, userStoppedStayedStopped: 0, freshRunOk: 0, unexpectedFailures: [], leaks: {}, seconds: 0 };
   const started = Date.now();
-  let set = [];
-  const extra = [];
+  let set: Container[] = [];
+  const extra: string[] = [];
   let pluginDown = false;
   try {
     await must(DOCKER, ["network", "create", "-d", plugin.driver, net]);
-    set = await restartSet(plugin, net); // three --restart always, one with a published port
+    set = await restartSet(net); // three --restart always, one with a published port
     for (const policy of ["unless-stopped", "on-failure"]) {
       const name = `soak-df-${policy}-${rand()}`;
       await must(DOCKER, ["run", "-d", "--restart", policy, "--name", name, "--network", net, IMAGE, ...httpd]);
@@ -530,8 +583,8 @@ async function dockerdFirstPhase(rounds) {
       // kill path, which marks them stopped by hand: it restarts `always` and `on-failure` ones,
       // not `unless-stopped` ones. Those it does not try must stay as Docker left them.
       const until = Date.now() + 45_000;
-      const tried = [];
-      const untried = [];
+      const tried: Container[] = [];
+      const untried: string[] = [];
       for (const c of set) {
         let st = await stateOf(c.name);
         while (!st.Running && !st.Error && Date.now() < until) {
@@ -572,14 +625,14 @@ async function dockerdFirstPhase(rounds) {
   } finally {
     // Removing the network needs the plugin: a network rm it cannot answer leaves the network
     // half-deleted in dockerd, whose pool then collides with the next network's at its restart.
-    if (pluginDown) await plugin.start().catch((e) => fig.unexpectedFailures.push(`plugin restart for cleanup: ${e.message}`));
+    if (pluginDown) await plugin.start().catch((e) => fig.unexpectedFailures.push(`plugin restart for cleanup: ${errText(e)}`));
     await finishPhase(plugin, fig, [...set.map((c) => c.name), ...extra], net, before, started);
   }
   return fig;
 }
 
 /** What a reboot takes with it, for this network only: kernel state and /run. */
-async function wipeLikeReboot(plugin, netId, sandboxKeys) {
+async function wipeLikeReboot(plugin: Plugin, netId: string, sandboxKeys: string[]) {
   const cniName = `cni-shim-${netId}`;
   const bridge = `cs-${netId}`;
   // Sandboxes (/run/docker/netns) and our staging namespaces (/run/netns).
@@ -588,20 +641,19 @@ async function wipeLikeReboot(plugin, netId, sandboxKeys) {
     await rm(key, { force: true });
   }
   for (const f of await readdir(join(plugin.stateDir, "endpoints")).catch(() => [])) {
-    const rec = JSON.parse(await readFile(join(plugin.stateDir, "endpoints", f), "utf8"));
+    const rec = JSON.parse(await readFile(join(plugin.stateDir, "endpoints", f), "utf8")) as { stagingNetns: string; tmpName: string };
     await sh("ip", ["netns", "del", rec.stagingNetns]);
     await sh("ip", ["link", "del", rec.tmpName]);
   }
-  const ports = JSON.parse((await sh("ip", ["-j", "link", "show", "master", bridge])).out || "[]");
-  for (const p of ports) await sh("ip", ["link", "del", p.ifname]);
+  for (const port of ifnames((await sh("ip", ["-j", "link", "show", "master", bridge])).out)) await sh("ip", ["link", "del", port]);
   await sh("ip", ["link", "del", bridge]);
   // Every iptables rule that names the network, and the per-attachment chains they jump to.
   for (const tool of ["iptables", "ip6tables"]) {
     const saved = (await sh(`${tool}-save`, [])).out;
-    const script = [];
+    const script: string[] = [];
     let table = "";
-    let lines = [];
-    const chains = new Set();
+    let lines: string[] = [];
+    const chains = new Set<string>();
     const flush = () => {
       if (table && (lines.length || chains.size)) script.push(`*${table}`, ...lines, ...[...chains].map((c) => `-F ${c}`), ...[...chains].map((c) => `-X ${c}`), "COMMIT");
     };
@@ -614,7 +666,7 @@ async function wipeLikeReboot(plugin, netId, sandboxKeys) {
       } else if (l.startsWith("-A") && l.includes(`"${cniName}"`)) {
         lines.push(`-D${l.slice(2)}`);
         const jump = / -j (CNI-(?:DN-)?[0-9a-f]+)/.exec(l);
-        if (jump) chains.add(jump[1]);
+        if (jump?.[1]) chains.add(jump[1]);
       }
     }
     flush();
@@ -622,24 +674,24 @@ async function wipeLikeReboot(plugin, netId, sandboxKeys) {
   }
 }
 
-async function rebootPhase() {
+async function rebootPhase(): Promise<RebootFigures> {
   const plugin = new Plugin("background");
   await plugin.init();
   plugin.bootId = `soak-boot-1-${rand()}`;
   await plugin.start();
   const before = await snapshot(plugin);
   const net = `soak-rb-${rand()}`;
-  const fig = { containers: 3, back: 0, notBack: [], freshRunOk: 0, unexpectedFailures: [], leaks: {}, seconds: 0 };
+  const fig: RebootFigures = { containers: 3, back: 0, notBack: [], freshRunOk: 0, unexpectedFailures: [], leaks: {}, seconds: 0 };
   const started = Date.now();
-  let set = [];
-  const extra = [];
+  let set: Container[] = [];
+  const extra: string[] = [];
   try {
     await must(DOCKER, ["network", "create", "-d", plugin.driver, net]);
-    set = await restartSet(plugin, net);
+    set = await restartSet(net);
     await allBack(set, net, fig, "before");
     fig.back = 0;
-    const pids = [];
-    const sandboxKeys = [];
+    const pids: string[] = [];
+    const sandboxKeys: string[] = [];
     for (const c of set) {
       pids.push(await must(DOCKER, ["inspect", c.name, "--format", "{{.State.Pid}}"]));
       sandboxKeys.push(await must(DOCKER, ["inspect", c.name, "--format", "{{.NetworkSettings.SandboxKey}}"]));
@@ -666,11 +718,11 @@ async function rebootPhase() {
   return fig;
 }
 
-async function fuzzPhase(n) {
-  const r = await execa("node", [join(ROOT, "scripts/soak/fuzz.mjs"), "--requests", String(n)], { reject: false, all: true, timeout: 600_000 });
+async function fuzzPhase(n: number): Promise<FuzzFigures> {
+  const r = await execa("node", [join(ROOT, "dist/scripts/soak/fuzz.js"), "--requests", String(n)], { reject: false, all: true, timeout: 600_000 });
   process.stdout.write(r.all + "\n");
   const line = String(r.all).split("\n").find((l) => l.startsWith("FUZZ_RESULT "));
-  return { exitCode: r.exitCode, ...(line ? JSON.parse(line.slice("FUZZ_RESULT ".length)) : { error: "no FUZZ_RESULT line" }) };
+  return { exitCode: r.exitCode, ...(line ? (JSON.parse(line.slice("FUZZ_RESULT ".length)) as Record<string, unknown>) : { error: "no FUZZ_RESULT line" }) };
 }
 
 // ---- main -----------------------------------------------------------------------------------
@@ -683,7 +735,7 @@ async function main() {
   await dockerdUp();
   if (!(await docker(["image", "inspect", IMAGE])).ok) throw new Error(`image ${IMAGE} missing: run scripts/test-image.sh`);
   say(`seed ${seedUsed} (replay with --seed ${seedUsed})`);
-  const results = {};
+  const results: Record<string, CyclesFigures | DockerdFigures | DockerdFirstFigures | RebootFigures | FuzzFigures> = {};
   let failed = false;
   if (phases.has("cycles")) {
     const modes = opt.teardown === "both" ? ["background", "sync"] : [opt.teardown];
@@ -723,18 +775,22 @@ async function main() {
     if (f.exitCode !== 0) failed = true;
   }
   console.log("\nSOAK SUMMARY");
-  for (const [k, f] of Object.entries(results)) {
+  for (const [k, figures] of Object.entries(results)) {
     if (k.startsWith("cycles")) {
+      const f = figures as CyclesFigures;
       console.log(
         `  ${k.padEnd(18)} cycles ${f.cycles}, docker cmds ${f.dockerCommands}, kill -9 ${f.kills} (in-flight run ${f.killsInFlightRun}, during teardown ${f.killsDuringTeardown}), expected failures ${f.expectedFailures}, unexpected ${f.unexpectedFailures.length}, connectivity checks ${f.connectivityChecks} / failures ${f.connectivityFailures.length}, forced teardowns ${f.forcedTeardowns}, leaks ${Object.keys(f.leaks).length}, ${f.seconds} s${f.stoppedAtTimeLimit ? " (stopped at the time limit)" : ""}`,
       );
     } else if (k === "dockerd-first") {
+      const f = figures as DockerdFirstFigures;
       console.log(
         `  ${k.padEnd(18)} rounds ${f.rounds}, failed at restore while the plugin was down ${f.failedWhileDown}, not tried by Docker (left stopped) ${f.notTriedByDocker.length}, back with networking ${f.back}/${f.tried} (started by the plugin ${f.startedByPlugin}; s to back ${f.secondsToBack.join(", ")}), user-stopped stayed stopped ${f.userStoppedStayedStopped}/${f.rounds}, fresh runs ok ${f.freshRunOk}, unexpected ${f.unexpectedFailures.length}, leaks ${Object.keys(f.leaks).length}, ${f.seconds} s`,
       );
     } else if (k === "fuzz") {
+      const f = figures as FuzzFigures;
       console.log(`  ${k.padEnd(18)} exit ${f.exitCode}: ${JSON.stringify(f)}`);
     } else {
+      const f = figures as DockerdFigures | RebootFigures;
       console.log(`  ${k.padEnd(18)} ${f.dockerdKills !== undefined ? `dockerd kill -9 ${f.dockerdKills}, ` : ""}containers back with networking ${f.back}/${f.containers * (f.dockerdKills ?? 1)}, fresh runs ok ${f.freshRunOk}, unexpected ${f.unexpectedFailures.length}, leaks ${Object.keys(f.leaks).length}, ${f.seconds} s`);
     }
   }
@@ -746,7 +802,7 @@ async function main() {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    console.error(`soak failed: ${err.stack ?? err}`);
+    console.error(`soak failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(2);
   },
 );

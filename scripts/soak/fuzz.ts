@@ -3,10 +3,10 @@
 // broken and oversized requests, then checks that every reply was JSON {"Err": ...}, that the
 // process survived and that its memory came back down.
 //
-//   node scripts/soak/fuzz.mjs [--requests N] [--concurrency C] [--max-rss-mb M] [--timeout-s S]
-//                              [--seed N] [--idle-s S] [--log-level L] [--only CASE,...]
+//   node dist/scripts/soak/fuzz.js [--requests N] [--concurrency C] [--max-rss-mb M] [--timeout-s S]
+//                                 [--seed N] [--idle-s S] [--log-level L] [--only CASE,...]
 //
-// Needs a build (npx tsc -p tsconfig.json). No root, no Docker: the server gets its own temp
+// Needs a build (make build: scripts/soak/fuzz.ts is built to dist/scripts/). No root, no Docker: the server gets its own temp
 // state/cache/conf dirs, an EMPTY --cni-path (no plugin can ever run) and a --docker-socket that
 // does not exist. No request can create anything: CreateEndpoint only names networks that do
 // not exist (none is ever created) and every CreateNetwork carries a bad option or no pool.
@@ -24,9 +24,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { mulberry32 } from "./random.mjs";
+import type { ChildProcess } from "node:child_process";
+import { mulberry32 } from "./random.js";
 
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
+// dist/scripts/soak/fuzz.js: the repository is three levels up.
+const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const MAIN_JS = join(REPO, "dist/cli/main.js");
 const TEMPLATE = join(REPO, "plugin-config/net.d/cni-shim-default.conflist");
 const FIXTURE_DIRS = [join(REPO, "../shared/fixtures/libnetwork-20.10")];
@@ -55,7 +57,7 @@ function options() {
     process.stdout.write(header.map((l) => l.replace(/^\/\/ ?/, "")).join("\n") + "\n");
     process.exit(0);
   }
-  const num = (name, min) => {
+  const num = (name: "requests" | "concurrency" | "max-rss-mb" | "timeout-s" | "idle-s" | "seed", min: number) => {
     const n = Number(values[name]);
     if (!Number.isFinite(n) || n < min) usage(`--${name} must be a number >= ${min}, got "${values[name]}"`);
     return n;
@@ -72,7 +74,7 @@ function options() {
   };
 }
 
-function usage(msg) {
+function usage(msg: string): never {
   process.stderr.write(`fuzz: ${msg}\n`);
   process.exit(2);
 }
@@ -80,16 +82,23 @@ function usage(msg) {
 // ---- randomness (seeded, so a failing run can be repeated) --------------------------------
 
 let rand = mulberry32(1);
-const int = (lo, hi) => lo + Math.floor(rand() * (hi - lo + 1));
-const pick = (arr) => arr[Math.floor(rand() * arr.length)];
-const hex = (n) => Array.from({ length: n }, () => "0123456789abcdef"[int(0, 15)]).join("");
-function randomBuffer(n) {
+const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+/** One element of a non-empty list. */
+const pick = <T>(arr: readonly T[]): T => arr[Math.floor(rand() * arr.length)] as T;
+const hex = (n: number) => Array.from({ length: n }, () => "0123456789abcdef"[int(0, 15)]).join("");
+function randomBuffer(n: number) {
   const b = Buffer.allocUnsafe(n);
   for (let i = 0; i < n; i++) b[i] = int(0, 255);
   return b;
 }
 
 // ---- request bodies -----------------------------------------------------------------------
+
+/** A request body: whatever JSON the fixtures hold, mutated at will. */
+type Body = unknown;
+type JsonObject = Record<string, unknown>;
+/** Call path -> the bodies to mutate. */
+type Bodies = Record<string, Body[]>;
 
 const NET_ID = "81a8d9bec29ac03a2312528635b8dd0415c3aa252fa7bbb4b6384aac5c0f64fb";
 const EP_ID = "fe6a48ea14a4f8fb944114527c28971beb6915d70a049879eb8bb0f2e8553f8a";
@@ -105,7 +114,7 @@ const EMPTY_CALLS = [
 ];
 
 // Used when ../shared/ is not beside the checkout: the same shapes Docker 20.10 sends.
-const BUILTIN_BODIES = {
+const BUILTIN_BODIES: Bodies = {
   "/NetworkDriver.CreateNetwork": [
     {
       NetworkID: NET_ID,
@@ -132,14 +141,14 @@ const BUILTIN_BODIES = {
 };
 
 /** path -> request bodies to mutate: the captured fixtures, or the built-in copies. */
-function loadBodies() {
+function loadBodies(): { bodies: Bodies; source: string } {
   const dir = FIXTURE_DIRS.find((d) => existsSync(d));
-  const bodies = {};
+  const bodies: Bodies = {};
   if (dir) {
     for (const f of readdirSync(dir).sort()) {
       const m = /^\d+-([A-Za-z]+)(?:-.*)?\.json$/.exec(f);
       if (!m) continue;
-      (bodies[`/NetworkDriver.${m[1]}`] ??= []).push(JSON.parse(readFileSync(join(dir, f), "utf8")));
+      (bodies[`/NetworkDriver.${m[1]}`] ??= []).push(JSON.parse(readFileSync(join(dir, f), "utf8")) as Body);
     }
   }
   for (const [path, list] of Object.entries(BUILTIN_BODIES)) bodies[path] ??= list;
@@ -147,7 +156,7 @@ function loadBodies() {
   return { bodies, source: dir ?? "built-in copies" };
 }
 
-const WRONG_VALUES = [
+const WRONG_VALUES: unknown[] = [
   null,
   0,
   -1,
@@ -171,28 +180,30 @@ const WRONG_VALUES = [
 ];
 
 /** Every path into a JSON value (objects and arrays), the root excluded. */
-function paths(value, prefix = []) {
-  const out = [];
+function paths(value: unknown, prefix: string[] = []): string[][] {
+  const out: string[][] = [];
   if (value && typeof value === "object") {
     for (const key of Object.keys(value)) {
       out.push([...prefix, key]);
-      out.push(...paths(value[key], [...prefix, key]));
+      out.push(...paths((value as JsonObject)[key], [...prefix, key]));
     }
   }
   return out;
 }
 
-function setPath(obj, path, value) {
+/** Sets (or, with undefined, deletes) the value at `path`; throws when a parent is not an object. */
+function setPath(obj: JsonObject, path: string[], value: unknown) {
   let cur = obj;
-  for (const key of path.slice(0, -1)) cur = cur[key];
-  if (value === undefined) delete cur[path.at(-1)];
-  else cur[path.at(-1)] = value;
+  for (const key of path.slice(0, -1)) cur = cur[key] as JsonObject;
+  const last = path.at(-1) ?? "";
+  if (value === undefined) delete cur[last];
+  else cur[last] = value;
 }
 
-const isPlainObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is JsonObject => v !== null && typeof v === "object" && !Array.isArray(v);
 
 // Options cni-shim must refuse; each on its own makes CreateNetwork fail before any CNI work.
-const BAD_OPTIONS = [
+const BAD_OPTIONS: JsonObject[] = [
   { "cni.network": "" },
   { "cni.network": " " },
   { "cni.network": "../x" },
@@ -230,7 +241,7 @@ const BAD_OPTIONS = [
  * Whatever a mutation did, a CreateNetwork body must fail before any CNI work: a bad cni.*
  * option when the generic options are an object, otherwise no address pool at all.
  */
-function defangCreateNetwork(body, badOptions = pick(BAD_OPTIONS)) {
+function defangCreateNetwork(body: Body, badOptions = pick(BAD_OPTIONS)): Body {
   if (!isPlainObject(body)) return body;
   const generic = isPlainObject(body.Options) ? body.Options["com.docker.network.generic"] : undefined;
   if (isPlainObject(generic)) {
@@ -245,13 +256,19 @@ function defangCreateNetwork(body, badOptions = pick(BAD_OPTIONS)) {
 
 // ---- raw HTTP -----------------------------------------------------------------------------
 
-function httpRequest(method, path, body, { headers = {}, chunked = false, version = "1.1" } = {}) {
+interface RequestOptions {
+  headers?: Record<string, string>;
+  chunked?: boolean;
+  version?: string;
+}
+
+function httpRequest(method: string, path: string, body: string | Buffer | undefined, { headers = {}, chunked = false, version = "1.1" }: RequestOptions = {}): Buffer {
   const lines = [`${method} ${path} HTTP/${version}`, "Host: ", "User-Agent: cni-shim-fuzz", `Accept: ${CONTENT_TYPE}`, "Connection: close"];
   for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
   const buf = body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(body) ? body : Buffer.from(body);
   if (chunked) {
     lines.push("Transfer-Encoding: chunked");
-    const parts = [];
+    const parts: Buffer[] = [];
     for (let i = 0; i < buf.length; ) {
       const n = Math.min(int(1, 4096), buf.length - i);
       parts.push(Buffer.from(`${n.toString(16)}\r\n`), buf.subarray(i, i + n), Buffer.from("\r\n"));
@@ -264,18 +281,29 @@ function httpRequest(method, path, body, { headers = {}, chunked = false, versio
   return Buffer.concat([Buffer.from(lines.join("\r\n") + "\r\n\r\n"), buf]);
 }
 
+interface Response {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+interface Parsed {
+  responses: Response[];
+  partial: boolean;
+  garbage?: string;
+}
+
 /** Complete responses at the start of `buf` (1xx interim ones skipped); `rest` when cut short. */
-function parseResponses(buf, { head = false, closed = false } = {}) {
-  const out = [];
+function parseResponses(buf: Buffer, { head = false, closed = false } = {}): Parsed {
+  const out: Response[] = [];
   let pos = 0;
   while (pos < buf.length) {
     const end = buf.indexOf("\r\n\r\n", pos);
     if (end < 0) return { responses: out, partial: true };
     const lines = buf.subarray(pos, end).toString("latin1").split("\r\n");
-    const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? "");
     if (!m) return { responses: out, partial: true, garbage: buf.subarray(pos, pos + 200).toString("latin1") };
     const status = Number(m[1]);
-    const headers = {};
+    const headers: Record<string, string> = {};
     for (const l of lines.slice(1)) {
       const i = l.indexOf(":");
       if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
@@ -285,10 +313,10 @@ function parseResponses(buf, { head = false, closed = false } = {}) {
       pos = bodyStart;
       continue;
     }
-    let body;
+    let body: Buffer;
     if (head || status === 204 || status === 304) body = Buffer.alloc(0);
     else if (/chunked/i.test(headers["transfer-encoding"] ?? "")) {
-      const parts = [];
+      const parts: Buffer[] = [];
       let p = bodyStart;
       for (;;) {
         const eol = buf.indexOf("\r\n", p);
@@ -323,20 +351,38 @@ function parseResponses(buf, { head = false, closed = false } = {}) {
   return { responses: out, partial: false };
 }
 
+/** What goes on the wire: bytes, a pause, or a big body streamed until the server answers. */
+type Step = Buffer | { delayMs: number } | { stream: Buffer; chunked?: boolean };
+/** One request of a case. */
+interface Spec {
+  steps: Step[];
+  expect?: number;
+  timeoutMs?: number;
+  head?: boolean;
+  endAfter?: boolean;
+  slow?: boolean;
+}
+interface Exchange extends Parsed {
+  how: "timeout" | "complete" | "closed";
+  error: string | undefined;
+  bytes: number;
+  slow?: boolean;
+}
+
 /**
  * One connection: write `steps` (Buffers, or { delayMs }, or { stream: Buffer, chunkHeader }
  * for big bodies that stop as soon as an answer comes), read until `expect` responses or
  * close, give up after timeoutMs.
  */
-function exchange(socketPath, { steps, expect = 1, timeoutMs = 15_000, head = false, endAfter = false }) {
+function exchange(socketPath: string, { steps, expect = 1, timeoutMs = 15_000, head = false, endAfter = false }: Spec): Promise<Exchange> {
   return new Promise((resolve) => {
     const sock = createConnection(socketPath);
-    const chunks = [];
+    const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
-    let error;
+    let error: string | undefined;
     let answered = false;
-    const finish = (how) => {
+    const finish = (how: Exchange["how"]) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -346,7 +392,7 @@ function exchange(socketPath, { steps, expect = 1, timeoutMs = 15_000, head = fa
       resolve({ how, error, bytes: size, ...parsed });
     };
     const timer = setTimeout(() => finish("timeout"), timeoutMs);
-    sock.on("data", (d) => {
+    sock.on("data", (d: Buffer) => {
       if (size < 4 * MB) {
         chunks.push(d);
         size += d.length;
@@ -357,19 +403,19 @@ function exchange(socketPath, { steps, expect = 1, timeoutMs = 15_000, head = fa
     });
     sock.on("end", () => finish("closed"));
     sock.on("close", () => finish("closed"));
-    sock.on("error", (err) => {
+    sock.on("error", (err: NodeJS.ErrnoException) => {
       error = err.code ?? err.message;
       // The server may answer early and close while we are still writing: read what came.
       setTimeout(() => finish("closed"), 50);
     });
-    const write = (b) => new Promise((res) => (sock.write(b) ? res() : sock.once("drain", res)));
-    sock.once("connect", async () => {
+    const write = (b: Buffer) => new Promise<void>((res) => (sock.write(b) ? res() : sock.once("drain", res)));
+    const send = async () => {
       try {
         for (const step of steps) {
           if (done || sock.destroyed) return;
           if (Buffer.isBuffer(step)) await write(step);
-          else if (step.delayMs) await new Promise((r) => setTimeout(r, step.delayMs));
-          else if (step.stream) {
+          else if ("delayMs" in step) await new Promise((r) => setTimeout(r, step.delayMs));
+          else {
             // Big body in 64 KiB pieces; stop when the server has answered or hung up.
             for (let i = 0; i < step.stream.length && !done && !answered && !sock.destroyed; i += 64 * 1024) {
               const piece = step.stream.subarray(i, i + 64 * 1024);
@@ -382,23 +428,30 @@ function exchange(socketPath, { steps, expect = 1, timeoutMs = 15_000, head = fa
       } catch {
         /* reported through 'error' */
       }
-    });
+    };
+    sock.once("connect", () => void send());
   });
 }
 
 // ---- the cases ----------------------------------------------------------------------------
 
-function buildCases(bodies) {
+function buildCases(bodies: Bodies) {
   const calls = Object.keys(bodies);
-  const bodyFor = (path) => structuredClone(pick(bodies[path]));
-  const post = (path, body, opts) => httpRequest("POST", path, body, opts);
-  const json = (v) => JSON.stringify(v) + "\n";
-  const safe = (path, body) => (path === "/NetworkDriver.CreateNetwork" ? defangCreateNetwork(body) : body);
+  const bodiesOf = (path: string) => bodies[path] ?? [];
+  const bodyFor = (path: string) => structuredClone(pick(bodiesOf(path)));
+  /** A body of a call with a JSON object body (CreateNetwork's: always one). */
+  const objectFor = (path: string): JsonObject => {
+    const body = bodyFor(path);
+    return isPlainObject(body) ? body : {};
+  };
+  const post = (path: string, body: string | Buffer | undefined, opts?: RequestOptions) => httpRequest("POST", path, body, opts);
+  const json = (v: unknown) => JSON.stringify(v) + "\n";
+  const safe = (path: string, body: Body) => (path === "/NetworkDriver.CreateNetwork" ? defangCreateNetwork(body) : body);
 
   // Every (call, field, wrong value) once before any repeats: wrong types for every field.
-  const combos = [];
+  const combos: { path: string; bi: number; p: string[]; v: unknown }[] = [];
   for (const path of calls) {
-    for (const [bi, base] of bodies[path].entries()) {
+    for (const [bi, base] of bodiesOf(path).entries()) {
       for (const p of [...paths(base), ["NetworkID"], ["EndpointID"], ["Options"], ["Interface"], ["SandboxKey"]]) {
         for (const v of [...WRONG_VALUES, undefined]) combos.push({ path, bi, p, v });
       }
@@ -408,28 +461,29 @@ function buildCases(bodies) {
   const big = Buffer.alloc(20 * MB, "a");
   big.write('{"NetworkID":"');
 
-  const cases = {
+  const cases: Record<string, () => Spec> = {
     // Every field of every call set to a wrong type (or removed), one combination at a time.
     wrongType: () => {
       const c = combos[comboIndex++ % combos.length];
-      const body = structuredClone(bodies[c.path][c.bi]);
+      if (!c) return { steps: [post("/Plugin.Activate", undefined)] }; // no bodies at all (never: EMPTY_CALLS)
+      const body = structuredClone(bodiesOf(c.path)[c.bi]);
       if (!isPlainObject(body)) return { steps: [post(c.path, json(body))] };
       try {
         setPath(body, c.p, c.v);
       } catch {
-        body[c.p[0]] = c.v; // the parent was not an object in this base body
+        body[c.p[0] ?? ""] = c.v; // the parent was not an object in this base body
       }
       return { steps: [post(c.path, json(safe(c.path, body)))] };
     },
     validShapeBadOptions: () => {
-      const body = bodyFor("/NetworkDriver.CreateNetwork");
+      const body = objectFor("/NetworkDriver.CreateNetwork");
       body.Options ??= {};
-      body.Options["com.docker.network.generic"] = { ...pick(BAD_OPTIONS), "com.example.x": "1" };
+      (body.Options as JsonObject)["com.docker.network.generic"] = { ...pick(BAD_OPTIONS), "com.example.x": "1" };
       return { steps: [post("/NetworkDriver.CreateNetwork", json(body))] };
     },
     genericWrongType: () => {
-      const body = bodyFor("/NetworkDriver.CreateNetwork");
-      body.Options = { ...(body.Options ?? {}), "com.docker.network.generic": pick(["x", 1, [], null, true, [["cni.network", ""]]]) };
+      const body = objectFor("/NetworkDriver.CreateNetwork");
+      body.Options = { ...(body.Options ?? {}), "com.docker.network.generic": pick<unknown>(["x", 1, [], null, true, [["cni.network", ""]]]) };
       return { steps: [post("/NetworkDriver.CreateNetwork", json(defangCreateNetwork(body)))] };
     },
     // Calls Docker makes for endpoints, on networks that do not exist: never reaches CNI.
@@ -451,7 +505,7 @@ function buildCases(bodies) {
     },
     deepNesting: () => {
       const depth = int(1_000, 300_000);
-      const [open, close] = pick([["[", "]"], ['{"a":', "}"]]);
+      const [open, close] = pick([["[", "]"], ['{"a":', "}"]] as const);
       const inner = open.repeat(depth) + "1" + close.repeat(rand() < 0.5 ? depth : int(0, depth));
       const path = pick(calls);
       // Nested where the schema does not look (Options) or at the top level.
@@ -473,7 +527,7 @@ function buildCases(bodies) {
     },
     manyKeys: () => {
       const n = int(1_000, 60_000);
-      const parts = [];
+      const parts: string[] = [];
       for (let i = 0; i < n; i++) parts.push(`"k${i}":${i}`);
       return { steps: [post(pick(calls), `{${parts.join(",")}}`)] };
     },
@@ -530,13 +584,13 @@ function buildCases(bodies) {
         `POST ${path} HTTP/1.1\r\nHost: \r\nContent-Length: 99999999999999999999\r\n\r\n{}`,
         `POST ${path} HTTP/1.1\r\nHost: \r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\n{}`,
         `CONNECT localhost:80 HTTP/1.1\r\nHost: localhost:80\r\n\r\n`,
-      ][variant];
+      ][variant] as string;
       return { steps: [Buffer.from(raw)], endAfter: true };
     },
     contentHeaders: () => {
       const path = pick(calls);
       const body = json(safe(path, bodyFor(path)));
-      const headers = pick([
+      const headers = pick<Record<string, string>>([
         { "Content-Encoding": "gzip" },
         { "Content-Encoding": "deflate" },
         { "Content-Encoding": "br" },
@@ -556,7 +610,7 @@ function buildCases(bodies) {
     },
     pipelined: () => {
       const path = pick(calls);
-      const one = (p) => Buffer.from(httpRequest("POST", p, json(safe(p, bodyFor(p)))).toString("latin1").replace("Connection: close\r\n", ""), "latin1");
+      const one = (p: string) => Buffer.from(httpRequest("POST", p, json(safe(p, bodyFor(p)))).toString("latin1").replace("Connection: close\r\n", ""), "latin1");
       return { steps: [Buffer.concat([one(path), one(pick(calls)), httpRequest("POST", pick(calls), "{}\n")])], expect: 3 };
     },
     http10: () => ({ steps: [httpRequest("POST", pick(calls), "{}\n", { version: "1.0" })] }),
@@ -581,7 +635,7 @@ function buildCases(bodies) {
 }
 
 // Relative frequency of each case; the 20 MB ones are a handful per run (see schedule()).
-const WEIGHTS = {
+const WEIGHTS: Record<string, number> = {
   wrongType: 30,
   validShapeBadOptions: 6,
   genericWrongType: 2,
@@ -610,22 +664,23 @@ const WEIGHTS = {
 const SLOW_CASES = ["slowHeaders", "slowBody", "slowChunked"];
 
 /** The case names in send order: weighted at random, plus a few big and slow ones spread in. */
-function schedule(n) {
+function schedule(n: number): string[] {
   const names = Object.keys(WEIGHTS);
-  const total = names.reduce((s, k) => s + WEIGHTS[k], 0);
-  const list = [];
+  const weight = (k: string) => WEIGHTS[k] ?? 0;
+  const total = names.reduce((s, k) => s + weight(k), 0);
+  const list: string[] = [];
   for (let i = 0; i < n; i++) {
     let r = rand() * total;
-    list.push(names.find((k) => (r -= WEIGHTS[k]) < 0) ?? names[0]);
+    list.push(names.find((k) => (r -= weight(k)) < 0) ?? names[0] ?? "valid");
   }
   const bigs = Math.min(Math.max(2, Math.round(n / 2000)), 10);
   const slows = Math.min(Math.max(3, Math.round(n / 200)), 60);
-  const spread = (name, count) => {
+  const spread = (name: string, count: number) => {
     for (let i = 0; i < count && list.length; i++) list[Math.floor(((i + 0.5) / count) * list.length)] = name;
   };
   spread("bigDeclared", bigs);
   for (let i = 0; i < bigs; i++) list[Math.floor(((i + 0.75) / bigs) * list.length) % list.length] = "bigChunked";
-  for (let i = 0; i < slows; i++) list[Math.floor(((i + 0.25) / slows) * list.length) % list.length] = SLOW_CASES[i % SLOW_CASES.length];
+  for (let i = 0; i < slows; i++) list[Math.floor(((i + 0.25) / slows) * list.length) % list.length] = SLOW_CASES[i % SLOW_CASES.length] as string;
   if (list.length >= 20) for (const at of [0.1, 0.6]) list[Math.floor(at * list.length) + 1] = "slowPatient";
   return list.slice(0, n);
 }
@@ -634,7 +689,34 @@ function schedule(n) {
 
 const STACK_RE = /(^|\n|\\n)\s*at \S[^\n]*:\d+:\d+|node:internal|<html|<pre>|<!DOCTYPE/i;
 
-function judge(stats, caseName, res, head) {
+type Counter = "nonJson" | "wrongContentType" | "noErr" | "stackTraces";
+interface CaseStats {
+  sent: number;
+  statuses: Record<number, number>;
+  noResponse: number;
+}
+interface Stats extends Record<Counter, number> {
+  sent: number;
+  responses: number;
+  statuses: Record<number, number>;
+  nonJsonExamples: string[];
+  noErrExamples: string[];
+  wrongContentTypeExamples: string[];
+  stackExamples: string[];
+  closedWithoutResponse: number;
+  connectionErrors: Record<string, number>;
+  errorsAfterResponse: Record<string, number>;
+  timeouts: number;
+  slowTimeouts: number;
+  largestReply: { bytes: number; case?: string; status?: number };
+  byCase: Record<string, CaseStats>;
+  logLines?: number;
+  logNonJsonLines?: number;
+  logStackLines?: number;
+  logTail?: string[];
+}
+
+function judge(stats: Stats, caseName: string, res: Exchange, head: boolean) {
   const c = (stats.byCase[caseName] ??= { sent: 0, statuses: {}, noResponse: 0 });
   if (!res.responses.length) {
     c.noResponse++;
@@ -652,7 +734,7 @@ function judge(stats, caseName, res, head) {
     stats.statuses[r.status] = (stats.statuses[r.status] ?? 0) + 1;
     c.statuses[r.status] = (c.statuses[r.status] ?? 0) + 1;
     if (head) continue; // HTTP forbids a body in a HEAD reply: nothing to parse
-    let parsed;
+    let parsed: unknown;
     try {
       parsed = JSON.parse(r.body);
     } catch {
@@ -662,24 +744,24 @@ function judge(stats, caseName, res, head) {
       note(stats.nonJsonExamples, stats, caseName, `${r.status} ${r.headers["content-type"] ?? "(no content-type)"}: ${r.body.slice(0, 300)}`, "nonJson");
       continue;
     }
-    if ((r.headers["content-type"] ?? "").split(";")[0].trim() !== CONTENT_TYPE) {
-      note(stats.wrongContentTypeExamples, stats, caseName, `${r.status} content-type ${r.headers["content-type"]}`, "wrongContentType");
+    if ((r.headers["content-type"] ?? "").split(";")[0]?.trim() !== CONTENT_TYPE) {
+      note(stats.wrongContentTypeExamples, stats, caseName, `${r.status} content-type ${r.headers["content-type"] ?? "undefined"}`, "wrongContentType");
     }
-    if (r.status !== 200 && typeof parsed.Err !== "string") note(stats.noErrExamples, stats, caseName, `${r.status}: ${r.body.slice(0, 300)}`, "noErr");
+    if (r.status !== 200 && typeof (parsed as JsonObject).Err !== "string") note(stats.noErrExamples, stats, caseName, `${r.status}: ${r.body.slice(0, 300)}`, "noErr");
     if (STACK_RE.test(r.body)) note(stats.stackExamples, stats, caseName, `${r.status}: ${r.body.slice(0, 300)}`, "stackTraces");
     if (r.body.length > stats.largestReply.bytes) stats.largestReply = { bytes: r.body.length, case: caseName, status: r.status };
   }
   if (res.how === "timeout" && res.partial) stats.timeouts++;
 }
 
-function note(examples, stats, caseName, text, counter) {
+function note(examples: string[], stats: Stats, caseName: string, text: string, counter: Counter) {
   stats[counter]++;
   if (examples.length < 3) examples.push(`[${caseName}] ${text}`);
 }
 
 // ---- the server under test ----------------------------------------------------------------
 
-function rssKb(pid) {
+function rssKb(pid: number | undefined): { rss?: number; hwm?: number } {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const rss = /VmRSS:\s+(\d+) kB/.exec(status);
@@ -690,9 +772,9 @@ function rssKb(pid) {
   }
 }
 
-const alive = (child) => child.exitCode === null && child.signalCode === null;
+const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
 
-async function waitForSocket(socketPath, child, ms) {
+async function waitForSocket(socketPath: string, child: ChildProcess, ms: number) {
   const until = Date.now() + ms;
   while (Date.now() < until) {
     if (!alive(child)) return false;
@@ -703,7 +785,7 @@ async function waitForSocket(socketPath, child, ms) {
   return false;
 }
 
-async function stopServer(child) {
+async function stopServer(child: ChildProcess | undefined) {
   if (!child || !alive(child)) return;
   const exited = new Promise((res) => child.once("exit", res));
   child.kill("SIGTERM");
@@ -727,7 +809,7 @@ async function main() {
   const socketPath = join(dir, "cni-shim.sock");
   const d = { state: join(dir, "state"), cache: join(dir, "cache"), conf: join(dir, "conf"), cniBin: join(dir, "cni-bin-empty") };
   const logFile = join(dir, "serve.log");
-  let child;
+  let child: ChildProcess | undefined;
   let interrupted = false;
   const onSignal = () => {
     interrupted = true;
@@ -735,7 +817,7 @@ async function main() {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
-  const stats = {
+  const stats: Stats = {
     sent: 0,
     responses: 0,
     statuses: {},
@@ -759,8 +841,8 @@ async function main() {
   let aliveAtEnd = false;
   let healthyAtEnd = false;
   let timedOut = false;
-  let leftovers = [];
-  let startupError;
+  let leftovers: string[] = [];
+  let startupError: string | undefined;
   const started = Date.now();
   let floodMs = 0;
 
@@ -785,18 +867,20 @@ async function main() {
       { stdio: ["ignore", logFd, logFd], env: { ...process.env, CNI_PATH: d.cniBin } },
     );
     closeSync(logFd);
-    child.on("error", (err) => (startupError = err.message));
-    if (!(await waitForSocket(socketPath, child, 20_000))) throw new Error(`cni-shim serve did not answer on ${socketPath} within 20 s${startupError ? ` (${startupError})` : ""}`);
+    const server = child;
+    server.on("error", (err) => (startupError = err.message));
+    if (!(await waitForSocket(socketPath, server, 20_000))) throw new Error(`cni-shim serve did not answer on ${socketPath} within 20 s${startupError ? ` (${startupError})` : ""}`);
     await new Promise((r) => setTimeout(r, 1_000));
-    rss.beforeMb = (rssKb(child.pid).rss ?? 0) / 1024;
+    rss.beforeMb = (rssKb(server.pid).rss ?? 0) / 1024;
 
     // Flood: `concurrency` workers take the next case until all are sent or time is up.
-    const plan = opt.only ? Array.from({ length: opt.requests }, (_, i) => opt.only[i % opt.only.length]) : schedule(opt.requests);
+    const only = opt.only;
+    const plan = only ? Array.from({ length: opt.requests }, (_, i) => only[i % only.length] as string) : schedule(opt.requests);
     for (const name of opt.only ?? []) if (!cases[name]) throw new Error(`--only: no case "${name}" (cases: ${Object.keys(cases).join(", ")})`);
     const deadline = started + opt.timeoutS * 1000;
     let next = 0;
     const sampler = setInterval(() => {
-      const r = rssKb(child.pid);
+      const r = rssKb(server.pid);
       if (r.rss) rss.peakMb = Math.max(rss.peakMb, r.rss / 1024);
     }, 100);
     const floodStart = Date.now();
@@ -806,8 +890,8 @@ async function main() {
           timedOut = true;
           return;
         }
-        const name = plan[next++];
-        const spec = cases[name]();
+        const name = plan[next++] as string;
+        const spec = (cases[name] as () => Spec)();
         stats.sent++;
         (stats.byCase[name] ??= { sent: 0, statuses: {}, noResponse: 0 }).sent++;
         const remaining = Math.max(1_000, deadline - Date.now());
@@ -821,19 +905,19 @@ async function main() {
     clearInterval(sampler);
 
     await new Promise((r) => setTimeout(r, opt.idleS * 1000));
-    const r = rssKb(child.pid);
+    const r = rssKb(server.pid);
     rss.afterMb = (r.rss ?? 0) / 1024;
     rss.hwmMb = (r.hwm ?? 0) / 1024;
     rss.peakMb = Math.max(rss.peakMb, rss.afterMb);
-    aliveAtEnd = alive(child);
+    aliveAtEnd = alive(server);
     if (aliveAtEnd) {
       const h = await exchange(socketPath, { steps: [httpRequest("POST", "/Plugin.Activate", undefined)], timeoutMs: 5_000 });
       healthyAtEnd = h.responses[0]?.status === 200;
     }
     // Nothing may have been created: no network or endpoint records.
-    leftovers = (await readdir(d.state, { recursive: true }).catch(() => [])).filter((f) => f.endsWith(".json"));
+    leftovers = (await readdir(d.state, { recursive: true }).catch(() => [] as string[])).filter((f) => f.endsWith(".json"));
   } catch (err) {
-    startupError = err.message;
+    startupError = err instanceof Error ? err.message : String(err);
   } finally {
     await stopServer(child);
     const log = await readFile(logFile, "utf8").catch(() => "");
@@ -888,7 +972,7 @@ async function main() {
     wrongTypeCombinations: combos,
   };
 
-  const rows = [
+  const rows: [string, string][] = [
     ["requests sent", `${stats.sent} (concurrency ${opt.concurrency}, seed ${opt.seed}, ${result.floodSeconds} s)`],
     ["responses by status", Object.entries(stats.statuses).map(([s, n]) => `${s}: ${n}`).join("  ") || "-"],
     ["non-JSON responses", String(stats.nonJson)],
@@ -909,11 +993,11 @@ async function main() {
   for (const [name, c] of Object.entries(stats.byCase).sort()) {
     out.push(`    ${name.padEnd(22)} ${String(c.sent).padStart(5)}  ${Object.entries(c.statuses).map(([s, n]) => `${s}:${n}`).join(" ")}${c.noResponse ? `  no reply:${c.noResponse}` : ""}`);
   }
-  for (const [title, ex] of [["non-JSON", stats.nonJsonExamples], ["without Err", stats.noErrExamples], ["content type", stats.wrongContentTypeExamples], ["stack trace", stats.stackExamples]]) {
+  for (const [title, ex] of [["non-JSON", stats.nonJsonExamples], ["without Err", stats.noErrExamples], ["content type", stats.wrongContentTypeExamples], ["stack trace", stats.stackExamples]] as const) {
     for (const e of ex) out.push(`  example (${title}): ${e}`);
   }
   if (failures.length) {
-    out.push("  server log tail:", ...stats.logTail.map((l) => `    ${l.slice(0, 300)}`));
+    out.push("  server log tail:", ...(stats.logTail ?? []).map((l) => `    ${l.slice(0, 300)}`));
     out.push(`FAIL: ${failures.join("; ")}`);
   } else out.push("PASS");
   process.stdout.write(out.join("\n") + "\n");
@@ -924,7 +1008,7 @@ async function main() {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(`fuzz: ${err.stack ?? err}\n`);
+    process.stderr.write(`fuzz: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   },
 );

@@ -32,15 +32,17 @@
 // network, its bridge and host-local dir, the podman image if the bench loaded it, CNI iptables
 // chains that appeared during the run and are not in use, the temp dir). Every wait is bounded.
 // Prints figures, asserts nothing; exits non-zero only when something failed to run.
-// Usage: node scripts/bench.mjs [rounds]   (default 11; make bench BENCH_ARGS=5)
-import { execa } from "execa";
+// Usage: node dist/scripts/bench.js [rounds]   (default 11; make bench BENCH_ARGS=5)
+// Built by make build (tsconfig.scripts.json) from scripts/bench.ts; imports of "../x.js" are src's
+// modules (dist/x.js at run time).
+import { execa, type ResultPromise } from "execa";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
-import { request } from "node:http";
-import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseCniPath } from "../cni/plugins.js";
+import { socketAnswers, unixRequest } from "../util/http.js";
 
 const ROUNDS = Number(process.argv[2] ?? 11);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`rounds must be a positive integer, got "${process.argv[2]}"`);
@@ -48,61 +50,78 @@ const IMAGE = process.env.CNI_SHIM_TEST_IMAGE ?? "cni-shim-busybox:latest";
 const PARALLEL = { containers: 50, width: 10 };
 const TAG = `cnishim-bench-${process.pid}`;
 const LABEL = `cni-shim-bench=${process.pid}`;
+// dist/scripts/bench.js: the repository is two levels up.
+const repoPath = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 // The engine under test (make bench ENGINE=28 runs it through scripts/engine.sh): its own client;
 // 20 is the system's dockerd with Debian's client.
 const DOCKER = process.env.CNI_SHIM_DOCKER_CLI ?? (existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker");
 const ENGINE = process.env.CNI_SHIM_ENGINE ?? "20";
-const HARNESS = process.env.CNI_SHIM_ENGINE_HARNESS ?? fileURLToPath(new URL("engine.sh", import.meta.url));
-const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
+const HARNESS = process.env.CNI_SHIM_ENGINE_HARNESS ?? repoPath("scripts/engine.sh");
+const CLI = repoPath("dist/cli/main.js");
 // The node flags every launcher starts `serve` with (the RSS figures are of what ships).
-const SERVE_NODE_FLAGS = readFileSync(fileURLToPath(new URL("../packaging/serve-node-flags", import.meta.url)), "utf8").trim().split(/\s+/);
-const EMBEDDED_DEFAULT = fileURLToPath(new URL("../plugin-config/net.d/cni-shim-default.conflist", import.meta.url));
-const CNI_PATH = (process.env.CNI_PATH || "/opt/cni/bin:/usr/lib/cni").split(":").filter(Boolean); // cni-shim's --cni-path default
+const SERVE_NODE_FLAGS = readFileSync(repoPath("packaging/serve-node-flags"), "utf8").trim().split(/\s+/);
+const EMBEDDED_DEFAULT = repoPath("plugin-config/net.d/cni-shim-default.conflist");
+const CNI_PATH = parseCniPath(process.env.CNI_PATH); // cni-shim's --cni-path default
 
 // ---- small helpers ----------------------------------------------------------------------------
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const progress = (msg) => process.stderr.write(`bench: ${msg}\n`);
-function median(xs) {
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
+function median(xs: number[]): number {
   if (!xs.length) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
-const sum = (xs) => xs.reduce((a, b) => a + b, 0);
-const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : "-");
-const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : "-");
-const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : "-");
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+const f0 = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x.toFixed(0) : "-");
+const f1 = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x.toFixed(1) : "-");
+const f2 = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x.toFixed(2) : "-");
+const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+interface RunOptions {
+  timeoutMs?: number;
+  reject?: boolean;
+  env?: Record<string, string>;
+  input?: string;
+}
+interface RunResult {
+  stdout: string;
+  stderr: string;
+  failed: boolean;
+  shortMessage: string;
+}
 
 /** Runs a command, bounded; throws with its output when it fails (unless reject: false). */
-async function run(file, args, { timeoutMs = 120_000, reject = true, env, input } = {}) {
+async function run(file: string, args: string[], { timeoutMs = 120_000, reject = true, env, input }: RunOptions = {}): Promise<RunResult> {
   const res = await execa(file, args, { reject: false, timeout: timeoutMs, killSignal: "SIGKILL", env, input });
-  if (reject && res.failed) throw new Error(`${file} ${args.join(" ")} failed: ${String(res.stderr || res.stdout || res.shortMessage).trim()}`);
-  return res;
+  const out = { stdout: String(res.stdout ?? ""), stderr: String(res.stderr ?? ""), failed: res.failed, shortMessage: res.shortMessage ?? "" };
+  if (reject && out.failed) throw new Error(`${file} ${args.join(" ")} failed: ${(out.stderr || out.stdout || out.shortMessage).trim()}`);
+  return out;
 }
-const docker = (args, opts) => run(DOCKER, args, opts);
+const docker = (args: string[], opts?: RunOptions) => run(DOCKER, args, opts);
 
 /** Runs fn over items, at most `width` at a time. */
-async function pool(items, width, fn) {
+async function pool<T>(items: T[], width: number, fn: (item: T, i: number) => Promise<void>) {
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
       const i = next++;
-      await fn(items[i], i);
+      await fn(items[i] as T, i);
     }
   };
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
 
-async function timed(fn) {
+async function timed(fn: () => Promise<unknown>) {
   const t0 = performance.now();
   await fn();
   return performance.now() - t0;
 }
 
 /** Undo steps, run in reverse order in `finally`; a failing step is reported, the rest still run. */
-const undo = [];
-const defer = (what, fn) => undo.push({ what, fn });
+const undo: { what: string; fn: () => Promise<unknown> }[] = [];
+const defer = (what: string, fn: () => Promise<unknown>) => undo.push({ what, fn });
 async function runUndo() {
   let failed = false;
   for (const { what, fn } of undo.splice(0).reverse()) {
@@ -110,7 +129,7 @@ async function runUndo() {
       await fn();
     } catch (err) {
       failed = true;
-      console.error(`bench: cleanup: ${what} failed: ${err.message}`);
+      console.error(`bench: cleanup: ${what} failed: ${errText(err)}`);
     }
   }
   return !failed;
@@ -118,48 +137,31 @@ async function runUndo() {
 
 // ---- cni-shim plugins --------------------------------------------------------------------------
 
-function socketAnswers(path) {
-  return new Promise((resolve) => {
-    const s = createConnection(path);
-    const done = (ok) => (s.destroy(), resolve(ok));
-    s.once("connect", () => done(true));
-    s.once("error", () => done(false));
-    setTimeout(() => done(false), 1_000).unref();
-  });
-}
-
-/** POST over the plugin's unix socket (as Docker does), bounded. */
-function pluginPost(socketPath, path, body, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const headers = { Accept: "application/vnd.docker.plugins.v1.2+json" };
-    const req = request({ socketPath, path, method: "POST", headers, timeout: timeoutMs }, (res) => {
-      let text = "";
-      res.on("data", (c) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on("timeout", () => req.destroy(new Error(`${path}: no answer within ${timeoutMs} ms`)));
-    req.on("error", reject);
-    req.end(body);
-  });
+interface Plugin {
+  driver: string;
+  socket: string;
+  teardown: string;
+  logs: string;
+  proc: ResultPromise<{ reject: false; all: true; buffer: false; detached: true; forceKillAfterDelay: number }>;
 }
 
 /** Waits until the plugin's background teardowns are done, then lets its log lines arrive. */
-async function settle(plugin) {
-  const res = await pluginPost(plugin.socket, "/CniShim.Settle", "{}", 120_000);
+async function settle(plugin: Plugin) {
+  const res = await unixRequest(plugin.socket, "POST", "/CniShim.Settle", 120_000, "{}");
   if (res.status !== 200) throw new Error(`${plugin.driver}: CniShim.Settle answered ${res.status} ${res.body}`);
   await sleep(300);
 }
 
 /** A cni-shim serve process with a driver name of its own; `logs` collects its JSON log lines. */
-async function startPlugin(dir, teardown) {
+async function startPlugin(dir: string, teardown: string): Promise<Plugin> {
   const driver = `${TAG}-${teardown}`;
   const socket = `/run/docker/plugins/${driver}.sock`;
   const base = join(dir, teardown);
   const args = [...SERVE_NODE_FLAGS, CLI, "serve", "--socket", socket, "--state-dir", join(base, "state"), "--cache-dir", join(base, "cache"), "--conf-dir", join(base, "net.d"), "--reconcile-interval", "0", "--teardown", teardown, "--log-level", "info"];
-  const p = { driver, socket, teardown, logs: "" };
   // detached: a Ctrl-C reaches the bench only, which then removes the networks while the plugins still serve them.
-  p.proc = execa(process.execPath, args, { reject: false, all: true, buffer: false, detached: true, forceKillAfterDelay: 5_000 });
-  p.proc.all.on("data", (d) => (p.logs += d));
+  const proc = execa(process.execPath, args, { reject: false, all: true, buffer: false, detached: true, forceKillAfterDelay: 5_000 });
+  const p: Plugin = { driver, socket, teardown, logs: "", proc };
+  proc.all.on("data", (d: Buffer) => (p.logs += d.toString()));
   defer(`stop ${driver}`, async () => {
     p.proc.kill("SIGTERM");
     await Promise.race([p.proc, sleep(15_000)]);
@@ -173,15 +175,25 @@ async function startPlugin(dir, teardown) {
   return p;
 }
 
+/** A JSON log line of the plugin (the fields the bench reads). */
+interface LogLine {
+  msg?: string;
+  container?: string;
+  endpoint?: string;
+  command?: string;
+  plugin?: string;
+  ms?: number | Record<string, number>;
+}
+
 /** The plugin's log lines (parsed) from offset `from` on. */
-function logLines(plugin, from = 0) {
+function logLines(plugin: Plugin, from = 0): LogLine[] {
   return plugin.logs
     .slice(from)
     .split("\n")
     .filter((l) => l.startsWith("{"))
     .flatMap((l) => {
       try {
-        return [JSON.parse(l)];
+        return [JSON.parse(l) as LogLine];
       } catch {
         return [];
       }
@@ -192,26 +204,28 @@ function logLines(plugin, from = 0) {
 const USER_HZ = 100;
 
 /** CPU seconds of a process (utime + stime) and of its waited-for children (cutime + cstime: for cni-shim, the plugins and the ip/iptables they and it ran). */
-async function cpuOf(pid) {
+async function cpuOf(pid: number): Promise<{ self: number; children: number }> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number); // fields from 3 (state) on
-  return { self: (f[11] + f[12]) / USER_HZ, children: (f[13] + f[14]) / USER_HZ };
+  const at = (i: number) => f[i] ?? NaN;
+  return { self: (at(11) + at(12)) / USER_HZ, children: (at(13) + at(14)) / USER_HZ };
 }
 
 /** Busy and total CPU seconds of the whole machine (/proc/stat), all cores. */
 async function machineCpu() {
-  const [, ...v] = (await readFile("/proc/stat", "utf8")).split("\n")[0].trim().split(/\s+/);
+  const [, ...v] = ((await readFile("/proc/stat", "utf8")).split("\n")[0] ?? "").trim().split(/\s+/);
   const n = v.map(Number);
-  const idle = n[3] + n[4];
+  const idle = (n[3] ?? NaN) + (n[4] ?? NaN);
   const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
   return { busy: (total - idle) / USER_HZ, total: total / USER_HZ };
 }
 
 /** CPU used between two samples: the machine's, dockerd's and containerd's, and the plugin's own and its children's. */
-async function cpuSample(pluginPid) {
+type CpuSample = Awaited<ReturnType<typeof cpuSample>>;
+async function cpuSample(pluginPid?: number) {
   // This engine's daemons only: another engine may run beside it.
-  const pids = async (name) => (await run("bash", [HARNESS, "pid", ENGINE, name], { reject: false })).stdout.split("\n").filter(Boolean).map(Number);
-  const sumOf = async (ps) => (await Promise.all(ps.map(cpuOf))).reduce((a, c) => a + c.self, 0);
+  const pids = async (name: string) => (await run("bash", [HARNESS, "pid", ENGINE, name], { reject: false })).stdout.split("\n").filter(Boolean).map(Number);
+  const sumOf = async (ps: number[]) => (await Promise.all(ps.map(cpuOf))).reduce((a, c) => a + c.self, 0);
   return {
     machine: await machineCpu(),
     dockerd: await sumOf(await pids("dockerd")),
@@ -219,7 +233,7 @@ async function cpuSample(pluginPid) {
     plugin: pluginPid ? await cpuOf(pluginPid) : { self: 0, children: 0 },
   };
 }
-const cpuDelta = (a, b) => ({
+const cpuDelta = (a: CpuSample, b: CpuSample) => ({
   busy: b.machine.busy - a.machine.busy,
   total: b.machine.total - a.machine.total,
   dockerd: b.dockerd - a.dockerd,
@@ -229,14 +243,18 @@ const cpuDelta = (a, b) => ({
 });
 
 /** VmRSS of a process, in MiB. */
-async function rssMiB(pid) {
+async function rssMiB(pid: number | undefined): Promise<number> {
   const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
 // ---- docker networks ---------------------------------------------------------------------------
 
-async function dockerNetwork(name, driverArgs) {
+interface DockerNetwork {
+  name: string;
+  subnets: string[];
+}
+async function dockerNetwork(name: string, driverArgs: string[]): Promise<DockerNetwork> {
   await docker(["network", "create", ...driverArgs, "--label", LABEL, name]);
   defer(`docker network rm ${name}`, () => docker(["network", "rm", name]));
   const res = await docker(["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", name]);
@@ -251,14 +269,16 @@ async function removeLabelledContainers() {
 // ---- podman ------------------------------------------------------------------------------------
 
 /** podman with a containers.conf of the bench's own (CNI backend, conflists in the temp dir). */
-async function setUpPodman(dir) {
+type PodmanEnv = Awaited<ReturnType<typeof setUpPodman>>;
+type Podman = PodmanEnv["podman"];
+async function setUpPodman(dir: string) {
   if (!(await run("podman", ["--version"], { reject: false })).stdout) throw new Error("podman is missing: make bench installs it (scripts/install-bench-deps.sh)");
   const confDir = join(dir, "podman-net.d");
   await mkdir(confDir, { recursive: true });
   const conf = join(dir, "containers.conf");
   await writeFile(conf, `[network]\nnetwork_backend = "cni"\nnetwork_config_dir = "${confDir}"\ncni_plugin_dirs = [${CNI_PATH.map((d) => `"${d}"`).join(", ")}]\n`);
   const env = { CONTAINERS_CONF: conf };
-  const podman = (args, opts = {}) => run("podman", args, { ...opts, env });
+  const podman = (args: string[], opts: RunOptions = {}) => run("podman", args, { ...opts, env });
   const version = (await podman(["--version"])).stdout.trim().replace(/^podman version /, "");
   const backend = (await podman(["info", "--format", "{{.Host.NetworkBackend}}"])).stdout.trim();
   if (backend !== "cni") throw new Error(`podman uses the "${backend}" network backend even with ${conf}; the bench compares with CNI (libcni)`);
@@ -266,7 +286,7 @@ async function setUpPodman(dir) {
 }
 
 /** The busybox image in podman: `docker save` of the bench's image, `podman load`ed (removed at the end if new). */
-async function podmanImage(dir, podman) {
+async function podmanImage(dir: string, podman: Podman) {
   const ids = async () => new Set((await podman(["images", "-q", "--no-trunc"])).stdout.split("\n").map((s) => s.trim().replace(/^sha256:/, "")).filter(Boolean));
   const known = await ids();
   const tar = join(dir, "image.tar");
@@ -280,16 +300,31 @@ async function podmanImage(dir, podman) {
   return { name, id };
 }
 
+/** A conflist, as far as the bench reads it. */
+interface Conflist {
+  name?: string;
+  plugins: { type: string; bridge?: string; ipam?: { ranges?: { subnet: string }[][] } }[];
+}
+interface PodmanNetwork {
+  name: string;
+  file: string | undefined;
+  text: string;
+  list?: Conflist;
+  bridge: string | undefined;
+  subnets: string[];
+  bridgeIsOurs?: boolean;
+}
+
 /** A podman CNI network; returns its name, the conflist podman wrote, bridge and subnets. */
-async function podmanNetwork(podmanEnv) {
+async function podmanNetwork(podmanEnv: PodmanEnv): Promise<PodmanNetwork> {
   const { podman, confDir } = podmanEnv;
   const name = TAG;
   await podman(["network", "create", "--disable-dns", "--label", LABEL, name]);
-  const net = { name, file: undefined, text: "", bridge: undefined, subnets: [] };
+  const net: PodmanNetwork = { name, file: undefined, text: "", bridge: undefined, subnets: [] };
   defer(`podman network ${name}`, () => removePodmanNetwork(podmanEnv, net));
   for (const f of (await readdir(confDir)).filter((f) => f.endsWith(".conflist"))) {
     const text = await readFile(join(confDir, f), "utf8");
-    const list = JSON.parse(text);
+    const list = JSON.parse(text) as Conflist;
     if (list.name !== name) continue;
     const bridge = list.plugins.find((p) => p.type === "bridge");
     Object.assign(net, { file: join(confDir, f), text, list, bridge: bridge?.bridge, subnets: (bridge?.ipam?.ranges ?? []).flat().map((r) => r.subnet) });
@@ -300,12 +335,12 @@ async function podmanNetwork(podmanEnv) {
   return net;
 }
 
-async function removePodmanNetwork({ podman }, net) {
+async function removePodmanNetwork({ podman }: PodmanEnv, net: PodmanNetwork) {
   const ids = (await podman(["ps", "-aq", "--filter", `label=${LABEL}`])).stdout.split("\n").filter(Boolean);
   if (ids.length) await podman(["rm", "-f", ...ids], { reject: false });
   const res = await podman(["network", "rm", "-f", net.name], { reject: false });
   if (net.file) await rm(net.file, { force: true });
-  if (net.bridgeIsOurs) await run("ip", ["link", "del", net.bridge], { reject: false });
+  if (net.bridgeIsOurs && net.bridge) await run("ip", ["link", "del", net.bridge], { reject: false });
   await rm(join("/var/lib/cni/networks", net.name), { recursive: true, force: true }); // host-local's reservations dir
   if (res.failed) throw new Error(`podman network rm ${net.name}: ${String(res.stderr).trim()} (its conflist, bridge and host-local dir were removed)`);
 }
@@ -316,17 +351,27 @@ async function removePodmanNetwork({ podman }, net) {
 const SHARED_CHAINS = /^CNI-(FORWARD|ADMIN|HOSTPORT-[A-Z]+)$/;
 const BUILTIN_CHAINS = new Set(["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"]);
 
-async function iptablesSave(family) {
+interface Rule {
+  chain: string;
+  spec: string;
+}
+interface TableState {
+  chains: Set<string>;
+  rules: Rule[];
+}
+type Family = 4 | 6;
+
+async function iptablesSave(family: Family) {
   const res = await run(family === 6 ? "ip6tables-save" : "iptables-save", [], { reject: false, timeoutMs: 30_000 });
   return res.failed ? undefined : parseSave(res.stdout);
 }
 
-function parseSave(text) {
-  const tables = new Map();
-  let cur;
+function parseSave(text: string): Map<string, TableState> {
+  const tables = new Map<string, TableState>();
+  let cur: TableState | undefined;
   for (const line of text.split("\n")) {
     if (line.startsWith("*")) tables.set(line.slice(1).trim(), (cur = { chains: new Set(), rules: [] }));
-    else if (line.startsWith(":") && cur) cur.chains.add(line.slice(1).split(" ")[0]);
+    else if (line.startsWith(":") && cur) cur.chains.add(line.slice(1).split(" ")[0] ?? "");
     else if (line.startsWith("-A ") && cur) {
       const rest = line.slice(3);
       const sp = rest.indexOf(" ");
@@ -336,15 +381,15 @@ function parseSave(text) {
   return tables;
 }
 
-const ipv4 = (s) => s.split(".").reduce((a, o) => a * 256 + Number(o), 0);
-function inCidr(ip, cidr) {
+const ipv4 = (s: string) => s.split(".").reduce((a, o) => a * 256 + Number(o), 0);
+function inCidr(ip: string, cidr: string) {
   const [net, bits] = cidr.split("/");
   if (!/^\d+\.\d+\.\d+\.\d+$/.test(net ?? "")) return false;
   const size = 2 ** (32 - Number(bits));
-  return Math.floor(ipv4(ip) / size) === Math.floor(ipv4(net) / size);
+  return Math.floor(ipv4(ip) / size) === Math.floor(ipv4(net ?? "") / size);
 }
-const mentions = (spec, cidrs) => [...spec.matchAll(/(\d{1,3}(?:\.\d{1,3}){3})/g)].some((m) => cidrs.some((c) => inCidr(m[1], c)));
-const jumpTarget = (spec) => /(?:^|\s)-[jg] (\S+)/.exec(spec)?.[1];
+const mentions = (spec: string, cidrs: string[]) => [...spec.matchAll(/(\d{1,3}(?:\.\d{1,3}){3})/g)].some((m) => cidrs.some((c) => inCidr(m[1] ?? "", c)));
+const jumpTarget = (spec: string) => /(?:^|\s)-[jg] (\S+)/.exec(spec)?.[1];
 
 /**
  * iptables-restore input removing, from one table, the CNI chains that did not exist before the
@@ -352,16 +397,16 @@ const jumpTarget = (spec) => /(?:^|\s)-[jg] (\S+)/.exec(spec)?.[1];
  * the shared ones when nothing uses them any more (no per-address rule, no jump from another CNI
  * chain). Also every rule that still names those subnets. Returns the script and what it leaves.
  */
-function sweepTable(table, before, after, cidrs) {
+function sweepTable(table: string, before: TableState, after: TableState, cidrs: string[]): { script: string; removed: string[]; kept: string[] } {
   const fresh = [...after.chains].filter((c) => c.startsWith("CNI-") && !before.chains.has(c));
   const doomed = new Set(fresh.filter((c) => !SHARED_CHAINS.test(c) && after.rules.some((r) => (r.chain === c || jumpTarget(r.spec) === c) && mentions(r.spec, cidrs))));
-  const doomedRule = (r) => !doomed.has(r.chain) && (mentions(r.spec, cidrs) || doomed.has(jumpTarget(r.spec)));
+  const doomedRule = (r: Rule) => !doomed.has(r.chain) && (mentions(r.spec, cidrs) || doomed.has(jumpTarget(r.spec) ?? ""));
   const shared = new Set(fresh.filter((c) => SHARED_CHAINS.test(c)));
   const left = after.rules.filter((r) => !doomed.has(r.chain) && !doomedRule(r));
   const usesShared = left.some((r) => {
     const to = jumpTarget(r.spec);
-    if (shared.has(r.chain)) return /\/(32|128)(\s|$)/.test(r.spec) || (to?.startsWith("CNI-") && !shared.has(to));
-    return shared.has(to) && !BUILTIN_CHAINS.has(r.chain);
+    if (shared.has(r.chain)) return /\/(32|128)(\s|$)/.test(r.spec) || (!!to?.startsWith("CNI-") && !shared.has(to));
+    return shared.has(to ?? "") && !BUILTIN_CHAINS.has(r.chain);
   });
   if (!usesShared) for (const c of shared) doomed.add(c);
   const rules = after.rules.filter(doomedRule);
@@ -371,18 +416,20 @@ function sweepTable(table, before, after, cidrs) {
   return { script, removed: [...[...doomed].map((c) => `chain ${table}/${c}`), ...rules.map((r) => `rule ${table}/${r.chain} ${r.spec}`)], kept };
 }
 
-async function snapshotIptables() {
+type IptablesSnapshot = Record<Family, Map<string, TableState> | undefined>;
+async function snapshotIptables(): Promise<IptablesSnapshot> {
   return { 4: await iptablesSave(4), 6: await iptablesSave(6) };
 }
 
-async function sweepIptables(before, cidrs) {
-  const removed = [];
-  const kept = [];
-  for (const family of [4, 6]) {
+async function sweepIptables(before: IptablesSnapshot, cidrs: string[]) {
+  const removed: string[] = [];
+  const kept: string[] = [];
+  for (const family of [4, 6] as const) {
     const after = await iptablesSave(family);
-    if (!after || !before[family]) continue; // no snapshot: nothing can be told apart as the bench's
+    const was = before[family];
+    if (!after || !was) continue; // no snapshot: nothing can be told apart as the bench's
     for (const [table, state] of after) {
-      const out = sweepTable(table, before[family].get(table) ?? { chains: new Set(), rules: [] }, state, family === 4 ? cidrs : []);
+      const out = sweepTable(table, was.get(table) ?? { chains: new Set(), rules: [] }, state, family === 4 ? cidrs : []);
       kept.push(...out.kept.map((c) => `${table}/${c}`));
       if (!out.script) continue;
       await run(family === 6 ? "ip6tables-restore" : "iptables-restore", ["-w", "5", "--noflush"], { input: out.script, timeoutMs: 30_000 });
@@ -400,9 +447,15 @@ async function sweepIptables(before, cidrs) {
 const PODMAN_ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"];
 
 /** The timed starts: name, command, and the plugin whose log tells what CreateEndpoint did. */
-function sequentialModes({ bridgeNet, bg, bgNet, sync, syncNet, podman, pImage, pNet }) {
-  const d = (net) => () => docker(["run", "--rm", "--label", LABEL, "--network", net, IMAGE, "true"]);
-  const p = (net) => () => podman(["run", "--rm", "--pull=never", ...PODMAN_ULIMITS, "--label", LABEL, "--network", net, pImage.name, "true"]);
+interface Mode {
+  key: string;
+  start: () => Promise<unknown>;
+  plugin?: Plugin;
+}
+
+function sequentialModes({ bridgeNet, bg, bgNet, sync, syncNet, podman, pImage, pNet }: { bridgeNet: DockerNetwork; bg: Plugin; bgNet: DockerNetwork; sync: Plugin; syncNet: DockerNetwork; podman: Podman; pImage: { name: string }; pNet: PodmanNetwork }): Mode[] {
+  const d = (net: string) => () => docker(["run", "--rm", "--label", LABEL, "--network", net, IMAGE, "true"]);
+  const p = (net: string) => () => podman(["run", "--rm", "--pull=never", ...PODMAN_ULIMITS, "--label", LABEL, "--network", net, pImage.name, "true"]);
   return [
     { key: "bridge", start: d(bridgeNet.name) },
     { key: "none", start: d("none") },
@@ -413,18 +466,19 @@ function sequentialModes({ bridgeNet, bg, bgNet, sync, syncNet, podman, pImage, 
   ];
 }
 
-async function sequentialRounds(modes) {
+type Times = Record<string, number[]>;
+async function sequentialRounds(modes: Mode[]): Promise<{ times: Times; marks: Map<Plugin, number> }> {
   progress("warm-up: one start of each kind (not counted)");
   for (const m of modes) await m.start();
-  const plugins = modes.filter((m) => m.plugin).map((m) => m.plugin);
+  const plugins = modes.flatMap((m) => (m.plugin ? [m.plugin] : []));
   for (const p of plugins) await settle(p);
   const marks = new Map(plugins.map((p) => [p, p.logs.length]));
-  const times = Object.fromEntries(modes.map((m) => [m.key, []]));
+  const times: Times = Object.fromEntries(modes.map((m) => [m.key, [] as number[]]));
   for (let i = 0; i < ROUNDS; i++) {
     progress(`round ${i + 1}/${ROUNDS}`);
     for (let j = 0; j < modes.length; j++) {
-      const m = modes[(i + j) % modes.length]; // rotate the order: no kind always runs first
-      times[m.key].push(await timed(m.start));
+      const m = modes[(i + j) % modes.length] as Mode; // rotate the order: no kind always runs first
+      times[m.key]?.push(await timed(m.start));
     }
   }
   for (const p of plugins) await settle(p);
@@ -433,46 +487,60 @@ async function sequentialRounds(modes) {
 
 // ---- 2. CreateEndpoint's phases ----------------------------------------------------------------
 
+/** One start's CreateEndpoint: its ms phases, the ADD/DEL plugin execs' ms, ADD ms by plugin. */
+interface Attachment {
+  ms: Record<string, number>;
+  addExecs: number;
+  delExecs: number;
+  delCount: number;
+  byPlugin: Record<string, number>;
+}
+
 /** Per start (one "endpoint attached" line): its ms phases and its plugin execs by command. */
-function attachments(plugin, from) {
+function attachments(plugin: Plugin, from: number | undefined): Attachment[] {
   const lines = logLines(plugin, from);
-  const execs = new Map();
+  const execs = new Map<string, LogLine[]>();
   for (const l of logLines(plugin)) {
     if (l.msg !== "cni exec" || !l.container) continue;
     if (!execs.has(l.container)) execs.set(l.container, []);
-    execs.get(l.container).push(l);
+    execs.get(l.container)?.push(l);
   }
+  const execMs = (e: LogLine) => e.ms as number; // a "cni exec" line's ms is a number
   return lines
     .filter((l) => l.msg === "endpoint attached")
     .map((l) => {
-      const mine = execs.get(l.endpoint) ?? [];
-      const of = (cmd) => mine.filter((e) => e.command === cmd);
-      const byPlugin = {};
-      for (const e of of("ADD")) byPlugin[e.plugin] = (byPlugin[e.plugin] ?? 0) + e.ms;
-      return { ms: l.ms ?? {}, addExecs: sum(of("ADD").map((e) => e.ms)), delExecs: sum(of("DEL").map((e) => e.ms)), delCount: of("DEL").length, byPlugin };
+      const mine = execs.get(l.endpoint ?? "") ?? [];
+      const of = (cmd: string) => mine.filter((e) => e.command === cmd);
+      const byPlugin: Record<string, number> = {};
+      for (const e of of("ADD")) byPlugin[e.plugin ?? "undefined"] = (byPlugin[e.plugin ?? "undefined"] ?? 0) + execMs(e);
+      return { ms: (l.ms ?? {}) as Record<string, number>, addExecs: sum(of("ADD").map(execMs)), delExecs: sum(of("DEL").map(execMs)), delCount: of("DEL").length, byPlugin };
     });
 }
 
-function phaseTable(columns) {
-  const keys = [];
+/** The finite numbers of a list (missing phases and NaN left out). */
+const finite = (xs: (number | undefined)[]) => xs.filter((x): x is number => Number.isFinite(x));
+const msOf = (a: Attachment, k: string) => a.ms[k] ?? NaN;
+
+function phaseTable(columns: Record<string, Attachment[]>): string[][] {
+  const keys: string[] = [];
   for (const atts of Object.values(columns)) for (const a of atts) for (const k of Object.keys(a.ms)) if (!keys.includes(k)) keys.push(k);
-  const rows = [];
-  const row = (label, f) => rows.push([label, ...Object.values(columns).map((atts) => f1(median(atts.map(f).filter(Number.isFinite))))]);
+  const rows: string[][] = [];
+  const row = (label: string, f: (a: Attachment) => number | undefined) => rows.push([label, ...Object.values(columns).map((atts) => f1(median(finite(atts.map(f)))))]);
   for (const k of keys) row(k === "add" ? "add (the CNI chain)" : k, (a) => a.ms[k]);
   row("plugin execs, ADD", (a) => a.addExecs);
-  row("  runtime's own (add − execs)", (a) => a.ms.add - a.addExecs);
-  row("shim's own (total − execs)", (a) => a.ms.total - a.addExecs);
-  row("outside the runtime (total − add)", (a) => a.ms.total - a.ms.add);
-  const plugins = [];
+  row("  runtime's own (add − execs)", (a) => msOf(a, "add") - a.addExecs);
+  row("shim's own (total − execs)", (a) => msOf(a, "total") - a.addExecs);
+  row("outside the runtime (total − add)", (a) => msOf(a, "total") - msOf(a, "add"));
+  const plugins: string[] = [];
   for (const atts of Object.values(columns)) for (const a of atts) for (const p of Object.keys(a.byPlugin)) if (!plugins.includes(p)) plugins.push(p);
   for (const p of plugins) row(`  exec ${p} ADD`, (a) => a.byPlugin[p]);
   row("plugin execs, DEL (per stop)", (a) => (a.delCount ? a.delExecs : NaN));
   return rows;
 }
 
-function printRows(header, rows) {
+function printRows(header: string[], rows: (string | number)[][]) {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const fmt = (r) => "  " + r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join("   ");
+  const fmt = (r: (string | number)[]) => "  " + r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i] ?? 0) : String(c).padStart(widths[i] ?? 0))).join("   ");
   console.log(fmt(header));
   for (const r of rows) console.log(fmt(r));
 }
@@ -480,10 +548,11 @@ function printRows(header, rows) {
 // ---- 3. parallel starts ------------------------------------------------------------------------
 
 /** PARALLEL.containers `docker run -d` on one network, PARALLEL.width at a time. */
-async function parallelStarts(netName, tag, whileUp, pluginPid) {
+type Parallel = Awaited<ReturnType<typeof parallelStarts>>;
+async function parallelStarts(netName: string, tag: string, whileUp?: () => Promise<number>, pluginPid?: number) {
   const names = Array.from({ length: PARALLEL.containers }, (_, i) => `${TAG}-${tag}-${i}`);
-  const failures = [];
-  const started = [];
+  const failures: string[] = [];
+  const started: string[] = [];
   const cpu0 = await cpuSample(pluginPid);
   const wallMs = await timed(() =>
     pool(names, PARALLEL.width, async (name) => {
@@ -494,7 +563,7 @@ async function parallelStarts(netName, tag, whileUp, pluginPid) {
   );
   const cpu = cpuDelta(cpu0, await cpuSample(pluginPid));
   let running = 0;
-  const addresses = [];
+  const addresses: string[] = [];
   if (started.length) {
     // reject: false: a container that already exited (--rm) is missing, the others are still listed.
     const res = await docker(["inspect", "--format", "{{.State.Running}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", ...started], { reject: false });
@@ -513,17 +582,18 @@ async function parallelStarts(netName, tag, whileUp, pluginPid) {
 // ---- reporting ---------------------------------------------------------------------------------
 
 /** The conflist podman wrote, and both chains' plugin types side by side. */
-async function printChains(pNet) {
-  const types = (list) => list.plugins.map((p) => p.type).join(" → ");
-  const embedded = JSON.parse(await readFile(EMBEDDED_DEFAULT, "utf8"));
-  console.log(`\nThe conflist podman wrote (${pNet.file}):`);
+async function printChains(pNet: PodmanNetwork) {
+  const types = (list: Conflist | undefined) => (list as Conflist).plugins.map((p) => p.type).join(" → ");
+  const embedded = JSON.parse(await readFile(EMBEDDED_DEFAULT, "utf8")) as Conflist;
+  console.log(`\nThe conflist podman wrote (${pNet.file ?? "undefined"}):`);
   console.log(pNet.text.trimEnd().replace(/^/gm, "  "));
   console.log(`  podman's chain:               ${types(pNet.list)}`);
   console.log(`  cni-shim's embedded default:  ${types(embedded)}  (plugin-config/net.d/cni-shim-default.conflist)`);
 }
 
-function printTable({ times }, podmanVersion) {
-  const m = Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, median(xs)]));
+type NetworkShare = Record<"bridge" | "bg" | "sync" | "podman", number>;
+function printTable({ times }: { times: Times }, podmanVersion: string): NetworkShare {
+  const m = Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, median(xs)])) as Record<"bridge" | "none" | "bg" | "sync" | "podman" | "podmanNone", number>;
   const N = { bridge: m.bridge - m.none, bg: m.bg - m.none, sync: m.sync - m.none, podman: m.podman - m.podmanNone };
   console.log(`\nStart of a container that exits at once (\`docker run --rm ${IMAGE} true\`, podman: \`podman run --rm\`), median of ${ROUNDS} interleaved rounds, ms:`);
   printRows(
@@ -538,9 +608,9 @@ function printTable({ times }, podmanVersion) {
   return N;
 }
 
-function printRatios(N, atts) {
+function printRatios(N: NetworkShare, atts: Record<"bg" | "sync", Attachment[]>) {
   console.log("\nRatios (the figures that count):");
-  for (const [key, label] of [["bg", "cni-shim"], ["sync", "cni-shim sync"]]) {
+  for (const [key, label] of [["bg", "cni-shim"], ["sync", "cni-shim sync"]] as const) {
     const diff = N[key] - N.bridge;
     const execs = median(atts[key].map((a) => a.addExecs));
     console.log(`  N(${label}) − N(Docker bridge) = ${f0(diff)} ms; the chain's ADD plugin execs: ${f0(execs)} ms per start (${f0((execs / diff) * 100)}% of the difference)`);
@@ -548,19 +618,19 @@ function printRatios(N, atts) {
   console.log(`  N(cni-shim) / N(podman) = ${f2(N.bg / N.podman)}     N(cni-shim sync) / N(podman) = ${f2(N.sync / N.podman)}`);
 }
 
-function printParallel(bridge, shim, shimAtts) {
+function printParallel(bridge: Parallel, shim: Parallel, shimAtts: Attachment[]) {
   console.log(`\nParallel: ${PARALLEL.containers} × \`docker run -d --rm ${IMAGE} sleep 300\`, ${PARALLEL.width} at a time, first start to all running:`);
-  const row = (label, r) => [label, `${f0(r.wallMs)} ms`, r.failures.length, PARALLEL.containers - r.failures.length - r.running, r.noAddress, r.duplicates];
+  const row = (label: string, r: Parallel) => [label, `${f0(r.wallMs)} ms`, r.failures.length, PARALLEL.containers - r.failures.length - r.running, r.noAddress, r.duplicates];
   printRows(["", "wall time", "failed", "not running", "no address", "duplicate addresses"], [row("Docker's bridge", bridge), row("cni-shim (background DEL)", shim)]);
   console.log(`  ratio cni-shim / bridge = ${f2(shim.wallMs / bridge.wallMs)}`);
   // Where the CPU went in that window: a wall time that follows the machine's busy CPU time is CPU-bound.
-  const cpuRow = (label, { cpu }) => [label, `${f1(cpu.busy)} s of ${f1(cpu.total)} s (${f0((cpu.busy / cpu.total) * 100)}%)`, f1(cpu.dockerd), f1(cpu.containerd), f1(cpu.pluginSelf), f1(cpu.pluginChildren)];
+  const cpuRow = (label: string, { cpu }: Parallel) => [label, `${f1(cpu.busy)} s of ${f1(cpu.total)} s (${f0((cpu.busy / cpu.total) * 100)}%)`, f1(cpu.dockerd), f1(cpu.containerd), f1(cpu.pluginSelf), f1(cpu.pluginChildren)];
   console.log(`  CPU seconds in that window (all cores):`);
   printRows(["", "machine busy", "dockerd", "containerd", "cni-shim (node)", "cni-shim's children (plugins, ip)"], [cpuRow("Docker's bridge", bridge), cpuRow("cni-shim (background DEL)", shim)]);
   console.log(`  per container: machine busy ${f0((bridge.cpu.busy / PARALLEL.containers) * 1000)} vs ${f0((shim.cpu.busy / PARALLEL.containers) * 1000)} ms; cni-shim's node ${f0((shim.cpu.pluginSelf / PARALLEL.containers) * 1000)} ms, its children ${f0((shim.cpu.pluginChildren / PARALLEL.containers) * 1000)} ms`);
   for (const f of [...bridge.failures, ...shim.failures].slice(0, 5)) console.log(`  failure: ${f}`);
   if (shimAtts.length) {
-    const ms = (k) => f1(median(shimAtts.map((a) => a.ms[k]).filter(Number.isFinite)));
+    const ms = (k: string) => f1(median(finite(shimAtts.map((a) => a.ms[k]))));
     console.log(`  cni-shim CreateEndpoint under this load, median ms: total ${ms("total")}, settle ${ms("settle")}, lock ${ms("lock")}, add ${ms("add")} (plugin execs ${f1(median(shimAtts.map((a) => a.addExecs)))}); max total ${f1(Math.max(...shimAtts.map((a) => a.ms.total ?? 0)))}`);
   }
 }
@@ -572,7 +642,7 @@ async function main() {
   const dir = await mkdtemp(join(tmpdir(), "cnishim-bench-"));
   defer(`rm -r ${dir}`, () => rm(dir, { recursive: true, force: true }));
   const before = await snapshotIptables();
-  const cniSubnets = []; // filled below; the sweep runs after everything else is removed
+  const cniSubnets: string[] = []; // filled below; the sweep runs after everything else is removed
   defer("iptables sweep", () => sweepIptables(before, cniSubnets));
 
   const pEnv = await setUpPodman(dir);
@@ -618,9 +688,9 @@ async function main() {
   console.log(`\nRSS of the cni-shim serve process (VmRSS): idle after start ${f1(rssIdle)} MiB, with ${parShim.running} endpoints up ${f1(parShim.during)} MiB, after they were removed ${f1(rssAfter)} MiB`);
 }
 
-let cleaning;
+let cleaning: Promise<boolean> | undefined;
 const cleanup = () => (cleaning ??= (progress("cleaning up"), runUndo()));
-for (const sig of ["SIGINT", "SIGTERM"]) {
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.once(sig, () => {
     progress(`${sig}: stopping`);
     void cleanup().finally(() => process.exit(130));
@@ -632,7 +702,7 @@ try {
   await main();
   ok = true;
 } catch (err) {
-  console.error(`bench: ${err.stack ?? err.message}`);
+  console.error(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
 } finally {
   if (!(await cleanup())) ok = false;
 }
