@@ -117,6 +117,8 @@ class Plugin {
   bootId: string | undefined;
   readonly logTail: string[] = [];
   readonly warnings = { forced: 0, recovered: 0, restarted: 0 };
+  /** Which attach path the endpoints took (the plugin's log): Joins in the container's namespace, hand-outs at Join. */
+  readonly attach = { inSandboxJoins: 0, fallbacks: 0 };
   base = "";
   stateDir = "";
   cacheDir = "";
@@ -146,6 +148,8 @@ class Plugin {
         if (line.includes('"teardown forced')) this.warnings.forced++;
         if (line.includes('"recovering endpoint')) this.warnings.recovered++;
         if (line.includes('"container started again"')) this.warnings.restarted++;
+        if (line.includes('"endpoint joined in its sandbox"')) this.attach.inSandboxJoins++;
+        if (line.includes('"no container namespace at Join')) this.attach.fallbacks++;
         this.logTail.push(line);
         if (this.logTail.length > 200) this.logTail.shift();
       }
@@ -288,6 +292,9 @@ interface PhaseFigures {
   gcRemoved?: number;
   forcedTeardowns?: number;
   recovered?: number;
+  /** Joins done in the container's own namespace (Docker 28+), and hand-outs a Join fell back to. */
+  inSandboxJoins?: number;
+  inSandboxFallbacks?: number;
 }
 interface CyclesFigures extends PhaseFigures {
   teardown: string;
@@ -351,6 +358,8 @@ async function finishPhase(plugin: Plugin, fig: PhaseFigures, names: string[], n
   fig.leaks = leaked(before, await snapshot(plugin));
   fig.forcedTeardowns = plugin.warnings.forced;
   fig.recovered = plugin.warnings.recovered;
+  fig.inSandboxJoins = plugin.attach.inSandboxJoins;
+  fig.inSandboxFallbacks = plugin.attach.fallbacks;
   fig.seconds = Math.round((Date.now() - started) / 1000);
   await plugin.dispose(!!(fig.unexpectedFailures.length || fig.connectivityFailures?.length || fig.notBack?.length || Object.keys(fig.leaks).length));
 }
@@ -779,7 +788,7 @@ async function main() {
     if (k.startsWith("cycles")) {
       const f = figures as CyclesFigures;
       console.log(
-        `  ${k.padEnd(18)} cycles ${f.cycles}, docker cmds ${f.dockerCommands}, kill -9 ${f.kills} (in-flight run ${f.killsInFlightRun}, during teardown ${f.killsDuringTeardown}), expected failures ${f.expectedFailures}, unexpected ${f.unexpectedFailures.length}, connectivity checks ${f.connectivityChecks} / failures ${f.connectivityFailures.length}, forced teardowns ${f.forcedTeardowns}, leaks ${Object.keys(f.leaks).length}, ${f.seconds} s${f.stoppedAtTimeLimit ? " (stopped at the time limit)" : ""}`,
+        `  ${k.padEnd(18)} cycles ${f.cycles}, docker cmds ${f.dockerCommands}, kill -9 ${f.kills} (in-flight run ${f.killsInFlightRun}, during teardown ${f.killsDuringTeardown}), expected failures ${f.expectedFailures}, unexpected ${f.unexpectedFailures.length}, connectivity checks ${f.connectivityChecks} / failures ${f.connectivityFailures.length}, forced teardowns ${f.forcedTeardowns}, joins in the container's namespace ${f.inSandboxJoins ?? 0} (hand-out fall-backs ${f.inSandboxFallbacks ?? 0}), leaks ${Object.keys(f.leaks).length}, ${f.seconds} s${f.stoppedAtTimeLimit ? " (stopped at the time limit)" : ""}`,
       );
     } else if (k === "dockerd-first") {
       const f = figures as DockerdFirstFigures;
