@@ -15,6 +15,16 @@ export class CniPluginError extends Error {
   }
 }
 
+/**
+ * Marks an ADD error whose own cleanup (the chain's DEL) failed too: what the chain made may
+ * still be there, and the caller must tear the attachment down the convergent way.
+ */
+export const ADD_LEFT_STATE = Symbol("cni-shim.addLeftState");
+
+export function addLeftState(err: unknown): boolean {
+  return typeof err === "object" && err !== null && (err as Record<symbol, unknown>)[ADD_LEFT_STATE] === true;
+}
+
 /** A conflist or conf file is unusable; names the file and the field. */
 export class CniConfigError extends Error {
   constructor(message: string, readonly file?: string) {

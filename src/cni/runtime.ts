@@ -8,7 +8,7 @@ import { VersionProbe, chooseVersion, compareVersions } from "./version.js";
 import { ResultCache } from "./cache.js";
 import { normaliseCniArgs, type CniArg } from "./args.js";
 import { parseResult } from "./result.js";
-import { CniRuntimeError } from "./errors.js";
+import { ADD_LEFT_STATE, CniRuntimeError } from "./errors.js";
 import { CNI_NAME_RE } from "./schemas.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
 import { log } from "../util/log.js";
@@ -121,6 +121,7 @@ export class CniRuntime {
         } catch (cleanupErr) {
           log.error("cleanup after failed CNI ADD also failed", { network: net.conflist.name, containerId: att.containerId, error: (cleanupErr as Error).message });
           (err as Error).message += ` (cleanup with DEL also failed: ${(cleanupErr as Error).message})`;
+          if (typeof err === "object" && err !== null) (err as Record<symbol, unknown>)[ADD_LEFT_STATE] = true;
         }
         throw err;
       }

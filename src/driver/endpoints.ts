@@ -4,6 +4,7 @@
 // endpoint-teardown.ts's.
 import type * as api from "../libnetwork/schemas.js";
 import type { LoadedConfList } from "../cni/config.js";
+import { addLeftState } from "../cni/errors.js";
 import { currentBootId, fromEarlierBoot } from "../host/boot.js";
 import type { KeyedMutex } from "../util/keyed-mutex.js";
 import { log } from "../util/log.js";
@@ -144,7 +145,9 @@ export class Endpoints {
       clock.mark("save");
       return ready;
     } catch (err) {
-      await this.rollBack(rec, net, progress.added);
+      // After an ADD whose own cleanup failed (a plugin whose DEL fails where its ADD did), the
+      // chain's state may be left: that needs the full, convergent teardown too.
+      await this.rollBack(rec, net, progress.added || addLeftState(err));
       throw withContext(err, `cni-shim could not attach the container to CNI network "${list.conflist.name}"`);
     }
   }

@@ -2,6 +2,7 @@
 // rollback of a failed CreateEndpoint, waiting for background teardowns, idempotent delete,
 // recovery, and taking an address or a fixed host port back from a stale record.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ADD_LEFT_STATE } from "../../src/cni/errors.js";
 import { setLogLevel } from "../../src/util/log.js";
 import { endpointRequest, gate, harness, hexId, settlesWithin, NET_ID, OTHER_NET_ID, putEndpoint, putNetwork, type Harness } from "../helpers/driver-fakes.js";
 
@@ -27,6 +28,13 @@ describe("CreateEndpoint rollback", () => {
     expect(await h.state.listEndpoints()).toEqual([]);
     expect(h.host.namespaces.size).toBe(0);
     expect(h.teardown.targets).toEqual([]);
+  });
+
+  it("a failed ADD whose own cleanup failed too is torn down with a full DEL and leaves no record", async () => {
+    h.cni.addError = Object.assign(new Error('plugin vrf failed (cleanup with DEL also failed: plugin vrf DEL failed)'), { [ADD_LEFT_STATE]: true });
+    await expect(h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }))).rejects.toThrow(/could not attach the container to CNI network "testnet": plugin vrf failed/);
+    expect(h.teardown.containerIds()).toEqual([A]);
+    expect(await h.state.listEndpoints()).toEqual([]);
   });
 
   it("a result without Docker's address is torn down with a full DEL and leaves no record", async () => {
