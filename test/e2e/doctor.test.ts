@@ -140,7 +140,10 @@ describe("cni-shim doctor on this host", () => {
     // The engine's version and what it means for cni-shim (Debian's 20.10 here: no namespace at Join).
     const [version, api] = (await docker(["version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"])).stdout.trim().split(" ");
     expect(c["docker"]!.summary).toContain(`Docker ${version} (API ${api}) answers on ${resolveSettings({}).dockerSocket}: the container's network namespace `);
-    expect(c["docker"]!.details).toMatchObject({ version, apiVersion: api, handoff: "staging" });
+    expect(c["docker"]!.details).toMatchObject({ version, apiVersion: api, joinNetns: /^2[0-7]\./.test(version ?? "") ? "absent" : "present" });
+    // Which path new endpoints take here, and why.
+    expect(c["attach"]).toMatchObject({ status: "pass" });
+    expect(c["attach"]!.summary).toMatch(/^new endpoints run the chain (in the container's own namespace|in a staging namespace)/);
     for (const check of report.checks.filter((x) => x.status !== "pass")) expect(check.fix, check.id).toBeTruthy();
   });
 

@@ -24,8 +24,10 @@ cni-shim:
   docker           the Docker API answers on --docker-socket; its version and API version,
                    and what they mean: 20.10 to 27 create the container's namespace after
                    Join (the chain runs in a staging namespace, the interface is handed over),
-                   28 and later before it (cni-shim still hands over); older than 20.10 warns
+                   28 and later before it (the chain can run in it); older than 20.10 warns
                    (not tested)
+  attach           which path new endpoints take on this engine (--attach, and what its Joins
+                   showed): in the container's namespace at Join, or the staging hand-out
   driver-name      which plugin "-d NAME" reaches (NAME: the socket's file name); warns when
                    a managed plugin NAME:latest exists next to the socket, because Docker then
                    resolves -d NAME to the managed plugin and the socket's plugin is unusable
