@@ -114,9 +114,10 @@ export class CniRuntime {
         await this.cache.write(entry);
         return { result, raw: prev as Record<string, unknown>, cniVersion: version };
       } catch (err) {
-        // A failed chain leaves things behind (an interface, an IP reservation): undo it all.
+        // A failed chain leaves things behind (an interface, an IP reservation, firewall rules):
+        // undo it all, with the result the plugins that ran made (firewall finds its rules by it).
         try {
-          await this.delChain(net.conflist, paths, version, att, args, caps, undefined);
+          await this.delChain(net.conflist, paths, version, att, args, caps, prev);
           await this.cache.remove(net.conflist.name, att.containerId, att.ifName);
         } catch (cleanupErr) {
           log.error("cleanup after failed CNI ADD also failed", { network: net.conflist.name, containerId: att.containerId, error: (cleanupErr as Error).message });
