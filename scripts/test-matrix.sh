@@ -76,5 +76,17 @@ for e in $ENGINES; do
   printf '  Docker %-3s %-22s files %3s  passed %4s  failed %3s  %4s s\n' "$e" "${VERSION[$e]:-?}" "$files" "$pass" "$fail" "${SECONDS_OF[$e]:-0}"
   total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail))
 done
+# The failed tests by name, last: CI keeps only the tail of what make test prints.
+for e in $ENGINES; do
+  node -e '
+    const fs = require("fs");
+    let r;
+    try { r = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); } catch { console.log(`  Docker ${process.argv[2]}: no report (the run crashed or did not start)`); process.exit(0); }
+    for (const f of r.testResults) {
+      const file = f.name.replace(process.cwd() + "/", "");
+      if (f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed")) console.log(`  Docker ${process.argv[2]}  FAILED ${file}: ${(f.message || "").split("\n")[0]}`);
+      for (const a of f.assertionResults) if (a.status === "failed") console.log(`  Docker ${process.argv[2]}  FAILED ${file} > ${a.fullName}\n      ${(a.failureMessages[0] || "").split("\n")[0].slice(0, 300)}`);
+    }' "$OUT/$e.json" "$e"
+done
 echo "$total_pass passed, $total_fail failed"
 exit $worst

@@ -93,7 +93,9 @@ export class CniShimDriver implements NetworkDriver {
       queue,
       endpoints,
       reclaim: new Reclaimer({ locks, queue, endpoints, strategyOf }),
-      strategyForNew: () => this.strategies[choice.decide().kind],
+      // Null IPAM: Docker needs the address in CreateEndpoint's reply, before any container
+      // namespace exists (on every engine), so the chain runs then, in staging.
+      strategyForNew: (net) => (net.addresses === "cni" ? handoff : this.strategies[choice.decide().kind]),
       strategyOf,
       teardownMode: opts.teardownMode ?? DEFAULT_TEARDOWN_MODE,
       now,

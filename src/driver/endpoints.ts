@@ -18,7 +18,7 @@ import { requestedAddresses, type Reclaimer } from "./reclaim.js";
 import type { Clock } from "./seams.js";
 import type { EndpointRecord, NetworkRecord, StateStore } from "./state.js";
 import type { TeardownQueue } from "./teardown-queue.js";
-import { endpointMac, planAttachment, portRequests, takesIpsCapability, type PortRequest } from "./translate.js";
+import { chainAddresses, endpointMac, planAttachment, portRequests, takesIpsCapability, TranslationError, type PortRequest } from "./translate.js";
 
 /** When DeleteEndpoint's CNI DEL runs: after the reply (off `docker stop`'s critical path) or before it. */
 export type TeardownMode = "background" | "sync";
@@ -31,8 +31,11 @@ export interface EndpointsDeps {
   queue: TeardownQueue;
   reclaim: Reclaimer;
   endpoints: EndpointTeardown;
-  /** The strategy a new endpoint is made with (attach-choice.ts). */
-  strategyForNew(): AttachStrategy;
+  /**
+   * The strategy a new endpoint of this network is made with (attach-choice.ts; a network whose
+   * chain picks the addresses takes the hand-out, see driver.ts).
+   */
+  strategyForNew(net: NetworkRecord): AttachStrategy;
   strategyOf(rec: EndpointRecord): AttachStrategy;
   teardownMode: TeardownMode;
   now: Clock;
@@ -48,10 +51,17 @@ function withContext(err: unknown, context: string): Error {
 /** A record this process (this boot) finished creating: a retried CreateEndpoint gets the same reply. */
 const isLive = (rec: EndpointRecord) => (rec.phase === "ready" || rec.phase === "joined") && !fromEarlierBoot(rec.bootId);
 
-/** Docker refuses changes to fields it set; a MAC it left empty may be filled in. */
+/**
+ * Docker refuses changes to fields it set; those it left empty may be filled in: the MAC, and on
+ * a null-IPAM network the addresses the chain's IPAM chose (Docker records them for inspect,
+ * the embedded DNS and the Join that follows).
+ */
 function createReply(req: api.CreateEndpointRequest, rec: EndpointRecord): api.CreateEndpointResponse {
-  if (!req.Interface?.MacAddress && rec.macAddress) return { Interface: { MacAddress: rec.macAddress } };
-  return {};
+  const iface: NonNullable<api.CreateEndpointResponse["Interface"]> = {};
+  if (!req.Interface?.MacAddress && rec.macAddress) iface.MacAddress = rec.macAddress;
+  if (!req.Interface?.Address && rec.address) iface.Address = rec.address;
+  if (!req.Interface?.AddressIPv6 && rec.addressIPv6) iface.AddressIPv6 = rec.addressIPv6;
+  return Object.keys(iface).length ? { Interface: iface } : {};
 }
 
 export class Endpoints {
@@ -59,7 +69,7 @@ export class Endpoints {
 
   async create(req: api.CreateEndpointRequest): Promise<api.CreateEndpointResponse> {
     const { locks, state, endpoints } = this.deps;
-    const strategy = this.deps.strategyForNew();
+    let strategy: AttachStrategy | undefined;
     const clock = phaseClock();
     const requests = portRequests(req.Options);
     await this.settleCollisions(req, requests);
@@ -68,6 +78,7 @@ export class Endpoints {
       .run(req.EndpointID, async () => {
         clock.mark("lock");
         const net = await this.deps.network(req.NetworkID);
+        strategy = this.deps.strategyForNew(net);
         const list = networkConfList(net);
         const existing = await state.getEndpoint(req.EndpointID);
         if (existing && isLive(existing)) return createReply(req, existing);
@@ -79,7 +90,7 @@ export class Endpoints {
         log.info("endpoint attached", { endpoint: rec.id.slice(0, 12), cniNetwork: list.conflist.name, address: rec.address, mac: ready.macAddress, ports: ready.portMappings.length, ms: clock.done() });
         return createReply(req, ready);
       })
-      .finally(() => setImmediate(() => strategy.afterCreate())); // setImmediate: once the reply is written
+      .finally(() => setImmediate(() => strategy?.afterCreate())); // setImmediate: once the reply is written
   }
 
   /**
@@ -110,6 +121,11 @@ export class Endpoints {
     const taken = new Set(others.filter((e) => !reclaimed.has(e.id)).flatMap((e) => e.portMappings.map((p) => `${p.protocol}/${p.hostPort}`)));
     const ports = await choosePorts(requests, taken);
     clock.mark("records");
+    if (net.addresses === "cni" && (req.Interface?.Address || req.Interface?.AddressIPv6)) {
+      throw new TranslationError(
+        `network ${req.NetworkID.slice(0, 12)} was created with --ipam-driver null: the chain's IPAM picks the addresses, so --ip/--ip6 cannot be honoured; leave them out, or create the network with Docker's IPAM (--subnet matching the conflist) to choose addresses`,
+      );
+    }
     const plan = planAttachment(req, ports, { ipsCapability: takesIpsCapability(list.conflist) });
     const rec: EndpointRecord = {
       id: req.EndpointID,
@@ -140,7 +156,9 @@ export class Endpoints {
   private async addAndHandOut(rec: EndpointRecord, net: NetworkRecord, list: LoadedConfList, clock: PhaseClock): Promise<EndpointRecord> {
     const progress: CreateProgress = { added: false, clock };
     try {
-      const ready = await this.deps.strategyOf(rec).create(rec, list, progress);
+      let ready = await this.deps.strategyOf(rec).create(rec, list, progress);
+      // A null-IPAM network: the record keeps what the chain's IPAM chose (Docker has no other copy).
+      if (net.addresses === "cni") ready = { ...ready, ...chainAddresses(ready.result!, ready.ifName, list.conflist.name) };
       await this.deps.state.putEndpoint(ready);
       clock.mark("save");
       return ready;

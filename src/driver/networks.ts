@@ -11,7 +11,7 @@ import { networkConfList } from "./network-conf.js";
 import type { Clock, CniOps, HostOps } from "./seams.js";
 import type { NetworkRecord, StateStore } from "./state.js";
 import type { TeardownQueue } from "./teardown-queue.js";
-import { checkPoolsMatch, hostLocalRanges, instantiateDefault, namespaceWideSettings, type NetworkOptions, networkOptions } from "./translate.js";
+import { addressesFromChain, checkChainAddresses, checkPoolsMatch, hostLocalRanges, instantiateDefault, namespaceWideSettings, type NetworkOptions, networkOptions } from "./translate.js";
 
 const DEFAULT_TEMPLATE = "cni-shim-default";
 
@@ -37,8 +37,10 @@ export class Networks {
 
   async create(req: api.CreateNetworkRequest): Promise<void> {
     const opts = networkOptions(req);
-    const { list, source, mode } = await this.resolve(req, opts);
-    if (req.IPv6Data.length && hostLocalRanges(list)?.every((r) => !r.subnet.includes(":"))) {
+    const chainPicks = addressesFromChain(req);
+    const { list, source, mode } = await this.resolve(req, opts, chainPicks);
+    if (chainPicks) checkChainAddresses(list, mode);
+    else if (req.IPv6Data.length && hostLocalRanges(list)?.every((r) => !r.subnet.includes(":"))) {
       throw new Error(`CNI network "${list.name}" has no IPv6 range but the Docker network has IPv6 enabled: drop --ipv6 or add an IPv6 range to the conflist`);
     }
     // Missing plugin binaries and version mismatches fail here, at `docker network create`.
@@ -55,8 +57,9 @@ export class Networks {
       const bridge = list.plugins.find((p) => p.type === "bridge")?.bridge as string | undefined;
       if (bridge && !(await this.deps.host.linkExists(bridge))) ownedBridge = bridge;
     }
-    const first4 = req.IPv4Data[0];
-    const first6 = req.IPv6Data[0];
+    // Null IPAM's pools (0.0.0.0/0, ::/0) say nothing: the chain's IPAM knows the subnets.
+    const first4 = chainPicks ? undefined : req.IPv4Data[0];
+    const first6 = chainPicks ? undefined : req.IPv6Data[0];
     await this.deps.state.putNetwork({
       id: req.NetworkID,
       mode,
@@ -65,19 +68,21 @@ export class Networks {
       ownedBridge,
       ipv4: first4 ? { pool: first4.Pool, gateway: first4.Gateway } : undefined,
       ipv6: first6 ? { pool: first6.Pool, gateway: first6.Gateway } : undefined,
+      addresses: chainPicks ? "cni" : "docker",
       internal: opts.internal,
       createdAt: new Date(this.deps.now()).toISOString(),
     });
-    log.info("network created", { network: req.NetworkID.slice(0, 12), cniNetwork: list.name, mode, source });
+    log.info("network created", { network: req.NetworkID.slice(0, 12), cniNetwork: list.name, mode, source, addresses: chainPicks ? "the chain's IPAM (--ipam-driver null)" : "Docker's IPAM" });
   }
 
   /** -o cni.network=NAME as found in the conf dirs, or the default template made concrete. */
-  private async resolve(req: api.CreateNetworkRequest, opts: NetworkOptions): Promise<ResolvedList> {
+  private async resolve(req: api.CreateNetworkRequest, opts: NetworkOptions, chainPicks: boolean): Promise<ResolvedList> {
     if (opts.cniNetwork) {
       const found = await findConfList(this.deps.confDirs, opts.cniNetwork);
-      checkPoolsMatch(found.conflist, req);
+      if (!chainPicks) checkPoolsMatch(found.conflist, req);
       return { list: found.conflist, source: found.source, mode: "named" };
     }
+    if (chainPicks) checkChainAddresses(undefined, "default");
     const template = await findConfList(this.deps.confDirs, DEFAULT_TEMPLATE);
     return { list: instantiateDefault(template.conflist, req, opts), source: `${template.source} (instantiated)`, mode: "default" };
   }

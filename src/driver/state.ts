@@ -24,6 +24,12 @@ export const NetworkRecord = z.object({
   ownedBridge: z.string().optional(),
   ipv4: z.object({ pool: z.string(), gateway: z.string().optional() }).optional(),
   ipv6: z.object({ pool: z.string(), gateway: z.string().optional() }).optional(),
+  /**
+   * Who picks the addresses: "docker" (Docker's IPAM; the chain is given them) or "cni" (a
+   * network made with --ipam-driver null: the chain's own IPAM, whose address Docker is told in
+   * CreateEndpoint's reply). Absent (records of versions before null IPAM): "docker".
+   */
+  addresses: z.enum(["docker", "cni"]).optional(),
   internal: z.boolean(),
   createdAt: z.string(),
 });

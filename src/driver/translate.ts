@@ -131,6 +131,43 @@ export function checkPoolsMatch(list: ConfList, req: api.CreateNetworkRequest): 
   }
 }
 
+/**
+ * Docker's null IPAM driver (`--ipam-driver null`) sends the pools 0.0.0.0/0 and ::/0 and no
+ * gateway, and no address at CreateEndpoint: the chain's own IPAM picks the addresses.
+ */
+export function addressesFromChain(req: api.CreateNetworkRequest): boolean {
+  const pools = [...req.IPv4Data, ...req.IPv6Data];
+  return pools.length > 0 && pools.every((d) => (d.Pool === "0.0.0.0/0" || d.Pool === "::/0") && !d.Gateway);
+}
+
+/** What a network whose chain picks the addresses needs of its list (an IPAM, and no --ip). */
+export function checkChainAddresses(list: ConfList | undefined, mode: "default" | "named"): void {
+  if (mode === "default") {
+    throw new TranslationError(
+      "--ipam-driver null needs a conflist with its own IPAM: give -o cni.network=NAME (a conflist in the conf dir, e.g. a cluster profile: kind, k3s, kubeadm); the embedded default config takes its subnet from Docker's IPAM, so drop --ipam-driver null to use it",
+    );
+  }
+  if (!list || !ipamPlugin(list)?.ipam?.type) {
+    throw new TranslationError(
+      `CNI network "${list?.name}" has no IPAM (no plugin has an "ipam" section with a "type"), and with --ipam-driver null nothing else picks the addresses: add an IPAM (e.g. "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/24"}]]}) or drop --ipam-driver null`,
+    );
+  }
+}
+
+/**
+ * The addresses the chain's IPAM gave the container (a network with null IPAM): the first of
+ * each family, as Docker records one address of each per endpoint.
+ */
+export function chainAddresses(result: Result, ifName: string, networkName: string): { address?: string; addressIPv6?: string } {
+  const all = containerAddresses(result, ifName);
+  const address = all.find((a) => parseCidr(a)?.family === 4);
+  const addressIPv6 = all.find((a) => parseCidr(a)?.family === 6);
+  if (!address && !addressIPv6) {
+    throw new TranslationError(`CNI network "${networkName}" gave the container no address (its IPAM returned none), and with --ipam-driver null Docker has no other: check the chain's IPAM (its ranges, its daemon for dhcp) or drop --ipam-driver null`);
+  }
+  return { address, addressIPv6 };
+}
+
 /** Settings a chain applies to the whole (staging) namespace; they cannot follow the interface. */
 export function namespaceWideSettings(list: ConfList): string[] {
   const out: string[] = [];

@@ -226,7 +226,7 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
-export async function harness(o: { teardownMode?: TeardownMode; reconcileGraceMs?: number; attach?: AttachChoice } = {}): Promise<Harness> {
+export async function harness(o: { teardownMode?: TeardownMode; reconcileGraceMs?: number; attach?: AttachChoice; confDirs?: string[] } = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), "cni-shim-driver-"));
   const state = new StateStore(join(dir, "state"));
   const cni = new FakeCni();
@@ -241,7 +241,7 @@ export async function harness(o: { teardownMode?: TeardownMode; reconcileGraceMs
     dockerNetworks: docker,
     now: () => clock.ms,
     state,
-    confDirs: [],
+    confDirs: o.confDirs ?? [],
     reconcileGraceMs: o.reconcileGraceMs ?? 60_000,
     // Sync unless asked (an explicit undefined: the driver's own default).
     teardownMode: "teardownMode" in o ? o.teardownMode : "sync",

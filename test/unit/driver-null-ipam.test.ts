@@ -1,0 +1,144 @@
+// Networks made with `--ipam-driver null`: the chain's IPAM picks the addresses and Docker is told
+// them in CreateEndpoint's reply. Bodies are Docker 28.5's, captured from the real engine
+// (../../../shared/fixtures/libnetwork-28.5); CNI, host and teardown are fakes.
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { AttachChoice } from "../../src/driver/attach-choice.js";
+import { addressesFromChain } from "../../src/driver/translate.js";
+import * as api from "../../src/libnetwork/schemas.js";
+import { setLogLevel } from "../../src/util/log.js";
+import { harness, type Harness } from "../helpers/driver-fakes.js";
+
+setLogLevel("error");
+
+const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/libnetwork-28.5", import.meta.url));
+if (!existsSync(FIXTURES)) throw new Error(`libnetwork 28.5 fixtures not found in ${FIXTURES}: the shared/ folder must sit beside the repository`);
+const fixture = (file: string): unknown => JSON.parse(readFileSync(join(FIXTURES, file), "utf8"));
+
+const nullNetwork = (generic: Record<string, string> = { "cni.network": "kindlike" }) => {
+  const req = api.CreateNetworkRequest.parse(fixture("01-CreateNetwork-null-ipam.json"));
+  return { ...req, Options: { ...req.Options, [api.OPT.generic]: generic } };
+};
+const nullEndpoint = (iface: Record<string, string> = {}) => {
+  const req = api.CreateEndpointRequest.parse(fixture("02-CreateEndpoint-null-ipam.json"));
+  return { ...req, Interface: { ...req.Interface, ...iface } };
+};
+
+const kindlike = {
+  cniVersion: "0.4.0",
+  name: "kindlike",
+  plugins: [
+    { type: "ptp", ipMasq: false, ipam: { type: "host-local", ranges: [[{ subnet: "10.244.0.0/24" }]], routes: [{ dst: "0.0.0.0/0" }] } },
+    { type: "portmap", capabilities: { portMappings: true } },
+  ],
+};
+const noIpam = { cniVersion: "0.4.0", name: "noipam", plugins: [{ type: "ptp" }] };
+
+let h: Harness;
+let confDir: string;
+afterEach(async () => {
+  await h?.cleanup();
+  if (confDir) await rm(confDir, { recursive: true, force: true });
+});
+
+async function withConfDir(o: { attach?: AttachChoice } = {}) {
+  confDir = await mkdtemp(join(tmpdir(), "cni-shim-netd-"));
+  await writeFile(join(confDir, "10-kindlike.conflist"), JSON.stringify(kindlike));
+  await writeFile(join(confDir, "20-noipam.conflist"), JSON.stringify(noIpam));
+  h = await harness({ ...o, confDirs: [confDir] });
+}
+
+describe("null IPAM: how the network is told apart", () => {
+  it("Docker 28.5's null-IPAM pools (0.0.0.0/0, no gateway) mean the chain picks; its default IPAM's pools do not", () => {
+    expect(addressesFromChain(api.CreateNetworkRequest.parse(fixture("01-CreateNetwork-null-ipam.json")))).toBe(true);
+    expect(addressesFromChain(api.CreateNetworkRequest.parse(fixture("01-CreateNetwork.json")))).toBe(false);
+  });
+});
+
+describe("null IPAM: CreateNetwork", () => {
+  beforeEach(async () => withConfDir());
+
+  it("records that the chain picks the addresses and keeps no pool of Docker's", async () => {
+    await h.driver.createNetwork(nullNetwork());
+    const net = await h.state.getNetwork(nullNetwork().NetworkID);
+    expect(net?.addresses).toBe("cni");
+    expect(net?.ipv4).toBeUndefined();
+    expect(net?.conflist.name).toBe("kindlike");
+  });
+
+  it("the embedded default config is refused with what to give instead", async () => {
+    await expect(h.driver.createNetwork(nullNetwork({}))).rejects.toThrow(/--ipam-driver null needs a conflist with its own IPAM: give -o cni.network=NAME/);
+    expect(await h.state.listNetworks()).toEqual([]);
+  });
+
+  it("a chain with no IPAM is refused with what to add", async () => {
+    await expect(h.driver.createNetwork(nullNetwork({ "cni.network": "noipam" }))).rejects.toThrow(/CNI network "noipam" has no IPAM .* add an IPAM/);
+    expect(await h.state.listNetworks()).toEqual([]);
+  });
+});
+
+describe("null IPAM: CreateEndpoint and Join", () => {
+  const ifResult = (address?: string) => (att: { ifName: string; netns?: string }) => ({
+    cniVersion: "0.4.0",
+    interfaces: [{ name: "veth1", mac: "0a:00:00:00:00:09" }, { name: att.ifName, mac: "0a:58:0a:f4:00:07", sandbox: att.netns }],
+    ips: address ? [{ version: "4", address, gateway: "10.244.0.1", interface: 1 }] : [],
+  });
+
+  it("runs the chain with no address of Docker's and replies with the address and MAC its IPAM gave", async () => {
+    await withConfDir();
+    await h.driver.createNetwork(nullNetwork());
+    h.cni.resultFor = ifResult("10.244.0.7/24");
+    const reply = await h.driver.createEndpoint(nullEndpoint());
+    expect(reply).toEqual({ Interface: { Address: "10.244.0.7/24", MacAddress: "0a:58:0a:f4:00:07" } });
+    const add = h.cni.adds[0]!;
+    expect(add.capabilityArgs?.ips).toBeUndefined();
+    expect((add.args ?? []).map(([k]) => k)).not.toContain("IP");
+    const rec = await h.state.getEndpoint(nullEndpoint().EndpointID);
+    expect(rec).toMatchObject({ phase: "ready", address: "10.244.0.7/24", macAddress: "0a:58:0a:f4:00:07" });
+  });
+
+  it("Join gives the gateway from the routes the chain left", async () => {
+    await withConfDir();
+    await h.driver.createNetwork(nullNetwork());
+    h.cni.resultFor = ifResult("10.244.0.7/24");
+    h.host.stagingRoutes = [
+      { dst: "0.0.0.0/0", gateway: "10.244.0.1", dev: "eth0" },
+      { dst: "10.244.0.0/24", gateway: "10.244.0.1", dev: "eth0" },
+      { dst: "10.244.0.1", dev: "eth0", scope: "link" },
+    ];
+    await h.driver.createEndpoint(nullEndpoint());
+    const join = await h.driver.join({ ...api.JoinRequest.parse(fixture("03-Join.json")), EndpointID: nullEndpoint().EndpointID, NetworkID: nullEndpoint().NetworkID });
+    expect(join.Gateway).toBe("10.244.0.1");
+    expect(join.InterfaceName?.SrcName).toMatch(/^cs/);
+  });
+
+  it("takes the staging hand-out even when new endpoints would run in the sandbox: Docker needs the address before any namespace exists", async () => {
+    await withConfDir({ attach: new AttachChoice("sandbox") });
+    await h.driver.createNetwork(nullNetwork());
+    h.cni.resultFor = ifResult("10.244.0.8/24");
+    await h.driver.createEndpoint(nullEndpoint());
+    expect((await h.state.getEndpoint(nullEndpoint().EndpointID))?.attach).toBe("staging-handoff");
+    expect(h.cni.adds).toHaveLength(1);
+  });
+
+  it("an IPAM that returns no address fails CreateEndpoint with what to check, and the chain is torn down", async () => {
+    await withConfDir();
+    await h.driver.createNetwork(nullNetwork());
+    h.cni.resultFor = ifResult(undefined);
+    await expect(h.driver.createEndpoint(nullEndpoint())).rejects.toThrow(/gave the container no address .*check the chain's IPAM/);
+    expect(h.teardown.containerIds()).toEqual([nullEndpoint().EndpointID]);
+    expect(await h.state.listEndpoints()).toEqual([]);
+  });
+
+  it("--ip on a null-IPAM network is refused before any ADD, with what to do", async () => {
+    await withConfDir();
+    await h.driver.createNetwork(nullNetwork());
+    await expect(h.driver.createEndpoint(nullEndpoint({ Address: "10.244.0.50/24" }))).rejects.toThrow(/--ipam-driver null: the chain's IPAM picks the addresses, so --ip\/--ip6 cannot be honoured/);
+    expect(h.cni.adds).toEqual([]);
+    expect(await h.state.listEndpoints()).toEqual([]);
+  });
+});
