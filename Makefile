@@ -63,7 +63,7 @@ bench: deps build
 
 # Fault injection (scripts/soak.ts): kill -9 of the plugin in both teardown modes, dockerd
 # kill -9, a simulated reboot, a request fuzzer. SOAK_ARGS shortens it, e.g. --cycles 20;
-# ENGINE=28 runs it against Docker 28.5 (as for bench).
+# ENGINE=28 runs it against Docker 28.5 (as for bench); SOAK_ARGS="--ipam null" on null-IPAM networks.
 SOAK_ARGS ?=
 soak: deps build
 	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) bash scripts/engine.sh with $(ENGINE) -- node dist/scripts/soak.js $(SOAK_ARGS)

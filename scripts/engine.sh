@@ -210,7 +210,7 @@ kill_engine() {
   local with_containerd=${1:-}
   if [ "$engine" = 20 ]; then
     local pid
-    pid=$(for p in $(pgrep -x dockerd); do [ "$(readlink "/proc/$p/exe")" = /usr/sbin/dockerd ] && echo "$p"; done | head -1)
+    pid=$(for p in $(pgrep -x dockerd); do if [ "$(readlink "/proc/$p/exe")" = /usr/sbin/dockerd ]; then echo "$p"; fi; done | head -1)
     [ -n "$pid" ] || return 0
     local cd=""
     [ "$with_containerd" = --containerd ] && cd=$(pgrep -P "$pid" -x containerd || true)
@@ -289,7 +289,7 @@ case "${1:-}" in
   pid)
     case "${3:-}" in dockerd | containerd) ;; *) die "pid: dockerd or containerd" ;; esac
     if [ "$engine" = 20 ]; then
-      d=$(for p in $(pgrep -x dockerd); do [ "$(readlink "/proc/$p/exe")" = /usr/sbin/dockerd ] && echo "$p"; done | head -1)
+      d=$(for p in $(pgrep -x dockerd); do if [ "$(readlink "/proc/$p/exe")" = /usr/sbin/dockerd ]; then echo "$p"; fi; done | head -1)
       if [ "$3" = dockerd ]; then echo "$d"; else pgrep -P "$d" -x containerd || pgrep -x containerd -f "^/usr/bin/containerd" | head -1; fi
     else
       alive "$run/$3.pid" && cat "$run/$3.pid"

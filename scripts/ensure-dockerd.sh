@@ -4,7 +4,7 @@ set -euo pipefail
 export DOCKER_HOST=unix:///var/run/docker.sock
 if docker info >/dev/null 2>&1; then exit 0; fi
 # Only the system's dockerd counts: other engines (scripts/engine.sh) may run beside it.
-system_dockerd() { for p in $(pgrep -x dockerd); do [ "$(readlink "/proc/$p/exe")" = /usr/sbin/dockerd ] && echo "$p"; done; }
+system_dockerd() { for p in $(pgrep -x dockerd); do if [ "$(readlink "/proc/$p/exe")" = /usr/sbin/dockerd ]; then echo "$p"; fi; done; }
 if [ -z "$(system_dockerd)" ]; then
   echo "ensure-dockerd: starting dockerd (log: /var/log/cni-shim-dockerd.log)"
   nohup dockerd >/var/log/cni-shim-dockerd.log 2>&1 &

@@ -16,6 +16,8 @@
 //            reboot wipes is removed (veths, named netns, the network's bridge and iptables state,
 //            sandbox mounts) and everything restarted with a new boot id.
 //   fuzz     hostile requests straight at the socket (scripts/soak/fuzz.ts).
+// --ipam null runs every phase on networks made with --ipam-driver null (the chain's host-local
+// picks the addresses; CreateEndpoint replies with them) instead of Docker's IPAM.
 // Failures of docker commands that overlapped a kill are expected and counted apart; any other
 // failure, any connectivity failure of a running container, any leak after removal and gc makes
 // the exit code non-zero.
@@ -24,7 +26,7 @@
 // Built by make build (tsconfig.scripts.json) from scripts/soak.ts; imports of "../x.js" are src's
 // modules (dist/x.js at run time).
 import { execa, type ResultPromise } from "execa";
-import { mkdtemp, readdir, rm, readFile, access } from "node:fs/promises";
+import { mkdtemp, mkdir, readdir, rm, readFile, access, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -60,8 +62,12 @@ const { values: opt } = parseArgs({
     "timeout-s": { type: "string", default: "3600" },
     phases: { type: "string", default: "cycles,dockerd,dockerd-first,reboot,fuzz" },
     seed: { type: "string" },
+    // "null": every network is made with --ipam-driver null on a conflist of the soak's own
+    // (bridge + host-local + portmap + firewall): the chain's IPAM picks the addresses.
+    ipam: { type: "string", default: "docker" },
   },
 });
+if (opt.ipam !== "docker" && opt.ipam !== "null") throw new Error(`--ipam must be docker or null, got "${opt.ipam}"`);
 const phases = new Set(opt.phases.split(","));
 const deadline = Date.now() + Number(opt["timeout-s"]) * 1000;
 const seedUsed = Number(opt.seed ?? Date.now() % 1e9);
@@ -207,6 +213,54 @@ class Plugin {
     else say(`plugin log kept: ${join(tmpdir(), `${this.driver}.log`)}`);
     await rm(this.base, { recursive: true, force: true });
   }
+}
+
+// ---- the soak's networks ---------------------------------------------------------------------
+
+/** The CNI network and bridge a soak network uses when they are not the embedded default's (null IPAM). */
+interface NetworkNames {
+  cniName?: string;
+  bridge?: string;
+}
+
+/**
+ * A cni-shim network as --ipam says: the embedded default on Docker's IPAM, or (null) a list of
+ * the soak's own in the plugin's conf dir, on a /24 no route and no Docker network uses.
+ */
+async function createNetwork(plugin: Plugin, net: string): Promise<NetworkNames> {
+  if (opt.ipam === "docker") {
+    await must(DOCKER, ["network", "create", "-d", plugin.driver, net]);
+    return remember(net, {});
+  }
+  const tag = rand();
+  const names = { cniName: `soak-null-${tag}`, bridge: `csn-${tag}` };
+  const ids = (await must(DOCKER, ["network", "ls", "-q"])).split("\n").filter(Boolean);
+  const used = (await must("ip", ["-4", "route", "show", "table", "all"])) + (ids.length ? await must(DOCKER, ["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", ...ids]) : "");
+  const octet = [...Array(250).keys()].map((i) => 1 + ((pick(250) + i) % 250)).find((x) => !used.includes(`10.249.${x}.`));
+  if (octet === undefined) throw new Error("no free /24 in 10.249.0.0/16 for the null-IPAM network");
+  const list = {
+    cniVersion: "1.0.0",
+    name: names.cniName,
+    plugins: [
+      { type: "bridge", bridge: names.bridge, isGateway: true, ipMasq: true, hairpinMode: true, ipam: { type: "host-local", ranges: [[{ subnet: `10.249.${octet}.0/24` }]], routes: [{ dst: "0.0.0.0/0" }] } },
+      { type: "portmap", capabilities: { portMappings: true } },
+      { type: "firewall" },
+    ],
+  };
+  await mkdir(plugin.confDir, { recursive: true });
+  await writeFile(join(plugin.confDir, `${names.cniName}.conflist`), JSON.stringify(list));
+  await must(DOCKER, ["network", "create", "-d", plugin.driver, "--ipam-driver", "null", "-o", `cni.network=${names.cniName}`, net]);
+  return remember(net, names);
+}
+
+const networkNames = new Map<string, NetworkNames>();
+const remember = (net: string, names: NetworkNames) => (networkNames.set(net, names), names);
+
+/** After the network is gone: what of its list stays behind by design (the bridge, host-local's dir) goes too. */
+async function removeNetworkLeftovers(names: NetworkNames) {
+  if (!names.bridge) return;
+  await sh("ip", ["link", "del", names.bridge]);
+  await rm(`/var/lib/cni/networks/${names.cniName}`, { recursive: true, force: true });
 }
 
 // ---- leak snapshot -------------------------------------------------------------------------------
@@ -355,6 +409,7 @@ async function finishPhase(plugin: Plugin, fig: PhaseFigures, names: string[], n
   const gc = await plugin.gc();
   if (!gc.ok) fig.unexpectedFailures.push(`gc: ${gc.err}`);
   fig.gcRemoved = gc.removed;
+  await removeNetworkLeftovers(networkNames.get(net) ?? {});
   fig.leaks = leaked(before, await snapshot(plugin));
   fig.forcedTeardowns = plugin.warnings.forced;
   fig.recovered = plugin.warnings.recovered;
@@ -399,7 +454,7 @@ async function cyclesPhase(teardown: string, cycles: number, minKills: number): 
     return r;
   };
   try {
-    await must(DOCKER, ["network", "create", "-d", plugin.driver, net]);
+    await createNetwork(plugin, net);
     // Spread the kills over the run so each kind happens; more come at random.
     const killEvery = Math.max(1, Math.floor(cycles / Math.max(1, minKills)));
     let port = 20000 + pick(20000);
@@ -515,7 +570,7 @@ async function dockerdPhase(kills: number): Promise<DockerdFigures> {
   let set: Container[] = [];
   const extra: string[] = [];
   try {
-    await must(DOCKER, ["network", "create", "-d", plugin.driver, net]);
+    await createNetwork(plugin, net);
     set = await restartSet(net);
     await allBack(set, net, fig, "before");
     fig.back = 0;
@@ -559,7 +614,7 @@ async function dockerdFirstPhase(rounds: number): Promise<DockerdFirstFigures> {
   const extra: string[] = [];
   let pluginDown = false;
   try {
-    await must(DOCKER, ["network", "create", "-d", plugin.driver, net]);
+    await createNetwork(plugin, net);
     set = await restartSet(net); // three --restart always, one with a published port
     for (const policy of ["unless-stopped", "on-failure"]) {
       const name = `soak-df-${policy}-${rand()}`;
@@ -641,9 +696,9 @@ async function dockerdFirstPhase(rounds: number): Promise<DockerdFirstFigures> {
 }
 
 /** What a reboot takes with it, for this network only: kernel state and /run. */
-async function wipeLikeReboot(plugin: Plugin, netId: string, sandboxKeys: string[]) {
-  const cniName = `cni-shim-${netId}`;
-  const bridge = `cs-${netId}`;
+async function wipeLikeReboot(plugin: Plugin, netId: string, sandboxKeys: string[], names: NetworkNames) {
+  const cniName = names.cniName ?? `cni-shim-${netId}`;
+  const bridge = names.bridge ?? `cs-${netId}`;
   // Sandboxes (/run/docker/netns) and our staging namespaces (/run/netns).
   for (const key of sandboxKeys) {
     await sh("umount", ["-l", key]);
@@ -695,7 +750,7 @@ async function rebootPhase(): Promise<RebootFigures> {
   let set: Container[] = [];
   const extra: string[] = [];
   try {
-    await must(DOCKER, ["network", "create", "-d", plugin.driver, net]);
+    await createNetwork(plugin, net);
     set = await restartSet(net);
     await allBack(set, net, fig, "before");
     fig.back = 0;
@@ -710,7 +765,7 @@ async function rebootPhase(): Promise<RebootFigures> {
     await plugin.kill9();
     await killDockerd({ alsoContainerd: true });
     await sh("kill", ["-9", ...pids]);
-    await wipeLikeReboot(plugin, netId, sandboxKeys);
+    await wipeLikeReboot(plugin, netId, sandboxKeys, networkNames.get(net) ?? {});
     // Power on: the plugin (its unit starts before docker.service), then dockerd.
     plugin.bootId = `soak-boot-2-${rand()}`;
     await plugin.start();

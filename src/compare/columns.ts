@@ -57,12 +57,13 @@ export interface CniShimColumn {
 
 /**
  * Column 2: a network of the cni-shim driver `driverName`, with -o cni.network=NAME for a named
- * list, else the embedded default on a free /24 of 10.233.0.0/16. The list cni-shim really ran
+ * list (with Docker's null IPAM when asked: the list's IPAM then picks), else the embedded
+ * default on a free /24 of 10.233.0.0/16. The list cni-shim really ran
  * is read back from the runtime's CNI cache (libcni layout, the same the plugin writes).
  */
 export async function startCniShimColumn(
   s: CompareSession,
-  o: { driverName: string; named?: { found: LoadedConfList; plan: NetworkPlan }; runtime: CniRuntime; hostPort: number },
+  o: { driverName: string; named?: { found: LoadedConfList; plan: NetworkPlan }; nullIpam?: boolean; runtime: CniRuntime; hostPort: number },
 ): Promise<CniShimColumn> {
   const named = o.named?.found;
   s.progress(`column 2: cni-shim network (driver ${o.driverName}) and two containers`);
@@ -74,7 +75,7 @@ export async function startCniShimColumn(
     try {
       netId = await s.createNetwork(net, {
         Driver: o.driverName,
-        IPAM: { Driver: "default", Config: [{ Subnet: plan!.subnet, Gateway: plan!.gateway }, ...(plan!.ipv6 ? [{ Subnet: plan!.ipv6.subnet, Gateway: plan!.ipv6.gateway }] : [])] },
+        IPAM: o.nullIpam ? { Driver: "null" } : { Driver: "default", Config: [{ Subnet: plan!.subnet, Gateway: plan!.gateway }, ...(plan!.ipv6 ? [{ Subnet: plan!.ipv6.subnet, Gateway: plan!.ipv6.gateway }] : [])] },
         ...(plan!.ipv6 ? { EnableIPv6: true } : {}),
         ...(named ? { Options: { [api.SHIM_OPT.network]: named.conflist.name } } : {}),
       });

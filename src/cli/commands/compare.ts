@@ -30,7 +30,7 @@ function parsePublishOption(spec: string | undefined): { hostPort?: number; cont
 export const compare: Command = {
   name: "compare",
   summary: "start one image on Docker's bridge, on cni-shim and with attach, and compare the three side by side",
-  help: `Usage: cni-shim compare [--conflist NAME] [--image IMAGE] [--publish [IP:]HOST:CTR] [--json | --markdown FILE | --html FILE]
+  help: `Usage: cni-shim compare [--conflist NAME [--ipam-driver null]] [--image IMAGE] [--publish [IP:]HOST:CTR] [--json | --markdown FILE | --html FILE]
 
 Starts the probe image three ways and shows what an engineer would look at, side by side:
   1. Docker bridge (CNM)   a new user-defined network of Docker's own bridge driver
@@ -57,6 +57,8 @@ pulled. Needs root (namespaces, iptables-save).
 
 Options:
   --conflist NAME        CNI network list (its "name") in the conf dir; default: embedded default
+  --ipam-driver null     with --conflist: the cni-shim network gets Docker's null IPAM, so the
+                         list's own IPAM picks its addresses (as for attach); default: Docker's
   --image IMAGE          probe image with sh, httpd, ping and wget (default ${DEFAULT_IMAGE})
   --publish SPEC         [hostIP:]HOST:CTR[/proto]: the columns publish CTR on HOST, HOST+1 and
                          HOST+2; CTR alone (default 80) picks free host ports
@@ -73,6 +75,7 @@ Exit status: 0 parity holds, 1 parity broken or compare failed, 2 usage, 130 int
       argv,
       {
         conflist: { type: "string" },
+        "ipam-driver": { type: "string" },
         image: { type: "string" },
         publish: { type: "string", short: "p" },
         json: { type: "boolean" },
@@ -84,6 +87,9 @@ Exit status: 0 parity holds, 1 parity broken or compare failed, 2 usage, 130 int
     );
     if (positionals.length) throw new UsageError(`compare takes no arguments (got ${positionals.join(" ")})`);
     const publish = parsePublishOption(values.publish);
+    const ipamDriver = values["ipam-driver"];
+    if (ipamDriver !== undefined && ipamDriver !== "null" && ipamDriver !== "default") throw new UsageError(`--ipam-driver ${ipamDriver}: compare knows "null" (the list's IPAM picks) and "default" (Docker's)`);
+    if (ipamDriver === "null" && !values.conflist) throw new UsageError("--ipam-driver null needs --conflist NAME: the embedded default takes its subnet from Docker's IPAM");
     const width = values.width !== undefined ? Number(values.width) : process.stdout.isTTY ? process.stdout.columns : 0;
     if (!Number.isInteger(width) || width < 0) throw new UsageError(`--width ${values.width}: not a number of columns`);
     if (process.getuid?.() !== 0) throw new Error("compare needs root: it enters network namespaces and reads iptables");
@@ -110,7 +116,7 @@ Exit status: 0 parity holds, 1 parity broken or compare failed, 2 usage, 130 int
     let report: Report | undefined;
     let failure: Error | undefined;
     try {
-      report = await runCompare({ settings, image: values.image ?? DEFAULT_IMAGE, conflist: values.conflist, ...publish, cleanup, progress, signal: ac.signal });
+      report = await runCompare({ settings, image: values.image ?? DEFAULT_IMAGE, conflist: values.conflist, nullIpam: ipamDriver === "null", ...publish, cleanup, progress, signal: ac.signal });
     } catch (err) {
       failure = err as Error;
     }
