@@ -21,7 +21,7 @@ export interface AcceptRule {
   destination?: string;
 }
 
-export const ruleComment = (owner: string, network: string) => `cni-shim network ${network} owner ${owner}`;
+const ruleComment = (owner: string, network: string) => `cni-shim network ${network} owner ${owner}`;
 const COMMENT = /^cni-shim network (\S+) owner (\S+)$/;
 
 /** Words of a rule as iptables -S prints it, a quoted comment as one word. */
@@ -39,14 +39,14 @@ interface Listed {
   spec: string;
 }
 
-export interface ListedTable {
+interface ListedTable {
   policy?: string;
   chains: Set<string>;
   rules: Listed[];
 }
 
 /** `iptables -S` (every chain of the filter table). */
-export function parseListing(text: string): ListedTable {
+function parseListing(text: string): ListedTable {
   const chains = new Set<string>();
   const rules: Listed[] = [];
   let policy: string | undefined;

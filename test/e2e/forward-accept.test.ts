@@ -3,7 +3,7 @@
 // own chain CNI-SHIM-FORWARD, so two containers reach each other by address and HTTP; the rules
 // come back after crashes and flushes and go with the network; --accept-forwarding false adds none.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { forwardOwner } from "../../src/driver/forward-accept.js";
