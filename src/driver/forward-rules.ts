@@ -21,12 +21,12 @@ export type ForwardNeed =
 const isWholeFamily = (pool: string | undefined) => !!pool && parseCidr(pool)?.prefix === 0;
 
 /**
- * The subnets of a network: Docker's IPAM pools where they are real; for a family whose pool
- * is the null IPAM's 0.0.0.0/0 (or ::/0), or that Docker has no pool for on such a network, the
- * chain's host-local range subnets.
+ * The subnets of a network: Docker's IPAM pools where they are real; on a null-IPAM network (the
+ * chain's IPAM picks the addresses, and the record keeps no pool, or only the null IPAM's
+ * 0.0.0.0/0 and ::/0), the chain's host-local range subnets of each family without a real pool.
  */
 export function networkSubnets(net: NetworkRecord): string[] {
-  const nullIpam = isWholeFamily(net.ipv4?.pool) || isWholeFamily(net.ipv6?.pool);
+  const nullIpam = net.addresses === "cni" || isWholeFamily(net.ipv4?.pool) || isWholeFamily(net.ipv6?.pool);
   const out: string[] = [];
   for (const family of [4, 6] as const) {
     const pool = (family === 4 ? net.ipv4 : net.ipv6)?.pool;
@@ -45,7 +45,7 @@ export function forwardNeed(net: NetworkRecord): ForwardNeed {
   const subnets = networkSubnets(net);
   if (!subnets.length) {
     const ipam = ipamPlugin(net.conflist)?.ipam?.type ?? "none";
-    return { kind: "unknown", why: `its subnet cannot be known: Docker's IPAM gave no pool and the chain's IPAM (${ipam}) has no host-local range` };
+    return { kind: "unknown", why: `its subnet cannot be known: Docker's IPAM gave no pool and the chain's IPAM (${ipam}) has no host-local range to read it from; accept its forwarding yourself (iptables -I DOCKER-USER -s SUBNET -j ACCEPT, and -d)` };
   }
   return { kind: "accept", subnets, internal: net.internal, because: "its chain has no firewall plugin, so nothing else accepts its containers' forwarding under dockerd's FORWARD policy DROP" };
 }

@@ -156,6 +156,23 @@ describe("forwarding of a network whose chain has no firewall plugin, under FORW
     if (ENGINE !== "20") expect(others).toEqual([]); // the engine's own tables: nobody else's
   });
 
+  it("takes the chain's host-local range as the subnet of a null-IPAM network", async () => {
+    const nullNet = `cs-kindnet-null-${id}`;
+    networks.push(nullNet);
+    const nullId = (await docker(["network", "create", "-d", plugin.driver, "--ipam-driver", "null", "-o", `cni.network=${listName}`, nullNet])).stdout;
+    expect((await rulesOf(plugin)).sort()).toEqual([`-A ${FORWARD_CHAIN} -d ${subnet} -m comment --comment "cni-shim network ${nullId} owner ${forwardOwner(plugin.stateDir)}" -j ACCEPT`, `-A ${FORWARD_CHAIN} -s ${subnet} -m comment --comment "cni-shim network ${nullId} owner ${forwardOwner(plugin.stateDir)}" -j ACCEPT`]);
+    const a = `cs-fwd-null-a-${id}`;
+    const b = `cs-fwd-null-b-${id}`;
+    containers.push(a, b);
+    await docker(["run", "-d", "--name", a, "--network", nullNet, IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);
+    await docker(["run", "-d", "--name", b, "--network", nullNet, IMAGE, "sleep", "600"]);
+    const page = await docker(["exec", b, "timeout", "5", "wget", "-q", "-O", "-", `http://${await ipOf(a, nullNet)}/`], { timeoutMs: 15_000 });
+    expect(page.stdout).toBe("cni-shim test page");
+    await docker(["rm", "-f", a, b]);
+    await docker(["network", "rm", nullNet]);
+    expect(await rulesOf(plugin)).toEqual([]);
+  });
+
   it("adds no rule with --accept-forwarding false: the containers reach their gateway but not each other", async () => {
     offPlugin = await startPlugin({ confDir, args: ["--accept-forwarding", "false"] });
     const offNet = `cs-kindnet-off-${id}`;

@@ -107,11 +107,14 @@ describe("which forwarding a network needs", () => {
 
   it("the chain's host-local ranges with Docker's null IPAM (pool 0.0.0.0/0)", () => {
     expect(networkSubnets(record({ ipv4: { pool: "0.0.0.0/0" } }))).toEqual(["10.244.0.0/24", "fd00:10:244::/64"]);
+    // As CreateNetwork records a null-IPAM network: no pool at all, the chain picks.
+    expect(networkSubnets(record({ ipv4: undefined, addresses: "cni" }))).toEqual(["10.244.0.0/24", "fd00:10:244::/64"]);
+    expect(networkSubnets(record({ ipv4: undefined, addresses: "docker" }))).toEqual([]);
   });
 
   it("none for a chain with the firewall plugin; unknown, saying why, when no subnet can be known (dhcp)", () => {
     expect(forwardNeed(record({ plugins: [{ type: "ptp" }, { type: "firewall" }] }))).toMatchObject({ kind: "none" });
-    const dhcp = forwardNeed(record({ ipv4: { pool: "0.0.0.0/0" }, plugins: [{ type: "macvlan", ipam: { type: "dhcp" } }] }));
+    const dhcp = forwardNeed(record({ ipv4: undefined, addresses: "cni", plugins: [{ type: "macvlan", ipam: { type: "dhcp" } }] }));
     expect(dhcp).toMatchObject({ kind: "unknown" });
     expect(dhcp.kind === "unknown" && dhcp.why).toContain("(dhcp)");
   });
