@@ -5,6 +5,8 @@ import { CniRuntime } from "./cni/runtime.js";
 import { StateStore } from "./driver/state.js";
 import { CniShimDriver } from "./driver/driver.js";
 import { AttachChoice } from "./driver/attach-choice.js";
+import { ForwardAccept, forwardOwner } from "./driver/forward-accept.js";
+import { applyForwardChain } from "./host/forward-chain.js";
 import { Attacher } from "./attach/attach.js";
 import { dockerClient } from "./docker/client.js";
 import { dockerNetworksOverSocket } from "./docker/networks.js";
@@ -23,10 +25,12 @@ export function buildRuntime(s: Settings): CniRuntime {
 }
 
 export function buildDriver(s: Settings, events?: DriverEvents): CniShimDriver {
+  const state = new StateStore(s.stateDir);
   return new CniShimDriver({
     events,
     runtime: buildRuntime(s),
-    state: new StateStore(s.stateDir),
+    state,
+    forward: new ForwardAccept({ enabled: s.acceptForwarding, owner: forwardOwner(s.stateDir), networks: () => state.listNetworks(), apply: applyForwardChain }),
     confDirs: confDirs(s),
     dockerNetworks: dockerNetworksOverSocket(s.dockerSocket),
     reconcileGraceMs: s.reconcileGraceS * 1000,

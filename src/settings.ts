@@ -25,6 +25,7 @@ export interface Settings {
   reconcileGraceS: number;
   teardownMode: TeardownMode;
   attach: AttachMode;
+  acceptForwarding: boolean;
 }
 
 /** name, env var, default, help: the single table the CLI help and the README follow. */
@@ -41,6 +42,7 @@ export const SETTINGS_TABLE = [
   ["--teardown", "CNI_SHIM_TEARDOWN", DEFAULT_TEARDOWN_MODE, "background: CNI DEL runs after DeleteEndpoint replied (faster docker stop/rm); sync: before"],
   ["--attach", "CNI_SHIM_ATTACH", "auto", "how an interface reaches its container: auto (what the engine's Joins show), handoff (chain in a staging namespace, interface handed to Docker), sandbox (chain at Join in the container's namespace: Docker 28+)"],
   ["--reconcile-grace", "CNI_SHIM_RECONCILE_GRACE", "60", "seconds an endpoint must exist before reconciliation may remove it (Docker may be mid-start)"],
+  ["--accept-forwarding", "CNI_SHIM_ACCEPT_FORWARDING", "true", "true: forwarding of networks whose chain has no firewall plugin is accepted in iptables chain CNI-SHIM-FORWARD (dockerd's FORWARD policy is DROP), as Docker's bridge driver does; false: you manage the firewall yourself"],
 ] as const;
 
 export type SettingFlag = (typeof SETTINGS_TABLE)[number][0];
@@ -118,6 +120,7 @@ export function resolveSettings(values: Record<string, unknown>, defaults: Parti
     reconcileGraceS: num("--reconcile-grace"),
     teardownMode: choice("--teardown", ["background", "sync"]) as TeardownMode,
     attach: choice("--attach", [...ATTACH_MODES]) as AttachMode,
+    acceptForwarding: choice("--accept-forwarding", ["true", "false"]) === "true",
   };
 }
 

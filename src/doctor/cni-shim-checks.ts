@@ -202,6 +202,10 @@ export function forwardDropProblem(list: ConfList, forwardPolicy: string | undef
   return "it has no firewall plugin and this host's FORWARD policy is DROP (dockerd sets it): its containers cannot reach each other through the host";
 }
 
+/** What doctor says of such a list when cni-shim accepts its networks' forwarding (the default). */
+const forwardAcceptedNote =
+  "it has no firewall plugin and this host's FORWARD policy is DROP (dockerd sets it), so cni-shim accepts the forwarding of its networks' subnets in iptables chain CNI-SHIM-FORWARD (--accept-forwarding true), as Docker's bridge driver does for its networks";
+
 async function checkConfList(loaded: LoadedConfList, settings: Settings, probe: VersionProbe, forwardPolicy?: string): Promise<CheckResult> {
   const list = loaded.conflist;
   const id = `conflist-${list.name}`;
@@ -234,9 +238,19 @@ async function checkConfList(loaded: LoadedConfList, settings: Settings, probe: 
     const version = chooseVersion(list.name, [list.cniVersion, ...(list.cniVersions ?? [])], supported);
     const summary = `${list.name}: ${Object.keys(plugins).join(", ")} found and speak cniVersion ${version}`;
     const dropped = forwardDropProblem(list, forwardPolicy);
+    if (dropped && settings.acceptForwarding) {
+      return pass("cni-shim", id, `${summary}; ${forwardAcceptedNote}`, { ...details, chosenVersion: version, forwardPolicy, acceptForwarding: true });
+    }
     if (dropped) {
       const subnet = hostLocalRanges(list)?.[0]?.subnet ?? "<its subnet>";
-      return problem("warn", "cni-shim", id, `${summary}, but ${dropped}`, `add {"type": "firewall"} at the end of its plugins (as cni-shim's profiles do), or accept its traffic: iptables -I DOCKER-USER -s ${subnet} -j ACCEPT`, { ...details, chosenVersion: version, forwardPolicy });
+      return problem(
+        "warn",
+        "cni-shim",
+        id,
+        `${summary}, but ${dropped}, and --accept-forwarding is false (cni-shim does not accept it)`,
+        `add {"type": "firewall"} at the end of its plugins (as cni-shim's profiles do), or accept its traffic: iptables -I DOCKER-USER -s ${subnet} -j ACCEPT; iptables -I DOCKER-USER -d ${subnet} -j ACCEPT, or serve with --accept-forwarding true`,
+        { ...details, chosenVersion: version, forwardPolicy, acceptForwarding: false },
+      );
     }
     return pass("cni-shim", id, summary, { ...details, chosenVersion: version });
   } catch (err) {

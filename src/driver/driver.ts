@@ -16,6 +16,7 @@ import { KeyedMutex } from "../util/keyed-mutex.js";
 import type { AttachKind, AttachStrategy } from "./attach-strategy.js";
 import { EndpointTeardown } from "./endpoint-teardown.js";
 import { DEFAULT_TEARDOWN_MODE, Endpoints, type TeardownMode } from "./endpoints.js";
+import type { ForwardAccept } from "./forward-accept.js";
 import { Networks } from "./networks.js";
 import { Reclaimer } from "./reclaim.js";
 import { Reconciler, type ReconcileReport } from "./reconcile.js";
@@ -52,6 +53,8 @@ interface DriverOptionsCommon {
   attach?: AttachChoice;
   /** Told of Plugin.Activate and of each finished reconciliation. */
   events?: DriverEvents;
+  /** cni-shim's forward chain for networks whose chain accepts no forwarding (none: left alone). */
+  forward?: ForwardAccept;
 }
 
 /**
@@ -86,7 +89,7 @@ export class CniShimDriver implements NetworkDriver {
     const strategyOf = (rec: EndpointRecord) => this.strategies[rec.attach];
     const endpoints = (this.endpointTeardown = new EndpointTeardown({ state, locks, cache: runtime.cache, teardown, strategyOf }));
     const queue = (this.queue = new TeardownQueue({ state, locks, remove: (rec) => endpoints.remove(rec) }));
-    this.networks = new Networks({ state, confDirs: opts.confDirs, runtime, host: this.host, queue, endpoints, now });
+    this.networks = new Networks({ state, confDirs: opts.confDirs, runtime, host: this.host, queue, endpoints, now, forward: opts.forward });
     this.endpoints = new Endpoints({
       state,
       locks,
@@ -113,6 +116,7 @@ export class CniShimDriver implements NetworkDriver {
       now,
       removeEndpoint: (id, net) => endpoints.removeUnderLock(id, net),
       removeNetworkResources: (net) => this.networks.removeResources(net),
+      convergeForward: opts.forward && (() => opts.forward!.converge()),
       reconciled: () => opts.events?.reconciled?.(),
     });
   }
@@ -172,6 +176,8 @@ export class CniShimDriver implements NetworkDriver {
     await this.choice.load();
     // Staging namespaces ahead only for the hand-out.
     if (this.choice.decide().kind === "staging-handoff") this.host.prepareNetns();
+    // The forward chain of the networks recorded (a reboot or a crash may have left it otherwise).
+    await this.networks.convergeForward();
     return this.queue.recover();
   }
 

@@ -8,6 +8,7 @@ import { hostLocalDir } from "../cni/host-local.js";
 import { log } from "../util/log.js";
 import type { EndpointTeardown } from "./endpoint-teardown.js";
 import { networkConfList } from "./network-conf.js";
+import type { ForwardAccept } from "./forward-accept.js";
 import type { Clock, CniOps, HostOps } from "./seams.js";
 import type { NetworkRecord, StateStore } from "./state.js";
 import type { TeardownQueue } from "./teardown-queue.js";
@@ -24,6 +25,8 @@ export interface NetworksDeps {
   queue: Pick<TeardownQueue, "settle">;
   endpoints: EndpointTeardown;
   now: Clock;
+  /** cni-shim's forward chain (none: the driver leaves forwarding alone). */
+  forward?: ForwardAccept;
 }
 
 interface ResolvedList {
@@ -72,6 +75,15 @@ export class Networks {
       internal: opts.internal,
       createdAt: new Date(this.deps.now()).toISOString(),
     });
+    // After the record, which is what the chain follows: a network whose forwarding cannot be
+    // accepted is not created, rather than created and silently cut off.
+    try {
+      await this.deps.forward?.converge();
+    } catch (err) {
+      await this.deps.state.deleteNetwork(req.NetworkID);
+      await this.deps.forward?.converge().catch(() => undefined);
+      throw new Error(`cannot accept this network's forwarding in iptables chain CNI-SHIM-FORWARD (${(err as Error).message}): fix iptables, or serve with --accept-forwarding false and accept it yourself`, { cause: err });
+    }
     log.info("network created", { network: req.NetworkID.slice(0, 12), cniNetwork: list.name, mode, source, addresses: chainPicks ? "the chain's IPAM (--ipam-driver null)" : "Docker's IPAM" });
   }
 
@@ -95,6 +107,12 @@ export class Networks {
     for (const ep of (await state.listEndpoints()).filter((e) => e.networkId === networkId)) await endpoints.removeUnderLock(ep.id, net);
     await this.removeResources(net);
     await state.deleteNetwork(networkId);
+    await this.convergeForward();
+  }
+
+  /** The forward chain after a network is gone (here or in reconciliation); a failure waits for the next reconciliation. */
+  async convergeForward(): Promise<void> {
+    await this.deps.forward?.converge().catch((err: Error) => log.warn("could not update the forward chain; the next reconciliation retries", { error: err.message }));
   }
 
   /** What the plugins leave after the last container: the bridge we named, host-local's dir. */

@@ -37,6 +37,8 @@ export interface ReconcilerDeps {
   removeEndpoint(id: string, net: NetworkRecord | undefined): Promise<void>;
   /** What a removed network leaves on the host (its bridge, host-local's dir). */
   removeNetworkResources(net: NetworkRecord): Promise<void>;
+  /** Bring cni-shim's forward chain in line with the records, at the end of each run. */
+  convergeForward?(): Promise<void>;
   /** After each run, whatever its outcome. */
   reconciled?(): void;
 }
@@ -170,6 +172,7 @@ export class Reconciler {
         report.errors.push(`gc of ${net.id.slice(0, 12)}: ${(err as Error).message}`);
       }
     }
+    if (this.deps.convergeForward) await this.deps.convergeForward().catch((err: Error) => report.errors.push(`forward chain: ${err.message}`));
     log.info("reconciled with Docker", { ...report, endpointsRemoved: report.endpointsRemoved.length, networksRemoved: report.networksRemoved.length });
     return report;
   }

@@ -154,11 +154,16 @@ describe("cni-shim doctor on this host", () => {
     expect(c["plugin-socket"]).toMatchObject({ status: "fail", summary: `no socket at ${missing}: cni-shim is not running` });
     expect(c["conf-dir"]!.status).toBe("fail");
     expect(c["conf-dir"]!.summary).toContain("40-broken.conflist: not valid JSON");
-    // Docker runs here, so FORWARD drops: a chain without firewall is cut off, and doctor says so.
+    // Docker runs here, so FORWARD drops: a chain without firewall would be cut off, and doctor
+    // says that cni-shim's own chain accepts its forwarding (--accept-forwarding, on by default)...
     expect((await sh("iptables", ["-S", "FORWARD"])).stdout).toMatch(/^-P FORWARD DROP/m);
-    expect(c["conflist-doc-good"]).toMatchObject({ status: "warn" });
-    expect(c["conflist-doc-good"]!.summary).toMatch(/^doc-good: bridge, portmap found and speak cniVersion 1\.0\.0, but it has no firewall plugin/);
-    expect(c["conflist-doc-good"]!.fix).toContain("iptables -I DOCKER-USER -s 10.250.0.0/24 -j ACCEPT");
+    expect(c["conflist-doc-good"]).toMatchObject({ status: "pass" });
+    expect(c["conflist-doc-good"]!.summary).toMatch(/^doc-good: bridge, portmap found and speak cniVersion 1\.0\.0; it has no firewall plugin and this host's FORWARD policy is DROP .* cni-shim accepts the forwarding of its networks' subnets in iptables chain CNI-SHIM-FORWARD/);
+    // ... and warns when that is off.
+    const off = byId((await doctor(["--socket", missing, "--conf-dir", confDir, "--accept-forwarding", "false"])).report);
+    expect(off["conflist-doc-good"]).toMatchObject({ status: "warn" });
+    expect(off["conflist-doc-good"]!.summary).toMatch(/^doc-good: bridge, portmap found and speak cniVersion 1\.0\.0, but it has no firewall plugin .* --accept-forwarding is false/);
+    expect(off["conflist-doc-good"]!.fix).toContain("iptables -I DOCKER-USER -s 10.250.0.0/24 -j ACCEPT");
     expect(c["conflist-kind"]).toMatchObject({ status: "pass" }); // the profiles bring firewall
     expect(c["conflist-doc-missing"]!.status).toBe("fail");
     expect(c["conflist-doc-missing"]!.summary).toContain(`CNI plugin "cs-no-such-plugin" not found`);

@@ -90,7 +90,7 @@ export interface PluginHandle {
 }
 
 /** A cni-shim process serving a driver name of its own (so it never clashes with a real one). */
-export async function startPlugin(opts: { confDir?: string; cniPath?: string; execTimeoutMs?: number; driver?: string; reconcileGraceS?: number } = {}): Promise<PluginHandle> {
+export async function startPlugin(opts: { confDir?: string; cniPath?: string; execTimeoutMs?: number; driver?: string; reconcileGraceS?: number; args?: string[] } = {}): Promise<PluginHandle> {
   const driver = opts.driver ?? `cnishim-e2e-${rand()}`;
   const base = await mkdtemp(join(tmpdir(), `${driver}-`));
   const socket = `/run/docker/plugins/${driver}.sock`;
@@ -112,6 +112,7 @@ export async function startPlugin(opts: { confDir?: string; cniPath?: string; ex
       if (opts.cniPath) args.push("--cni-path", opts.cniPath);
       if (opts.execTimeoutMs) args.push("--exec-timeout-ms", String(opts.execTimeoutMs));
       if (opts.reconcileGraceS !== undefined) args.push("--reconcile-grace", String(opts.reconcileGraceS));
+      if (opts.args) args.push(...opts.args);
       child = execa("node", [...SERVE_NODE_FLAGS, ...args], { reject: false, all: true, buffer: false });
       child.all?.on("data", (d: Buffer) => (output += d.toString()));
       for (let i = 0; i < 100; i++) {

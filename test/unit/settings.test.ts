@@ -68,6 +68,19 @@ describe("resolveSettings", () => {
     expect(() => resolveSettings({ "reconcile-grace": "-1" })).toThrow(/--reconcile-grace must be a non-negative number/);
     expect(() => resolveSettings({ teardown: "later" })).toThrow(/--teardown must be one of background, sync/);
   });
+
+  it("accepts forwarding by default; --accept-forwarding false (or its variable) turns it off", () => {
+    clearEnv();
+    expect(resolveSettings({}).acceptForwarding).toBe(true);
+    expect(resolveSettings({ "accept-forwarding": "false" }).acceptForwarding).toBe(false);
+    process.env.CNI_SHIM_ACCEPT_FORWARDING = "false";
+    try {
+      expect(resolveSettings({}).acceptForwarding).toBe(false);
+    } finally {
+      delete process.env.CNI_SHIM_ACCEPT_FORWARDING;
+    }
+    expect(() => resolveSettings({ "accept-forwarding": "no" })).toThrow(/--accept-forwarding must be one of true, false/);
+  });
 });
 
 describe("parseCommandLine", () => {
