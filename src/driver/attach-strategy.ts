@@ -33,6 +33,11 @@ export type TeardownPlace = Pick<TeardownTarget, "liveNetns" | "stagingNetns" | 
 
 export interface AttachStrategy {
   readonly kind: AttachKind;
+  /**
+   * Whether `create` changes anything outside the state dir (the chain's ADD at CreateEndpoint).
+   * Only then is an "adding" record written before it, for a crash half-way to be undone.
+   */
+  readonly addsAtCreate: boolean;
 
   /**
    * CreateEndpoint, before the record is written: the namespace and host-side name the record

@@ -100,7 +100,8 @@ export class Endpoints {
   /**
    * Step 1: clear the way (stale endpoints holding the address or a port), choose the host ports,
    * and write the "adding" record before anything goes into a namespace, so a crash mid-way is
-   * found and undone later.
+   * found and undone later. A strategy that changes nothing at CreateEndpoint (in-sandbox: the
+   * ADD is at Join) gets no "adding" record: step 2 writes the "ready" one.
    */
   private async reserve(req: api.CreateEndpointRequest, net: NetworkRecord, list: LoadedConfList, requests: PortRequest[], strategy: AttachStrategy, clock: PhaseClock): Promise<EndpointRecord> {
     const { state, reclaim } = this.deps;
@@ -128,6 +129,7 @@ export class Endpoints {
       bootId: currentBootId(),
       createdAt: new Date(this.deps.now()).toISOString(),
     };
+    if (!strategy.addsAtCreate) return rec;
     await state.putEndpoint(rec).catch(async (err: Error) => {
       await strategy.release(rec).catch(() => undefined);
       throw err;

@@ -48,6 +48,8 @@ export interface InSandboxDeps {
 
 export class InSandbox implements AttachStrategy {
   readonly kind = "in-sandbox" as const;
+  /** `create` only chooses the MAC: CreateEndpoint writes the "ready" record and no "adding" one before it. */
+  readonly addsAtCreate = false;
 
   constructor(private readonly deps: InSandboxDeps) {}
 

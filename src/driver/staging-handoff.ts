@@ -13,6 +13,7 @@ import type { PhaseClock } from "../util/phases.js";
 
 export class StagingHandoff implements AttachStrategy {
   readonly kind = "staging-handoff" as const;
+  readonly addsAtCreate = true;
 
   constructor(private readonly deps: { runtime: Pick<CniOps, "add">; host: HostOps }) {}
 
