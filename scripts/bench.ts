@@ -559,9 +559,13 @@ const addMs = (a: Attachment) => (a.create.add ?? 0) + (a.join.add ?? 0);
 
 function phaseTable(columns: Record<string, Attachment[]>): string[][] {
   const all = Object.values(columns).flat();
+  // The phases of every start, each new one right after the phase it follows in its own start.
   const keysOf = (pick: (a: Attachment) => Record<string, number>) => {
     const keys: string[] = [];
-    for (const a of all) for (const k of Object.keys(pick(a))) if (k !== "total" && !keys.includes(k)) keys.push(k);
+    for (const a of all) {
+      const own = Object.keys(pick(a)).filter((k) => k !== "total");
+      for (const [i, k] of own.entries()) if (!keys.includes(k)) keys.splice(i ? keys.indexOf(own[i - 1] as string) + 1 : 0, 0, k);
+    }
     return keys;
   };
   const rows: string[][] = [];
