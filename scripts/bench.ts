@@ -5,24 +5,28 @@
 //
 // 1. Sequential: ROUNDS interleaved rounds (the order rotates each round) of
 //      docker run --rm IMAGE true    on a user-defined Docker bridge network, on --network none,
-//                                    on a cni-shim network (background DEL) and on one served by
-//                                    a second cni-shim with --teardown sync;
+//                                    and on one network per cni-shim column: a cni-shim with
+//                                    --teardown background and one with --teardown sync, each
+//                                    with --attach handoff and, on Docker 28+ (whose container
+//                                    namespace exists at Join), also with --attach sandbox;
 //      podman run --rm IMAGE true    on a `podman network create` network and on --network none.
 //    Medians; N = on the network − on none, the network's share of a start. Ratios:
-//    N(cni-shim) − N(Docker bridge) next to the chain's ADD plugin execs per start, and
-//    N(cni-shim) / N(podman).
-// 2. Where CreateEndpoint's time goes, from the plugins' own log: the "endpoint attached" line's
-//    ms phases (settle, lock, records, record, netns, add, handOut, save, total; "add" is the CNI
-//    chain, plugin execs included) and the "cni exec" lines (one per plugin exec, grouped by
-//    container id = endpoint id): plugin execs vs the shim's own steps.
+//    N(cni-shim) − N(Docker bridge) next to the chain's ADD plugin execs per start and the shim's
+//    own time per start, and N(cni-shim) / N(podman), per column.
+// 2. Where CreateEndpoint's and Join's time goes, from the plugins' own log: the ms phases of the
+//    "endpoint attached" line (CreateEndpoint) and of the "endpoint joined" / "endpoint joined in
+//    its sandbox" line (Join; "add" is the CNI chain, plugin execs included: at CreateEndpoint on
+//    the hand-out, at Join in the container's namespace) and the "cni exec" lines (one per plugin
+//    exec, grouped by container id = endpoint id): plugin execs vs the shim's own steps. The
+//    shim's own time per start = CreateEndpoint + Join − the chain's ADD plugin execs.
 // 3. Parallel: 50 `docker run -d --rm ... sleep 300`, 10 at a time, wall time from the first
-//    start to all running, on the Docker bridge network and on the cni-shim network; failures,
+//    start to all running, on the Docker bridge network and on each background cni-shim; failures,
 //    containers not running and duplicate addresses (docker inspect) counted; then docker rm -f
 //    and CniShim.Settle (returns once the background teardowns are done). The CPU seconds of that
 //    window: the machine's busy time (a wall time that follows it is CPU-bound), dockerd's,
 //    containerd's, the cni-shim process's own and its children's (the plugins, ip, iptables).
-// 4. RSS (VmRSS) of the cni-shim serve process: idle after start, with the 50 endpoints up, after
-//    they are removed. serve runs with the node flags of packaging/serve-node-flags, as it ships.
+// 4. RSS (VmRSS) of each background cni-shim serve process: idle after start, with the 50
+//    endpoints up, after they are removed. serve runs with the node flags of packaging/serve-node-flags, as it ships.
 //
 // podman runs with a containers.conf of the bench's own (CONTAINERS_CONF): the CNI backend, the
 // CNI plugin dirs cni-shim searches, and a network config dir in the bench's temp dir, so the
@@ -137,10 +141,14 @@ async function runUndo() {
 
 // ---- cni-shim plugins --------------------------------------------------------------------------
 
+type Teardown = "background" | "sync";
+type AttachPath = "sandbox" | "handoff";
+
 interface Plugin {
   driver: string;
   socket: string;
-  teardown: string;
+  teardown: Teardown;
+  attach: AttachPath;
   logs: string;
   proc: ResultPromise<{ reject: false; all: true; buffer: false; detached: true; forceKillAfterDelay: number }>;
 }
@@ -153,14 +161,14 @@ async function settle(plugin: Plugin) {
 }
 
 /** A cni-shim serve process with a driver name of its own; `logs` collects its JSON log lines. */
-async function startPlugin(dir: string, teardown: string): Promise<Plugin> {
-  const driver = `${TAG}-${teardown}`;
+async function startPlugin(dir: string, teardown: Teardown, attach: AttachPath): Promise<Plugin> {
+  const driver = `${TAG}-${teardown}-${attach}`;
   const socket = `/run/docker/plugins/${driver}.sock`;
-  const base = join(dir, teardown);
-  const args = [...SERVE_NODE_FLAGS, CLI, "serve", "--socket", socket, "--state-dir", join(base, "state"), "--cache-dir", join(base, "cache"), "--conf-dir", join(base, "net.d"), "--reconcile-interval", "0", "--teardown", teardown, "--log-level", "info"];
+  const base = join(dir, `${teardown}-${attach}`);
+  const args = [...SERVE_NODE_FLAGS, CLI, "serve", "--socket", socket, "--state-dir", join(base, "state"), "--cache-dir", join(base, "cache"), "--conf-dir", join(base, "net.d"), "--reconcile-interval", "0", "--teardown", teardown, "--attach", attach, "--log-level", "info"];
   // detached: a Ctrl-C reaches the bench only, which then removes the networks while the plugins still serve them.
   const proc = execa(process.execPath, args, { reject: false, all: true, buffer: false, detached: true, forceKillAfterDelay: 5_000 });
-  const p: Plugin = { driver, socket, teardown, logs: "", proc };
+  const p: Plugin = { driver, socket, teardown, attach, logs: "", proc };
   proc.all.on("data", (d: Buffer) => (p.logs += d.toString()));
   defer(`stop ${driver}`, async () => {
     p.proc.kill("SIGTERM");
@@ -171,7 +179,7 @@ async function startPlugin(dir: string, teardown: string): Promise<Plugin> {
     if (p.proc.exitCode !== null && p.proc.exitCode !== undefined) break;
     await sleep(100);
   }
-  if (!(await socketAnswers(socket))) throw new Error(`cni-shim (${teardown}) did not answer on ${socket} within 10 s:\n${p.logs.slice(-2000)}`);
+  if (!(await socketAnswers(socket))) throw new Error(`cni-shim (${teardown}, ${attach}) did not answer on ${socket} within 10 s:\n${p.logs.slice(-2000)}`);
   return p;
 }
 
@@ -446,21 +454,28 @@ async function sweepIptables(before: IptablesSnapshot, cidrs: string[]) {
 // host without CAP_SYS_RESOURCE (this kind of sandbox) refuses at runc init: ask for modest ones.
 const PODMAN_ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"];
 
-/** The timed starts: name, command, and the plugin whose log tells what CreateEndpoint did. */
+/** A cni-shim column: one serve (a teardown mode and an attach path) and its network. */
+interface Shim {
+  key: string;
+  label: string;
+  plugin: Plugin;
+  net: DockerNetwork;
+}
+
+/** The timed starts: name, command, and the plugin whose log tells what CreateEndpoint and Join did. */
 interface Mode {
   key: string;
   start: () => Promise<unknown>;
   plugin?: Plugin;
 }
 
-function sequentialModes({ bridgeNet, bg, bgNet, sync, syncNet, podman, pImage, pNet }: { bridgeNet: DockerNetwork; bg: Plugin; bgNet: DockerNetwork; sync: Plugin; syncNet: DockerNetwork; podman: Podman; pImage: { name: string }; pNet: PodmanNetwork }): Mode[] {
+function sequentialModes({ bridgeNet, shims, podman, pImage, pNet }: { bridgeNet: DockerNetwork; shims: Shim[]; podman: Podman; pImage: { name: string }; pNet: PodmanNetwork }): Mode[] {
   const d = (net: string) => () => docker(["run", "--rm", "--label", LABEL, "--network", net, IMAGE, "true"]);
   const p = (net: string) => () => podman(["run", "--rm", "--pull=never", ...PODMAN_ULIMITS, "--label", LABEL, "--network", net, pImage.name, "true"]);
   return [
     { key: "bridge", start: d(bridgeNet.name) },
     { key: "none", start: d("none") },
-    { key: "bg", start: d(bgNet.name), plugin: bg },
-    { key: "sync", start: d(syncNet.name), plugin: sync },
+    ...shims.map((sh) => ({ key: sh.key, start: d(sh.net.name), plugin: sh.plugin })),
     { key: "podman", start: p(pNet.name) },
     { key: "podmanNone", start: p("none") },
   ];
@@ -485,54 +500,89 @@ async function sequentialRounds(modes: Mode[]): Promise<{ times: Times; marks: M
   return { times, marks };
 }
 
-// ---- 2. CreateEndpoint's phases ----------------------------------------------------------------
+// ---- 2. CreateEndpoint's and Join's phases -----------------------------------------------------
 
-/** One start's CreateEndpoint: its ms phases, the ADD/DEL plugin execs' ms, ADD ms by plugin. */
+/** One start: CreateEndpoint's and Join's ms phases, the ADD/DEL plugin execs' ms, ADD ms by plugin. */
 interface Attachment {
-  ms: Record<string, number>;
+  create: Record<string, number>;
+  join: Record<string, number>;
+  /** Which path the Join took: its log line says ("endpoint joined in its sandbox" or "endpoint joined"). */
+  path: AttachPath | undefined;
   addExecs: number;
   delExecs: number;
   delCount: number;
   byPlugin: Record<string, number>;
 }
 
-/** Per start (one "endpoint attached" line): its ms phases and its plugin execs by command. */
+const JOIN_LINES: Record<string, AttachPath> = { "endpoint joined in its sandbox": "sandbox", "endpoint joined": "handoff" };
+
+/** Per start (one "endpoint attached" line, with its Join line): ms phases and plugin execs by command. */
 function attachments(plugin: Plugin, from: number | undefined): Attachment[] {
   const lines = logLines(plugin, from);
   const execs = new Map<string, LogLine[]>();
+  const joins = new Map<string, LogLine>();
   for (const l of logLines(plugin)) {
-    if (l.msg !== "cni exec" || !l.container) continue;
-    if (!execs.has(l.container)) execs.set(l.container, []);
-    execs.get(l.container)?.push(l);
+    if (l.msg === "cni exec" && l.container) {
+      if (!execs.has(l.container)) execs.set(l.container, []);
+      execs.get(l.container)?.push(l);
+    }
+    if (l.msg && JOIN_LINES[l.msg] && l.endpoint) joins.set(l.endpoint, l);
   }
   const execMs = (e: LogLine) => e.ms as number; // a "cni exec" line's ms is a number
   return lines
     .filter((l) => l.msg === "endpoint attached")
     .map((l) => {
       const mine = execs.get(l.endpoint ?? "") ?? [];
+      const joined = joins.get(l.endpoint ?? "");
       const of = (cmd: string) => mine.filter((e) => e.command === cmd);
       const byPlugin: Record<string, number> = {};
       for (const e of of("ADD")) byPlugin[e.plugin ?? "undefined"] = (byPlugin[e.plugin ?? "undefined"] ?? 0) + execMs(e);
-      return { ms: (l.ms ?? {}) as Record<string, number>, addExecs: sum(of("ADD").map(execMs)), delExecs: sum(of("DEL").map(execMs)), delCount: of("DEL").length, byPlugin };
+      return {
+        create: (l.ms ?? {}) as Record<string, number>,
+        join: (joined?.ms ?? {}) as Record<string, number>,
+        path: joined?.msg ? JOIN_LINES[joined.msg] : undefined,
+        addExecs: sum(of("ADD").map(execMs)),
+        delExecs: sum(of("DEL").map(execMs)),
+        delCount: of("DEL").length,
+        byPlugin,
+      };
     });
 }
 
 /** The finite numbers of a list (missing phases and NaN left out). */
 const finite = (xs: (number | undefined)[]) => xs.filter((x): x is number => Number.isFinite(x));
-const msOf = (a: Attachment, k: string) => a.ms[k] ?? NaN;
+const joinTotal = (a: Attachment) => a.join.total ?? NaN;
+/** The shim's own time of one start: CreateEndpoint + Join − the chain's ADD plugin execs. */
+const ownMs = (a: Attachment) => (a.create.total ?? NaN) + joinTotal(a) - a.addExecs;
+/** The chain's time with the runtime's part (the "add" phase, at CreateEndpoint or at Join). */
+const addMs = (a: Attachment) => (a.create.add ?? 0) + (a.join.add ?? 0);
 
 function phaseTable(columns: Record<string, Attachment[]>): string[][] {
-  const keys: string[] = [];
-  for (const atts of Object.values(columns)) for (const a of atts) for (const k of Object.keys(a.ms)) if (!keys.includes(k)) keys.push(k);
+  const all = Object.values(columns).flat();
+  // The phases of every start, each new one right after the phase it follows in its own start.
+  const keysOf = (pick: (a: Attachment) => Record<string, number>) => {
+    const keys: string[] = [];
+    for (const a of all) {
+      const own = Object.keys(pick(a)).filter((k) => k !== "total");
+      for (const [i, k] of own.entries()) if (!keys.includes(k)) keys.splice(i ? keys.indexOf(own[i - 1] as string) + 1 : 0, 0, k);
+    }
+    return keys;
+  };
   const rows: string[][] = [];
   const row = (label: string, f: (a: Attachment) => number | undefined) => rows.push([label, ...Object.values(columns).map((atts) => f1(median(finite(atts.map(f)))))]);
-  for (const k of keys) row(k === "add" ? "add (the CNI chain)" : k, (a) => a.ms[k]);
+  const phaseName = (k: string) => (k === "add" ? "add (the CNI chain)" : k);
+  const heading = (label: string) => rows.push([label, ...Object.keys(columns).map(() => "")]);
+  heading("CreateEndpoint");
+  for (const k of keysOf((a) => a.create)) row(`  ${phaseName(k)}`, (a) => a.create[k]);
+  row("  total", (a) => a.create.total);
+  heading("Join");
+  for (const k of keysOf((a) => a.join)) row(`  ${phaseName(k)}`, (a) => a.join[k]);
+  row("  total", joinTotal);
   row("plugin execs, ADD", (a) => a.addExecs);
-  row("  runtime's own (add − execs)", (a) => msOf(a, "add") - a.addExecs);
-  row("shim's own (total − execs)", (a) => msOf(a, "total") - a.addExecs);
-  row("outside the runtime (total − add)", (a) => msOf(a, "total") - msOf(a, "add"));
+  row("  runtime's own (add − execs)", (a) => addMs(a) - a.addExecs);
+  row("shim's own (CreateEndpoint + Join − execs)", ownMs);
   const plugins: string[] = [];
-  for (const atts of Object.values(columns)) for (const a of atts) for (const p of Object.keys(a.byPlugin)) if (!plugins.includes(p)) plugins.push(p);
+  for (const a of all) for (const p of Object.keys(a.byPlugin)) if (!plugins.includes(p)) plugins.push(p);
   for (const p of plugins) row(`  exec ${p} ADD`, (a) => a.byPlugin[p]);
   row("plugin execs, DEL (per stop)", (a) => (a.delCount ? a.delExecs : NaN));
   return rows;
@@ -591,47 +641,55 @@ async function printChains(pNet: PodmanNetwork) {
   console.log(`  cni-shim's embedded default:  ${types(embedded)}  (plugin-config/net.d/cni-shim-default.conflist)`);
 }
 
-type NetworkShare = Record<"bridge" | "bg" | "sync" | "podman", number>;
-function printTable({ times }: { times: Times }, podmanVersion: string): NetworkShare {
-  const m = Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, median(xs)])) as Record<"bridge" | "none" | "bg" | "sync" | "podman" | "podmanNone", number>;
-  const N = { bridge: m.bridge - m.none, bg: m.bg - m.none, sync: m.sync - m.none, podman: m.podman - m.podmanNone };
+/** N = network − none per kind: "bridge", "podman" and each cni-shim column's key. */
+type NetworkShare = Record<string, number>;
+function printTable({ times }: { times: Times }, shims: Shim[], podmanVersion: string): NetworkShare {
+  const m = (k: string) => median(times[k] ?? []);
+  const N: NetworkShare = { bridge: m("bridge") - m("none"), podman: m("podman") - m("podmanNone") };
+  for (const sh of shims) N[sh.key] = m(sh.key) - m("none");
   console.log(`\nStart of a container that exits at once (\`docker run --rm ${IMAGE} true\`, podman: \`podman run --rm\`), median of ${ROUNDS} interleaved rounds, ms:`);
   printRows(
     ["", "on the network", "on none", "N = network − none"],
     [
-      ["Docker's bridge (user-defined network)", f0(m.bridge), f0(m.none), f0(N.bridge)],
-      ["cni-shim (background DEL)", f0(m.bg), f0(m.none), f0(N.bg)],
-      ["cni-shim --teardown sync", f0(m.sync), f0(m.none), f0(N.sync)],
-      [`podman ${podmanVersion} + CNI (libcni)`, f0(m.podman), f0(m.podmanNone), f0(N.podman)],
+      ["Docker's bridge (user-defined network)", f0(m("bridge")), f0(m("none")), f0(N.bridge)],
+      ...shims.map((sh) => [`cni-shim ${sh.label}`, f0(m(sh.key)), f0(m("none")), f0(N[sh.key])]),
+      [`podman ${podmanVersion} + CNI (libcni)`, f0(m("podman")), f0(m("podmanNone")), f0(N.podman)],
     ],
   );
   return N;
 }
 
-function printRatios(N: NetworkShare, atts: Record<"bg" | "sync", Attachment[]>) {
-  console.log("\nRatios (the figures that count):");
-  for (const [key, label] of [["bg", "cni-shim"], ["sync", "cni-shim sync"]] as const) {
-    const diff = N[key] - N.bridge;
-    const execs = median(atts[key].map((a) => a.addExecs));
-    console.log(`  N(${label}) − N(Docker bridge) = ${f0(diff)} ms; the chain's ADD plugin execs: ${f0(execs)} ms per start (${f0((execs / diff) * 100)}% of the difference)`);
-  }
-  console.log(`  N(cni-shim) / N(podman) = ${f2(N.bg / N.podman)}     N(cni-shim sync) / N(podman) = ${f2(N.sync / N.podman)}`);
+function printRatios(N: NetworkShare, shims: Shim[], atts: Record<string, Attachment[]>) {
+  console.log("\nRatios (the figures that count), per start, median:");
+  printRows(
+    ["cni-shim", "N − N(Docker bridge)", "chain's ADD execs", "shim's own (CreateEndpoint + Join − execs)", "N / N(podman)"],
+    shims.map((sh) => {
+      const a = atts[sh.key] ?? [];
+      return [sh.label, `${f0((N[sh.key] ?? NaN) - (N.bridge ?? NaN))} ms`, `${f0(median(a.map((x) => x.addExecs)))} ms`, `${f1(median(finite(a.map(ownMs))))} ms`, f2((N[sh.key] ?? NaN) / (N.podman ?? NaN))];
+    }),
+  );
 }
 
-function printParallel(bridge: Parallel, shim: Parallel, shimAtts: Attachment[]) {
+/** How many of a column's starts joined which way (a sandbox column whose Joins fell back shows it here). */
+function pathCounts(atts: Attachment[]): string {
+  const n = (p: AttachPath | undefined) => atts.filter((a) => a.path === p).length;
+  const unknown = n(undefined);
+  return `${n("sandbox")} in the container's namespace, ${n("handoff")} handed out${unknown ? `, ${unknown} without a Join line` : ""}`;
+}
+
+function printParallel(bridge: Parallel, shims: { shim: Shim; par: Parallel; atts: Attachment[] }[]) {
   console.log(`\nParallel: ${PARALLEL.containers} × \`docker run -d --rm ${IMAGE} sleep 300\`, ${PARALLEL.width} at a time, first start to all running:`);
-  const row = (label: string, r: Parallel) => [label, `${f0(r.wallMs)} ms`, r.failures.length, PARALLEL.containers - r.failures.length - r.running, r.noAddress, r.duplicates];
-  printRows(["", "wall time", "failed", "not running", "no address", "duplicate addresses"], [row("Docker's bridge", bridge), row("cni-shim (background DEL)", shim)]);
-  console.log(`  ratio cni-shim / bridge = ${f2(shim.wallMs / bridge.wallMs)}`);
+  const row = (label: string, r: Parallel) => [label, `${f0(r.wallMs)} ms`, r.failures.length, PARALLEL.containers - r.failures.length - r.running, r.noAddress, r.duplicates, f2(r.wallMs / bridge.wallMs)];
+  printRows(["", "wall time", "failed", "not running", "no address", "duplicate addresses", "ratio to bridge"], [row("Docker's bridge", bridge), ...shims.map(({ shim, par }) => row(`cni-shim ${shim.label}`, par))]);
   // Where the CPU went in that window: a wall time that follows the machine's busy CPU time is CPU-bound.
-  const cpuRow = (label: string, { cpu }: Parallel) => [label, `${f1(cpu.busy)} s of ${f1(cpu.total)} s (${f0((cpu.busy / cpu.total) * 100)}%)`, f1(cpu.dockerd), f1(cpu.containerd), f1(cpu.pluginSelf), f1(cpu.pluginChildren)];
+  const cpuRow = (label: string, { cpu }: Parallel) => [label, `${f1(cpu.busy)} s of ${f1(cpu.total)} s (${f0((cpu.busy / cpu.total) * 100)}%)`, f1(cpu.dockerd), f1(cpu.containerd), f1(cpu.pluginSelf), f1(cpu.pluginChildren), f0((cpu.busy / PARALLEL.containers) * 1000)];
   console.log(`  CPU seconds in that window (all cores):`);
-  printRows(["", "machine busy", "dockerd", "containerd", "cni-shim (node)", "cni-shim's children (plugins, ip)"], [cpuRow("Docker's bridge", bridge), cpuRow("cni-shim (background DEL)", shim)]);
-  console.log(`  per container: machine busy ${f0((bridge.cpu.busy / PARALLEL.containers) * 1000)} vs ${f0((shim.cpu.busy / PARALLEL.containers) * 1000)} ms; cni-shim's node ${f0((shim.cpu.pluginSelf / PARALLEL.containers) * 1000)} ms, its children ${f0((shim.cpu.pluginChildren / PARALLEL.containers) * 1000)} ms`);
-  for (const f of [...bridge.failures, ...shim.failures].slice(0, 5)) console.log(`  failure: ${f}`);
-  if (shimAtts.length) {
-    const ms = (k: string) => f1(median(finite(shimAtts.map((a) => a.ms[k]))));
-    console.log(`  cni-shim CreateEndpoint under this load, median ms: total ${ms("total")}, settle ${ms("settle")}, lock ${ms("lock")}, add ${ms("add")} (plugin execs ${f1(median(shimAtts.map((a) => a.addExecs)))}); max total ${f1(Math.max(...shimAtts.map((a) => a.ms.total ?? 0)))}`);
+  printRows(["", "machine busy", "dockerd", "containerd", "cni-shim (node)", "cni-shim's children (plugins, ip)", "machine busy per container, ms"], [cpuRow("Docker's bridge", bridge), ...shims.map(({ shim, par }) => cpuRow(`cni-shim ${shim.label}`, par))]);
+  for (const f of [bridge, ...shims.map((x) => x.par)].flatMap((r) => r.failures).slice(0, 5)) console.log(`  failure: ${f}`);
+  for (const { shim, atts } of shims) {
+    if (!atts.length) continue;
+    const ms = (pick: (a: Attachment) => number | undefined) => f1(median(finite(atts.map(pick))));
+    console.log(`  cni-shim ${shim.label} under this load, median ms per start: CreateEndpoint ${ms((a) => a.create.total)} (settle ${ms((a) => a.create.settle)}, lock ${ms((a) => a.create.lock)}), Join ${ms(joinTotal)} (lock ${ms((a) => a.join.lock)}), plugin execs ${ms((a) => a.addExecs)}, shim's own ${ms(ownMs)}; max CreateEndpoint + Join ${f1(Math.max(...atts.map((a) => (a.create.total ?? 0) + (a.join.total ?? 0))))}`);
   }
 }
 
@@ -645,47 +703,61 @@ async function main() {
   const cniSubnets: string[] = []; // filled below; the sweep runs after everything else is removed
   defer("iptables sweep", () => sweepIptables(before, cniSubnets));
 
+  const dockerVersion = (await docker(["version", "--format", "{{.Server.Version}}"])).stdout.trim();
+  // Docker 28+ makes the container's namespace before Join: both attach paths run side by side there.
+  const paths: AttachPath[] = Number(/^(\d+)\./.exec(dockerVersion)?.[1] ?? 0) >= 28 ? ["sandbox", "handoff"] : ["handoff"];
   const pEnv = await setUpPodman(dir);
   progress("loading the image into podman (docker save | podman load)");
   const pImage = await podmanImage(dir, pEnv.podman);
   // Undo runs in reverse: containers go first, then networks, then the plugins serving them.
-  const bg = await startPlugin(dir, "background");
-  const sync = await startPlugin(dir, "sync");
+  const plugins: Plugin[] = [];
+  for (const teardown of ["background", "sync"] as const) for (const attach of paths) plugins.push(await startPlugin(dir, teardown, attach));
   await sleep(1_000); // past the start-up reconciliation
-  const rssIdle = await rssMiB(bg.proc.pid);
+  const rssIdle = new Map(await Promise.all(plugins.filter((p) => p.teardown === "background").map(async (p) => [p, await rssMiB(p.proc.pid)] as const)));
   const bridgeNet = await dockerNetwork(`${TAG}-bridge`, []);
-  const bgNet = await dockerNetwork(`${TAG}-bg`, ["-d", bg.driver]);
-  const syncNet = await dockerNetwork(`${TAG}-sync`, ["-d", sync.driver]);
-  cniSubnets.push(...bgNet.subnets, ...syncNet.subnets);
+  const shims: Shim[] = [];
+  for (const plugin of plugins) {
+    const key = `${plugin.teardown === "background" ? "bg" : "sync"}/${plugin.attach}`;
+    const label = `${plugin.teardown === "background" ? "background DEL" : "--teardown sync"}, ${plugin.attach === "sandbox" ? "in-sandbox" : "hand-out"}`;
+    const net = await dockerNetwork(`${TAG}-${plugin.teardown}-${plugin.attach}`, ["-d", plugin.driver]);
+    cniSubnets.push(...net.subnets);
+    shims.push({ key, label, plugin, net });
+  }
   const pNet = await podmanNetwork(pEnv);
   cniSubnets.push(...pNet.subnets);
   defer("remove the bench's docker containers", removeLabelledContainers);
 
-  const dockerVersion = (await docker(["version", "--format", "{{.Server.Version}}"])).stdout.trim();
   const kernel = (await run("uname", ["-r"])).stdout.trim();
   console.log(`cni-shim bench: ${ROUNDS} rounds, image ${IMAGE}; docker ${dockerVersion}, podman ${pEnv.version} (network backend ${pEnv.backend}), node ${process.version}, kernel ${kernel}`);
+  console.log(`cni-shim columns: ${shims.map((sh) => `${sh.key} (--teardown ${sh.plugin.teardown} --attach ${sh.plugin.attach})`).join(", ")}`);
   await printChains(pNet);
 
-  // 1 + 2: sequential rounds, then the phases of the CreateEndpoints they made.
-  const modes = sequentialModes({ bridgeNet, bg, bgNet, sync, syncNet, podman: pEnv.podman, pImage, pNet });
+  // 1 + 2: sequential rounds, then the phases of the CreateEndpoints and Joins they made.
+  const modes = sequentialModes({ bridgeNet, shims, podman: pEnv.podman, pImage, pNet });
   const seq = await sequentialRounds(modes);
-  const N = printTable(seq, pEnv.version);
-  const atts = { bg: attachments(bg, seq.marks.get(bg)), sync: attachments(sync, seq.marks.get(sync)) };
-  printRatios(N, atts);
-  console.log(`\nCreateEndpoint, median ms per start over the cni-shim runs (${atts.bg.length} background, ${atts.sync.length} sync), from the "endpoint attached" and "cni exec" log lines:`);
-  printRows(["phase", "background", "sync"], phaseTable({ bg: atts.bg, sync: atts.sync }));
-  console.log(`  ("shim's own" = everything but the plugin execs; DEL: background = after docker run returned, sync = inside it)`);
+  const N = printTable(seq, shims, pEnv.version);
+  const atts: Record<string, Attachment[]> = Object.fromEntries(shims.map((sh) => [sh.key, attachments(sh.plugin, seq.marks.get(sh.plugin))]));
+  printRatios(N, shims, atts);
+  console.log(`\nCreateEndpoint and Join, median ms per start over the cni-shim runs, from the "endpoint attached", "endpoint joined (in its sandbox)" and "cni exec" log lines:`);
+  printRows(["phase", ...shims.map((sh) => sh.key)], phaseTable(atts));
+  console.log(`  ("shim's own" = CreateEndpoint + Join but the plugin execs; DEL: background = after docker run returned, sync = inside it)`);
+  for (const sh of shims) console.log(`  ${sh.key}: ${(atts[sh.key] ?? []).length} starts: ${pathCounts(atts[sh.key] ?? [])}`);
 
   // 3 + 4: parallel starts, RSS with the 50 endpoints up and after they are gone.
   progress(`parallel: ${PARALLEL.containers} containers on Docker's bridge`);
   const parBridge = await parallelStarts(bridgeNet.name, "pbr");
-  progress(`parallel: ${PARALLEL.containers} containers on cni-shim`);
-  const mark = bg.logs.length;
-  const parShim = await parallelStarts(bgNet.name, "pcs", () => rssMiB(bg.proc.pid), bg.proc.pid);
-  await settle(bg);
-  const rssAfter = await rssMiB(bg.proc.pid);
-  printParallel(parBridge, parShim, attachments(bg, mark));
-  console.log(`\nRSS of the cni-shim serve process (VmRSS): idle after start ${f1(rssIdle)} MiB, with ${parShim.running} endpoints up ${f1(parShim.during)} MiB, after they were removed ${f1(rssAfter)} MiB`);
+  const parallel: { shim: Shim; par: Parallel; atts: Attachment[]; rssAfter: number }[] = [];
+  for (const shim of shims.filter((sh) => sh.plugin.teardown === "background")) {
+    progress(`parallel: ${PARALLEL.containers} containers on cni-shim ${shim.key}`);
+    const { plugin } = shim;
+    const mark = plugin.logs.length;
+    const par = await parallelStarts(shim.net.name, `p${plugin.attach}`, () => rssMiB(plugin.proc.pid), plugin.proc.pid);
+    await settle(plugin);
+    parallel.push({ shim, par, atts: attachments(plugin, mark), rssAfter: await rssMiB(plugin.proc.pid) });
+  }
+  printParallel(parBridge, parallel);
+  console.log(`\nRSS of the cni-shim serve process (VmRSS):`);
+  for (const { shim, par, rssAfter } of parallel) console.log(`  ${shim.key}: idle after start ${f1(rssIdle.get(shim.plugin))} MiB, with ${par.running} endpoints up ${f1(par.during)} MiB, after they were removed ${f1(rssAfter)} MiB`);
 }
 
 let cleaning: Promise<boolean> | undefined;

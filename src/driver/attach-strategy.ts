@@ -33,6 +33,11 @@ export type TeardownPlace = Pick<TeardownTarget, "liveNetns" | "stagingNetns" | 
 
 export interface AttachStrategy {
   readonly kind: AttachKind;
+  /**
+   * Whether `create` changes anything outside the state dir (the chain's ADD at CreateEndpoint).
+   * Only then is an "adding" record written before it, for a crash half-way to be undone.
+   */
+  readonly addsAtCreate: boolean;
 
   /**
    * CreateEndpoint, before the record is written: the namespace and host-side name the record
@@ -49,8 +54,11 @@ export interface AttachStrategy {
   /** After CreateEndpoint replied: make the next one faster (off the critical path). */
   afterCreate(): void;
 
-  /** Join: the record to save as "joined" and Docker's reply. Throws when the endpoint cannot join. */
-  join(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }>;
+  /**
+   * Join: the record to save as "joined" and Docker's reply. Throws when the endpoint cannot
+   * join. Its steps are marked on `clock` (the "endpoint joined" log line's ms phases).
+   */
+  join(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }>;
   /** Leave of a joined endpoint: the record to save as "ready" again. */
   leave(rec: EndpointRecord): Promise<EndpointRecord>;
 

@@ -111,7 +111,8 @@ export class Endpoints {
   /**
    * Step 1: clear the way (stale endpoints holding the address or a port), choose the host ports,
    * and write the "adding" record before anything goes into a namespace, so a crash mid-way is
-   * found and undone later.
+   * found and undone later. A strategy that changes nothing at CreateEndpoint (in-sandbox: the
+   * ADD is at Join) gets no "adding" record: step 2 writes the "ready" one.
    */
   private async reserve(req: api.CreateEndpointRequest, net: NetworkRecord, list: LoadedConfList, requests: PortRequest[], strategy: AttachStrategy, clock: PhaseClock): Promise<EndpointRecord> {
     const { state, reclaim } = this.deps;
@@ -144,6 +145,7 @@ export class Endpoints {
       bootId: currentBootId(),
       createdAt: new Date(this.deps.now()).toISOString(),
     };
+    if (!strategy.addsAtCreate) return rec;
     await state.putEndpoint(rec).catch(async (err: Error) => {
       await strategy.release(rec).catch(() => undefined);
       throw err;
@@ -191,15 +193,23 @@ export class Endpoints {
   }
 
   async join(req: api.JoinRequest): Promise<api.JoinResponse> {
+    const clock = phaseClock();
     return this.deps.locks.run(req.EndpointID, async () => {
+      clock.mark("lock");
       const rec = await this.deps.state.getEndpoint(req.EndpointID);
       if (!rec || rec.phase === "adding" || rec.phase === "deleting") throw new Error(`endpoint ${req.EndpointID.slice(0, 12)} was not created by cni-shim (or its creation failed): remove the container and start it again`);
       const list = networkConfList(await this.deps.network(rec.networkId));
+      clock.mark("record");
       const joined = await this.deps
         .strategyOf(rec)
-        .join(rec, req, list)
+        .join(rec, req, list, clock)
         .catch((err: unknown) => Promise.reject(withContext(err, `cni-shim could not attach the container to CNI network "${list.conflist.name}"`)));
       await this.deps.state.putEndpoint(joined.rec);
+      clock.mark("save");
+      // ms: where Join's time went (in the container's namespace, "add" is the chain, plugin execs included).
+      const fields = { endpoint: rec.id.slice(0, 12), address: rec.address, mac: joined.rec.macAddress, ms: clock.done() };
+      if (joined.rec.attach === "in-sandbox") log.info("endpoint joined in its sandbox", { ...fields, ifName: joined.rec.ifName });
+      else log.info("endpoint joined", fields);
       return joined.reply;
     });
   }

@@ -22,7 +22,7 @@
 import { randomBytes } from "node:crypto";
 import type * as api from "../libnetwork/schemas.js";
 import type { LoadedConfList } from "../cni/config.js";
-import { phaseClock } from "../util/phases.js";
+import type { PhaseClock } from "../util/phases.js";
 import { log } from "../util/log.js";
 import type { AttachStrategy, CreateProgress, TeardownPlace } from "./attach-strategy.js";
 import type { CniOps, HostOps } from "./seams.js";
@@ -48,6 +48,8 @@ export interface InSandboxDeps {
 
 export class InSandbox implements AttachStrategy {
   readonly kind = "in-sandbox" as const;
+  /** `create` only chooses the MAC: CreateEndpoint writes the "ready" record and no "adding" one before it. */
+  readonly addsAtCreate = false;
 
   constructor(private readonly deps: InSandboxDeps) {}
 
@@ -71,13 +73,13 @@ export class InSandbox implements AttachStrategy {
 
   afterCreate(): void {}
 
-  async join(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
+  async join(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
     const { host, runtime } = this.deps;
     const nsFile = req.SandboxKey;
     const present = !!nsFile && (await host.isNamespaceFile(nsFile));
     this.deps.observe(present);
-    if (!present) return this.fallBack(rec, req, list);
-    const clock = phaseClock();
+    if (!present) return this.fallBack(rec, req, list, clock);
+    clock.mark("netns");
     const before = await host.lookInside(nsFile);
     const ifName = nextIfName(before.links);
     clock.mark("look");
@@ -90,22 +92,25 @@ export class InSandbox implements AttachStrategy {
       await host.setMacIn(nsFile, ifName, rec.macAddress).catch((err: Error) => {
         throw new Error(`${ifName} took no MAC while up (${err.message}): add {"type": "tuning", "capabilities": {"mac": true}} to the chain, or run cni-shim with --attach handoff`);
       });
+      clock.mark("mac");
     }
     // As on Docker's own networks, a network connected later does not take the default route
     // from the one that has it (the chain's default route goes; its other routes stay).
     const taken = before.defaultRoutes.filter((f) => (out.result.routes ?? []).some((r) => r.dst === (f === 4 ? "0.0.0.0/0" : "::/0")));
-    if (taken.length) await host.deleteDefaultRoutes(nsFile, ifName, taken);
-    log.info("endpoint joined in its sandbox", { endpoint: rec.id.slice(0, 12), ifName, address: rec.address, mac: rec.macAddress, ms: clock.done() });
+    if (taken.length) {
+      await host.deleteDefaultRoutes(nsFile, ifName, taken);
+      clock.mark("routes");
+    }
     return { rec: joined, reply: { DisableGatewayService: true } };
   }
 
-  private async fallBack(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
+  private async fallBack(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
     const { fallback } = this.deps;
     log.info("no container namespace at Join: this endpoint takes the staging hand-out", { endpoint: rec.id.slice(0, 12), sandboxKey: req.SandboxKey });
     // The endpoint's own names (no prepared namespace): a crash half-way leaves a record that names them.
-    const progress: CreateProgress = { added: false, clock: phaseClock() };
+    const progress: CreateProgress = { added: false, clock };
     const ready = await fallback.create({ ...rec, attach: fallback.kind, ...endpointNames(rec.id), ifName: "eth0" }, list, progress);
-    return fallback.join(ready, req, list);
+    return fallback.join(ready, req, list, clock);
   }
 
   /** Docker let go of the namespace: keep it for the DEL. */

@@ -9,9 +9,11 @@ import { joinResponse, verifyResult, type AttachmentPlan } from "./translate.js"
 import type { CniOps, HostOps } from "./seams.js";
 import type { EndpointRecord } from "./state.js";
 import type { AttachStrategy, CreateProgress, TeardownPlace } from "./attach-strategy.js";
+import type { PhaseClock } from "../util/phases.js";
 
 export class StagingHandoff implements AttachStrategy {
   readonly kind = "staging-handoff" as const;
+  readonly addsAtCreate = true;
 
   constructor(private readonly deps: { runtime: Pick<CniOps, "add">; host: HostOps }) {}
 
@@ -50,10 +52,11 @@ export class StagingHandoff implements AttachStrategy {
     this.deps.host.prepareNetns();
   }
 
-  async join(rec: EndpointRecord, req: api.JoinRequest, _list?: LoadedConfList): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
+  async join(rec: EndpointRecord, req: api.JoinRequest, _list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
     if (!(await this.deps.host.linkExists(rec.tmpName))) {
       throw new Error(`interface ${rec.tmpName} of endpoint ${req.EndpointID.slice(0, 12)} is not in the host namespace (already joined elsewhere?): disconnect and connect the container again`);
     }
+    clock.mark("link");
     return { rec: { ...rec, phase: "joined", sandboxKey: req.SandboxKey }, reply: joinResponse(rec) };
   }
 

@@ -24,17 +24,43 @@ export interface SandboxLook {
   defaultRoutes: Array<4 | 6>;
 }
 
-/** What is in the namespace before an ADD: its links and default routes, in one exec. */
+/**
+ * iproute2's batch mode, one JSON array per command: the main table's IPv4 default routes, the
+ * links, then the default routes of every table and family (with `table all` iproute2 asks for
+ * both families; a route of the main table has no "table" key). No command takes a family of its
+ * own in batch mode, so the main table's IPv6 default routes are the main-table ones of the last
+ * list beyond the IPv4 ones of the first.
+ */
+const LOOK_BATCH = "route show default\nlink show\nroute show default table all\n";
+
+/** What is in the namespace before an ADD: its links and default routes, in one exec (nsenter, then ip). */
 export async function lookInside(nsFile: string): Promise<SandboxLook> {
-  const out = await run("nsenter", [`--net=${nsFile}`, "sh", "-c", "ip -o link show; echo --; ip -4 route show default; echo --; ip -6 route show default"]);
-  const [links = "", v4 = "", v6 = ""] = out.split(/^--$/m);
-  return {
-    // "2: eth0@if7: <...>" -> eth0
-    links: links
+  const out = await run("nsenter", [`--net=${nsFile}`, "ip", "-j", "-batch", "-"], { input: LOOK_BATCH });
+  return parseLook(out);
+}
+
+interface JsonEntry {
+  ifname?: unknown;
+  table?: unknown;
+}
+
+/** The output of LOOK_BATCH (exported for the tests). */
+export function parseLook(out: string): SandboxLook {
+  let lists: JsonEntry[][];
+  try {
+    lists = out
       .split("\n")
-      .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1])
-      .filter((n): n is string => !!n),
-    defaultRoutes: [...(v4.trim() ? [4 as const] : []), ...(v6.trim() ? [6 as const] : [])],
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as JsonEntry[]);
+  } catch (err) {
+    throw new Error(`ip -j -batch printed no JSON (${(err as Error).message}): ${out.slice(0, 300)}`, { cause: err });
+  }
+  const [v4, links, all] = lists;
+  if (lists.length !== 3 || !v4 || !links || !all || !lists.every(Array.isArray)) throw new Error(`ip -j -batch printed ${lists.length} lists, not 3: ${out.slice(0, 300)}`);
+  const mainDefaults = all.filter((r) => r.table === undefined || r.table === "main").length;
+  return {
+    links: links.map((l) => l.ifname).filter((n): n is string => typeof n === "string" && !!n),
+    defaultRoutes: [...(v4.length ? [4 as const] : []), ...(mainDefaults > v4.length ? [6 as const] : [])],
   };
 }
 
