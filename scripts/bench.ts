@@ -27,6 +27,10 @@
 //    containerd's, the cni-shim process's own and its children's (the plugins, ip, iptables).
 // 4. RSS (VmRSS) of each background cni-shim serve process: idle after start, with the 50
 //    endpoints up, after they are removed. serve runs with the node flags of packaging/serve-node-flags, as it ships.
+// 5. Back to back: 20 `docker run --rm IMAGE true` with no pause on Docker's bridge, on the
+//    bg/handoff cni-shim's network (Docker's IPAM) and on a network of the same cni-shim made with
+//    --ipam-driver null (the embedded default's chain on a subnet of its own): run times, and the
+//    median CreateEndpoint, its settle wait and the chain's ADD execs.
 //
 // podman runs with a containers.conf of the bench's own (CONTAINERS_CONF): the CNI backend, the
 // CNI plugin dirs cni-shim searches, and a network config dir in the bench's temp dir, so the
@@ -629,6 +633,73 @@ async function parallelStarts(netName: string, tag: string, whileUp?: () => Prom
   return { wallMs, failures, running, noAddress: started.length - addresses.length, duplicates, during, cpu };
 }
 
+// ---- 5. back to back ---------------------------------------------------------------------------
+
+const BACK_TO_BACK = 20;
+
+/**
+ * A network of the bg/handoff cni-shim made with --ipam-driver null: the embedded default's chain
+ * (bridge, host-local, portmap, firewall, tuning) with a subnet and bridge of its own, written to
+ * that plugin's conf dir, so the chain's host-local picks the addresses.
+ */
+async function nullIpamNetwork(plugin: Plugin, confDir: string): Promise<DockerNetwork> {
+  const routes = (await run("ip", ["-4", "route", "show", "table", "all"])).stdout;
+  const octet = [...Array(250).keys()].map((i) => 1 + ((process.pid + i) % 250)).find((x) => !routes.includes(`10.248.${x}.`));
+  if (octet === undefined) throw new Error("no free /24 in 10.248.0.0/16 for the null-IPAM network");
+  const subnet = `10.248.${octet}.0/24`;
+  const list = JSON.parse(await readFile(EMBEDDED_DEFAULT, "utf8")) as { name: string; plugins: Array<Record<string, unknown>> };
+  const name = `${TAG}-null`;
+  const bridge = `csbn${process.pid % 100000}`;
+  list.name = name;
+  for (const p of list.plugins) {
+    if (p.type !== "bridge") continue;
+    p.bridge = bridge;
+    p.ipam = { ...(p.ipam as object), ranges: [[{ subnet }]], routes: [{ dst: "0.0.0.0/0" }] };
+  }
+  await mkdir(confDir, { recursive: true });
+  await writeFile(join(confDir, `${name}.conflist`), JSON.stringify(list));
+  defer(`bridge ${bridge} and host-local's ${name}`, async () => {
+    await run("ip", ["link", "del", bridge], { reject: false });
+    await rm(`/var/lib/cni/networks/${name}`, { recursive: true, force: true });
+  });
+  const net = await dockerNetwork(`${TAG}-null`, ["-d", plugin.driver, "--ipam-driver", "null", "-o", `cni.network=${name}`]);
+  return { ...net, subnets: [subnet] };
+}
+
+interface BackToBack {
+  label: string;
+  runs: number[];
+  failures: number;
+  atts: Attachment[];
+}
+
+/** `docker run --rm IMAGE true` BACK_TO_BACK times with no pause: each start follows the previous one's removal at once. */
+async function backToBack(label: string, net: string, plugin?: Plugin): Promise<BackToBack> {
+  progress(`back to back: ${BACK_TO_BACK} x docker run --rm on ${label}`);
+  const mark = plugin?.logs.length;
+  const runs: number[] = [];
+  let failures = 0;
+  for (let i = 0; i < BACK_TO_BACK; i++) {
+    const t = await timed(() => docker(["run", "--rm", "--label", LABEL, "--network", net, IMAGE, "true"]).catch(() => failures++));
+    runs.push(t);
+  }
+  if (plugin) await settle(plugin);
+  return { label, runs, failures, atts: plugin ? attachments(plugin, mark) : [] };
+}
+
+function printBackToBack(rows: BackToBack[]) {
+  console.log(`\nBack to back: ${BACK_TO_BACK} x docker run --rm IMAGE true, no pause (median ms; CreateEndpoint from the "endpoint attached" lines):`);
+  printRows(
+    ["network", "run", "total s", "fail", "CreateEndpoint", "settle", "chain ADD execs", "CreateEndpoint − execs"],
+    rows.map((r) => {
+      const create = median(finite(r.atts.map((a) => a.create.total)));
+      const execs = median(finite(r.atts.map((a) => a.addExecs)));
+      return [r.label, f0(median(r.runs)), f1(sum(r.runs) / 1000), r.failures, r.atts.length ? f1(create) : "-", r.atts.length ? f1(median(finite(r.atts.map((a) => a.create.settle)))) : "-", r.atts.length ? f1(execs) : "-", r.atts.length ? f1(create - execs) : "-"];
+    }),
+  );
+  console.log("  (settle: CreateEndpoint waiting for the previous container's DEL, which still holds the address Docker's IPAM handed out again)");
+}
+
 // ---- reporting ---------------------------------------------------------------------------------
 
 /** The conflist podman wrote, and both chains' plugin types side by side. */
@@ -756,6 +827,18 @@ async function main() {
     parallel.push({ shim, par, atts: attachments(plugin, mark), rssAfter: await rssMiB(plugin.proc.pid) });
   }
   printParallel(parBridge, parallel);
+
+  // 5: back to back on Docker's bridge, a Docker-IPAM cni-shim network and a null-IPAM one.
+  const handoff = shims.find((sh) => sh.key === "bg/handoff");
+  if (handoff) {
+    const nullNet = await nullIpamNetwork(handoff.plugin, join(dir, "background-handoff", "net.d"));
+    cniSubnets.push(...nullNet.subnets);
+    printBackToBack([
+      await backToBack("Docker's bridge", bridgeNet.name),
+      await backToBack("cni-shim, Docker's IPAM (bg/handoff)", handoff.net.name, handoff.plugin),
+      await backToBack("cni-shim, --ipam-driver null (bg/handoff)", nullNet.name, handoff.plugin),
+    ]);
+  }
   console.log(`\nRSS of the cni-shim serve process (VmRSS):`);
   for (const { shim, par, rssAfter } of parallel) console.log(`  ${shim.key}: idle after start ${f1(rssIdle.get(shim.plugin))} MiB, with ${par.running} endpoints up ${f1(par.during)} MiB, after they were removed ${f1(rssAfter)} MiB`);
 }

@@ -17,7 +17,7 @@ SUITE=${SUITE:-test}
 # a dockerd crash, one compare, the short soak and the forward chain under FORWARD policy DROP
 # on 26, and the parity matrix on 28 (both run on 20 in `make test`). ENGINE_FILES replaces the file list of the other engines.
 SUITE=${SUITE:-test}
-USER_FILES="test/e2e/engine-scenario.test.ts test/e2e/driver-lifecycle.test.ts test/e2e/driver-default-network.test.ts test/e2e/published-ports.test.ts"
+USER_FILES="test/e2e/engine-scenario.test.ts test/e2e/driver-lifecycle.test.ts test/e2e/driver-default-network.test.ts test/e2e/published-ports.test.ts test/e2e/null-ipam.test.ts"
 HEAVY_FILES="test/e2e/dockerd-restart.test.ts test/e2e/compare.test.ts"
 files_for() {
   [ -n "${ENGINE_FILES:-}" ] && { echo "$ENGINE_FILES"; return; }

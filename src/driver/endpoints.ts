@@ -14,7 +14,7 @@ import type { AttachStrategy, CreateProgress } from "./attach-strategy.js";
 import type { EndpointTeardown } from "./endpoint-teardown.js";
 import { networkConfList } from "./network-conf.js";
 import { choosePorts } from "./ports.js";
-import { requestedAddresses, type Reclaimer } from "./reclaim.js";
+import { portInUse, requestedAddresses, type Reclaimer } from "./reclaim.js";
 import type { Clock } from "./seams.js";
 import type { EndpointRecord, NetworkRecord, StateStore } from "./state.js";
 import type { TeardownQueue } from "./teardown-queue.js";
@@ -118,9 +118,11 @@ export class Endpoints {
     const { state, reclaim } = this.deps;
     // One listing of the records serves the reclaims and the port choice.
     const others = (await state.listEndpoints()).filter((e) => e.id !== req.EndpointID);
-    const reclaimed = await reclaim.clearWay(req, net, requests, others);
+    const { reclaimed, portsHeldBy } = await reclaim.clearWay(req, net, requests, others);
     const taken = new Set(others.filter((e) => !reclaimed.has(e.id)).flatMap((e) => e.portMappings.map((p) => `${p.protocol}/${p.hostPort}`)));
-    const ports = await choosePorts(requests, taken);
+    // The container's ports stay with its first network (reclaim.ts): this endpoint publishes none.
+    const ports = portsHeldBy ? [] : await choosePorts(requests, taken);
+    if (portsHeldBy) log.info("published ports stay with the container's first network", { endpoint: req.EndpointID.slice(0, 12), publishedBy: portsHeldBy.id.slice(0, 12) });
     clock.mark("records");
     if (net.addresses === "cni" && (req.Interface?.Address || req.Interface?.AddressIPv6)) {
       throw new TranslationError(
@@ -140,6 +142,7 @@ export class Endpoints {
       addressIPv6: req.Interface?.AddressIPv6 || undefined,
       macAddress: endpointMac(req),
       portMappings: ports,
+      ...(portsHeldBy ? { portsWith: portsHeldBy.id } : {}),
       cniArgs: plan.cniArgs,
       capabilityArgs: plan.capabilityArgs,
       bootId: currentBootId(),
@@ -199,6 +202,7 @@ export class Endpoints {
       const rec = await this.deps.state.getEndpoint(req.EndpointID);
       if (!rec || rec.phase === "adding" || rec.phase === "deleting") throw new Error(`endpoint ${req.EndpointID.slice(0, 12)} was not created by cni-shim (or its creation failed): remove the container and start it again`);
       const list = networkConfList(await this.deps.network(rec.networkId));
+      await this.checkPortsWith(rec, req);
       clock.mark("record");
       const joined = await this.deps
         .strategyOf(rec)
@@ -212,6 +216,19 @@ export class Endpoints {
       else log.info("endpoint joined", fields);
       return joined.reply;
     });
+  }
+
+  /**
+   * An endpoint that left its published ports to another endpoint (reclaim.ts) must join the
+   * same container: another one asking for the same fixed ports gets Docker's "port is already
+   * allocated".
+   */
+  private async checkPortsWith(rec: EndpointRecord, req: api.JoinRequest): Promise<void> {
+    if (!rec.portsWith) return;
+    const holder = await this.deps.state.getEndpoint(rec.portsWith);
+    if (!holder || holder.phase !== "joined" || holder.sandboxKey === req.SandboxKey) return;
+    const m = holder.portMappings[0];
+    throw new Error(m ? portInUse(m.hostIP, m.hostPort, holder.id) : `endpoint ${rec.id.slice(0, 12)} was created for another container's ports: remove the container and start it again`);
   }
 
   async leave(req: api.EndpointRequest): Promise<void> {

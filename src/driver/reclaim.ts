@@ -19,6 +19,18 @@ export interface ReclaimDeps {
   strategyOf(rec: EndpointRecord): AttachStrategy;
 }
 
+/** Does the record publish exactly what `requests` asks (every request a port it holds, nothing else)? */
+function samePorts(rec: EndpointRecord, requests: PortRequest[]): boolean {
+  if (rec.portMappings.length !== requests.length) return false;
+  return requests.every((r) =>
+    rec.portMappings.some((m) => m.protocol === r.protocol && m.containerPort === r.containerPort && (r.hostPortStart === 0 || (r.hostPortStart <= m.hostPort && m.hostPort <= r.hostPortEnd)) && (m.hostIP ?? "") === (r.hostIP ?? "")),
+  );
+}
+
+/** The message Docker's bridge gives for a host port in use, with the endpoint that holds it. */
+export const portInUse = (hostIP: string | undefined, hostPort: number, holder: string) =>
+  `Bind for ${hostIP ?? "0.0.0.0"}:${hostPort} failed: port is already allocated (endpoint ${holder.slice(0, 12)} publishes it): stop that container or publish another port`;
+
 /** The addresses Docker assigned in this request. */
 export const requestedAddresses = (req: api.CreateEndpointRequest) => [req.Interface?.Address, req.Interface?.AddressIPv6].filter((a): a is string => !!a);
 
@@ -27,12 +39,15 @@ export class Reclaimer {
 
   /**
    * Tear down the stale endpoints among `others` (the records of every other endpoint) that
-   * stand in the way of `req`; returns their ids. Throws when a live endpoint holds a fixed port.
+   * stand in the way of `req`; returns their ids, and the live endpoint that already publishes
+   * exactly these ports (the same container connected to another network, see `fixedPorts`).
+   * Throws when another live endpoint holds a fixed port.
    */
-  async clearWay(req: api.CreateEndpointRequest, net: NetworkRecord, portRequests: PortRequest[], others: EndpointRecord[]): Promise<Set<string>> {
+  async clearWay(req: api.CreateEndpointRequest, net: NetworkRecord, portRequests: PortRequest[], others: EndpointRecord[]): Promise<{ reclaimed: Set<string>; portsHeldBy?: EndpointRecord }> {
     const reclaimed = await this.reassignedAddresses(req, net, others);
-    for (const id of await this.fixedPorts(req, portRequests, others.filter((e) => !reclaimed.has(e.id)))) reclaimed.add(id);
-    return reclaimed;
+    const ports = await this.fixedPorts(req, portRequests, others.filter((e) => !reclaimed.has(e.id)));
+    for (const id of ports.reclaimed) reclaimed.add(id);
+    return { reclaimed, portsHeldBy: ports.heldBy };
   }
 
   /**
@@ -56,21 +71,30 @@ export class Reclaimer {
    * record is dead by the kernel's evidence (another boot, a teardown or an ADD that never
    * finished, its container's namespace gone), refused like Docker's bridge when it is live.
    */
-  private async fixedPorts(req: api.CreateEndpointRequest, requests: PortRequest[], others: EndpointRecord[]): Promise<string[]> {
+  private async fixedPorts(req: api.CreateEndpointRequest, requests: PortRequest[], others: EndpointRecord[]): Promise<{ reclaimed: string[]; heldBy?: EndpointRecord }> {
     const fixed = requests.filter((r) => r.hostPortStart !== 0 && r.hostPortStart === r.hostPortEnd);
     const reclaimed: string[] = [];
-    if (!fixed.length) return reclaimed;
+    if (!fixed.length) return { reclaimed };
+    let heldBy: EndpointRecord | undefined;
     for (const ep of others) {
       const clash = fixed.find((r) => ep.portMappings.some((m) => m.protocol === r.protocol && m.hostPort === r.hostPortStart && (!m.hostIP || !r.hostIP || sameIP(m.hostIP, r.hostIP))));
       if (!clash) continue;
       if (!(await this.isDead(ep))) {
-        throw new Error(`Bind for ${clash.hostIP ?? "0.0.0.0"}:${clash.hostPortStart} failed: port is already allocated (endpoint ${ep.id.slice(0, 12)} publishes it): stop that container or publish another port`);
+        // Docker gives every endpoint of a container its published ports, also the one of a
+        // network connected later; its bridge driver publishes them with the gateway endpoint
+        // only. A joined endpoint with exactly these ports is, by all signs, this container on
+        // its first network: the ports stay there (Join checks it is the same container).
+        if (!heldBy && ep.phase === "joined" && samePorts(ep, requests)) {
+          heldBy = ep;
+          continue;
+        }
+        throw new Error(portInUse(clash.hostIP, clash.hostPortStart, ep.id));
       }
       log.warn("a dead endpoint held a host port: removing it", { stale: ep.id.slice(0, 12), port: `${clash.protocol}/${clash.hostPortStart}`, endpoint: req.EndpointID.slice(0, 12) });
       await this.deps.endpoints.removeUnderLock(ep.id);
       reclaimed.push(ep.id);
     }
-    return reclaimed;
+    return { reclaimed, heldBy };
   }
 
   /** Nothing of the record lives any more. */

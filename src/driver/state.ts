@@ -61,6 +61,11 @@ export const EndpointRecord = z.object({
   addressIPv6: z.string().optional(),
   macAddress: z.string().optional(),
   portMappings: z.array(PortMapping),
+  /**
+   * The endpoint that publishes this container's ports (its first network's, see reclaim.ts);
+   * this one publishes none, and Join checks it joins the same container.
+   */
+  portsWith: z.string().optional(),
   cniArgs: z.array(z.tuple([z.string(), z.string()])),
   capabilityArgs: z.record(z.string(), z.unknown()),
   result: Result.optional(),

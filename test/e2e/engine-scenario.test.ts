@@ -96,6 +96,15 @@ describe(`the user's scenario on Docker ${ENGINE}`, () => {
     expect((await containerNet(client)).links).not.toContain("eth1");
   });
 
+  it("connects a container that publishes a port to a second network: the port stays with the first", async () => {
+    await docker(["network", "connect", netB, web]);
+    const ip = await expectInspectMatches(web, netB, "eth1");
+    expect(ip.startsWith(`10.252.${o}.`)).toBe(true);
+    expect(await httpGet(port)).toContain("cni-shim test page");
+    await docker(["network", "disconnect", netB, web]);
+    expect(await httpGet(port)).toContain("cni-shim test page");
+  });
+
   it("keeps networking across a container restart", async () => {
     await docker(["restart", "-t", "1", web]);
     await expectInspectMatches(web, netA, "eth0");

@@ -335,7 +335,11 @@ describe("fixed host port held by another record", () => {
 
   it.each([
     ["ready, its interface in the host namespace", { phase: "ready" as const }, (host: Harness["host"]) => host.hostLinks.add(`cs${A.slice(0, 12)}`)],
-    ["joined, its address in the sandbox", { phase: "joined" as const, sandboxKey: "/run/docker/netns/x" }, (host: Harness["host"]) => host.sandboxes.set("/run/docker/netns/x", ["10.1.0.5/24"])],
+    [
+      "joined, its address in the sandbox, publishing other ports too",
+      { phase: "joined" as const, sandboxKey: "/run/docker/netns/x", portMappings: [...port8080, { hostPort: 9090, containerPort: 90, protocol: "tcp" as const }] },
+      (host: Harness["host"]) => host.sandboxes.set("/run/docker/netns/x", ["10.1.0.5/24"]),
+    ],
   ])("a live record (%s) keeps the port: the new endpoint is refused", async (_what, over, live) => {
     await putEndpoint(h.state, { id: A, address: "10.1.0.5/24", portMappings: port8080, ...over });
     live(h.host);
@@ -344,5 +348,31 @@ describe("fixed host port held by another record", () => {
     expect(await h.state.getEndpoint(A)).toBeDefined();
     expect(await h.state.getEndpoint(B)).toBeUndefined();
     expect(h.cni.adds).toEqual([]);
+  });
+
+  describe("a joined record with exactly these ports (the same container connected to another network)", () => {
+    const other = { networkId: OTHER_NET_ID };
+    beforeEach(async () => {
+      await putNetwork(h.state, OTHER_NET_ID);
+      await putEndpoint(h.state, { id: A, phase: "joined", address: "10.1.0.5/24", portMappings: port8080, sandboxKey: "/run/docker/netns/x" });
+      h.host.sandboxes.set("/run/docker/netns/x", ["10.1.0.5/24"]);
+      await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24", hostPort: 8080, ...other }));
+    });
+
+    it("keeps the ports: the new endpoint publishes none and names the one that does", async () => {
+      const rec = await h.state.getEndpoint(B);
+      expect(rec?.portMappings).toEqual([]);
+      expect(rec?.portsWith).toBe(A);
+      expect(h.cni.adds[0]?.capabilityArgs?.portMappings).toBeUndefined();
+      expect(h.teardown.targets).toEqual([]);
+    });
+
+    it("joins the same container", async () => {
+      await expect(h.driver.join({ NetworkID: OTHER_NET_ID, EndpointID: B, SandboxKey: "/run/docker/netns/x", Options: {} })).resolves.toBeDefined();
+    });
+
+    it("refuses to join another container, with Docker's port-in-use message", async () => {
+      await expect(h.driver.join({ NetworkID: OTHER_NET_ID, EndpointID: B, SandboxKey: "/run/docker/netns/y", Options: {} })).rejects.toThrow(/0\.0\.0\.0:8080 failed: port is already allocated \(endpoint [0-9a-f]{12} publishes it\)/);
+    });
   });
 });
