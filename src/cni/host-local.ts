@@ -1,10 +1,10 @@
 // What cni-shim knows of the host-local IPAM plugin, in one place: where its store is, the
 // ranges it hands out, the reservation files it writes and the bookkeeping it leaves behind.
 import { readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { ConfList, PluginConf } from "./schemas.js";
 import { readdirIfExists } from "../util/fs.js";
-import { canonicalIP, firstHost, subnetOf } from "../util/ip.js";
+import { canonicalIP, cidrRange, firstHost, parseCidr, subnetOf } from "../util/ip.js";
 
 /** host-local's default store (its `dataDir`). */
 const HOST_LOCAL_DATA_DIR = "/var/lib/cni/networks";
@@ -66,6 +66,22 @@ export async function hostLocalReservations(list: ConfList, containerId: string,
     if (id === containerId && (iface === undefined || iface === "" || iface === ifName)) out.push(join(dir, name));
   }
   return out;
+}
+
+/**
+ * The addresses (CIDR, with their range's prefix) host-local reserved for this attachment: what a
+ * teardown knows of an ADD that was cut short before anything recorded its result, when no one
+ * else chose the address (null IPAM). Firewall's per-address rules are found by them.
+ */
+export async function hostLocalAddresses(list: ConfList, containerId: string, ifName: string): Promise<string[]> {
+  const ranges = (hostLocalRanges(list) ?? []).map((r) => cidrRange(r.subnet)).filter((r) => r !== undefined);
+  return (await hostLocalReservations(list, containerId, ifName)).flatMap((file) => {
+    const ip = parseCidr(basename(file));
+    if (!ip) return [];
+    const n = cidrRange(ip.address)!.first;
+    const range = ranges.find((r) => r.family === ip.family && r.first <= n && n <= r.last);
+    return range ? [`${ip.address}/${range.prefix}`] : [];
+  });
 }
 
 /** Delete host-local's store when only its bookkeeping is left (no reservations). */

@@ -83,7 +83,7 @@ export class CniShimDriver implements NetworkDriver {
     // Without an injected teardown the runtime is the real one (DriverOptions says so).
     const teardown = opts.teardown ?? ((target) => convergentDel(runtime as CniRuntime, target));
     const choice = (this.choice = opts.attach ?? new AttachChoice("auto"));
-    const handoff = new StagingHandoff({ runtime, host: this.host });
+    const handoff = new StagingHandoff({ runtime, host: this.host, now });
     const inSandbox = new InSandbox({ runtime, host: this.host, fallback: handoff, observe: (present) => choice.observe(present) });
     this.strategies = { "staging-handoff": handoff, "in-sandbox": inSandbox };
     const strategyOf = (rec: EndpointRecord) => this.strategies[rec.attach];

@@ -1,6 +1,7 @@
 // The end of an endpoint: a full CNI DEL wherever its interface is now, then its record goes.
 // Every path that removes an endpoint comes here: DeleteEndpoint (at once or in the background),
 // DeleteNetwork, a rollback, the reclaims of CreateEndpoint and reconciliation.
+import { hostLocalAddresses } from "../cni/host-local.js";
 import { CniRuntime } from "../cni/runtime.js";
 import { Result } from "../cni/schemas.js";
 import type { KeyedMutex } from "../util/keyed-mutex.js";
@@ -34,11 +35,16 @@ export class EndpointTeardown {
     net ??= await state.getNetwork(rec.networkId);
     const cached = await cache.read(net ? net.conflist.name : "", rec.cniContainerId, rec.ifName).catch(() => undefined);
     const list = net ? networkConfList(net) : cached ? CniRuntime.confListOf(cached) : undefined;
+    const result = rec.result ?? (cached ? Result.safeParse(cached.result).data : undefined);
+    let intendedAddresses = [rec.address, rec.addressIPv6].filter((a): a is string => !!a);
+    // An ADD cut short on a null-IPAM network: no result, and no address of Docker's. host-local's
+    // reservations still say which addresses the chain got (its firewall rules name them).
+    if (!result && !intendedAddresses.length && list) intendedAddresses = await hostLocalAddresses(list.conflist, rec.cniContainerId, rec.ifName).catch(() => []);
     await this.deps.teardown({
       list,
       attachment: { containerId: rec.cniContainerId, ifName: rec.ifName, args: rec.cniArgs, capabilityArgs: rec.capabilityArgs },
-      result: rec.result ?? (cached ? Result.safeParse(cached.result).data : undefined),
-      intendedAddresses: [rec.address, rec.addressIPv6].filter((a): a is string => !!a),
+      result,
+      intendedAddresses,
       ...(await this.deps.strategyOf(rec).placeOf(rec)),
       addressInUse: async () => {
         const others = (await state.listEndpoints()).filter((e) => e.id !== rec.id);

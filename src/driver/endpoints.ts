@@ -87,7 +87,7 @@ export class Endpoints {
         const rec = await this.reserve(req, net, list, requests, strategy, clock);
         const ready = await this.addAndHandOut(rec, net, list, clock);
         // ms: where the time went ("add" is the chain, plugin execs included; the rest is cni-shim's).
-        log.info("endpoint attached", { endpoint: rec.id.slice(0, 12), cniNetwork: list.conflist.name, address: rec.address, mac: ready.macAddress, ports: ready.portMappings.length, ms: clock.done() });
+        log.info("endpoint attached", { endpoint: rec.id.slice(0, 12), cniNetwork: list.conflist.name, address: ready.address, mac: ready.macAddress, ports: ready.portMappings.length, ms: clock.done() });
         return createReply(req, ready);
       })
       .finally(() => setImmediate(() => strategy?.afterCreate())); // setImmediate: once the reply is written

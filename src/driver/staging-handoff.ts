@@ -11,11 +11,14 @@ import type { EndpointRecord } from "./state.js";
 import type { AttachStrategy, CreateProgress, TeardownPlace } from "./attach-strategy.js";
 import type { PhaseClock } from "../util/phases.js";
 
+/** How long after Join an interface may still wait on the host for its container's namespace. */
+const START_GRACE_MS = 60_000;
+
 export class StagingHandoff implements AttachStrategy {
   readonly kind = "staging-handoff" as const;
   readonly addsAtCreate = true;
 
-  constructor(private readonly deps: { runtime: Pick<CniOps, "add">; host: HostOps }) {}
+  constructor(private readonly deps: { runtime: Pick<CniOps, "add">; host: HostOps; now?: () => number }) {}
 
   /** A namespace prepared off the critical path, else one of the endpoint's own name (made in `create`). */
   async reserve(plan: AttachmentPlan): Promise<Pick<EndpointRecord, "stagingNetns" | "tmpName">> {
@@ -57,7 +60,8 @@ export class StagingHandoff implements AttachStrategy {
       throw new Error(`interface ${rec.tmpName} of endpoint ${req.EndpointID.slice(0, 12)} is not in the host namespace (already joined elsewhere?): disconnect and connect the container again`);
     }
     clock.mark("link");
-    return { rec: { ...rec, phase: "joined", sandboxKey: req.SandboxKey }, reply: joinResponse(rec) };
+    const joinedAt = new Date((this.deps.now ?? Date.now)()).toISOString();
+    return { rec: { ...rec, phase: "joined", sandboxKey: req.SandboxKey, joinedAt }, reply: joinResponse(rec) };
   }
 
   /** Docker moves the interface back to the host namespace itself; DeleteEndpoint does the rest. */
@@ -73,9 +77,12 @@ export class StagingHandoff implements AttachStrategy {
   async isGone(rec: EndpointRecord): Promise<boolean> {
     const { host } = this.deps;
     if (rec.phase === "ready") return !(await host.linkExists(rec.tmpName)) && !(await host.netnsExists(rec.stagingNetns));
-    // Joined, yet back in the host namespace under our name: Docker tore the sandbox down
-    // (it moves interfaces back on the way out) without Leave, e.g. across a dockerd crash.
-    if (await host.linkExists(rec.tmpName)) return true;
+    // Joined, yet in the host namespace under our name: Docker tore the sandbox down (it moves
+    // interfaces back on the way out) without Leave, e.g. across a dockerd crash; or the
+    // container is still starting: on Docker <= 27 its namespace is made after every network's
+    // Join (a container with two networks, a compose service), and the interface waits on the
+    // host until then. Seconds, not a minute.
+    if (await host.linkExists(rec.tmpName)) return !rec.joinedAt || (this.deps.now ?? Date.now)() - Date.parse(rec.joinedAt) > START_GRACE_MS;
     if (!rec.sandboxKey || !(await host.sandboxExists(rec.sandboxKey))) return true;
     // The sandbox is there: live only if our address is still in it.
     return rec.address ? !(await host.addressInNamespaceFile(rec.sandboxKey, rec.address)) : false;

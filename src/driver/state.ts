@@ -66,6 +66,8 @@ export const EndpointRecord = z.object({
    * this one publishes none, and Join checks it joins the same container.
    */
   portsWith: z.string().optional(),
+  /** When Join was answered (hand-out): a joined interface still on the host is only dead some time after. */
+  joinedAt: z.string().optional(),
   cniArgs: z.array(z.tuple([z.string(), z.string()])),
   capabilityArgs: z.record(z.string(), z.unknown()),
   result: Result.optional(),

@@ -2,16 +2,17 @@
 // them in CreateEndpoint's reply. Bodies are Docker 28.5's, captured from the real engine
 // (../../../shared/fixtures/libnetwork-28.5); CNI, host and teardown are fakes.
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { ConfList } from "../../src/cni/schemas.js";
 import { AttachChoice } from "../../src/driver/attach-choice.js";
 import { addressesFromChain } from "../../src/driver/translate.js";
 import * as api from "../../src/libnetwork/schemas.js";
 import { setLogLevel } from "../../src/util/log.js";
-import { harness, type Harness } from "../helpers/driver-fakes.js";
+import { harness, putEndpoint, putNetwork, type Harness } from "../helpers/driver-fakes.js";
 
 setLogLevel("error");
 
@@ -140,5 +141,29 @@ describe("null IPAM: CreateEndpoint and Join", () => {
     await expect(h.driver.createEndpoint(nullEndpoint({ Address: "10.244.0.50/24" }))).rejects.toThrow(/--ipam-driver null: the chain's IPAM picks the addresses, so --ip\/--ip6 cannot be honoured/);
     expect(h.cni.adds).toEqual([]);
     expect(await h.state.listEndpoints()).toEqual([]);
+  });
+});
+
+describe("null IPAM: an ADD cut short", () => {
+  it("the teardown of a record with no result and no address finds the address in host-local's reservations (firewall's rules name it)", async () => {
+    await withConfDir();
+    const dataDir = join(confDir, "ipam");
+    const list: ConfList = {
+      cniVersion: "0.4.0",
+      name: "cutshort",
+      plugins: [{ type: "ptp", ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "10.244.0.0/24" }]] } }, { type: "firewall" }],
+    };
+    const net = await putNetwork(h.state, nullNetwork().NetworkID, list);
+    await h.state.putNetwork({ ...net, addresses: "cni" });
+    const id = nullEndpoint().EndpointID;
+    await mkdir(join(dataDir, "cutshort"), { recursive: true });
+    await writeFile(join(dataDir, "cutshort", "10.244.0.9"), `${id}\neth0`);
+    await writeFile(join(dataDir, "cutshort", "10.244.0.10"), `${"f".repeat(64)}\neth0`); // another container's
+    await writeFile(join(dataDir, "cutshort", "last_reserved_ip.0"), "10.244.0.10");
+    await putEndpoint(h.state, { id, networkId: net.id, phase: "adding", address: undefined });
+    await h.driver.recover();
+    await h.driver.settle();
+    expect(h.teardown.containerIds()).toEqual([id]);
+    expect(h.teardown.targets[0]!.intendedAddresses).toEqual(["10.244.0.9/24"]);
   });
 });
