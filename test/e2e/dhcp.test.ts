@@ -92,7 +92,7 @@ describe("dhcp IPAM on a null-IPAM network (udhcpd in a namespace of the test's 
     await writeFile(join(work, "leases"), "");
     udhcpd = execa("ip", ["netns", "exec", serverNs, "busybox", "udhcpd", "-f", "-v", join(work, "udhcpd.conf")], { reject: false, all: true, buffer: false });
     udhcpd.all?.on("data", (d: Buffer) => (udhcpdOut += d.toString()));
-    await waitFor("udhcpd to start", async () => udhcpdOut.includes("started") || undefined, 5_000);
+    await waitFor("udhcpd to start", () => Promise.resolve(udhcpdOut.includes("started") || undefined), 5_000);
     const list = (name: string, br: string) => JSON.stringify({ cniVersion: "1.0.0", name, plugins: [{ type: "bridge", bridge: br, isGateway: false, ipMasq: false, ipam: { type: "dhcp", daemonSocketPath: socket } }] });
     await writeFile(join(confDir, "10-dhcp.conflist"), list(cniNet, bridge));
     await writeFile(join(confDir, "20-dhcp-none.conflist"), list(cniNetNone, noServerBridge));
@@ -141,7 +141,7 @@ describe("dhcp IPAM on a null-IPAM network (udhcpd in a namespace of the test's 
     expect(ping.stdout, ping.stderr).toContain("1 packets received");
 
     // The lease moves into the container's namespace once it exists (just after Join here).
-    await waitFor("the lease to move into the container", async () => plugin!.logs().includes("dhcp lease moved into the container's namespace") || undefined, 35_000);
+    await waitFor("the lease to move into the container", () => Promise.resolve(plugin!.logs().includes("dhcp lease moved into the container's namespace") || undefined), 35_000);
     const acks = () => udhcpdOut.split("\n").filter((l) => l.includes(`ACK to ${ip}`)).length;
     const acksAfterMove = acks();
     // A renewal: the server ACKs again (renewal at half the lease), and the daemon says so.
