@@ -11,7 +11,8 @@ import { Attacher } from "./attach/attach.js";
 import { dockerClient } from "./docker/client.js";
 import { dockerNetworksOverSocket } from "./docker/networks.js";
 import { RestartRecovery } from "./docker/restart-recovery.js";
-import type { DriverEvents } from "./driver/seams.js";
+import type { DhcpOps, DriverEvents } from "./driver/seams.js";
+import { dhcpSockets, ensureDhcpDaemon } from "./cni/dhcp.js";
 import { confDirs, type Settings } from "./settings.js";
 import { log } from "./util/log.js";
 
@@ -24,11 +25,29 @@ export function buildRuntime(s: Settings): CniRuntime {
   });
 }
 
+/** The dhcp IPAM's daemon (started when a network needs it and none answers) and the IPAM-only calls. */
+function buildDhcp(s: Settings, runtime: CniRuntime): DhcpOps {
+  return {
+    async ensureDaemon(list) {
+      for (const socket of dhcpSockets(list)) {
+        const out = await ensureDhcpDaemon({ socket, cniPath: s.cniPath, stateDir: s.stateDir }).catch((err: Error) => {
+          throw new Error(`CNI network "${list.name}" uses the dhcp IPAM and no dhcp daemon answers on ${socket}: ${err.message}; start one yourself (/usr/lib/cni/dhcp daemon, or systemctl enable --now cni-dhcp.socket) and try again`);
+        });
+        if (out.outcome === "started") log.info("started the dhcp daemon", { socket, pid: out.pid, log: out.log, cniNetwork: list.name });
+      }
+    },
+    addIpam: (net, att) => runtime.addIpam(net, att),
+    delIpam: (net, att) => runtime.delIpam(net, att),
+  };
+}
+
 export function buildDriver(s: Settings, events?: DriverEvents): CniShimDriver {
   const state = new StateStore(s.stateDir);
+  const runtime = buildRuntime(s);
   return new CniShimDriver({
     events,
-    runtime: buildRuntime(s),
+    runtime,
+    dhcp: buildDhcp(s, runtime),
     state,
     forward: new ForwardAccept({ enabled: s.acceptForwarding, owner: forwardOwner(s.stateDir), networks: () => state.listNetworks(), apply: applyForwardChain }),
     confDirs: confDirs(s),

@@ -188,6 +188,28 @@ export class CniRuntime {
     });
   }
 
+  /**
+   * ADD of only the IPAM plugins of the list, called the way their main plugin calls them, in
+   * `att.netns`: for the dhcp IPAM, whose daemon takes (and renews) the lease in the namespace
+   * it is given, when the interface has moved to another one. Returns the last IPAM's result.
+   */
+  async addIpam(net: LoadedConfList, att: Attachment): Promise<Result> {
+    validateAttachment(att);
+    return this.locks.run(this.key(net.conflist.name, att), async () => {
+      const { args, caps } = await this.delInputs(net, att);
+      const { version } = await this.prepare(net.conflist);
+      let out: unknown;
+      for (const plugin of net.conflist.plugins) {
+        const ipamType = (plugin.ipam as { type?: unknown } | undefined)?.type;
+        if (typeof ipamType !== "string") continue;
+        const path = await findPlugin(ipamType, this.opts.cniPath);
+        out = parseResult(await this.exec("ADD", path, att, args, CniRuntime.pluginStdin(net.conflist, plugin, version, caps)), ipamType);
+      }
+      if (!out) throw new CniRuntimeError(`CNI network "${net.conflist.name}" has no IPAM plugin`);
+      return out as Result;
+    });
+  }
+
   /** The config a cached attachment was added with (used when the caller no longer has it). */
   static confListOf(entry: CacheEntry): LoadedConfList {
     return parseConfFile(Buffer.from(entry.config, "base64").toString("utf8"), `cache of ${entry.networkName}/${entry.containerId}`);

@@ -14,6 +14,8 @@ import { unixRequest } from "../util/http.js";
 import { dockerEngineCheck } from "./docker-engine.js";
 import { dockerVersion } from "../docker/engine.js";
 import { AttachChoice } from "../driver/attach-choice.js";
+import { dhcpDaemonFiles, dhcpSockets, probeDhcpSocket } from "../cni/dhcp.js";
+import { StateStore } from "../driver/state.js";
 import { pass, problem, readText, type Check, type CheckResult, type NamedCheck } from "./results.js";
 
 const rootCheck: Check = () => {
@@ -258,6 +260,48 @@ async function checkConfList(loaded: LoadedConfList, settings: Settings, probe: 
   }
 }
 
+/**
+ * Lists whose IPAM is dhcp need the dhcp daemon: one check per socket they use, failing for a
+ * socket a created network uses, warning for one only a conf-dir list does (serve starts the
+ * daemon when such a network is created). Nothing when no list uses dhcp.
+ */
+const dhcpDaemonCheck: Check = async ({ settings }) => {
+  const users = new Map<string, { lists: Set<string>; networks: number }>();
+  const use = (socket: string) => users.get(socket) ?? users.set(socket, { lists: new Set(), networks: 0 }).get(socket)!;
+  for (const entry of await listConfFiles(confDirs(settings))) {
+    if (entry.loaded) for (const socket of dhcpSockets(entry.loaded.conflist)) use(socket).lists.add(entry.loaded.conflist.name);
+  }
+  const networks = await new StateStore(settings.stateDir).listNetworks().catch(() => []);
+  for (const net of networks) {
+    for (const socket of dhcpSockets(net.conflist)) {
+      use(socket).lists.add(net.conflist.name);
+      use(socket).networks++;
+    }
+  }
+  const out: CheckResult[] = [];
+  for (const [socket, { lists, networks: n }] of users) {
+    const state = await probeDhcpSocket(socket);
+    const who = `${[...lists].join(", ")} (${n ? `${n} network(s)` : "no network yet"})`;
+    const details = { socket, lists: [...lists], networks: n, log: dhcpDaemonFiles(settings.stateDir, socket).log };
+    if (state === "answers") {
+      out.push(pass("cni-shim", "dhcp-daemon", `the dhcp daemon answers on ${socket}, for ${who}`, details));
+      continue;
+    }
+    const what = state === "stale" ? `${socket} is a stale socket: no dhcp daemon listens on it` : `no dhcp daemon socket at ${socket}`;
+    out.push(
+      problem(
+        n ? "fail" : "warn",
+        "cni-shim",
+        "dhcp-daemon",
+        `${what}; ${who} use the dhcp IPAM, whose ADD cannot work without it`,
+        `cni-shim serve starts it when such a network is created and when serve starts; or start it yourself: systemctl enable --now cni-dhcp.socket (Debian), or setsid /usr/lib/cni/dhcp daemon${socket === "/run/cni/dhcp.sock" ? "" : ` -socketpath ${socket}`} &`,
+        details,
+      ),
+    );
+  }
+  return out;
+};
+
 const ipForwardCheck: Check = async ({ procRoot = "/proc" }) => {
   const v = await readText(join(procRoot, "sys/net/ipv4/ip_forward"));
   if (v === "1") return pass("cni-shim", "ip-forward", "net.ipv4.ip_forward = 1");
@@ -332,6 +376,7 @@ export const CNI_SHIM_CHECKS: NamedCheck[] = [
   { group: "cni-shim", id: "cni-path", run: cniPathCheck },
   { group: "cni-shim", id: "conf-dir", run: confDirCheck },
   { group: "cni-shim", id: "conflist", run: conflistChecks },
+  { group: "cni-shim", id: "dhcp-daemon", run: dhcpDaemonCheck },
   { group: "cni-shim", id: "ip-forward", run: ipForwardCheck },
   { group: "cni-shim", id: "br-netfilter", run: brNetfilterCheck },
   { group: "cni-shim", id: "iptables", run: iptablesCheck },

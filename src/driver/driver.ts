@@ -20,7 +20,10 @@ import type { ForwardAccept } from "./forward-accept.js";
 import { Networks } from "./networks.js";
 import { Reclaimer } from "./reclaim.js";
 import { Reconciler, type ReconcileReport } from "./reconcile.js";
-import { realHost, type Clock, type CniOps, type DockerNetworks, type DriverEvents, type HostOps, type Teardown } from "./seams.js";
+import { realHost, type Clock, type CniOps, type DhcpOps, type DockerNetworks, type DriverEvents, type HostOps, type Teardown } from "./seams.js";
+import { DhcpLeases } from "./dhcp-leases.js";
+import { usesDhcp } from "../cni/dhcp.js";
+import { networkConfList } from "./network-conf.js";
 import { StagingHandoff } from "./staging-handoff.js";
 import { InSandbox } from "./in-sandbox.js";
 import { AttachChoice } from "./attach-choice.js";
@@ -55,6 +58,8 @@ interface DriverOptionsCommon {
   events?: DriverEvents;
   /** cni-shim's forward chain for networks whose chain accepts no forwarding (none: left alone). */
   forward?: ForwardAccept;
+  /** Chains with the dhcp IPAM: its daemon and the IPAM-only calls (none: no daemon is started, leases stay where the ADD took them). */
+  dhcp?: DhcpOps;
 }
 
 /**
@@ -74,6 +79,7 @@ export class CniShimDriver implements NetworkDriver {
   private readonly endpointTeardown: EndpointTeardown;
   private readonly networks: Networks;
   private readonly endpoints: Endpoints;
+  private readonly leases?: DhcpLeases;
 
   constructor(readonly opts: DriverOptions) {
     const { state, runtime } = opts;
@@ -89,7 +95,8 @@ export class CniShimDriver implements NetworkDriver {
     const strategyOf = (rec: EndpointRecord) => this.strategies[rec.attach];
     const endpoints = (this.endpointTeardown = new EndpointTeardown({ state, locks, cache: runtime.cache, teardown, strategyOf }));
     const queue = (this.queue = new TeardownQueue({ state, locks, remove: (rec) => endpoints.remove(rec) }));
-    this.networks = new Networks({ state, confDirs: opts.confDirs, runtime, host: this.host, queue, endpoints, now, forward: opts.forward });
+    this.networks = new Networks({ state, confDirs: opts.confDirs, runtime, host: this.host, queue, endpoints, now, forward: opts.forward, dhcp: opts.dhcp });
+    const leases = (this.leases = opts.dhcp ? new DhcpLeases({ dhcp: opts.dhcp, host: this.host, state, locks }) : undefined);
     this.endpoints = new Endpoints({
       state,
       locks,
@@ -103,6 +110,7 @@ export class CniShimDriver implements NetworkDriver {
       teardownMode: opts.teardownMode ?? DEFAULT_TEARDOWN_MODE,
       now,
       network: (id) => this.network(id),
+      afterJoin: leases ? (rec, list) => leases.follow(rec, list) : undefined,
     });
     this.reconciler = new Reconciler({
       state,
@@ -173,12 +181,31 @@ export class CniShimDriver implements NetworkDriver {
   /** Finish what an earlier process (or boot) left: see TeardownQueue.recover. */
   async recover(): Promise<number> {
     await this.sweepPreparedNetns();
+    await this.recoverDhcp();
     await this.choice.load();
     // Staging namespaces ahead only for the hand-out.
     if (this.choice.decide().kind === "staging-handoff") this.host.prepareNetns();
     // The forward chain of the networks recorded (a reboot or a crash may have left it otherwise).
     await this.networks.convergeForward();
     return this.queue.recover();
+  }
+
+  /**
+   * Chains with the dhcp IPAM: a daemon for the stored networks (one may be gone since, e.g.
+   * after a reboot), and the leases of joined endpoints an earlier process did not move yet.
+   */
+  private async recoverDhcp(): Promise<void> {
+    const dhcp = this.opts.dhcp;
+    if (!dhcp) return;
+    const nets = (await this.state.listNetworks()).filter((n) => usesDhcp(n.conflist));
+    for (const net of nets) {
+      await dhcp.ensureDaemon(net.conflist).catch((err: Error) => log.error("no dhcp daemon for a stored network: its containers get no address", { network: net.id.slice(0, 12), cniNetwork: net.conflist.name, error: err.message }));
+    }
+    if (!nets.length) return;
+    for (const ep of await this.state.listEndpoints()) {
+      const net = nets.find((n) => n.id === ep.networkId);
+      if (net && ep.phase === "joined") this.leases?.follow(ep, networkConfList(net));
+    }
   }
 
   /** Wait for background teardowns matching `filter` (all when omitted). */
@@ -209,7 +236,7 @@ export class CniShimDriver implements NetworkDriver {
   /** Stop timers and let background teardowns finish (bounded, so shutdown cannot hang). */
   async stop(timeoutMs = 20_000): Promise<void> {
     this.reconciler.cancel();
-    await Promise.race([this.settle(), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    await Promise.race([Promise.all([this.settle(), this.leases?.settle()]), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     await this.host.drainNetns();
   }
 

@@ -5,6 +5,7 @@
 import type * as api from "../libnetwork/schemas.js";
 import type { LoadedConfList } from "../cni/config.js";
 import { addLeftState } from "../cni/errors.js";
+import { usesDhcp } from "../cni/dhcp.js";
 import { currentBootId, fromEarlierBoot } from "../host/boot.js";
 import type { KeyedMutex } from "../util/keyed-mutex.js";
 import { log } from "../util/log.js";
@@ -40,6 +41,8 @@ export interface EndpointsDeps {
   teardownMode: TeardownMode;
   now: Clock;
   network(id: string): Promise<NetworkRecord>;
+  /** After a Join was saved (dhcp chains move their lease into the container: dhcp-leases.ts). */
+  afterJoin?(rec: EndpointRecord, list: LoadedConfList): void;
 }
 
 function withContext(err: unknown, context: string): Error {
@@ -164,6 +167,8 @@ export class Endpoints {
       let ready = await this.deps.strategyOf(rec).create(rec, list, progress);
       // A null-IPAM network: the record keeps what the chain's IPAM chose (Docker has no other copy).
       if (net.addresses === "cni") ready = { ...ready, ...chainAddresses(ready.result!, ready.ifName, list.conflist.name) };
+      // The dhcp daemon took the lease in the staging namespace; Join's follow-up moves it.
+      if (usesDhcp(list.conflist)) ready = { ...ready, dhcpLease: "staging" };
       await this.deps.state.putEndpoint(ready);
       clock.mark("save");
       return ready;
@@ -171,7 +176,11 @@ export class Endpoints {
       // After an ADD whose own cleanup failed (a plugin whose DEL fails where its ADD did), the
       // chain's state may be left: that needs the full, convergent teardown too.
       await this.rollBack(rec, net, progress.added || addLeftState(err));
-      throw withContext(err, `cni-shim could not attach the container to CNI network "${list.conflist.name}"`);
+      const e = withContext(err, `cni-shim could not attach the container to CNI network "${list.conflist.name}"`);
+      if (usesDhcp(list.conflist) && !progress.added) {
+        e.message += ` (its IPAM is dhcp: a DHCP server must answer on the network's segment, and the dhcp daemon must run; its log is dhcp-daemon*.log in cni-shim's state dir when cni-shim started it)`;
+      }
+      throw e;
     }
   }
 
@@ -214,6 +223,7 @@ export class Endpoints {
       const fields = { endpoint: rec.id.slice(0, 12), address: rec.address, mac: joined.rec.macAddress, ms: clock.done() };
       if (joined.rec.attach === "in-sandbox") log.info("endpoint joined in its sandbox", { ...fields, ifName: joined.rec.ifName });
       else log.info("endpoint joined", fields);
+      this.deps.afterJoin?.(joined.rec, list);
       return joined.reply;
     });
   }

@@ -9,10 +9,11 @@ import { log } from "../util/log.js";
 import type { EndpointTeardown } from "./endpoint-teardown.js";
 import { networkConfList } from "./network-conf.js";
 import type { ForwardAccept } from "./forward-accept.js";
-import type { Clock, CniOps, HostOps } from "./seams.js";
+import type { Clock, CniOps, DhcpOps, HostOps } from "./seams.js";
+import { usesDhcp } from "../cni/dhcp.js";
 import type { NetworkRecord, StateStore } from "./state.js";
 import type { TeardownQueue } from "./teardown-queue.js";
-import { addressesFromChain, checkChainAddresses, checkPoolsMatch, hostLocalRanges, instantiateDefault, namespaceWideSettings, type NetworkOptions, networkOptions } from "./translate.js";
+import { TranslationError, addressesFromChain, checkChainAddresses, checkPoolsMatch, hostLocalRanges, instantiateDefault, namespaceWideSettings, type NetworkOptions, networkOptions } from "./translate.js";
 
 const DEFAULT_TEMPLATE = "cni-shim-default";
 
@@ -27,6 +28,8 @@ export interface NetworksDeps {
   now: Clock;
   /** cni-shim's forward chain (none: the driver leaves forwarding alone). */
   forward?: ForwardAccept;
+  /** Chains with the dhcp IPAM: its daemon (none: not checked). */
+  dhcp?: Pick<DhcpOps, "ensureDaemon">;
 }
 
 interface ResolvedList {
@@ -48,6 +51,14 @@ export class Networks {
     }
     // Missing plugin binaries and version mismatches fail here, at `docker network create`.
     await this.deps.runtime.prepare(list);
+    if (usesDhcp(list)) {
+      if (!chainPicks) {
+        throw new TranslationError(
+          `CNI network "${list.name}" uses the dhcp IPAM, which takes its address from a DHCP server, not from Docker's IPAM: create the network with --ipam-driver null (and no --subnet)`,
+        );
+      }
+      await this.deps.dhcp?.ensureDaemon(list);
+    }
     for (const setting of namespaceWideSettings(list)) {
       log.warn("setting cannot reach the container", {
         network: list.name,

@@ -5,6 +5,7 @@ import type { CacheEntry, ConfList } from "../cni/schemas.js";
 import type { LoadedConfList } from "../cni/config.js";
 import type { ResultCache } from "../cni/cache.js";
 import type { AddOutcome, Attachment } from "../cni/runtime.js";
+import type { Result } from "../cni/schemas.js";
 import type { TeardownTarget } from "../teardown/convergent.js";
 import * as netns from "../host/netns.js";
 import * as sandbox from "../host/sandbox.js";
@@ -22,6 +23,16 @@ export interface CniOps {
   add(net: LoadedConfList, att: Attachment): Promise<AddOutcome>;
   /** `inUse(cniContainerId)`: attachments of that CNI container id are being worked on: leave them. */
   gc(net: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, inUse?: (cniContainerId: string) => boolean): Promise<CacheEntry[]>;
+}
+
+/** What chains whose IPAM is dhcp need besides the chain's ADD and DEL (dhcp-leases.ts). */
+export interface DhcpOps {
+  /** A dhcp daemon answers on every socket the list's dhcp IPAMs use: one is started when none does (throws when it cannot be). */
+  ensureDaemon(list: ConfList): Promise<void>;
+  /** The list's IPAM plugins alone: ADD in `att.netns` (the daemon takes the lease there) ... */
+  addIpam(net: LoadedConfList, att: Attachment): Promise<Result>;
+  /** ... and DEL (the daemon releases it and stops renewing). */
+  delIpam(net: LoadedConfList, att: Attachment): Promise<string[]>;
 }
 
 /** Remove one attachment until nothing of it is left (convergentDel); throws when it could not. */
@@ -55,6 +66,8 @@ export interface HostOps {
   /** Keep a bound namespace alive as /run/netns/<name> (removed with deleteNetns). */
   holdNetns(nsFile: string, name: string): Promise<void>;
   addressInNamespaceFile(nsFile: string, address: string): Promise<boolean>;
+  /** The MAC of the link `ifName` in a bound namespace, or undefined (no such link, not a namespace yet). */
+  linkMacIn(nsFile: string, ifName: string): Promise<string | undefined>;
   removeBridgeIfUnused(bridge: string): Promise<void>;
   removeHostLocalDirIfEmpty(dir: string): Promise<void>;
 }
@@ -83,6 +96,7 @@ export const realHost: HostOps = {
   setMacIn: sandbox.setMacIn,
   holdNetns: sandbox.holdNetns,
   addressInNamespaceFile: netns.addressInNamespaceFile,
+  linkMacIn: netns.linkMacInNamespaceFile,
   removeBridgeIfUnused,
   removeHostLocalDirIfEmpty,
 };

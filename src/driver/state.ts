@@ -74,6 +74,12 @@ export const EndpointRecord = z.object({
   /** The routes the chain left on the interface in the staging namespace, replayed at Join. */
   routes: z.array(KernelRoute).optional(),
   sandboxKey: z.string().optional(),
+  /**
+   * Chains whose IPAM is dhcp: where the dhcp daemon keeps the lease. "staging" after the ADD;
+   * "container" once it was taken again in the container's namespace, which is then bound at
+   * the staging namespace's path (dhcp-leases.ts).
+   */
+  dhcpLease: z.enum(["staging", "container"]).optional(),
   createdAt: z.string(),
 });
 export type EndpointRecord = z.infer<typeof EndpointRecord>;

@@ -154,3 +154,29 @@ export async function addressInNamespaceFile(nsFile: string, address: string): P
     return false; // not a namespace any more
   }
 }
+
+/**
+ * Bring a link up inside a namespace and wait (bounded) until it has carrier: a namespace move
+ * leaves it down, and a packet sent on it before then is lost (the dhcp daemon's DHCPRELEASE).
+ */
+export async function linkUp(ns: string, ifName: string, waitMs = 2_000): Promise<boolean> {
+  await run("ip", ["-n", ns, "link", "set", "dev", ifName, "up"]);
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const out = await run("ip", ["-j", "-n", ns, "link", "show", "dev", ifName]).catch(() => "[]");
+    const state = (JSON.parse(out || "[]") as Array<{ operstate?: string }>)[0]?.operstate;
+    if (state === "UP") return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The MAC of link `ifName` in the namespace bound at `nsFile` (e.g. Docker's sandbox key), or undefined when it has none. */
+export async function linkMacInNamespaceFile(nsFile: string, ifName: string): Promise<string | undefined> {
+  try {
+    const out = await run("nsenter", [`--net=${nsFile}`, "ip", "-j", "link", "show", "dev", ifName]);
+    return (JSON.parse(out || "[]") as Array<{ address?: string }>)[0]?.address;
+  } catch {
+    return undefined; // not a namespace (yet), or no such link
+  }
+}

@@ -13,6 +13,7 @@ import type { LoadedConfList } from "../cni/config.js";
 import type { Result } from "../cni/schemas.js";
 import { containerAddresses } from "../cni/result.js";
 import { hostLocalReservations } from "../cni/host-local.js";
+import { usesDhcp } from "../cni/dhcp.js";
 import * as netns from "../host/netns.js";
 import * as ipt from "../host/iptables.js";
 import { log } from "../util/log.js";
@@ -108,6 +109,7 @@ export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Pro
         }
         clock.mark("masqChain");
       }
+      if (usesDhcp(list.conflist)) await releaseDhcpFirst(runtime, list, t, nsPath);
       try {
         await runtime.del(list, { ...attachment, netns: nsPath }, t.result);
         clock.mark("del");
@@ -131,6 +133,22 @@ export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Pro
   log.debug("teardown steps", { ...t.label, ms: clock.done() });
   if (forced.length) log.warn("teardown forced: a plugin's DEL could not finish on its own", { ...t.label, network: list?.conflist.name, forced });
   return { forced };
+}
+
+/**
+ * The dhcp daemon sends its DHCPRELEASE through the interface, from the namespace it took the
+ * lease in; the main plugins (bridge, macvlan, ptp 1.1.1) delete the interface before they call
+ * their IPAM's DEL, so the release would never leave. The IPAM's DEL runs first here, with the
+ * interface up (a namespace move left it down); the chain's own DEL then finds no lease (a no-op).
+ * Best effort: the server frees an unreleased lease when it expires.
+ */
+async function releaseDhcpFirst(runtime: CniRuntime, list: LoadedConfList, t: TeardownTarget, nsPath: string): Promise<void> {
+  try {
+    if (!t.liveNetns) await netns.linkUp(t.stagingNetns, t.attachment.ifName);
+    await runtime.delIpam(list, { ...t.attachment, netns: nsPath });
+  } catch (err) {
+    log.warn("dhcp release before the chain's DEL failed; the chain's DEL releases the lease in the daemon, the server when it expires", { ...t.label, error: (err as Error).message });
+  }
 }
 
 /** iptables state of the attachment that no plugin removed. */

@@ -159,6 +159,9 @@ class FakeHost implements HostOps {
     this.namespaces.add(name);
     return Promise.resolve();
   };
+  /** MACs of links inside each sandbox, by name. */
+  readonly sandboxMacs = new Map<string, Record<string, string>>();
+  linkMacIn = (nsFile: string, ifName: string) => Promise.resolve(this.sandboxMacs.get(nsFile)?.[ifName]);
   addressInNamespaceFile = (nsFile: string, address: string) => Promise.resolve((this.sandboxes.get(nsFile) ?? []).some((a) => a.split("/")[0] === address.split("/")[0]));
   removeBridgeIfUnused = async () => {};
   removeHostLocalDirIfEmpty = (dir: string) => {

@@ -35,6 +35,8 @@ cni-shim:
   conf-dir         every config file in --conf-dir parses (a missing dir is fine)
   conflist-NAME    for each network list in --conf-dir and the embedded ones: every plugin is
                    in --cni-path, answers VERSION, and all speak one of its cniVersion(s)
+  dhcp-daemon      for the lists (in --conf-dir, and of created networks) whose IPAM is dhcp:
+                   its daemon answers on the socket they use (fails for a created network)
   ip-forward       net.ipv4.ip_forward = 1
   br-netfilter     br_netfilter loaded and net.bridge.bridge-nf-call-iptables = 1
   iptables         iptables runs; its backend (nft or legacy), and a warning when the other
