@@ -76,7 +76,9 @@ const attachCheck: Check = async ({ settings }) => {
   const version = await dockerVersion(settings.dockerSocket);
   const d = await new AttachChoice(settings.attach, settings.stateDir).peek(version);
   const path = d.kind === "in-sandbox" ? "in the container's own namespace at Join (in-sandbox)" : "in a staging namespace at CreateEndpoint, the interface handed over (staging hand-out)";
-  return pass("cni-shim", "attach", `new endpoints run the chain ${path}: ${d.why}`, { ...d });
+  // Null IPAM: Docker needs the address in CreateEndpoint's reply, before any namespace exists.
+  const nullIpam = d.kind === "in-sandbox" ? "; endpoints of --ipam-driver null networks take the staging hand-out" : "";
+  return pass("cni-shim", "attach", `new endpoints run the chain ${path}: ${d.why}${nullIpam}`, { ...d });
 };
 
 const dockerCheck: Check = async ({ settings }) => {
