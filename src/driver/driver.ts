@@ -95,7 +95,7 @@ export class CniShimDriver implements NetworkDriver {
     const strategyOf = (rec: EndpointRecord) => this.strategies[rec.attach];
     const endpoints = (this.endpointTeardown = new EndpointTeardown({ state, locks, cache: runtime.cache, teardown, strategyOf }));
     const queue = (this.queue = new TeardownQueue({ state, locks, remove: (rec) => endpoints.remove(rec) }));
-    this.networks = new Networks({ state, confDirs: opts.confDirs, runtime, host: this.host, queue, endpoints, now, forward: opts.forward, dhcp: opts.dhcp });
+    this.networks = new Networks({ state, confDirs: opts.confDirs, runtime, host: this.host, queue, endpoints, now, forward: opts.forward, dhcp: opts.dhcp, attachKind: () => choice.decide().kind });
     const leases = (this.leases = opts.dhcp ? new DhcpLeases({ dhcp: opts.dhcp, host: this.host, state, locks }) : undefined);
     this.endpoints = new Endpoints({
       state,

@@ -6,6 +6,7 @@ import { findConfList } from "../cni/config.js";
 import type { ConfList } from "../cni/schemas.js";
 import { hostLocalDir } from "../cni/host-local.js";
 import { log } from "../util/log.js";
+import type { AttachKind } from "./attach-strategy.js";
 import type { EndpointTeardown } from "./endpoint-teardown.js";
 import { networkConfList } from "./network-conf.js";
 import type { ForwardAccept } from "./forward-accept.js";
@@ -26,6 +27,8 @@ export interface NetworksDeps {
   queue: Pick<TeardownQueue, "settle">;
   endpoints: EndpointTeardown;
   now: Clock;
+  /** The attach path new endpoints take (attach-choice.ts); none: the hand-out. */
+  attachKind?: () => AttachKind;
   /** cni-shim's forward chain (none: the driver leaves forwarding alone). */
   forward?: ForwardAccept;
   /** Chains with the dhcp IPAM: its daemon (none: not checked). */
@@ -59,7 +62,9 @@ export class Networks {
       }
       await this.deps.dhcp?.ensureDaemon(list);
     }
-    for (const setting of namespaceWideSettings(list)) {
+    // Only the hand-out leaves them behind (null IPAM always takes it; see driver.ts).
+    const handsOut = chainPicks || (this.deps.attachKind?.() ?? "staging-handoff") === "staging-handoff";
+    for (const setting of handsOut ? namespaceWideSettings(list) : []) {
       log.warn("setting cannot reach the container", {
         network: list.name,
         setting,

@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ConfList } from "../../src/cni/schemas.js";
 import { AttachChoice } from "../../src/driver/attach-choice.js";
 import { addressesFromChain } from "../../src/driver/translate.js";
@@ -165,5 +165,40 @@ describe("null IPAM: an ADD cut short", () => {
     await h.driver.settle();
     expect(h.teardown.containerIds()).toEqual([id]);
     expect(h.teardown.targets[0]!.intendedAddresses).toEqual(["10.244.0.9/24"]);
+  });
+});
+
+describe("the warning for namespace-wide settings (tuning's sysctls) at CreateNetwork", () => {
+  const sysctlList: ConfList = {
+    cniVersion: "0.4.0",
+    name: "withsysctl",
+    plugins: [{ type: "ptp", ipam: { type: "host-local", ranges: [[{ subnet: "10.245.0.0/24" }]] } }, { type: "tuning", sysctl: { "net.core.somaxconn": "1234" } }],
+  };
+  const dockerIpam = () => ({ ...nullNetwork({ "cni.network": "withsysctl" }), IPv4Data: [{ AddressSpace: "LocalDefault", Pool: "10.245.0.0/24", Gateway: "10.245.0.1/24" }] });
+  const warnings = async (attach: AttachChoice, req: api.CreateNetworkRequest) => {
+    await withConfDir({ attach });
+    await writeFile(join(confDir, "30-sysctl.conflist"), JSON.stringify(sysctlList));
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => (lines.push(String(chunk)), true));
+    setLogLevel("warn");
+    try {
+      await h.driver.createNetwork(req);
+    } finally {
+      setLogLevel("error");
+      spy.mockRestore();
+    }
+    return lines.filter((l) => l.includes("setting cannot reach the container"));
+  };
+
+  it("warns where the chain runs in staging (the hand-out)", async () => {
+    expect(await warnings(new AttachChoice("handoff"), dockerIpam())).toHaveLength(1);
+  });
+
+  it("stays quiet where the chain runs in the container's namespace (in-sandbox)", async () => {
+    expect(await warnings(new AttachChoice("sandbox"), dockerIpam())).toEqual([]);
+  });
+
+  it("warns on a null-IPAM network even on an in-sandbox engine: its endpoints take the hand-out", async () => {
+    expect(await warnings(new AttachChoice("sandbox"), nullNetwork({ "cni.network": "withsysctl" }))).toHaveLength(1);
   });
 });
