@@ -34,6 +34,7 @@ import { fileURLToPath } from "node:url";
 import { existsSync, createWriteStream, readFileSync, type WriteStream } from "node:fs";
 import { parseArgs } from "node:util";
 import { isLivePreparedNetns } from "../host/netns-pool.js";
+import { isLiveLookLink } from "../host/sandbox-look.js";
 import { run } from "../util/command.js";
 import { httpGet, socketAnswers, unixRequest } from "../util/http.js";
 import { mulberry32 } from "./soak/random.js";
@@ -279,7 +280,7 @@ async function snapshot(plugin: Plugin | undefined): Promise<Snapshot> {
   const veths = ifnames(await must("ip", ["-j", "link", "show", "type", "veth"]));
   const bridges = ifnames(await must("ip", ["-j", "link", "show", "type", "bridge"]));
   // A running plugin's prepared staging namespaces (cni-shim-p<pid>-<n>) are its pool, not leaks.
-  const netns = (await must("ip", ["netns", "list"])).split("\n").filter(Boolean).map((l) => l.split(" ")[0] ?? l).filter((n) => !isLivePreparedNetns(n));
+  const netns = (await must("ip", ["netns", "list"])).split("\n").filter(Boolean).map((l) => l.split(" ")[0] ?? l).filter((n) => !isLivePreparedNetns(n) && !isLiveLookLink(n));
   const rules: string[] = [];
   const chains: string[] = [];
   for (const tool of ["iptables-save", "ip6tables-save"]) {

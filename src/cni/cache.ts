@@ -1,4 +1,6 @@
 // The result cache, in libcni's format and layout: <cacheDir>/results/<net>-<id>-<ifname>.
+// Written atomically (a crash leaves the old or the new file), not fsync'ed: libcni does neither,
+// and the write is on every start's critical path.
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { CacheEntry } from "./schemas.js";
@@ -19,7 +21,7 @@ export class ResultCache {
   }
 
   async write(entry: CacheEntry): Promise<void> {
-    await writeFileAtomic(this.path(entry.networkName, entry.containerId, entry.ifName), JSON.stringify(entry), 0o600, 0o700);
+    await writeFileAtomic(this.path(entry.networkName, entry.containerId, entry.ifName), JSON.stringify(entry), { durable: false });
   }
 
   async read(networkName: string, containerId: string, ifName: string): Promise<CacheEntry | undefined> {

@@ -35,8 +35,11 @@ export class CniConfigError extends Error {
 
 /** The runtime could not do what was asked (missing plugin, bad CNI_ARGS, version mismatch...). */
 export class CniRuntimeError extends Error {
-  constructor(message: string) {
+  /** The plugin binary could not be executed at all (missing, not executable). */
+  readonly notExecuted: boolean;
+  constructor(message: string, opts: { notExecuted?: boolean } = {}) {
     super(message);
     this.name = "CniRuntimeError";
+    this.notExecuted = opts.notExecuted ?? false;
   }
 }

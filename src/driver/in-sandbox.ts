@@ -71,7 +71,10 @@ export class InSandbox implements AttachStrategy {
     return Promise.resolve({ ...rec, phase: "ready", macAddress: mac, capabilityArgs: { ...rec.capabilityArgs, mac } });
   }
 
-  afterCreate(): void {}
+  /** The look at Join is got ready now, after CreateEndpoint's reply (sandbox-look.ts). */
+  afterCreate(): void {
+    this.deps.host.prepareLook();
+  }
 
   async join(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
     const { host, runtime } = this.deps;

@@ -11,6 +11,7 @@ import * as netns from "../host/netns.js";
 import * as sandbox from "../host/sandbox.js";
 import type { SandboxLook } from "../host/sandbox.js";
 import { NetnsPool } from "../host/netns-pool.js";
+import { SandboxLooker, sweepLookLinks } from "../host/sandbox-look.js";
 import type { KernelRoute } from "../host/routes.js";
 import { removeBridgeIfUnused } from "../host/leftovers.js";
 import { removeHostLocalDirIfEmpty } from "../cni/host-local.js";
@@ -48,7 +49,7 @@ export interface HostOps {
   prepareNetns(): void;
   /** Remove the prepared namespaces (shutdown). */
   drainNetns(): Promise<void>;
-  /** Remove prepared namespaces earlier processes left, except those records still name. */
+  /** Remove prepared namespaces (and look links, sandbox-look.ts) earlier processes left, except those records still name. */
   sweepPreparedNetns(referenced: Set<string>): Promise<string[]>;
   deleteNetns(name: string): Promise<void>;
   netnsExists(name: string): Promise<boolean>;
@@ -61,6 +62,8 @@ export interface HostOps {
   isNamespaceFile(path: string): Promise<boolean>;
   /** The links and default routes inside a bound namespace. */
   lookInside(nsFile: string): Promise<SandboxLook>;
+  /** Get the next lookInside ready ahead (off the critical path: after a reply). */
+  prepareLook(): void;
   deleteDefaultRoutes(nsFile: string, ifName: string, families: Array<4 | 6>): Promise<void>;
   setMacIn(nsFile: string, ifName: string, mac: string): Promise<void>;
   /** Keep a bound namespace alive as /run/netns/<name> (removed with deleteNetns). */
@@ -72,14 +75,18 @@ export interface HostOps {
   removeHostLocalDirIfEmpty(dir: string): Promise<void>;
 }
 
-// One pool per process: every driver of the process (serve's, compare's) shares it.
+// One pool and one looker per process: every driver of the process (serve's, compare's) shares them.
 const pool = new NetnsPool();
+const looker = new SandboxLooker();
 
 export const realHost: HostOps = {
   takePreparedNetns: () => pool.take(),
   prepareNetns: () => pool.refill(),
-  drainNetns: () => pool.drain(),
-  sweepPreparedNetns: (referenced) => NetnsPool.sweepOrphans(referenced),
+  drainNetns: () => {
+    looker.close();
+    return pool.drain();
+  },
+  sweepPreparedNetns: async (referenced) => [...(await NetnsPool.sweepOrphans(referenced)), ...(await sweepLookLinks())],
   netnsPath: netns.netnsPath,
   ensureNetns: netns.ensureNetns,
   deleteNetns: netns.deleteNetns,
@@ -91,7 +98,8 @@ export const realHost: HostOps = {
     () => false,
   ),
   isNamespaceFile: sandbox.isNamespaceFile,
-  lookInside: sandbox.lookInside,
+  lookInside: (nsFile) => looker.look(nsFile),
+  prepareLook: () => looker.prepare(),
   deleteDefaultRoutes: sandbox.deleteDefaultRoutes,
   setMacIn: sandbox.setMacIn,
   holdNetns: sandbox.holdNetns,

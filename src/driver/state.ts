@@ -166,11 +166,16 @@ export class StateStore {
     return out;
   }
 
-  /** Writes and removals forget the parsed copy: the next read parses the file again. */
+  /**
+   * A write keeps what it wrote as the parsed copy of the new file's version: a Join reads the
+   * record CreateEndpoint just wrote.
+   */
   private async put(path: string, rec: unknown): Promise<void> {
     this.parsed.delete(path);
-    await writeFileAtomic(path, JSON.stringify(rec, null, 2));
+    const st = await writeFileAtomic(path, JSON.stringify(rec, null, 2));
+    this.parsed.set(path, { version: versionOf(st), record: structuredClone(rec) });
   }
+  /** Removals forget the parsed copy. */
   private async remove(path: string): Promise<void> {
     this.parsed.delete(path);
     await rm(path, { force: true });

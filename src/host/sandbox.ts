@@ -1,6 +1,6 @@
 // A container's own network namespace, named by a bound namespace file (Docker's SandboxKey):
 // what the in-sandbox attach needs of it. Node cannot enter a namespace, so each look inside is
-// one `nsenter` exec.
+// one exec (the one before the ADD: sandbox-look.ts).
 import { statfs, writeFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { run } from "../util/command.js";
@@ -31,9 +31,9 @@ export interface SandboxLook {
  * own in batch mode, so the main table's IPv6 default routes are the main-table ones of the last
  * list beyond the IPv4 ones of the first.
  */
-const LOOK_BATCH = "route show default\nlink show\nroute show default table all\n";
+export const LOOK_BATCH = "route show default\nlink show\nroute show default table all\n";
 
-/** What is in the namespace before an ADD: its links and default routes, in one exec (nsenter, then ip). */
+/** What is in the namespace before an ADD: its links and default routes, in one exec (nsenter, then ip; sandbox-look.ts has the quicker way). */
 export async function lookInside(nsFile: string): Promise<SandboxLook> {
   const out = await run("nsenter", [`--net=${nsFile}`, "ip", "-j", "-batch", "-"], { input: LOOK_BATCH });
   return parseLook(out);

@@ -141,6 +141,7 @@ class FakeHost implements HostOps {
   readonly sandboxLinks = new Map<string, string[]>();
   /** Families with a default route in each sandbox. */
   readonly sandboxDefaults = new Map<string, Array<4 | 6>>();
+  prepareLook = () => undefined;
   lookInside = (nsFile: string) => Promise.resolve({ links: ["lo", ...(this.sandboxLinks.get(nsFile) ?? [])], defaultRoutes: this.sandboxDefaults.get(nsFile) ?? [] });
   readonly defaultRoutesDeleted: Array<{ nsFile: string; ifName: string; families: Array<4 | 6> }> = [];
   deleteDefaultRoutes = (nsFile: string, ifName: string, families: Array<4 | 6>) => {

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { existsSync, readFileSync } from "node:fs";
 import { isLivePreparedNetns } from "../../src/host/netns-pool.js";
+import { isLiveLookLink } from "../../src/host/sandbox-look.js";
 import { httpGet as getPage, socketAnswers, unixRequest } from "../../src/util/http.js";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -177,7 +178,7 @@ export async function snapshot(cacheDir?: string): Promise<HostSnapshot> {
     .split("\n")
     .filter(Boolean)
     .map((l) => l.split(" ")[0]!)
-    .filter((n) => !isLivePreparedNetns(n));
+    .filter((n) => !isLivePreparedNetns(n) && !isLiveLookLink(n));
   const rules = (await sh("iptables-save", [])).stdout;
   // bridge ipMasq chains CNI-<24 hex>, portmap CNI-DN-<hex>, firewall per-container rules.
   const perContainerChains = [...new Set(rules.split("\n").filter((l) => l.startsWith(":")).map((l) => l.slice(1).split(" ")[0]!).filter((c) => /^CNI-(DN-)?[0-9a-f]{12,}$/.test(c)))];

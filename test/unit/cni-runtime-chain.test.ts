@@ -2,7 +2,8 @@
 // stdin, cleanup after a failed ADD, per-attachment serialisation and GC.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { readFile, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { CniPluginError } from "../../src/cni/errors.js";
 import { fakeEnv, netList, type FakeEnv } from "../helpers/cni-setup.js";
 import type { PluginCall } from "../helpers/fake-plugin.js";
@@ -92,6 +93,15 @@ describe("ADD", () => {
     expect(versions).toEqual(["pa", "pb", "pc"]);
     expect(calls.slice(0, firstAdd).every((c) => c.command === "VERSION")).toBe(true);
     expect(calls.slice(firstAdd).some((c) => c.command === "VERSION")).toBe(false);
+  });
+
+  it("a plugin removed after it was found: the next ADD says it is missing and how to install it, before running any", async () => {
+    await env.rt.add(chain(), att);
+    await rm(join(env.fp.binDir, "pb"));
+    const err = await env.rt.add(chain(), { ...att, containerId: "ctr2" }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/CNI plugin "pb" not found in .*install it/);
+    // Seen before anything ran for ctr2.
+    expect(summary(await env.fp.operations())).toEqual(["ADD pa", "ADD pb", "ADD pc"]);
   });
 
   it("rejects a final result that is not a CNI result, and cleans up", async () => {

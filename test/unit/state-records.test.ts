@@ -140,6 +140,19 @@ describe("parsed records kept between reads (validated by stat)", () => {
     expect((await state.listNetworks())[0]?.source).toBe("test");
     expect((await new StateStore(dir).listNetworks())[0]?.source).toBe("TEST");
   });
+  it("keeps a copy of what it wrote, not the caller's object, and still sees another process's write after it", async () => {
+    const dir = await stateDir();
+    const state = new StateStore(dir);
+    const rec = network("n1");
+    await state.putNetwork(rec);
+    rec.source = "changed by the writer after the put";
+    expect((await state.getNetwork("n1"))?.source).toBe("test");
+    // Another process's write is a new file (a rename): seen at once.
+    await new StateStore(dir).putNetwork({ ...network("n1"), source: "other" });
+    expect((await state.getNetwork("n1"))?.source).toBe("other");
+    await state.putNetwork(network("n1"));
+    expect((await new StateStore(dir).getNetwork("n1"))?.source).toBe("test");
+  });
 });
 
 describe("records written by older versions", () => {
