@@ -1,0 +1,108 @@
+// The look inside a container's namespace before an in-sandbox Join's ADD (src/host/sandbox-look.ts),
+// on real namespaces: the quick way (a shell forked ahead, `ip -n` through a symlink) must see
+// what the plain one (nsenter) sees, leave no symlink behind, and fall back to the plain one for
+// good when it fails where that one works. A namespace bound outside /run/netns stands for
+// Docker's SandboxKey.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { lookInside } from "../../src/host/sandbox.js";
+import { isLiveLookLink, SandboxLooker, sweepLookLinks } from "../../src/host/sandbox-look.js";
+import { run } from "../../src/util/command.js";
+
+const tag = randomBytes(3).toString("hex");
+const ns = `cnishim-look-${tag}`;
+const dir = `/run/cnishim-look-test-${tag}`;
+const sandboxKey = `${dir}/sandbox`;
+const lookLinks = async () => (await readdir("/run/netns").catch(() => [] as string[])).filter((n) => /^cni-shim-l\d+-\d+$/.test(n));
+
+beforeAll(async () => {
+  // A namespace with a second link (eth0, one end of a veth) and an IPv4 default route through it.
+  await run("ip", ["netns", "add", ns]);
+  await run("ip", ["-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0"]);
+  await run("ip", ["-n", ns, "addr", "add", "10.251.0.2/24", "dev", "eth0"]);
+  await run("ip", ["-n", ns, "link", "set", "eth0", "up"]);
+  await run("ip", ["-n", ns, "route", "add", "default", "via", "10.251.0.1", "dev", "eth0", "onlink"]);
+  // Bound at a path of its own, as Docker binds a sandbox under its exec-root.
+  await mkdir(dir, { recursive: true });
+  await writeFile(sandboxKey, "");
+  await run("mount", ["--bind", `/run/netns/${ns}`, sandboxKey]);
+});
+
+afterAll(async () => {
+  await run("umount", [sandboxKey]).catch(() => undefined);
+  await rm(dir, { recursive: true, force: true });
+  await run("ip", ["netns", "del", ns]).catch(() => undefined);
+});
+
+describe("the look inside a container's namespace", () => {
+  it("sees what nsenter sees, prepared ahead or not, and leaves no link in /run/netns", async () => {
+    const looker = new SandboxLooker();
+    const plain = await lookInside(sandboxKey);
+    expect([...plain.links].sort()).toEqual(["eth0", "lo", "peer0"]);
+    expect(plain.defaultRoutes).toEqual([4]);
+    expect(await looker.look(sandboxKey)).toEqual(plain); // no standby yet: forked at the look
+    looker.prepare();
+    expect(await looker.look(sandboxKey)).toEqual(plain);
+    looker.prepare();
+    looker.prepare(); // one standby at a time
+    expect(await looker.look(sandboxKey)).toEqual(plain);
+    expect(looker.quickWay).toBe(true);
+    expect(await lookLinks()).toEqual([]);
+    looker.close();
+  });
+
+  it("a namespace that is gone fails the look (the Join), and the quick way stays", async () => {
+    const looker = new SandboxLooker();
+    await expect(looker.look(`${dir}/no-such-sandbox`)).rejects.toThrow(/nsenter/);
+    expect(looker.quickWay).toBe(true);
+    expect(await lookLinks()).toEqual([]);
+  });
+
+  it("falls back to the plain look for good when the quick one fails where the plain one works", async () => {
+    let plainLooks = 0;
+    const looker = new SandboxLooker({
+      script: "read -r ns; echo 'no such ip' >&2; exit 3",
+      plain: (nsFile) => {
+        plainLooks++;
+        return lookInside(nsFile);
+      },
+    });
+    looker.prepare();
+    expect((await looker.look(sandboxKey)).links).toContain("eth0");
+    expect(looker.quickWay).toBe(false);
+    expect(plainLooks).toBe(1);
+    await looker.look(sandboxKey);
+    expect(plainLooks).toBe(2);
+    expect(await lookLinks()).toEqual([]);
+  });
+
+  it("kills a look that hangs (a standby that never answers) and falls back", async () => {
+    const looker = new SandboxLooker({ script: "read -r ns; exec sleep 60", timeoutMs: 300 });
+    looker.prepare();
+    const started = performance.now();
+    expect((await looker.look(sandboxKey)).links).toContain("eth0");
+    expect(performance.now() - started, "killed at the timeout, not waited for").toBeLessThan(5_000);
+    expect(looker.quickWay).toBe(false);
+    expect(await lookLinks()).toEqual([]);
+  });
+
+  it("sweeps the look links of dead processes only, and never a mounted namespace", async () => {
+    const dead = "cni-shim-l999999999-1"; // no such pid
+    const live = `cni-shim-l${process.pid}-424242`;
+    const mounted = "cni-shim-l999999999-2"; // a namespace bound under such a name: not ours to remove
+    await symlink(sandboxKey, `/run/netns/${dead}`);
+    await symlink(sandboxKey, `/run/netns/${live}`);
+    await writeFile(`/run/netns/${mounted}`, "");
+    await run("mount", ["--bind", sandboxKey, `/run/netns/${mounted}`]);
+    try {
+      expect(isLiveLookLink(live)).toBe(true);
+      expect(isLiveLookLink(dead)).toBe(false);
+      expect(await sweepLookLinks()).toEqual([dead]);
+      expect((await lookLinks()).sort()).toEqual([live, mounted].sort());
+    } finally {
+      await run("umount", [`/run/netns/${mounted}`]).catch(() => undefined);
+      for (const n of [dead, live, mounted]) await rm(`/run/netns/${n}`, { force: true });
+    }
+  });
+});
