@@ -11,7 +11,19 @@ import { join } from "node:path";
 import { z } from "zod";
 import { readFileIfExists, writeFileAtomic } from "../util/fs.js";
 import { log } from "../util/log.js";
+import type { ConfList } from "../cni/schemas.js";
 import type { AttachKind } from "./attach-strategy.js";
+import { ipamAhead } from "./translate.js";
+
+/**
+ * The path of a network's new endpoints: the engine's (AttachChoice.decide), except on a
+ * null-IPAM network whose IPAM cannot take the address ahead (translate.ts ipamAhead): Docker
+ * needs the address in CreateEndpoint's reply, before any container namespace exists, so the
+ * chain runs then, in staging (the hand-out).
+ */
+export function kindForNetwork(engine: AttachKind, chainPicksAddresses: boolean, list: ConfList): AttachKind {
+  return chainPicksAddresses && !ipamAhead(list) ? "staging-handoff" : engine;
+}
 
 export const ATTACH_MODES = ["auto", "handoff", "sandbox"] as const;
 export type AttachMode = (typeof ATTACH_MODES)[number];

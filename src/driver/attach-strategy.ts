@@ -26,6 +26,8 @@ export interface CreateProgress {
   /** The chain's ADD succeeded: undoing the endpoint takes a full teardown. */
   added: boolean;
   clock: PhaseClock;
+  /** A null-IPAM network: the chain's IPAM picks the addresses, and Docker needs them in CreateEndpoint's reply. */
+  chainPicksAddresses?: boolean;
 }
 
 /** Where a teardown finds the interface (the rest of its target is the same for every strategy). */
@@ -35,7 +37,8 @@ export interface AttachStrategy {
   readonly kind: AttachKind;
   /**
    * Whether `create` changes anything outside the state dir (the chain's ADD at CreateEndpoint).
-   * Only then is an "adding" record written before it, for a crash half-way to be undone.
+   * Only then, or on a null-IPAM network (where every strategy runs an IPAM at CreateEndpoint),
+   * is an "adding" record written before it, for a crash half-way to be undone.
    */
   readonly addsAtCreate: boolean;
 

@@ -26,7 +26,7 @@ import { usesDhcp } from "../cni/dhcp.js";
 import { networkConfList } from "./network-conf.js";
 import { StagingHandoff } from "./staging-handoff.js";
 import { InSandbox } from "./in-sandbox.js";
-import { AttachChoice } from "./attach-choice.js";
+import { AttachChoice, kindForNetwork } from "./attach-choice.js";
 import type { EndpointRecord, NetworkRecord, StateStore } from "./state.js";
 import { TeardownQueue } from "./teardown-queue.js";
 
@@ -103,9 +103,7 @@ export class CniShimDriver implements NetworkDriver {
       queue,
       endpoints,
       reclaim: new Reclaimer({ locks, queue, endpoints, strategyOf }),
-      // Null IPAM: Docker needs the address in CreateEndpoint's reply, before any container
-      // namespace exists (on every engine), so the chain runs then, in staging.
-      strategyForNew: (net) => (net.addresses === "cni" ? handoff : this.strategies[choice.decide().kind]),
+      strategyForNew: (net) => this.strategies[kindForNetwork(choice.decide().kind, net.addresses === "cni", net.conflist)],
       strategyOf,
       teardownMode: opts.teardownMode ?? DEFAULT_TEARDOWN_MODE,
       now,

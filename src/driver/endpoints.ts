@@ -151,7 +151,7 @@ export class Endpoints {
       bootId: currentBootId(),
       createdAt: new Date(this.deps.now()).toISOString(),
     };
-    if (!strategy.addsAtCreate) return rec;
+    if (!strategy.addsAtCreate && net.addresses !== "cni") return rec;
     await state.putEndpoint(rec).catch(async (err: Error) => {
       await strategy.release(rec).catch(() => undefined);
       throw err;
@@ -162,11 +162,12 @@ export class Endpoints {
 
   /** Step 2: the strategy's work before Join (the chain's ADD and the hand-out), saved as "ready"; step 3 on failure. */
   private async addAndHandOut(rec: EndpointRecord, net: NetworkRecord, list: LoadedConfList, clock: PhaseClock): Promise<EndpointRecord> {
-    const progress: CreateProgress = { added: false, clock };
+    const progress: CreateProgress = { added: false, clock, chainPicksAddresses: net.addresses === "cni" };
     try {
       let ready = await this.deps.strategyOf(rec).create(rec, list, progress);
-      // A null-IPAM network: the record keeps what the chain's IPAM chose (Docker has no other copy).
-      if (net.addresses === "cni") ready = { ...ready, ...chainAddresses(ready.result!, ready.ifName, list.conflist.name) };
+      // A null-IPAM network: the record keeps what the chain's IPAM chose (Docker has no other
+      // copy), from the chain's result, or from the IPAM alone when it took the address ahead.
+      if (net.addresses === "cni" && !ready.ipamHeld) ready = { ...ready, ...chainAddresses(ready.result!, ready.ifName, list.conflist.name) };
       // The dhcp daemon took the lease in the staging namespace; Join's follow-up moves it.
       if (usesDhcp(list.conflist)) ready = { ...ready, dhcpLease: "staging" };
       await this.deps.state.putEndpoint(ready);

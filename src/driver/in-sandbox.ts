@@ -27,7 +27,7 @@ import { log } from "../util/log.js";
 import type { AttachStrategy, CreateProgress, TeardownPlace } from "./attach-strategy.js";
 import type { CniOps, HostOps } from "./seams.js";
 import type { EndpointRecord } from "./state.js";
-import { endpointNames, takesMacCapability, verifyResult, type AttachmentPlan } from "./translate.js";
+import { askForAddresses, chainAddresses, endpointNames, macOfIPv4, takesMacCapability, verifyResult, type AttachmentPlan } from "./translate.js";
 import { nextIfName } from "../host/sandbox.js";
 
 /** A random locally administered unicast MAC, for an endpoint with no IPv4 address to make one of. */
@@ -38,7 +38,7 @@ function randomMac(): string {
 }
 
 export interface InSandboxDeps {
-  runtime: Pick<CniOps, "add">;
+  runtime: Pick<CniOps, "add" | "addIpam" | "delIpam">;
   host: HostOps;
   /** The hand-out, for a Join that finds no namespace. */
   fallback: AttachStrategy;
@@ -65,10 +65,36 @@ export class InSandbox implements AttachStrategy {
     return Promise.resolve();
   }
 
-  /** The MAC Docker is told now and the chain gets at Join. */
-  create(rec: EndpointRecord): Promise<EndpointRecord> {
-    const mac = rec.macAddress ?? randomMac();
-    return Promise.resolve({ ...rec, phase: "ready", macAddress: mac, capabilityArgs: { ...rec.capabilityArgs, mac } });
+  /**
+   * The MAC Docker is told now and the chain gets at Join; on a null-IPAM network also the
+   * address, which Docker needs in this reply: the chain's IPAM alone takes it now (no namespace
+   * is needed for that), and Join gives it back and asks the whole chain for it. Only for an
+   * IPAM that hands out a requested address (ipamAhead; driver.ts sends the others to the hand-out).
+   */
+  async create(rec: EndpointRecord, list: LoadedConfList, progress: CreateProgress): Promise<EndpointRecord> {
+    const ahead = progress.chainPicksAddresses ? await this.takeAddressAhead(rec, list, progress) : rec;
+    const mac = ahead.macAddress ?? macOfIPv4(ahead.address) ?? randomMac();
+    return { ...ahead, phase: "ready", macAddress: mac, capabilityArgs: { ...ahead.capabilityArgs, mac } };
+  }
+
+  private async takeAddressAhead(rec: EndpointRecord, list: LoadedConfList, progress: CreateProgress): Promise<EndpointRecord> {
+    const result = await this.deps.runtime.addIpam(list, { containerId: rec.cniContainerId, ifName: rec.ifName, args: rec.cniArgs, capabilityArgs: rec.capabilityArgs });
+    // From here a teardown is needed to undo it (the chain's DEL gives the address back).
+    progress.added = true;
+    progress.clock.mark("ipam");
+    return { ...rec, ...chainAddresses(result, rec.ifName, list.conflist.name), ipamHeld: rec.ifName };
+  }
+
+  /**
+   * Join of an endpoint whose address the IPAM took ahead: give it back, and ask the chain for it
+   * (host-local hands it out again: it gives the next address from the last one it reserved, so
+   * no other container gets this one in between unless the whole range went round).
+   */
+  private async giveBackAhead(rec: EndpointRecord, list: LoadedConfList, clock: PhaseClock): Promise<EndpointRecord> {
+    if (!rec.ipamHeld) return rec;
+    await this.deps.runtime.delIpam(list, { containerId: rec.cniContainerId, ifName: rec.ipamHeld, args: rec.cniArgs, capabilityArgs: rec.capabilityArgs });
+    clock.mark("release");
+    return { ...rec, ...askForAddresses(rec, list.conflist), ipamHeld: undefined };
   }
 
   /** The look at Join is got ready now, after CreateEndpoint's reply (sandbox-look.ts). */
@@ -86,9 +112,10 @@ export class InSandbox implements AttachStrategy {
     const before = await host.lookInside(nsFile);
     const ifName = nextIfName(before.links);
     clock.mark("look");
-    const out = await runtime.add(list, { containerId: rec.cniContainerId, netns: nsFile, ifName, args: rec.cniArgs, capabilityArgs: rec.capabilityArgs });
+    const asking = await this.giveBackAhead(rec, list, clock);
+    const out = await runtime.add(list, { containerId: rec.cniContainerId, netns: nsFile, ifName, args: asking.cniArgs, capabilityArgs: asking.capabilityArgs });
     clock.mark("add");
-    const joined: EndpointRecord = { ...rec, phase: "joined", ifName, sandboxKey: nsFile, result: out.result };
+    const joined: EndpointRecord = { ...asking, phase: "joined", ifName, sandboxKey: nsFile, result: out.result };
     const { mac } = verifyResult(out.result, ifName, [rec.address, rec.addressIPv6], list.conflist.name);
     // A chain without a plugin that takes the mac capability (tuning) left its own.
     if (rec.macAddress && mac !== rec.macAddress && !takesMacCapability(list.conflist)) {
@@ -112,7 +139,8 @@ export class InSandbox implements AttachStrategy {
     log.info("no container namespace at Join: this endpoint takes the staging hand-out", { endpoint: rec.id.slice(0, 12), sandboxKey: req.SandboxKey });
     // The endpoint's own names (no prepared namespace): a crash half-way leaves a record that names them.
     const progress: CreateProgress = { added: false, clock };
-    const ready = await fallback.create({ ...rec, attach: fallback.kind, ...endpointNames(rec.id), ifName: "eth0" }, list, progress);
+    const asking = await this.giveBackAhead(rec, list, clock);
+    const ready = await fallback.create({ ...asking, attach: fallback.kind, ...endpointNames(rec.id), ifName: "eth0" }, list, progress);
     return fallback.join(ready, req, list, clock);
   }
 

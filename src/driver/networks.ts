@@ -6,6 +6,7 @@ import { findConfList } from "../cni/config.js";
 import type { ConfList } from "../cni/schemas.js";
 import { hostLocalDir } from "../cni/host-local.js";
 import { log } from "../util/log.js";
+import { kindForNetwork } from "./attach-choice.js";
 import type { AttachKind } from "./attach-strategy.js";
 import type { EndpointTeardown } from "./endpoint-teardown.js";
 import { networkConfList } from "./network-conf.js";
@@ -62,8 +63,8 @@ export class Networks {
       }
       await this.deps.dhcp?.ensureDaemon(list);
     }
-    // Only the hand-out leaves them behind (null IPAM always takes it; see driver.ts).
-    const handsOut = chainPicks || (this.deps.attachKind?.() ?? "staging-handoff") === "staging-handoff";
+    // Only the hand-out leaves them behind.
+    const handsOut = kindForNetwork(this.deps.attachKind?.() ?? "staging-handoff", chainPicks, list) === "staging-handoff";
     for (const setting of handsOut ? namespaceWideSettings(list) : []) {
       log.warn("setting cannot reach the container", {
         network: list.name,

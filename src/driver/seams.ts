@@ -22,6 +22,10 @@ export interface CniOps {
   /** Resolve plugins and version; throws before anything runs when the chain cannot work. */
   prepare(list: ConfList): Promise<unknown>;
   add(net: LoadedConfList, att: Attachment): Promise<AddOutcome>;
+  /** The list's IPAM plugins alone, called as their main plugin calls them: ADD ... */
+  addIpam(net: LoadedConfList, att: Attachment): Promise<Result>;
+  /** ... and DEL. */
+  delIpam(net: LoadedConfList, att: Attachment): Promise<string[]>;
   /** `inUse(cniContainerId)`: attachments of that CNI container id are being worked on: leave them. */
   gc(net: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, inUse?: (cniContainerId: string) => boolean): Promise<CacheEntry[]>;
 }

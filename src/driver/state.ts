@@ -75,6 +75,11 @@ export const EndpointRecord = z.object({
   routes: z.array(KernelRoute).optional(),
   sandboxKey: z.string().optional(),
   /**
+   * Null IPAM, in-sandbox: the chain's IPAM alone took the address at CreateEndpoint, for this
+   * CNI ifName; Join gives it back and runs the whole chain asking for it (in-sandbox.ts).
+   */
+  ipamHeld: z.string().optional(),
+  /**
    * Chains whose IPAM is dhcp: where the dhcp daemon keeps the lease. "staging" after the ADD;
    * "container" once it was taken again in the container's namespace, which is then bound at
    * the staging namespace's path (dhcp-leases.ts).

@@ -168,6 +168,36 @@ export function chainAddresses(result: Result, ifName: string, networkName: stri
   return { address, addressIPv6 };
 }
 
+/**
+ * A null-IPAM endpoint may take its address ahead (in-sandbox.ts): the chain's IPAM alone at
+ * CreateEndpoint, where Docker needs the address, and the whole chain at Join in the container's
+ * namespace, asking for that address again. That takes an IPAM that hands out a requested
+ * address: host-local, through the `ips` capability, or `IP=` when no plugin takes it (one
+ * address only, so one range set). Other IPAMs (dhcp, cluster IPAMs) take the hand-out.
+ */
+export function ipamAhead(list: ConfList): boolean {
+  const ipam = ipamPlugin(list)?.ipam as { type?: unknown; ranges?: unknown[] } | undefined;
+  if (ipam?.type !== "host-local" || list.plugins.filter((p) => p.ipam).length !== 1) return false;
+  return takesIpsCapability(list) || (ipam.ranges?.length ?? 1) === 1;
+}
+
+/**
+ * The CNI inputs that ask the chain for the addresses the IPAM gave ahead, as planAttachment
+ * asks for Docker's: the `ips` capability, or `IP=` in CNI_ARGS when no plugin takes it.
+ */
+export function askForAddresses(rec: Pick<EndpointRecord, "address" | "addressIPv6" | "cniArgs" | "capabilityArgs">, list: ConfList): Pick<EndpointRecord, "cniArgs" | "capabilityArgs"> {
+  const ips = [rec.address, rec.addressIPv6].filter((a): a is string => !!a);
+  if (takesIpsCapability(list)) return { cniArgs: rec.cniArgs, capabilityArgs: { ...rec.capabilityArgs, ips } };
+  return { cniArgs: [["IP", canonicalIP(ips[0]!)!], ...rec.cniArgs.filter(([k]) => k !== "IP")], capabilityArgs: rec.capabilityArgs };
+}
+
+/** The MAC Docker's bridge driver gave up to 26 (02:42 and the IPv4 address), or none for no IPv4 address. */
+export function macOfIPv4(address: string | undefined): string | undefined {
+  const v4 = address ? canonicalIP(address) : undefined;
+  if (!v4 || !/^\d+\.\d+\.\d+\.\d+$/.test(v4)) return undefined;
+  return ["02", "42", ...v4.split(".").map((o) => Number(o).toString(16).padStart(2, "0"))].join(":");
+}
+
 /** Settings a chain applies to the whole (staging) namespace; they cannot follow the interface. */
 export function namespaceWideSettings(list: ConfList): string[] {
   const out: string[] = [];
@@ -225,11 +255,7 @@ export function requestedMac(req: api.CreateEndpointRequest): string | undefined
  * with gratuitous ARP, Docker <= 27 does not). No IPv4 address: the chain's own.
  */
 export function endpointMac(req: api.CreateEndpointRequest): string | undefined {
-  const mac = requestedMac(req);
-  if (mac) return mac;
-  const v4 = req.Interface?.Address ? canonicalIP(req.Interface.Address) : undefined;
-  if (!v4 || !/^\d+\.\d+\.\d+\.\d+$/.test(v4)) return undefined;
-  return ["02", "42", ...v4.split(".").map((o) => Number(o).toString(16).padStart(2, "0"))].join(":");
+  return requestedMac(req) ?? macOfIPv4(req.Interface?.Address || undefined);
 }
 
 export interface AttachmentPlan {

@@ -84,6 +84,21 @@ class FakeCni implements CniOps {
     return Promise.resolve({ result, raw: result, cniVersion: "1.0.0" });
   }
 
+  /** IPAM-only calls (null IPAM in the sandbox takes the address ahead): "ADD <ifName>" / "DEL <ifName>". */
+  readonly ipamCalls: Array<{ command: "ADD" | "DEL"; containerId: string; ifName: string }> = [];
+  /** What an IPAM-only ADD returns (default: no address). */
+  ipamResultFor: (att: Attachment) => Result = () => ({ cniVersion: "1.0.0", ips: [] });
+
+  addIpam(_net: LoadedConfList, att: Attachment): Promise<Result> {
+    this.ipamCalls.push({ command: "ADD", containerId: att.containerId, ifName: att.ifName });
+    return Promise.resolve(this.ipamResultFor(att));
+  }
+
+  delIpam(_net: LoadedConfList, att: Attachment): Promise<string[]> {
+    this.ipamCalls.push({ command: "DEL", containerId: att.containerId, ifName: att.ifName });
+    return Promise.resolve(["host-local"]);
+  }
+
   gc(net: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, inUse?: (cniContainerId: string) => boolean): Promise<CacheEntry[]> {
     this.gcCalls.push({ network: net.conflist.name, valid, inUse });
     return Promise.resolve([]);

@@ -117,15 +117,6 @@ describe("null IPAM: CreateEndpoint and Join", () => {
     expect(join.InterfaceName?.SrcName).toMatch(/^cs/);
   });
 
-  it("takes the staging hand-out even when new endpoints would run in the sandbox: Docker needs the address before any namespace exists", async () => {
-    await withConfDir({ attach: new AttachChoice("sandbox") });
-    await h.driver.createNetwork(nullNetwork());
-    h.cni.resultFor = ifResult("10.244.0.8/24");
-    await h.driver.createEndpoint(nullEndpoint());
-    expect((await h.state.getEndpoint(nullEndpoint().EndpointID))?.attach).toBe("staging-handoff");
-    expect(h.cni.adds).toHaveLength(1);
-  });
-
   it("an IPAM that returns no address fails CreateEndpoint with what to check, and the chain is torn down", async () => {
     await withConfDir();
     await h.driver.createNetwork(nullNetwork());
@@ -142,6 +133,110 @@ describe("null IPAM: CreateEndpoint and Join", () => {
     expect(h.cni.adds).toEqual([]);
     expect(await h.state.listEndpoints()).toEqual([]);
   });
+});
+
+describe("null IPAM on an engine whose namespace exists at Join (in-sandbox): the address taken ahead", () => {
+  const KEY = "/var/run/docker/netns/3922e3390e0b";
+  const id = () => nullEndpoint().EndpointID;
+  const ipamGives = (address?: string) => () => ({ cniVersion: "0.4.0", ips: address ? [{ version: "4", address, gateway: "10.244.0.1" }] : [] });
+  const joinSandbox = () => h.driver.join({ ...api.JoinRequest.parse(fixture("03-Join.json")), EndpointID: id(), NetworkID: nullEndpoint().NetworkID, SandboxKey: KEY });
+  beforeEach(async () => {
+    await withConfDir({ attach: new AttachChoice("sandbox") });
+    await h.driver.createNetwork(nullNetwork());
+    h.host.sandboxes.set(KEY, []);
+  });
+
+  it("CreateEndpoint runs the IPAM alone and replies with its address and a MAC made of it; no chain, no staging namespace", async () => {
+    h.cni.ipamResultFor = ipamGives("10.244.0.7/24");
+    const reply = await h.driver.createEndpoint(nullEndpoint());
+    expect(reply).toEqual({ Interface: { Address: "10.244.0.7/24", MacAddress: "02:42:0a:f4:00:07" } });
+    expect(h.cni.ipamCalls).toEqual([{ command: "ADD", containerId: id(), ifName: "eth0" }]);
+    expect(h.cni.adds).toEqual([]);
+    expect(h.host.namespaces.size).toBe(0);
+    expect(await h.state.getEndpoint(id())).toMatchObject({ phase: "ready", attach: "in-sandbox", address: "10.244.0.7/24", ipamHeld: "eth0", macAddress: "02:42:0a:f4:00:07" });
+  });
+
+  it("Join gives the address back and runs the chain in the container's namespace asking for it (IP=, the list takes no ips capability)", async () => {
+    h.cni.ipamResultFor = ipamGives("10.244.0.7/24");
+    h.cni.resultFor = (att) => ({ cniVersion: "0.4.0", interfaces: [{ name: att.ifName, mac: "02:42:0a:f4:00:07", sandbox: att.netns }], ips: [{ version: "4", address: "10.244.0.7/24", interface: 0 }] });
+    await h.driver.createEndpoint(nullEndpoint());
+    expect(await joinSandbox()).toEqual({ DisableGatewayService: true });
+    expect(h.cni.ipamCalls.map((c) => `${c.command} ${c.ifName}`)).toEqual(["ADD eth0", "DEL eth0"]);
+    expect(h.cni.adds).toHaveLength(1);
+    const add = h.cni.adds[0]!;
+    expect(add).toMatchObject({ netns: KEY, ifName: "eth0" });
+    expect(add.args?.[0]).toEqual(["IP", "10.244.0.7"]);
+    expect(add.capabilityArgs?.mac).toBe("02:42:0a:f4:00:07");
+    const rec = await h.state.getEndpoint(id());
+    expect(rec).toMatchObject({ phase: "joined", sandboxKey: KEY, address: "10.244.0.7/24" });
+    expect(rec?.ipamHeld).toBeUndefined();
+  });
+
+  it("a chain that takes the ips capability is asked through it", async () => {
+    const withIps = { ...kindlike, name: "kindips", plugins: [{ ...kindlike.plugins[0], capabilities: { ips: true } }, kindlike.plugins[1]] };
+    await writeFile(join(confDir, "15-kindips.conflist"), JSON.stringify(withIps));
+    const other = { ...nullNetwork({ "cni.network": "kindips" }), NetworkID: "e".repeat(64) };
+    await h.driver.createNetwork(other);
+    h.cni.ipamResultFor = ipamGives("10.244.0.8/24");
+    h.cni.resultFor = (att) => ({ cniVersion: "0.4.0", interfaces: [{ name: att.ifName, sandbox: att.netns }], ips: [{ version: "4", address: "10.244.0.8/24", interface: 0 }] });
+    await h.driver.createEndpoint({ ...nullEndpoint(), NetworkID: other.NetworkID });
+    await h.driver.join({ ...api.JoinRequest.parse(fixture("03-Join.json")), EndpointID: id(), NetworkID: other.NetworkID, SandboxKey: KEY });
+    expect(h.cni.adds[0]?.capabilityArgs?.ips).toEqual(["10.244.0.8/24"]);
+    expect((h.cni.adds[0]?.args ?? []).map(([k]) => k)).not.toContain("IP");
+  });
+
+  it("a chain that gives another address at Join than the IPAM did fails the Join with it", async () => {
+    h.cni.ipamResultFor = ipamGives("10.244.0.7/24");
+    h.cni.resultFor = (att) => ({ cniVersion: "0.4.0", interfaces: [{ name: att.ifName, sandbox: att.netns }], ips: [{ version: "4", address: "10.244.0.9/24", interface: 0 }] });
+    await h.driver.createEndpoint(nullEndpoint());
+    await expect(joinSandbox()).rejects.toThrow(/10\.244\.0\.7/);
+  });
+
+  it("DeleteEndpoint before any Join tears the endpoint down (the chain's DEL gives the address back)", async () => {
+    h.cni.ipamResultFor = ipamGives("10.244.0.7/24");
+    await h.driver.createEndpoint(nullEndpoint());
+    await h.driver.deleteEndpoint({ NetworkID: nullEndpoint().NetworkID, EndpointID: id() });
+    expect(h.teardown.containerIds()).toEqual([id()]);
+    expect(h.teardown.targets[0]!.attachment.ifName).toBe("eth0");
+    expect(await h.state.listEndpoints()).toEqual([]);
+  });
+
+  it("an IPAM that returns no address fails CreateEndpoint with what to check, and what it took is torn down", async () => {
+    h.cni.ipamResultFor = ipamGives(undefined);
+    await expect(h.driver.createEndpoint(nullEndpoint())).rejects.toThrow(/gave the container no address .*check the chain's IPAM/);
+    expect(h.teardown.containerIds()).toEqual([id()]);
+    expect(await h.state.listEndpoints()).toEqual([]);
+  });
+
+  it("a Join that finds no namespace gives the address back and takes the hand-out, asking for the same address", async () => {
+    h.cni.ipamResultFor = ipamGives("10.244.0.7/24");
+    h.cni.resultFor = (att) => ({ cniVersion: "0.4.0", interfaces: [{ name: att.ifName, sandbox: att.netns }], ips: [{ version: "4", address: "10.244.0.7/24", interface: 0 }] });
+    await h.driver.createEndpoint(nullEndpoint());
+    h.host.sandboxes.delete(KEY);
+    const reply = await joinSandbox();
+    expect(reply.InterfaceName?.SrcName).toMatch(/^cs/);
+    expect(h.cni.ipamCalls.map((c) => c.command)).toEqual(["ADD", "DEL"]);
+    expect(h.cni.adds[0]?.args?.[0]).toEqual(["IP", "10.244.0.7"]);
+    expect(await h.state.getEndpoint(id())).toMatchObject({ phase: "joined", attach: "staging-handoff", address: "10.244.0.7/24" });
+  });
+
+  it("an IPAM that cannot hand out a requested address (here static) keeps the hand-out", async () => {
+    const staticList = { cniVersion: "0.4.0", name: "staticnet", plugins: [{ type: "ptp", ipam: { type: "static", addresses: [{ address: "10.246.0.5/24" }] } }] };
+    await writeFile(join(confDir, "40-static.conflist"), JSON.stringify(staticList));
+    const other = { ...nullNetwork({ "cni.network": "staticnet" }), NetworkID: "d".repeat(64) };
+    await h.driver.createNetwork(other);
+    h.cni.resultFor = ifResultStatic;
+    await h.driver.createEndpoint({ ...nullEndpoint(), NetworkID: other.NetworkID });
+    expect((await h.state.getEndpoint(id()))?.attach).toBe("staging-handoff");
+    expect(h.cni.ipamCalls).toEqual([]);
+    expect(h.cni.adds).toHaveLength(1);
+  });
+});
+
+const ifResultStatic = (att: { ifName: string; netns?: string }) => ({
+  cniVersion: "0.4.0",
+  interfaces: [{ name: att.ifName, sandbox: att.netns }],
+  ips: [{ version: "4", address: "10.246.0.5/24", interface: 0 }],
 });
 
 describe("null IPAM: an ADD cut short", () => {
@@ -198,7 +293,11 @@ describe("the warning for namespace-wide settings (tuning's sysctls) at CreateNe
     expect(await warnings(new AttachChoice("sandbox"), dockerIpam())).toEqual([]);
   });
 
-  it("warns on a null-IPAM network even on an in-sandbox engine: its endpoints take the hand-out", async () => {
-    expect(await warnings(new AttachChoice("sandbox"), nullNetwork({ "cni.network": "withsysctl" }))).toHaveLength(1);
+  it("stays quiet on a null-IPAM network with host-local on an in-sandbox engine: the address is taken ahead, the chain runs in the container's namespace", async () => {
+    expect(await warnings(new AttachChoice("sandbox"), nullNetwork({ "cni.network": "withsysctl" }))).toEqual([]);
+  });
+
+  it("warns on a null-IPAM network on a hand-out engine", async () => {
+    expect(await warnings(new AttachChoice("handoff"), nullNetwork({ "cni.network": "withsysctl" }))).toHaveLength(1);
   });
 });
