@@ -27,10 +27,10 @@
 //    containerd's, the cni-shim process's own and its children's (the plugins, ip, iptables).
 // 4. RSS (VmRSS) of each background cni-shim serve process: idle after start, with the 50
 //    endpoints up, after they are removed. serve runs with the node flags of packaging/serve-node-flags, as it ships.
-// 5. Back to back: 20 `docker run --rm IMAGE true` with no pause on Docker's bridge, on the
-//    bg/handoff cni-shim's network (Docker's IPAM) and on a network of the same cni-shim made with
-//    --ipam-driver null (the embedded default's chain on a subnet of its own): run times, and the
-//    median CreateEndpoint, its settle wait and the chain's ADD execs.
+// 5. Back to back: 20 `docker run --rm IMAGE true` with no pause on Docker's bridge, and for each
+//    background cni-shim on its network (Docker's IPAM) and on a network of the same cni-shim made
+//    with --ipam-driver null (the embedded default's chain on a subnet of its own): run times, and
+//    the median CreateEndpoint, its settle wait, Join, the plugin execs and the shim's own time.
 //
 // podman runs with a containers.conf of the bench's own (CONTAINERS_CONF): the CNI backend, the
 // CNI plugin dirs cni-shim searches, and a network config dir in the bench's temp dir, so the
@@ -512,11 +512,17 @@ interface Attachment {
   join: Record<string, number>;
   /** Which path the Join took: its log line says ("endpoint joined in its sandbox" or "endpoint joined"). */
   path: AttachPath | undefined;
+  /** The chain's ADD execs (its plugins; an IPAM plugin nested in one is part of that exec). */
   addExecs: number;
+  /** IPAM plugins run by themselves (null IPAM in the sandbox: ADD at CreateEndpoint, DEL at Join). */
+  ipamExecs: number;
   delExecs: number;
   delCount: number;
   byPlugin: Record<string, number>;
 }
+
+/** IPAM plugins: an exec of one is the runtime running the IPAM alone, never a link of the chain. */
+const IPAM_PLUGINS = new Set(["host-local", "static", "dhcp"]);
 
 const JOIN_LINES: Record<string, AttachPath> = { "endpoint joined in its sandbox": "sandbox", "endpoint joined": "handoff" };
 
@@ -538,7 +544,8 @@ function attachments(plugin: Plugin, from: number | undefined): Attachment[] {
     .map((l) => {
       const mine = execs.get(l.endpoint ?? "") ?? [];
       const joined = joins.get(l.endpoint ?? "");
-      const of = (cmd: string) => mine.filter((e) => e.command === cmd);
+      const ipamOnly = mine.filter((e) => IPAM_PLUGINS.has(e.plugin ?? ""));
+      const of = (cmd: string) => mine.filter((e) => e.command === cmd && !ipamOnly.includes(e));
       const byPlugin: Record<string, number> = {};
       for (const e of of("ADD")) byPlugin[e.plugin ?? "undefined"] = (byPlugin[e.plugin ?? "undefined"] ?? 0) + execMs(e);
       return {
@@ -546,6 +553,7 @@ function attachments(plugin: Plugin, from: number | undefined): Attachment[] {
         join: (joined?.ms ?? {}) as Record<string, number>,
         path: joined?.msg ? JOIN_LINES[joined.msg] : undefined,
         addExecs: sum(of("ADD").map(execMs)),
+        ipamExecs: sum(ipamOnly.map(execMs)),
         delExecs: sum(of("DEL").map(execMs)),
         delCount: of("DEL").length,
         byPlugin,
@@ -556,8 +564,8 @@ function attachments(plugin: Plugin, from: number | undefined): Attachment[] {
 /** The finite numbers of a list (missing phases and NaN left out). */
 const finite = (xs: (number | undefined)[]) => xs.filter((x): x is number => Number.isFinite(x));
 const joinTotal = (a: Attachment) => a.join.total ?? NaN;
-/** The shim's own time of one start: CreateEndpoint + Join − the chain's ADD plugin execs. */
-const ownMs = (a: Attachment) => (a.create.total ?? NaN) + joinTotal(a) - a.addExecs;
+/** The shim's own time of one start: CreateEndpoint + Join − the plugin execs (the chain's ADD, an IPAM run alone). */
+const ownMs = (a: Attachment) => (a.create.total ?? NaN) + joinTotal(a) - a.addExecs - a.ipamExecs;
 /** The chain's time with the runtime's part (the "add" phase, at CreateEndpoint or at Join). */
 const addMs = (a: Attachment) => (a.create.add ?? 0) + (a.join.add ?? 0);
 
@@ -642,14 +650,15 @@ const BACK_TO_BACK = 20;
  * (bridge, host-local, portmap, firewall, tuning) with a subnet and bridge of its own, written to
  * that plugin's conf dir, so the chain's host-local picks the addresses.
  */
-async function nullIpamNetwork(plugin: Plugin, confDir: string): Promise<DockerNetwork> {
+async function nullIpamNetwork(plugin: Plugin, confDir: string, suffix: string, avoid: string[]): Promise<DockerNetwork> {
   const routes = (await run("ip", ["-4", "route", "show", "table", "all"])).stdout;
-  const octet = [...Array(250).keys()].map((i) => 1 + ((process.pid + i) % 250)).find((x) => !routes.includes(`10.248.${x}.`));
+  const taken = (x: number) => routes.includes(`10.248.${x}.`) || avoid.includes(`10.248.${x}.0/24`);
+  const octet = [...Array(250).keys()].map((i) => 1 + ((process.pid + i) % 250)).find((x) => !taken(x));
   if (octet === undefined) throw new Error("no free /24 in 10.248.0.0/16 for the null-IPAM network");
   const subnet = `10.248.${octet}.0/24`;
   const list = JSON.parse(await readFile(EMBEDDED_DEFAULT, "utf8")) as { name: string; plugins: Array<Record<string, unknown>> };
-  const name = `${TAG}-null`;
-  const bridge = `csbn${process.pid % 100000}`;
+  const name = `${TAG}-null${suffix}`;
+  const bridge = `csbn${suffix}${process.pid % 100000}`;
   list.name = name;
   for (const p of list.plugins) {
     if (p.type !== "bridge") continue;
@@ -662,7 +671,7 @@ async function nullIpamNetwork(plugin: Plugin, confDir: string): Promise<DockerN
     await run("ip", ["link", "del", bridge], { reject: false });
     await rm(`/var/lib/cni/networks/${name}`, { recursive: true, force: true });
   });
-  const net = await dockerNetwork(`${TAG}-null`, ["-d", plugin.driver, "--ipam-driver", "null", "-o", `cni.network=${name}`]);
+  const net = await dockerNetwork(name, ["-d", plugin.driver, "--ipam-driver", "null", "-o", `cni.network=${name}`]);
   return { ...net, subnets: [subnet] };
 }
 
@@ -688,16 +697,17 @@ async function backToBack(label: string, net: string, plugin?: Plugin): Promise<
 }
 
 function printBackToBack(rows: BackToBack[]) {
-  console.log(`\nBack to back: ${BACK_TO_BACK} x docker run --rm IMAGE true, no pause (median ms; CreateEndpoint from the "endpoint attached" lines):`);
+  console.log(`\nBack to back: ${BACK_TO_BACK} x docker run --rm IMAGE true, no pause (median ms; CreateEndpoint and Join from the "endpoint attached" / "endpoint joined" lines):`);
   printRows(
-    ["network", "run", "total s", "fail", "CreateEndpoint", "settle", "chain ADD execs", "CreateEndpoint − execs"],
+    ["network", "run", "total s", "fail", "CreateEndpoint", "settle", "Join", "chain ADD execs", "IPAM alone", "CreateEndpoint − chain ADD execs", "shim's own"],
     rows.map((r) => {
-      const create = median(finite(r.atts.map((a) => a.create.total)));
-      const execs = median(finite(r.atts.map((a) => a.addExecs)));
-      return [r.label, f0(median(r.runs)), f1(sum(r.runs) / 1000), r.failures, r.atts.length ? f1(create) : "-", r.atts.length ? f1(median(finite(r.atts.map((a) => a.create.settle)))) : "-", r.atts.length ? f1(execs) : "-", r.atts.length ? f1(create - execs) : "-"];
+      const m = (f: (a: Attachment) => number | undefined) => (r.atts.length ? f1(median(finite(r.atts.map(f)))) : "-");
+      return [r.label, f0(median(r.runs)), f1(sum(r.runs) / 1000), r.failures, m((a) => a.create.total), m((a) => a.create.settle), m(joinTotal), m((a) => a.addExecs), m((a) => a.ipamExecs), m((a) => (a.create.total ?? NaN) - a.addExecs), m(ownMs)];
     }),
   );
-  console.log("  (settle: CreateEndpoint waiting for the previous container's DEL, which still holds the address Docker's IPAM handed out again)");
+  console.log("  (settle: CreateEndpoint waiting for the previous container's DEL, which still holds the address Docker's IPAM handed out again;");
+  console.log("   IPAM alone: null IPAM in the container's namespace runs the IPAM by itself, ADD at CreateEndpoint and DEL at Join, and the chain at Join;");
+  console.log("   CreateEndpoint − chain ADD execs: medians of each start's difference; shim's own: CreateEndpoint + Join − both)");
 }
 
 // ---- reporting ---------------------------------------------------------------------------------
@@ -828,17 +838,15 @@ async function main() {
   }
   printParallel(parBridge, parallel);
 
-  // 5: back to back on Docker's bridge, a Docker-IPAM cni-shim network and a null-IPAM one.
-  const handoff = shims.find((sh) => sh.key === "bg/handoff");
-  if (handoff) {
-    const nullNet = await nullIpamNetwork(handoff.plugin, join(dir, "background-handoff", "net.d"));
+  // 5: back to back on Docker's bridge, and on a Docker-IPAM and a null-IPAM network of each background cni-shim.
+  const rows = [await backToBack("Docker's bridge", bridgeNet.name)];
+  for (const shim of shims.filter((sh) => sh.plugin.teardown === "background")) {
+    const nullNet = await nullIpamNetwork(shim.plugin, join(dir, `background-${shim.plugin.attach}`, "net.d"), shim.plugin.attach === "sandbox" ? "s" : "h", cniSubnets);
     cniSubnets.push(...nullNet.subnets);
-    printBackToBack([
-      await backToBack("Docker's bridge", bridgeNet.name),
-      await backToBack("cni-shim, Docker's IPAM (bg/handoff)", handoff.net.name, handoff.plugin),
-      await backToBack("cni-shim, --ipam-driver null (bg/handoff)", nullNet.name, handoff.plugin),
-    ]);
+    rows.push(await backToBack(`cni-shim, Docker's IPAM (${shim.key})`, shim.net.name, shim.plugin));
+    rows.push(await backToBack(`cni-shim, --ipam-driver null (${shim.key})`, nullNet.name, shim.plugin));
   }
+  printBackToBack(rows);
   console.log(`\nRSS of the cni-shim serve process (VmRSS):`);
   for (const { shim, par, rssAfter } of parallel) console.log(`  ${shim.key}: idle after start ${f1(rssIdle.get(shim.plugin))} MiB, with ${par.running} endpoints up ${f1(par.during)} MiB, after they were removed ${f1(rssAfter)} MiB`);
 }

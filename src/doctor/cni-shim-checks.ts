@@ -77,7 +77,7 @@ const attachCheck: Check = async ({ settings }) => {
   const d = await new AttachChoice(settings.attach, settings.stateDir).peek(version);
   const path = d.kind === "in-sandbox" ? "in the container's own namespace at Join (in-sandbox)" : "in a staging namespace at CreateEndpoint, the interface handed over (staging hand-out)";
   // Null IPAM: Docker needs the address in CreateEndpoint's reply, before any namespace exists.
-  const nullIpam = d.kind === "in-sandbox" ? "; endpoints of --ipam-driver null networks take the staging hand-out" : "";
+  const nullIpam = d.kind === "in-sandbox" ? "; on --ipam-driver null networks host-local takes the address at CreateEndpoint and the chain runs at Join, other IPAMs (dhcp) take the staging hand-out" : "";
   return pass("cni-shim", "attach", `new endpoints run the chain ${path}: ${d.why}${nullIpam}`, { ...d });
 };
 

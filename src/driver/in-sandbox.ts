@@ -16,6 +16,10 @@
 // namespace; the teardown removes the hold. After a crash or reboot the hold may be gone: the
 // convergent teardown then works on a stand-in, as for any lost interface.
 //
+// On a null-IPAM network Docker needs the address in CreateEndpoint's reply: the chain's IPAM
+// alone takes it then (no namespace needed), and Join gives it back and runs the whole chain
+// asking for it (docs/design.md#null-ipam).
+//
 // A Join whose SandboxKey is not a namespace yet (an engine that makes it later, Docker <= 27)
 // falls back to the staging hand-out for that endpoint, and tells the choice (attach-choice.ts)
 // so that later endpoints on this engine take the hand-out from the start.
@@ -78,7 +82,11 @@ export class InSandbox implements AttachStrategy {
   }
 
   private async takeAddressAhead(rec: EndpointRecord, list: LoadedConfList, progress: CreateProgress): Promise<EndpointRecord> {
-    const result = await this.deps.runtime.addIpam(list, { containerId: rec.cniContainerId, ifName: rec.ifName, args: rec.cniArgs, capabilityArgs: rec.capabilityArgs });
+    // CNI_NETNS is required for every ADD, and the container's namespace does not exist yet:
+    // host-local never opens it, and this path (where the namespace is held after Leave) names
+    // no namespace now, so an IPAM that would use it fails rather than act on the host's.
+    const netns = this.deps.host.netnsPath(rec.stagingNetns);
+    const result = await this.deps.runtime.addIpam(list, { containerId: rec.cniContainerId, netns, ifName: rec.ifName, args: rec.cniArgs, capabilityArgs: rec.capabilityArgs });
     // From here a teardown is needed to undo it (the chain's DEL gives the address back).
     progress.added = true;
     progress.clock.mark("ipam");

@@ -91,6 +91,8 @@ class FakeCni implements CniOps {
 
   addIpam(_net: LoadedConfList, att: Attachment): Promise<Result> {
     this.ipamCalls.push({ command: "ADD", containerId: att.containerId, ifName: att.ifName });
+    // As the plugins' skel: CNI_NETNS is required for every ADD.
+    if (!att.netns) return Promise.reject(new Error("required env variables [CNI_NETNS] missing"));
     return Promise.resolve(this.ipamResultFor(att));
   }
 
