@@ -33,6 +33,7 @@ import type { CniOps, HostOps } from "./seams.js";
 import type { EndpointRecord } from "./state.js";
 import { askForAddresses, chainAddresses, endpointNames, macOfIPv4, takesMacCapability, verifyResult, type AttachmentPlan } from "./translate.js";
 import { nextIfName } from "../host/sandbox.js";
+import { KeyedMutex } from "../util/keyed-mutex.js";
 
 /** A random locally administered unicast MAC, for an endpoint with no IPv4 address to make one of. */
 function randomMac(): string {
@@ -54,6 +55,9 @@ export class InSandbox implements AttachStrategy {
   readonly kind = "in-sandbox" as const;
   /** `create` only chooses the MAC: CreateEndpoint writes the "ready" record and no "adding" one before it. */
   readonly addsAtCreate = false;
+
+  /** Address allocations of null-IPAM networks, by CNI network name (allocating). */
+  private readonly allocations = new KeyedMutex();
 
   constructor(private readonly deps: InSandboxDeps) {}
 
@@ -81,12 +85,26 @@ export class InSandbox implements AttachStrategy {
     return { ...ahead, phase: "ready", macAddress: mac, capabilityArgs: { ...ahead.capabilityArgs, mac } };
   }
 
+  /**
+   * Between giving an address back at Join and the chain's IPAM taking it again, no other
+   * allocation of the network may run: host-local hands out the address after the last one it
+   * reserved, and taking a requested address again moves that mark back, so another endpoint's
+   * address given back just then would be next in line (seen in the soak: two endpoints, one
+   * address). So on a network, the IPAM's ADDs ahead and each Join's give-back-and-ADD run one at
+   * a time (in this process: one serve owns a network's endpoints).
+   */
+  private allocating<T>(rec: EndpointRecord, list: LoadedConfList, fn: () => Promise<T>): Promise<T> {
+    return rec.ipamHeld ? this.allocations.run(list.conflist.name, fn) : fn();
+  }
+
   private async takeAddressAhead(rec: EndpointRecord, list: LoadedConfList, progress: CreateProgress): Promise<EndpointRecord> {
     // CNI_NETNS is required for every ADD, and the container's namespace does not exist yet:
     // host-local never opens it, and this path (where the namespace is held after Leave) names
     // no namespace now, so an IPAM that would use it fails rather than act on the host's.
     const netns = this.deps.host.netnsPath(rec.stagingNetns);
-    const result = await this.deps.runtime.addIpam(list, { containerId: rec.cniContainerId, netns, ifName: rec.ifName, args: rec.cniArgs, capabilityArgs: rec.capabilityArgs });
+    const result = await this.allocations.run(list.conflist.name, () =>
+      this.deps.runtime.addIpam(list, { containerId: rec.cniContainerId, netns, ifName: rec.ifName, args: rec.cniArgs, capabilityArgs: rec.capabilityArgs }),
+    );
     // From here a teardown is needed to undo it (the chain's DEL gives the address back).
     progress.added = true;
     progress.clock.mark("ipam");
@@ -120,8 +138,10 @@ export class InSandbox implements AttachStrategy {
     const before = await host.lookInside(nsFile);
     const ifName = nextIfName(before.links);
     clock.mark("look");
-    const asking = await this.giveBackAhead(rec, list, clock);
-    const out = await runtime.add(list, { containerId: rec.cniContainerId, netns: nsFile, ifName, args: asking.cniArgs, capabilityArgs: asking.capabilityArgs });
+    const { asking, out } = await this.allocating(rec, list, async () => {
+      const asking = await this.giveBackAhead(rec, list, clock);
+      return { asking, out: await runtime.add(list, { containerId: rec.cniContainerId, netns: nsFile, ifName, args: asking.cniArgs, capabilityArgs: asking.capabilityArgs }) };
+    });
     clock.mark("add");
     const joined: EndpointRecord = { ...asking, phase: "joined", ifName, sandboxKey: nsFile, result: out.result };
     const { mac } = verifyResult(out.result, ifName, [rec.address, rec.addressIPv6], list.conflist.name);
@@ -147,8 +167,10 @@ export class InSandbox implements AttachStrategy {
     log.info("no container namespace at Join: this endpoint takes the staging hand-out", { endpoint: rec.id.slice(0, 12), sandboxKey: req.SandboxKey });
     // The endpoint's own names (no prepared namespace): a crash half-way leaves a record that names them.
     const progress: CreateProgress = { added: false, clock };
-    const asking = await this.giveBackAhead(rec, list, clock);
-    const ready = await fallback.create({ ...asking, attach: fallback.kind, ...endpointNames(rec.id), ifName: "eth0" }, list, progress);
+    const ready = await this.allocating(rec, list, async () => {
+      const asking = await this.giveBackAhead(rec, list, clock);
+      return fallback.create({ ...asking, attach: fallback.kind, ...endpointNames(rec.id), ifName: "eth0" }, list, progress);
+    });
     return fallback.join(ready, req, list, clock);
   }
 

@@ -76,8 +76,12 @@ class FakeCni implements CniOps {
     return Promise.resolve({});
   }
 
-  add(net: LoadedConfList, att: Attachment): Promise<AddOutcome> {
+  /** While set, ADDs wait for it (to interleave calls). */
+  addGate?: Promise<void>;
+
+  async add(net: LoadedConfList, att: Attachment): Promise<AddOutcome> {
     this.adds.push(att);
+    if (this.addGate) await this.addGate;
     if (this.addError) return Promise.reject(this.addError);
     const result = this.resultFor(att);
     this.putEntry({ list: net.conflist, networkName: net.conflist.name, containerId: att.containerId, ifName: att.ifName, netns: att.netns, cniArgs: att.args, capabilityArgs: att.capabilityArgs });

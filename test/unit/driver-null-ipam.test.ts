@@ -172,6 +172,26 @@ describe("null IPAM on an engine whose namespace exists at Join (in-sandbox): th
     expect(rec?.ipamHeld).toBeUndefined();
   });
 
+  it("no allocation of the network runs between a Join's give-back and its chain's ADD (another endpoint's IPAM ADD waits)", async () => {
+    let n = 6;
+    h.cni.ipamResultFor = () => ipamGives(`10.244.0.${++n}/24`)();
+    h.cni.resultFor = (att) => ({ cniVersion: "0.4.0", interfaces: [{ name: att.ifName, sandbox: att.netns }], ips: [{ version: "4", address: "10.244.0.7/24", interface: 0 }] });
+    await h.driver.createEndpoint(nullEndpoint());
+    let open!: () => void;
+    h.cni.addGate = new Promise((r) => (open = r));
+    const joining = joinSandbox();
+    for (let i = 0; i < 20 && h.cni.adds.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(h.cni.adds).toHaveLength(1); // A's chain ADD is running (held at the gate)
+    const other = "c".repeat(64);
+    const creating = h.driver.createEndpoint({ ...nullEndpoint(), EndpointID: other });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.cni.ipamCalls.map((c) => `${c.command} ${c.containerId.slice(0, 1)}`)).toEqual([`ADD ${id().slice(0, 1)}`, `DEL ${id().slice(0, 1)}`]);
+    open();
+    await joining;
+    expect((await creating).Interface?.Address).toBe("10.244.0.8/24");
+    expect(h.cni.ipamCalls.map((c) => `${c.command} ${c.containerId.slice(0, 1)}`).at(-1)).toBe("ADD c");
+  });
+
   it("a chain that takes the ips capability is asked through it", async () => {
     const withIps = { ...kindlike, name: "kindips", plugins: [{ ...kindlike.plugins[0], capabilities: { ips: true } }, kindlike.plugins[1]] };
     await writeFile(join(confDir, "15-kindips.conflist"), JSON.stringify(withIps));
