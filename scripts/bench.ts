@@ -10,7 +10,8 @@
 //                                    with --attach handoff and, on Docker 28+ (whose container
 //                                    namespace exists at Join), also with --attach sandbox;
 //      podman run --rm IMAGE true    on a `podman network create` network and on --network none.
-//    Medians; N = on the network − on none, the network's share of a start. Ratios:
+//    Each start begins once every cni-shim's background DELs are done (one plugin per machine is
+//    what a user has) and the machine is quiet (podman's cleanup runs on after `podman run`). Medians; N = on the network − on none, the network's share of a start. Ratios:
 //    N(cni-shim) − N(Docker bridge) next to the chain's ADD plugin execs per start and the shim's
 //    own time per start, and N(cni-shim) / N(podman), per column.
 // 2. Where CreateEndpoint's and Join's time goes, from the plugins' own log: the ms phases of the
@@ -157,10 +158,15 @@ interface Plugin {
   proc: ResultPromise<{ reject: false; all: true; buffer: false; detached: true; forceKillAfterDelay: number }>;
 }
 
-/** Waits until the plugin's background teardowns are done, then lets its log lines arrive. */
-async function settle(plugin: Plugin) {
+/** Waits until the plugin's background teardowns are done. */
+async function backgroundDone(plugin: Plugin) {
   const res = await unixRequest(plugin.socket, "POST", "/CniShim.Settle", 120_000, "{}");
   if (res.status !== 200) throw new Error(`${plugin.driver}: CniShim.Settle answered ${res.status} ${res.body}`);
+}
+
+/** Waits until the plugin's background teardowns are done, then lets its log lines arrive. */
+async function settle(plugin: Plugin) {
+  await backgroundDone(plugin);
   await sleep(300);
 }
 
@@ -230,6 +236,16 @@ async function machineCpu() {
   const idle = (n[3] ?? NaN) + (n[4] ?? NaN);
   const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
   return { busy: (total - idle) / USER_HZ, total: total / USER_HZ };
+}
+
+/** Waits (at most 3 s) for a 100 ms window in which the machine was busy less than 15 % of the time. */
+async function machineQuiet() {
+  for (let waited = 0; waited < 3_000; waited += 100) {
+    const a = await machineCpu();
+    await sleep(100);
+    const b = await machineCpu();
+    if (b.total > a.total && (b.busy - a.busy) / (b.total - a.total) < 0.15) return;
+  }
 }
 
 /** CPU used between two samples: the machine's, dockerd's and containerd's, and the plugin's own and its children's. */
@@ -497,6 +513,11 @@ async function sequentialRounds(modes: Mode[]): Promise<{ times: Times; marks: M
     progress(`round ${i + 1}/${ROUNDS}`);
     for (let j = 0; j < modes.length; j++) {
       const m = modes[(i + j) % modes.length] as Mode; // rotate the order: no kind always runs first
+      // Each start on a quiet machine: the background DELs of the other columns' last starts (a
+      // user runs one plugin, not four) and podman's cleanup after its last start (conmon runs it
+      // after `podman run --rm` returned) would otherwise share the cores with this one.
+      await Promise.all(plugins.map((p) => backgroundDone(p)));
+      await machineQuiet();
       times[m.key]?.push(await timed(m.start));
     }
   }

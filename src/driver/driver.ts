@@ -109,6 +109,8 @@ export class CniShimDriver implements NetworkDriver {
       now,
       network: (id) => this.network(id),
       afterJoin: leases ? (rec, list) => leases.follow(rec, list) : undefined,
+      // Where new endpoints join in their sandbox, the look inside it can start with the request.
+      joinArrived: (req) => (choice.decide().kind === "in-sandbox" ? inSandbox.prefetch(req.EndpointID, req.SandboxKey) : undefined),
     });
     this.reconciler = new Reconciler({
       state,

@@ -41,6 +41,8 @@ export interface EndpointsDeps {
   teardownMode: TeardownMode;
   now: Clock;
   network(id: string): Promise<NetworkRecord>;
+  /** Join arrived: work that needs only the request may start before the lock and the record (in-sandbox.ts prefetch). */
+  joinArrived?(req: api.JoinRequest): void;
   /** After a Join was saved (dhcp chains move their lease into the container: dhcp-leases.ts). */
   afterJoin?(rec: EndpointRecord, list: LoadedConfList): void;
 }
@@ -207,6 +209,7 @@ export class Endpoints {
 
   async join(req: api.JoinRequest): Promise<api.JoinResponse> {
     const clock = phaseClock();
+    this.deps.joinArrived?.(req);
     return this.deps.locks.run(req.EndpointID, async () => {
       clock.mark("lock");
       const rec = await this.deps.state.getEndpoint(req.EndpointID);

@@ -40,6 +40,29 @@ describe("in-sandbox attach", () => {
     expect(await h.state.getEndpoint(A)).toMatchObject({ phase: "joined", sandboxKey: KEY, ifName: "eth0" });
   });
 
+  it("looks inside the namespace once per Join, started as the Join arrives; a look that failed that early is made again", async () => {
+    const looks: string[] = [];
+    const look = h.host.lookInside;
+    let failFirst = false;
+    h.host.lookInside = (nsFile: string) => {
+      looks.push(nsFile);
+      if (failFirst) {
+        failFirst = false;
+        return Promise.reject(new Error("no namespace yet"));
+      }
+      return look(nsFile);
+    };
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    await join(A);
+    expect(looks).toEqual([KEY]);
+    failFirst = true;
+    await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
+    h.host.sandboxes.set("/var/run/docker/netns/b", []);
+    await join(B, "/var/run/docker/netns/b");
+    expect(looks).toEqual([KEY, "/var/run/docker/netns/b", "/var/run/docker/netns/b"]);
+    expect(h.cni.adds.map((a) => a.ifName)).toEqual(["eth0", "eth0"]);
+  });
+
   it("names the interface after those already in the namespace (docker network connect)", async () => {
     h.host.sandboxLinks.set(KEY, ["eth0", "eth2"]);
     await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
