@@ -5,6 +5,7 @@
 import { readdir } from "node:fs/promises";
 import { addNetns, deleteNetns, netnsExists, NETNS_DIR } from "./netns.js";
 import { log } from "../util/log.js";
+import { ownedByLiveProcess, processAlive } from "../util/pid.js";
 
 const POOL_RE = /^cni-shim-p(\d+)-\d+$/;
 
@@ -12,19 +13,7 @@ const POOL_RE = /^cni-shim-p(\d+)-\d+$/;
 export const isPreparedNetns = (name: string) => POOL_RE.test(name);
 
 /** One a live process prepared: its pool, not a leftover (leak checks use this). */
-export function isLivePreparedNetns(name: string): boolean {
-  const m = POOL_RE.exec(name);
-  return !!m && alive(Number(m[1]));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+export const isLivePreparedNetns = (name: string): boolean => ownedByLiveProcess(POOL_RE, name);
 
 /** Numbers the names across every pool of the process, so that no two ever share one. */
 let seq = 0;
@@ -79,7 +68,7 @@ export class NetnsPool {
     const removed: string[] = [];
     for (const name of await readdir(NETNS_DIR).catch(() => [] as string[])) {
       const m = POOL_RE.exec(name);
-      if (!m || referenced.has(name) || alive(Number(m[1]))) continue;
+      if (!m || referenced.has(name) || processAlive(Number(m[1]))) continue;
       await deleteNetns(name).then(
         () => removed.push(name),
         (err: Error) => log.warn("could not remove a staging namespace left by an earlier process", { netns: name, error: err.message }),

@@ -15,6 +15,7 @@ import { mkdir, readdir, readlink, symlink, unlink } from "node:fs/promises";
 import { NETNS_DIR, netnsPath } from "./netns.js";
 import { LOOK_BATCH, lookInside, parseLook, type SandboxLook } from "./sandbox.js";
 import { log } from "../util/log.js";
+import { ownedByLiveProcess, processAlive } from "../util/pid.js";
 
 const LINK_RE = /^cni-shim-l(\d+)-\d+$/;
 const LOOK_TIMEOUT_MS = 10_000;
@@ -22,26 +23,14 @@ const LOOK_TIMEOUT_MS = 10_000;
 const STANDBY_SCRIPT = 'read -r ns || exit 0; exec ip -n "$ns" -j -batch -';
 
 /** A look link of a live process (transient, not a leftover: leak checks use this). */
-export function isLiveLookLink(name: string): boolean {
-  const m = LINK_RE.exec(name);
-  return !!m && alive(Number(m[1]));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+export const isLiveLookLink = (name: string): boolean => ownedByLiveProcess(LINK_RE, name);
 
 /** Look links of processes killed in the middle of a look. */
 export async function sweepLookLinks(): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await readdir(NETNS_DIR).catch(() => [] as string[])) {
     const m = LINK_RE.exec(name);
-    if (!m || alive(Number(m[1]))) continue;
+    if (!m || processAlive(Number(m[1]))) continue;
     // Only a symlink: never unlink a mounted namespace that happens to have such a name.
     if ((await readlink(netnsPath(name)).catch(() => undefined)) === undefined) continue;
     await unlink(netnsPath(name)).then(
