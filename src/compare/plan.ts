@@ -5,7 +5,7 @@ import type Docker from "dockerode";
 import type { LoadedConfList } from "../cni/config.js";
 import type { ConfList } from "../cni/schemas.js";
 import { hostLocalRanges } from "../cni/host-local.js";
-import { firstHost, parseCidr, subnetOf } from "../util/ip.js";
+import { firstHost, isRealSubnet, parseCidr, subnetOf } from "../util/ip.js";
 import { run } from "../util/command.js";
 import { canBind } from "../driver/ports.js";
 
@@ -83,14 +83,24 @@ export function columnPorts(first: number): [number, number, number] {
 
 // ---- host look-ups ---------------------------------------------------------------------------
 
+/**
+ * The subnets that compare's /24 must not overlap: route destinations and Docker networks' pools,
+ * without the default route and the whole-family pools of null-IPAM networks (0.0.0.0/0, ::/0),
+ * which would overlap every candidate. A null-IPAM network's real subnet shows in the host's
+ * routes once its chain has run.
+ */
+export function subnetsInUse(routeDsts: string[], networks: Array<{ IPAM?: { Config?: Array<{ Subnet?: string }> } }>): string[] {
+  const pools = networks.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet));
+  return [...routeDsts, ...pools].filter((d): d is string => d !== "default" && isRealSubnet(d));
+}
+
 /** IPv4 subnets already in use: host routes (all tables) and Docker networks' pools. */
 export async function usedSubnets(docker: Docker): Promise<string[]> {
   const routes = JSON.parse((await run("ip", ["-j", "-4", "route", "show", "table", "all"])) || "[]") as Array<{ dst: string }>;
-  const out = routes.map((r) => r.dst).filter((d) => d !== "default" && parseCidr(d));
-  for (const n of await docker.listNetworks()) {
-    for (const c of (n.IPAM?.Config ?? []) as Array<{ Subnet?: string }>) if (c.Subnet) out.push(c.Subnet);
-  }
-  return out;
+  return subnetsInUse(
+    routes.map((r) => r.dst),
+    (await docker.listNetworks()) as Array<{ IPAM?: { Config?: Array<{ Subnet?: string }> } }>,
+  );
 }
 
 /** Is a host port free: nothing listens on it and no NAT rule (e.g. portmap's) catches it? */

@@ -94,6 +94,15 @@ export function bigIntToAddress(n: bigint, family: 4 | 6): string {
 
 export const familyBits = (family: 4 | 6) => (family === 4 ? 32 : 128);
 
+/**
+ * Does a CIDR name a real subnet? Docker records a null-IPAM network's pools as 0.0.0.0/0 and
+ * ::/0 (or none): a whole family says nothing about which addresses the network uses.
+ */
+export function isRealSubnet(text: string | undefined): boolean {
+  const c = text ? parseCidr(text) : undefined;
+  return !!c && c.prefix > 0;
+}
+
 /** First and last address of a CIDR ("default" counts as the family's /0). */
 export function cidrRange(text: string, family?: 4 | 6): { family: 4 | 6; first: bigint; last: bigint; prefix: number } | undefined {
   const c = text === "default" && family ? parseCidr(family === 4 ? "0.0.0.0/0" : "::/0") : parseCidr(text);

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { IMAGE, cleanup, docker, httpGet, leaked, rand, requirePrerequisites, settledSnapshot, sh, startPlugin, waitFor, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
+import { IMAGE, cleanup, docker, httpGet, rand, requirePrerequisites, sh, startPlugin, waitFor, type PluginHandle } from "../helpers/e2e.js";
+import { leaked, settledSnapshot, type HostSnapshot } from "../helpers/host-snapshot.js";
 
 const id = rand();
 const project = `csc${id}`;

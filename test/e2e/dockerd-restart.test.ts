@@ -3,7 +3,8 @@
 // must not touch what Docker still uses.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readdir } from "node:fs/promises";
-import { CLI, IMAGE, cleanup, docker, dockerdUp, killDockerd, leaked, rand, requirePrerequisites, sh, settledSnapshot, startPlugin, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
+import { CLI, IMAGE, cleanup, docker, dockerdUp, killDockerd, rand, requirePrerequisites, sh, startPlugin, type PluginHandle } from "../helpers/e2e.js";
+import { leaked, settledSnapshot, type HostSnapshot } from "../helpers/host-snapshot.js";
 
 async function restartDockerd(): Promise<void> {
   await killDockerd();

@@ -1,6 +1,7 @@
 // The README scenario end to end: real dockerd, real CNI plugins, the embedded default config.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IMAGE, cleanup, containerNet, docker, httpGet, leaked, rand, requirePrerequisites, sh, settledSnapshot, startPlugin, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
+import { IMAGE, cleanup, containerNet, docker, httpGet, rand, requirePrerequisites, sh, startPlugin, type PluginHandle } from "../helpers/e2e.js";
+import { leaked, settledSnapshot, type HostSnapshot } from "../helpers/host-snapshot.js";
 
 describe("docker network on the embedded default CNI config", () => {
   let plugin: PluginHandle;

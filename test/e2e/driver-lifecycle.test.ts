@@ -1,7 +1,8 @@
 // docker network connect/disconnect on running containers, and restarts of the plugin with
 // live containers: teardown must still be complete.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IMAGE, cleanup, containerNet, docker, leaked, pluginCall, rand, requirePrerequisites, sh, settledSnapshot, startPlugin, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
+import { IMAGE, cleanup, containerNet, docker, pluginCall, rand, requirePrerequisites, sh, startPlugin, type PluginHandle } from "../helpers/e2e.js";
+import { leaked, settledSnapshot, type HostSnapshot } from "../helpers/host-snapshot.js";
 
 describe("endpoint lifecycle", () => {
   let plugin: PluginHandle;

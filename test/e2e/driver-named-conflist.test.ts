@@ -5,7 +5,8 @@ import { mkdtemp, writeFile, chmod, rm, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bridgePlugin } from "../helpers/conflists.js";
-import { IMAGE, cleanup, containerNet, docker, leaked, rand, requirePrerequisites, sh, settledSnapshot, startPlugin, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
+import { IMAGE, cleanup, containerNet, docker, rand, requirePrerequisites, sh, startPlugin, type PluginHandle } from "../helpers/e2e.js";
+import { leaked, settledSnapshot, type HostSnapshot } from "../helpers/host-snapshot.js";
 
 const id = rand();
 const octet = 100 + (parseInt(id.slice(0, 2), 16) % 100);

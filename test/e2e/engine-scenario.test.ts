@@ -3,7 +3,8 @@
 // connect/disconnect of a running container onto a second cni-shim network, restart, and nothing
 // left behind.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ENGINE, IMAGE, attachPathOf, cleanup, containerNet, docker, httpGet, leaked, rand, requirePrerequisites, settledSnapshot, startPlugin, waitFor, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
+import { ENGINE, IMAGE, attachPathOf, cleanup, containerNet, docker, httpGet, rand, requirePrerequisites, startPlugin, waitFor, type PluginHandle } from "../helpers/e2e.js";
+import { leaked, settledSnapshot, type HostSnapshot } from "../helpers/host-snapshot.js";
 
 const httpd = ["httpd", "-f", "-p", "80", "-h", "/www"];
 

@@ -11,7 +11,8 @@ import { execa } from "execa";
 import { access, mkdtemp, readdir, readFile, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLI, DOCKER_CLI, IMAGE, ROOT, SERVE_NODE_FLAGS, docker, httpGet, leaked, rand, requirePrerequisites, sh, snapshot, startPlugin, waitFor, type HostSnapshot, cleanup } from "../helpers/e2e.js";
+import { CLI, DOCKER_CLI, IMAGE, ROOT, SERVE_NODE_FLAGS, docker, httpGet, rand, requirePrerequisites, sh, startPlugin, waitFor, cleanup } from "../helpers/e2e.js";
+import { leaked, snapshot, type HostSnapshot } from "../helpers/host-snapshot.js";
 
 const BASE = process.env.CNI_SHIM_PLUGIN_BASE ?? "cni-shim-base:local";
 const STATE_DIR = "/var/lib/cni-shim";

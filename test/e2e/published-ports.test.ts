@@ -1,7 +1,8 @@
 // Published ports through CNI portmap: a host IP, a host-port range, host port 0 (any free
 // port) and udp, and `cni-shim endpoints` telling the user which host ports were chosen.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, IMAGE, cleanup, docker, httpGet, leaked, rand, requirePrerequisites, sh, settledSnapshot, startPlugin, type HostSnapshot, type PluginHandle } from "../helpers/e2e.js";
+import { CLI, IMAGE, cleanup, docker, httpGet, rand, requirePrerequisites, sh, startPlugin, type PluginHandle } from "../helpers/e2e.js";
+import { leaked, settledSnapshot, type HostSnapshot } from "../helpers/host-snapshot.js";
 
 describe("published ports", () => {
   let plugin: PluginHandle;

@@ -1,14 +1,12 @@
 // Shared harness for end-to-end tests: a real cni-shim process, the real dockerd, the real CNI
 // plugins. Missing prerequisites fail loudly: these tests never skip.
 import { execa, type ResultPromise } from "execa";
-import { mkdtemp, readdir, rm, access, constants } from "node:fs/promises";
+import { mkdtemp, rm, access, constants } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { existsSync, readFileSync } from "node:fs";
-import { isLivePreparedNetns } from "../../src/host/netns-pool.js";
-import { isLiveLookLink } from "../../src/host/sandbox-look.js";
 import { httpGet as getPage, socketAnswers, unixRequest } from "../../src/util/http.js";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -151,58 +149,6 @@ export function attachPathOf(plugin: PluginHandle): string | undefined {
   return undefined;
 }
 
-/** What a user would count to see whether anything leaked. */
-export interface HostSnapshot {
-  ipReservations: string[];
-  veths: string[];
-  netns: string[];
-  perContainerChains: string[];
-  cacheFiles: string[];
-}
-
-export async function snapshot(cacheDir?: string): Promise<HostSnapshot> {
-  const ipReservations: string[] = [];
-  try {
-    for (const net of await readdir("/var/lib/cni/networks")) {
-      for (const f of await readdir(join("/var/lib/cni/networks", net))) {
-        if (f !== "lock" && !f.startsWith("last_reserved_ip")) ipReservations.push(`${net}/${f}`);
-      }
-    }
-  } catch {
-    /* no dir yet */
-  }
-  const links = JSON.parse((await sh("ip", ["-j", "link", "show", "type", "veth"])).stdout || "[]") as Array<{ ifname: string }>;
-  // Staging namespaces a running plugin prepared ahead (cni-shim-p<pid>-<n>) are its pool, not
-  // leftovers; those of a process that is gone are.
-  const netns = (await sh("ip", ["netns", "list"])).stdout
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => l.split(" ")[0]!)
-    .filter((n) => !isLivePreparedNetns(n) && !isLiveLookLink(n));
-  const rules = (await sh("iptables-save", [])).stdout;
-  // bridge ipMasq chains CNI-<24 hex>, portmap CNI-DN-<hex>, firewall per-container rules.
-  const perContainerChains = [...new Set(rules.split("\n").filter((l) => l.startsWith(":")).map((l) => l.slice(1).split(" ")[0]!).filter((c) => /^CNI-(DN-)?[0-9a-f]{12,}$/.test(c)))];
-  let cacheFiles: string[] = [];
-  if (cacheDir) {
-    try {
-      cacheFiles = await readdir(join(cacheDir, "results"));
-    } catch {
-      cacheFiles = [];
-    }
-  }
-  return { ipReservations, veths: links.map((l) => l.ifname), netns, perContainerChains, cacheFiles };
-}
-
-/** Assert-friendly difference: what exists now that did not before. */
-export function leaked(before: HostSnapshot, after: HostSnapshot): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const key of Object.keys(before) as Array<keyof HostSnapshot>) {
-    const extra = after[key].filter((x) => !before[key].includes(x));
-    if (extra.length) out[key] = extra;
-  }
-  return out;
-}
-
 /** The page a published port serves. */
 export async function httpGet(port: number, host = "127.0.0.1", timeoutMs = 5_000): Promise<string> {
   return (await getPage(host, port, timeoutMs)).body;
@@ -243,11 +189,4 @@ export async function containerNet(name: string): Promise<{ addr: string; routes
 /** POST to the plugin socket the way Docker does (no Content-Type). */
 export function pluginCall(socketPath: string, path: string, body = ""): Promise<{ status: number; body: string }> {
   return unixRequest(socketPath, "POST", path, 30_000, body);
-}
-
-/** Snapshot after the plugin's background teardowns (DEL after DeleteEndpoint) have finished. */
-export async function settledSnapshot(plugin: PluginHandle): Promise<HostSnapshot> {
-  const res = await pluginCall(plugin.socket, "/CniShim.Settle", "{}");
-  if (res.status !== 200) throw new Error(`plugin did not settle: ${res.status} ${res.body}`);
-  return snapshot(plugin.cacheDir);
 }

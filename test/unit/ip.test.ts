@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { canonicalIP, firstHost, parseCidr, sameIP, subnetOf } from "../../src/util/ip.js";
+import { canonicalIP, firstHost, isRealSubnet, parseCidr, sameIP, subnetOf } from "../../src/util/ip.js";
 
 describe("address helpers", () => {
+  it("tells a real subnet from a null-IPAM pool (a whole family), an empty one or junk", () => {
+    for (const real of ["10.244.0.0/24", "10.0.0.5/32", "fd00::/64", "10.0.0.0/8"]) expect(isRealSubnet(real)).toBe(true);
+    for (const none of ["0.0.0.0/0", "::/0", "", undefined, "default", "not-a-cidr"]) expect(isRealSubnet(none)).toBe(false);
+  });
+
   it("normalises subnets of both families", () => {
     expect(subnetOf("10.1.2.5/24")).toBe("10.1.2.0/24");
     expect(subnetOf("172.18.0.0/16")).toBe("172.18.0.0/16");
