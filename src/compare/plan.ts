@@ -99,7 +99,7 @@ export async function usedSubnets(docker: Docker): Promise<string[]> {
   const routes = JSON.parse((await run("ip", ["-j", "-4", "route", "show", "table", "all"])) || "[]") as Array<{ dst: string }>;
   return subnetsInUse(
     routes.map((r) => r.dst),
-    (await docker.listNetworks()) as Array<{ IPAM?: { Config?: Array<{ Subnet?: string }> } }>,
+    await docker.listNetworks(),
   );
 }
 
