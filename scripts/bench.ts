@@ -50,8 +50,8 @@ import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseCniPath } from "../cni/plugins.js";
-import { socketAnswers, unixRequest } from "../util/http.js";
+import { parseCniPath } from "../src/cni/plugins.js";
+import { socketAnswers, unixRequest } from "../src/util/http.js";
 
 const ROUNDS = Number(process.argv[2] ?? 11);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`rounds must be a positive integer, got "${process.argv[2]}"`);

@@ -33,10 +33,10 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { existsSync, createWriteStream, readFileSync, type WriteStream } from "node:fs";
 import { parseArgs } from "node:util";
-import { isLivePreparedNetns } from "../host/netns-pool.js";
-import { isLiveLookLink } from "../host/sandbox-look.js";
-import { run } from "../util/command.js";
-import { httpGet, socketAnswers, unixRequest } from "../util/http.js";
+import { isLivePreparedNetns } from "../src/host/netns-pool.js";
+import { isLiveLookLink } from "../src/host/sandbox-look.js";
+import { run } from "../src/util/command.js";
+import { httpGet, socketAnswers, unixRequest } from "../src/util/http.js";
 import { mulberry32 } from "./soak/random.js";
 
 // dist/scripts/soak.js: the repository is two levels up.
