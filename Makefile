@@ -29,6 +29,9 @@ run: deps build docker-up
 	@mkdir -p /etc/cni/net.d # the conf dir -o cni.network=NAME searches (the quick start copies a list there)
 	node $$(cat packaging/serve-node-flags) dist/cli/main.js serve
 
+# shellcheck (Debian's, make deps installs it) on every tracked .sh: zero findings.
+SHELLCHECK = git ls-files -z '*.sh' | xargs -0 shellcheck
+
 # Everything on the system's Docker 20.10, the driver's scenarios on Docker 26.1 and 28.5
 # (scripts/engine.sh runs them beside it), and a summary per engine (scripts/test-matrix.sh).
 # ENGINES="20 28" runs fewer engines.
@@ -36,6 +39,7 @@ test: deps build
 	npx tsc -p tsconfig.test.json
 	npx eslint .
 	npx knip
+	$(SHELLCHECK)
 	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) bash scripts/test-matrix.sh
 
 # The heavier rest of the engine matrix on Docker 26.1 and 28.5: a dockerd crash, one compare, the
@@ -46,11 +50,12 @@ test-engines: deps build
 test-unit: build
 	npx vitest run test/unit
 
-# Type-aware ESLint (eslint.config.js) and knip (knip.json: unused files, exports, dependencies);
-# `make test` runs both and fails on any finding.
+# Type-aware ESLint (eslint.config.js), knip (knip.json: unused files, exports, dependencies) and
+# shellcheck on every tracked .sh; `make test` runs them all and fails on any finding.
 lint: $(NODE_MODULES_STAMP)
 	npx eslint .
 	npx knip
+	$(SHELLCHECK)
 
 # Figures, no assertions (scripts/bench.ts): Docker's bridge, cni-shim and podman + CNI on the same
 # chain; installs podman when missing. BENCH_ARGS sets the rounds (default 11), e.g. BENCH_ARGS=5.

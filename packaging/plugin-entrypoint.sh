@@ -24,7 +24,7 @@ fi
 case "$backend" in
   nft | legacy)
     for tool in iptables ip6tables; do
-      [ -x "/usr/sbin/$tool-$backend" ] && update-alternatives --quiet --set "$tool" "/usr/sbin/$tool-$backend" || true
+      if [ -x "/usr/sbin/$tool-$backend" ]; then update-alternatives --quiet --set "$tool" "/usr/sbin/$tool-$backend" || true; fi
     done
     ;;
   *) echo "cni-shim plugin: CNI_SHIM_IPTABLES_BACKEND must be auto, nft or legacy, not \"$backend\"" >&2; exit 2 ;;

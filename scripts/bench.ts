@@ -50,8 +50,8 @@ import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseCniPath } from "../cni/plugins.js";
-import { socketAnswers, unixRequest } from "../util/http.js";
+import { parseCniPath } from "../src/cni/plugins.js";
+import { socketAnswers, unixRequest } from "../src/util/http.js";
 
 const ROUNDS = Number(process.argv[2] ?? 11);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`rounds must be a positive integer, got "${process.argv[2]}"`);
@@ -795,6 +795,22 @@ function printParallel(bridge: Parallel, shims: { shim: Shim; par: Parallel; att
   }
 }
 
+/** Parallel starts on Docker's bridge and on each background cni-shim, with its RSS after. */
+async function parallelRuns(bridgeNet: string, shims: Shim[]) {
+  progress(`parallel: ${PARALLEL.containers} containers on Docker's bridge`);
+  const parBridge = await parallelStarts(bridgeNet, "pbr");
+  const parallel: { shim: Shim; par: Parallel; atts: Attachment[]; rssAfter: number }[] = [];
+  for (const shim of shims.filter((sh) => sh.plugin.teardown === "background")) {
+    progress(`parallel: ${PARALLEL.containers} containers on cni-shim ${shim.key}`);
+    const { plugin } = shim;
+    const mark = plugin.logs.length;
+    const par = await parallelStarts(shim.net.name, `p${plugin.attach}`, () => rssMiB(plugin.proc.pid), plugin.proc.pid);
+    await settle(plugin);
+    parallel.push({ shim, par, atts: attachments(plugin, mark), rssAfter: await rssMiB(plugin.proc.pid) });
+  }
+  return [parBridge, parallel] as const;
+}
+
 // ---- main --------------------------------------------------------------------------------------
 
 async function main() {
@@ -846,17 +862,7 @@ async function main() {
   for (const sh of shims) console.log(`  ${sh.key}: ${(atts[sh.key] ?? []).length} starts: ${pathCounts(atts[sh.key] ?? [])}`);
 
   // 3 + 4: parallel starts, RSS with the 50 endpoints up and after they are gone.
-  progress(`parallel: ${PARALLEL.containers} containers on Docker's bridge`);
-  const parBridge = await parallelStarts(bridgeNet.name, "pbr");
-  const parallel: { shim: Shim; par: Parallel; atts: Attachment[]; rssAfter: number }[] = [];
-  for (const shim of shims.filter((sh) => sh.plugin.teardown === "background")) {
-    progress(`parallel: ${PARALLEL.containers} containers on cni-shim ${shim.key}`);
-    const { plugin } = shim;
-    const mark = plugin.logs.length;
-    const par = await parallelStarts(shim.net.name, `p${plugin.attach}`, () => rssMiB(plugin.proc.pid), plugin.proc.pid);
-    await settle(plugin);
-    parallel.push({ shim, par, atts: attachments(plugin, mark), rssAfter: await rssMiB(plugin.proc.pid) });
-  }
+  const [parBridge, parallel] = await parallelRuns(bridgeNet.name, shims);
   printParallel(parBridge, parallel);
 
   // 5: back to back on Docker's bridge, and on a Docker-IPAM and a null-IPAM network of each background cni-shim.

@@ -113,6 +113,7 @@ make_namespaces() {
   touch "$run/mnt"
   unshare --mount="$run/mnt" --propagation slave true
   # A sysfs of the engine's network namespace, and its network parts over the host's.
+  # shellcheck disable=SC2016 # the script's own variables, expanded by the sh inside the namespaces
   nsenter --mount="$run/mnt" --net="/run/netns/$netns" sh -euc '
     d=$(mktemp -d); mount -t sysfs sysfs "$d"
     mount --bind "$d/class/net" /sys/class/net
@@ -167,8 +168,8 @@ start_dockerd() {
 }
 
 wait_api() {
-  local sock=$1 i
-  for i in $(seq 1 240); do
+  local sock=$1
+  for _ in $(seq 1 240); do
     curl -sf --max-time 2 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && return 0
     sleep 0.5
   done
@@ -212,9 +213,9 @@ kill_engine() {
     local pid
     pid=$(for p in $(pgrep -x dockerd); do if [ "$(readlink "/proc/$p/exe")" = /usr/sbin/dockerd ]; then echo "$p"; fi; done | head -1)
     [ -n "$pid" ] || return 0
-    local cd=""
-    [ "$with_containerd" = --containerd ] && cd=$(pgrep -P "$pid" -x containerd || true)
-    kill -9 "$pid" $cd 2>/dev/null || true
+    local also=()
+    [ "$with_containerd" = --containerd ] && mapfile -t also < <(pgrep -P "$pid" -x containerd)
+    kill -9 "$pid" "${also[@]}" 2>/dev/null || true
     # Gone, not a zombie: a new dockerd refuses to start while the pid of its pid file exists.
     for _ in $(seq 1 300); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
     return 0
@@ -236,9 +237,9 @@ down() {
   [ "$engine" = 20 ] && die "engine 20 is the system's dockerd: the harness never stops it"
   if alive "$run/dockerd.pid"; then
     # Containers first, while dockerd can still tear their networking down.
-    local ids
-    ids=$(DOCKER_HOST="unix://$run/docker.sock" timeout 60 "$root/usr/bin/docker" ps -aq 2>/dev/null || true)
-    [ -z "$ids" ] || DOCKER_HOST="unix://$run/docker.sock" timeout 120 "$root/usr/bin/docker" rm -f $ids >/dev/null 2>&1 || true
+    local -a ids
+    mapfile -t ids < <(DOCKER_HOST="unix://$run/docker.sock" timeout 60 "$root/usr/bin/docker" ps -aq 2>/dev/null)
+    [ ${#ids[@]} -eq 0 ] || DOCKER_HOST="unix://$run/docker.sock" timeout 120 "$root/usr/bin/docker" rm -f "${ids[@]}" >/dev/null 2>&1 || true
     kill -TERM "$(cat "$run/dockerd.pid")" 2>/dev/null || true
     for _ in $(seq 1 150); do alive "$run/dockerd.pid" || break; sleep 0.2; done
   fi

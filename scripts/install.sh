@@ -36,6 +36,7 @@ install)
   mkdir -p "$DESTDIR$BINDIR"
   # serve runs with the node flags of packaging/serve-node-flags (a smaller footprint for a daemon).
   flags=$(cat packaging/serve-node-flags)
+  # shellcheck disable=SC2016 # "$1" and "$@" are the wrapper's own arguments, written as they are
   printf '#!/bin/sh\nif [ "$1" = serve ]; then exec %s %s %s "$@"; fi\nexec %s %s "$@"\n' "$NODE" "$flags" "$app/dist/cli/main.js" "$NODE" "$app/dist/cli/main.js" >"$DESTDIR$BINDIR/cni-shim"
   chmod 0755 "$DESTDIR$BINDIR/cni-shim"
 
@@ -72,7 +73,7 @@ uninstall)
       echo "uninstall: keeping $SYSCONFDIR/default/cni-shim (edited)"
     fi
   fi
-  have_systemd && systemctl daemon-reload || true
+  if have_systemd; then systemctl daemon-reload || true; fi
   echo "uninstall: removed cni-shim (state in /var/lib/cni-shim and /var/lib/cni is kept)"
   ;;
 *)

@@ -17,6 +17,7 @@ node_bin=$(command -v node) || { echo "plugin-base: node is not installed" >&2; 
 node_major=$("$node_bin" -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then echo "plugin-base: $node_bin is Node $node_major; cni-shim needs Node 20 or later" >&2; exit 1; fi
 
+# shellcheck source=/dev/null # the build machine's own, read at run time
 . /etc/os-release
 suite=${SUITE:-${VERSION_CODENAME:-bookworm}}
 # The mirror this machine's apt already uses for Debian itself (deb822 or one-line format).

@@ -3,7 +3,7 @@
 # on Debian trixie's Docker 26.1 and sid's Docker 28.5 (scripts/engine.sh fetches and runs them
 # beside the system's), and a summary per engine. ENGINES=20 (or "20 28") runs fewer.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 IMAGE=${CNI_SHIM_TEST_IMAGE:-cni-shim-busybox:latest}
 if [ "${SUITE:-test}" = engines ]; then ENGINES=${ENGINES:-26 28}; else ENGINES=${ENGINES:-20 26 28}; fi
 OUT=build/test-results
@@ -40,6 +40,7 @@ EOF
 
 declare -A VERSION SECONDS_OF RC
 started_engines=()
+# shellcheck disable=SC2317 # run by the EXIT trap below
 stop_engines() { for e in "${started_engines[@]}"; do [ -z "$e" ] || bash scripts/engine.sh down "$e" || true; done; }
 trap stop_engines EXIT
 
@@ -78,6 +79,7 @@ for e in $ENGINES; do
 done
 # The failed tests by name, last: CI keeps only the tail of what make test prints.
 for e in $ENGINES; do
+  # shellcheck disable=SC2016 # ${...} are the script's JavaScript template literals
   node -e '
     const fs = require("fs");
     let r;
