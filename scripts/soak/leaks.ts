@@ -1,55 +1,83 @@
 // The leak check: what of the host a phase may leave behind (addresses, links, namespaces,
-// iptables chains and rules, the plugin's records), before and after.
-import { readdir } from "node:fs/promises";
+// iptables chains and rules, the plugin's records), before and after. What live endpoints and
+// running containers hold at the "after" look is not counted (live-owners.ts): the host may run
+// the user's own networks, whose --restart always containers come back from a dockerd kill with
+// new veths, addresses and rules.
+import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { isLivePreparedNetns } from "../../src/host/netns-pool.js";
 import { isLiveLookLink } from "../../src/host/sandbox-look.js";
 import type { Plugin } from "./plugin.js";
+import { chainsWithOwners, liveOwners, netnsOfLive, reservationOwner, ruleOfLive, type LiveOwners } from "./live-owners.js";
+import { DOCKER } from "./settings.js";
 import { must, sh } from "./shell.js";
 
-export type Snapshot = Record<"ipReservations" | "veths" | "bridges" | "netns" | "chains" | "rules" | "cacheFiles" | "endpointRecords" | "networkRecords", string[]>;
-export type Leaks = Partial<Snapshot>;
+type Kind = "ipReservations" | "veths" | "bridges" | "netns" | "chains" | "rules" | "cacheFiles" | "endpointRecords" | "networkRecords";
+/** Each kind's items, and ("kind:item") those a live endpoint or running container holds. */
+export type Snapshot = Record<Kind, string[]> & { liveOwned: string[] };
+export type Leaks = Partial<Record<Kind, string[]>>;
 export const ifnames = (json: string) => (JSON.parse(json || "[]") as { ifname: string }[]).map((l) => l.ifname);
 
-async function ipReservations(): Promise<string[]> {
+async function ipReservations(live: LiveOwners, liveOwned: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const net of await readdir("/var/lib/cni/networks").catch(() => [])) {
     for (const f of await readdir(join("/var/lib/cni/networks", net)).catch(() => [])) {
-      if (f !== "lock" && !f.startsWith("last_reserved_ip")) out.push(`${net}/${f}`);
+      if (f === "lock" || f.startsWith("last_reserved_ip")) continue;
+      out.push(`${net}/${f}`);
+      const owner = reservationOwner(await readFile(join("/var/lib/cni/networks", net, f), "utf8").catch(() => ""));
+      if (live.endpointIds.has(owner)) liveOwned.push(`ipReservations:${net}/${f}`);
     }
   }
   return out;
 }
 
 /** Per-attachment iptables chains and rules; global chains (CNI-FORWARD...) stay by design. */
-async function iptablesState(): Promise<{ chains: string[]; rules: string[] }> {
+async function iptablesState(live: LiveOwners, liveOwned: string[]): Promise<{ chains: string[]; rules: string[] }> {
   const rules: string[] = [];
   const chains: string[] = [];
   for (const tool of ["iptables-save", "ip6tables-save"]) {
     const text = (await sh(tool, [])).out;
+    for (const [c, owners] of chainsWithOwners(text)) {
+      chains.push(`${tool}:${c}`);
+      if (owners.some((o) => live.endpointIds.has(o))) liveOwned.push(`chains:${tool}:${c}`);
+    }
     for (const l of text.split("\n")) {
-      if (l.startsWith(":") && /^:CNI-(DN-)?[0-9a-f]{12,}/.test(l)) chains.push(`${tool}:${l.slice(1).split(" ")[0] ?? ""}`);
       // The plugins' id comments, jumps to per-attachment chains, the firewall plugin's per-address rules.
-      if (l.startsWith("-A") && (/ id: \\"/.test(l) || / -j CNI-(DN-)?[0-9a-f]{12,}/.test(l) || /^-A CNI-FORWARD .*-[sd] [0-9a-f.:]+\/(32|128)/.test(l))) rules.push(`${tool}:${l}`);
+      if (!(l.startsWith("-A") && (/ id: \\"/.test(l) || / -j CNI-(DN-)?[0-9a-f]{12,}/.test(l) || /^-A CNI-FORWARD .*-[sd] [0-9a-f.:]+\/(32|128)/.test(l)))) continue;
+      rules.push(`${tool}:${l}`);
+      if (ruleOfLive(l, live)) liveOwned.push(`rules:${tool}:${l}`);
     }
   }
   return { chains, rules };
 }
 
+const exec = async (file: string, args: string[]) => {
+  const r = await sh(file, args);
+  return r.ok ? r.out : "";
+};
+
 export async function snapshot(plugin: Plugin | undefined): Promise<Snapshot> {
-  const veths = ifnames(await must("ip", ["-j", "link", "show", "type", "veth"]));
+  const live = await liveOwners(exec, DOCKER);
+  const liveOwned: string[] = [];
+  const links = JSON.parse((await must("ip", ["-j", "link", "show", "type", "veth"])) || "[]") as Array<{ ifname: string; ifindex: number }>;
+  const veths = links.map((l) => l.ifname);
+  for (const l of links) if (live.vethPeers.has(l.ifindex)) liveOwned.push(`veths:${l.ifname}`);
   const bridges = ifnames(await must("ip", ["-j", "link", "show", "type", "bridge"]));
   // A running plugin's prepared staging namespaces (cni-shim-p<pid>-<n>) are its pool, not leaks.
   const netns = (await must("ip", ["netns", "list"])).split("\n").filter(Boolean).map((l) => l.split(" ")[0] ?? l).filter((n) => !isLivePreparedNetns(n) && !isLiveLookLink(n));
+  for (const n of netns) if (netnsOfLive(n, live)) liveOwned.push(`netns:${n}`);
   const cacheFiles = plugin ? await readdir(join(plugin.cacheDir, "results")).catch(() => []) : [];
   const records = plugin ? await plugin.records() : { endpoints: [], networks: [] };
-  return { ipReservations: await ipReservations(), veths, bridges, netns, ...(await iptablesState()), cacheFiles, endpointRecords: records.endpoints, networkRecords: records.networks };
+  const iptables = await iptablesState(live, liveOwned);
+  return { ipReservations: await ipReservations(live, liveOwned), veths, bridges, netns, ...iptables, cacheFiles, endpointRecords: records.endpoints, networkRecords: records.networks, liveOwned };
 }
+
+const KINDS: Kind[] = ["ipReservations", "veths", "bridges", "netns", "chains", "rules", "cacheFiles", "endpointRecords", "networkRecords"];
 
 export function leaked(before: Snapshot, after: Snapshot): Leaks {
   const out: Leaks = {};
-  for (const k of Object.keys(before) as (keyof Snapshot)[]) {
-    const extra = after[k].filter((x) => !before[k].includes(x));
+  for (const k of KINDS) {
+    const extra = after[k].filter((x) => !before[k].includes(x) && !after.liveOwned.includes(`${k}:${x}`));
     if (extra.length) out[k] = extra;
   }
   return out;

@@ -12,14 +12,23 @@ export interface LiveOwners {
   endpointIds: Set<string>;
   /** Host ifindexes of veth peers inside running containers. */
   vethPeers: Set<number>;
+  /** The addresses of those endpoints (no prefix length), which the firewall plugin's rules name. */
+  addresses: Set<string>;
 }
 
 export async function liveOwners(exec: Exec, dockerCli: string): Promise<LiveOwners> {
   const endpointIds = new Set<string>();
   const vethPeers = new Set<number>();
+  const addresses = new Set<string>();
   const nets = (await exec(dockerCli, ["network", "ls", "-q"])).split("\n").filter(Boolean);
   if (nets.length) {
-    for (const id of (await exec(dockerCli, ["network", "inspect", "--format", "{{range .Containers}}{{.EndpointID}} {{end}}", ...nets])).split(/\s+/)) if (id) endpointIds.add(id);
+    const format = "{{range .Containers}}{{.EndpointID}} {{.IPv4Address}} {{.IPv6Address}}\n{{end}}";
+    for (const line of (await exec(dockerCli, ["network", "inspect", "--format", format, ...nets])).split("\n")) {
+      const [id, ...addrs] = line.trim().split(/\s+/);
+      if (!id) continue;
+      endpointIds.add(id);
+      for (const a of addrs) if (a) addresses.add(a.split("/")[0]!);
+    }
   }
   const running = (await exec(dockerCli, ["ps", "-q"])).split("\n").filter(Boolean);
   const pids = running.length ? (await exec(dockerCli, ["inspect", "--format", "{{.State.Pid}}", ...running])).split("\n").map(Number).filter((p) => p > 0) : [];
@@ -27,7 +36,7 @@ export async function liveOwners(exec: Exec, dockerCli: string): Promise<LiveOwn
     const links = JSON.parse((await exec("nsenter", ["-t", String(pid), "-n", "ip", "-j", "link", "show"])) || "[]") as Array<{ link_index?: number }>;
     for (const l of links) if (l.link_index) vethPeers.add(l.link_index);
   }
-  return { endpointIds, vethPeers };
+  return { endpointIds, vethPeers, addresses };
 }
 
 /** The CNI container id a host-local reservation file names (its first line). */
@@ -38,6 +47,13 @@ export const netnsOfLive = (name: string, live: LiveOwners) => [...live.endpoint
 
 /** The CNI container ids named by an iptables-save line's comment (`id: "<id>"`). */
 export const ruleOwner = (line: string) => /id: \\?"([0-9a-f]{12,})\\?"/.exec(line)?.[1];
+
+/** Is an iptables-save rule held by something live: its id comment, or a /32 or /128 of a live address (the firewall plugin's per-address rules)? */
+export function ruleOfLive(line: string, live: LiveOwners): boolean {
+  const id = ruleOwner(line);
+  if (id) return live.endpointIds.has(id);
+  return [...line.matchAll(/ -[sd] ([0-9a-f.:]+)\/(32|128)\b/g)].some((m) => live.addresses.has(m[1]!));
+}
 
 /** Per-attachment chains (bridge's ipMasq CNI-<hex>, portmap's CNI-DN-<hex>) with the ids the rules jumping to them name. */
 export function chainsWithOwners(iptablesSave: string): Map<string, string[]> {

@@ -2,7 +2,7 @@
 // and test/helpers/host-snapshot.ts): a leftover of a test is never excused because a user's
 // container happens to exist, and what a live endpoint holds is never a leak.
 import { describe, expect, it } from "vitest";
-import { chainsWithOwners, liveOwners, netnsOfLive, reservationOwner } from "../../scripts/soak/live-owners.js";
+import { chainsWithOwners, liveOwners, netnsOfLive, reservationOwner, ruleOfLive } from "../../scripts/soak/live-owners.js";
 import { leaked, type HostSnapshot } from "../helpers/host-snapshot.js";
 
 const LIVE = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
@@ -33,7 +33,7 @@ describe("leak checks beside the user's own containers", () => {
 
   it("reads a reservation's owner and matches namespaces by a live endpoint's short id", () => {
     expect(reservationOwner(`${LIVE}\neth0`)).toBe(LIVE);
-    const live = { endpointIds: new Set([LIVE]), vethPeers: new Set<number>() };
+    const live = { endpointIds: new Set([LIVE]), vethPeers: new Set<number>(), addresses: new Set<string>() };
     expect(netnsOfLive(`cni-shim-${LIVE.slice(0, 12)}`, live)).toBe(true);
     expect(netnsOfLive(`cni-shim-${GONE.slice(0, 12)}`, live)).toBe(false);
   });
@@ -43,7 +43,7 @@ describe("leak checks beside the user's own containers", () => {
     const answer = (file: string, args: string[]): string => {
       calls.push([file, ...args].join(" "));
       if (args[0] === "network" && args[1] === "ls") return "n1\nn2";
-      if (args[0] === "network") return `${LIVE} `;
+      if (args[0] === "network") return `${LIVE} 10.244.1.2/24 \n`;
       if (args[0] === "ps") return "c1";
       if (args[0] === "inspect") return "4242";
       if (file === "nsenter") return JSON.stringify([{ ifindex: 1, ifname: "lo" }, { ifindex: 2, ifname: "eth0", link_index: 17 }]);
@@ -52,7 +52,16 @@ describe("leak checks beside the user's own containers", () => {
     const owners = await liveOwners((file, args) => Promise.resolve(answer(file, args)), "/usr/bin/docker");
     expect(owners.endpointIds).toEqual(new Set([LIVE]));
     expect(owners.vethPeers).toEqual(new Set([17]));
+    expect(owners.addresses).toEqual(new Set(["10.244.1.2"]));
     expect(calls).toContain("nsenter -t 4242 -n ip -j link show");
+  });
+
+  it("tells the rules of live endpoints (by id comment, or the firewall plugin's /32) from others", () => {
+    const live = { endpointIds: new Set([LIVE]), vethPeers: new Set<number>(), addresses: new Set(["10.244.1.2"]) };
+    const lines = SAVE.split("\n").filter((l) => l.startsWith("-A"));
+    expect(lines.map((l) => ruleOfLive(l, live))).toEqual([true, true, false]);
+    expect(ruleOfLive("-A CNI-FORWARD -d 10.244.1.2/32 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", live)).toBe(true);
+    expect(ruleOfLive("-A CNI-FORWARD -s 10.244.1.3/32 -j ACCEPT", live)).toBe(false);
   });
 
   it("counts what is new and held by nothing live, and only that", () => {
