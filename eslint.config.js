@@ -17,10 +17,11 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
     },
   },
-  // scripts/: one job per function, each readable on one screen (the soak's phases, the fuzzer's cases).
+  // A function that fits on a screen does one thing (src, and the soak's phases and the fuzzer's
+  // cases in scripts/); table literals may say why they are longer.
   {
-    files: ["scripts/**/*.ts"],
-    rules: { "max-lines-per-function": ["error", { max: 60, skipBlankLines: true, skipComments: true }] },
+    files: ["src/**/*.ts", "scripts/**/*.ts"],
+    rules: { "max-lines-per-function": ["error", { max: 60, skipBlankLines: true, skipComments: true, IIFEs: true }] },
   },
   { files: ["**/*.js", "**/*.mjs"], ...tseslint.configs.disableTypeChecked },
 );

@@ -5,7 +5,8 @@ import type Docker from "dockerode";
 import { CniRuntime } from "../cni/runtime.js";
 import { confListFromObject, findConfList, parseConfFile, type LoadedConfList } from "../cni/config.js";
 import type { PortMapping } from "../cni/schemas.js";
-import type { AttachmentRecord, StateStore } from "../driver/state.js";
+import type { StateStore } from "../driver/state.js";
+import { attachmentRecords, type AttachmentRecord } from "./record.js";
 import { convergentDel } from "../teardown/convergent.js";
 import { log } from "../util/log.js";
 
@@ -36,15 +37,19 @@ export interface AttachOptions {
 }
 
 export class Attacher {
+  private readonly records: ReturnType<typeof attachmentRecords>;
+
   constructor(
     private readonly runtime: CniRuntime,
     private readonly docker: Docker,
-    private readonly state: StateStore,
+    state: StateStore,
     private readonly confDirs: string[],
-  ) {}
+  ) {
+    this.records = attachmentRecords(state);
+  }
 
   list(): Promise<AttachmentRecord[]> {
-    return this.state.listAttachments();
+    return this.records.list();
   }
 
   async attach(ref: string, opts: AttachOptions = {}): Promise<AttachmentRecord> {
@@ -88,7 +93,7 @@ export class Attacher {
       result: out.result,
       createdAt: new Date().toISOString(),
     };
-    await this.state.putAttachment(rec);
+    await this.records.put(rec);
     return rec;
   }
 
@@ -114,7 +119,7 @@ export class Attacher {
       label: { container: rec.containerName },
     });
     await this.runtime.del(confListFromObject(LOOPBACK_LIST, "built-in loopback"), { containerId: rec.containerId, ifName: "lo", netns: pid ? `/proc/${pid}/ns/net` : undefined, args: rec.cniArgs }).catch(() => undefined);
-    await this.state.deleteAttachment(rec);
+    await this.records.delete(rec);
     log.info("detached", { container: rec.containerName, network: rec.network });
   }
 

@@ -7,7 +7,7 @@ import type { Attacher } from "../attach/attach.js";
 import { confListFromObject, type LoadedConfList } from "../cni/config.js";
 import { CniRuntime } from "../cni/runtime.js";
 import type { ConfList, PortMapping } from "../cni/schemas.js";
-import { defaultNetworkName } from "../driver/translate.js";
+import { defaultNetworkName } from "../driver/names-from-ids.js";
 import * as api from "../libnetwork/schemas.js";
 import { parseCidr } from "../util/ip.js";
 import type { ColumnFacts, ColumnId } from "./model.js";

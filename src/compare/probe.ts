@@ -180,19 +180,6 @@ export async function collectFacts(docker: Docker, t: ProbeTarget, host: HostSta
   const ins = await inside(pid);
   const net = info.NetworkSettings.Networks?.[t.dockerNetwork] ?? {};
   const eth0 = ins.links.find((l) => l.name === "eth0") ?? ins.links.find((l) => l.peerIndex !== undefined);
-  const peer = eth0?.peerIndex !== undefined ? host.links.find((l) => l.ifindex === eth0.peerIndex) : undefined;
-  const bridge = peer?.master ? host.links.find((l) => l.ifname === peer.master) : undefined;
-  const ip = eth0?.addrs.find((a) => a.family === "inet")?.cidr;
-  const rules = ip
-    ? rulesFor(parseIptablesSave(host.iptables), {
-        ip: canonicalIP(ip)!,
-        subnet: t.network.subnet,
-        gateway: t.network.gateway,
-        bridge: peer?.master ?? t.network.bridge,
-        hostPort: t.publish.hostPort,
-        cniContainerId: t.cniContainerId,
-      }).map(formatRule)
-    : [];
   const gwbridge = await docker
     .getNetwork("docker_gwbridge")
     .inspect()
@@ -206,30 +193,7 @@ export async function collectFacts(docker: Docker, t: ProbeTarget, host: HostSta
     network: t.network,
     publish: t.publish,
     inside: ins,
-    host: {
-      veth: peer
-        ? {
-            name: peer.ifname,
-            ifindex: peer.ifindex,
-            mtu: peer.mtu,
-            ...(peer.master ? { master: peer.master } : {}),
-            hairpin: peer.linkinfo?.info_slave_data?.hairpin === true,
-            qdiscs: await qdiscsOf(peer.ifname),
-            vlans: peer.master ? await vlansOf(peer.ifname) : [],
-          }
-        : null,
-      bridge: bridge
-        ? {
-            name: bridge.ifname,
-            mtu: bridge.mtu,
-            addrs: (bridge.addr_info ?? []).filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`),
-            flags: bridge.flags ?? [],
-            vlanFiltering: bridge.linkinfo?.info_data?.vlan_filtering === 1,
-          }
-        : null,
-      rules,
-      listeners: host.listeners.get(`${t.publish.protocol}/${t.publish.hostPort}`) ?? [],
-    },
+    host: await hostSide(host, t, eth0),
     docker: {
       networkMode: info.HostConfig.NetworkMode,
       network: t.dockerNetwork,
@@ -241,5 +205,50 @@ export async function collectFacts(docker: Docker, t: ProbeTarget, host: HostSta
       gwbridge,
     },
     reach: {},
+  };
+}
+
+/** The host side of a probe container: its veth's peer, that peer's bridge, rules and listeners. */
+async function hostSide(host: HostState, t: ProbeTarget, eth0: Link | undefined): Promise<ColumnFacts["host"]> {
+  const peer = eth0?.peerIndex !== undefined ? host.links.find((l) => l.ifindex === eth0.peerIndex) : undefined;
+  const bridge = peer?.master ? host.links.find((l) => l.ifname === peer.master) : undefined;
+  const ip = eth0?.addrs.find((a) => a.family === "inet")?.cidr;
+  const rules = ip
+    ? rulesFor(parseIptablesSave(host.iptables), {
+        ip: canonicalIP(ip)!,
+        subnet: t.network.subnet,
+        gateway: t.network.gateway,
+        bridge: peer?.master ?? t.network.bridge,
+        hostPort: t.publish.hostPort,
+        cniContainerId: t.cniContainerId,
+      }).map(formatRule)
+    : [];
+  return {
+    veth: peer ? await vethFacts(peer) : null,
+    bridge: bridge ? bridgeFacts(bridge) : null,
+    rules,
+    listeners: host.listeners.get(`${t.publish.protocol}/${t.publish.hostPort}`) ?? [],
+  };
+}
+
+async function vethFacts(peer: IpAddrJson): Promise<NonNullable<ColumnFacts["host"]["veth"]>> {
+  return {
+    name: peer.ifname,
+    ifindex: peer.ifindex,
+    mtu: peer.mtu,
+    ...(peer.master ? { master: peer.master } : {}),
+    hairpin: peer.linkinfo?.info_slave_data?.hairpin === true,
+    qdiscs: await qdiscsOf(peer.ifname),
+    vlans: peer.master ? await vlansOf(peer.ifname) : [],
+  };
+}
+
+function bridgeFacts(bridge: IpAddrJson): NonNullable<ColumnFacts["host"]["bridge"]> {
+  return {
+    name: bridge.ifname,
+    mtu: bridge.mtu,
+    addrs: (bridge.addr_info ?? []).filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`),
+    flags: bridge.flags ?? [],
+    vlanFiltering: bridge.linkinfo?.info_data?.vlan_filtering === 1,
   };
 }

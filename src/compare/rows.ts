@@ -133,6 +133,7 @@ export interface RowOptions {
   inSandbox?: boolean;
 }
 
+// eslint-disable-next-line max-lines-per-function -- a table literal: compare's rows, one entry each
 function specs(cols: Columns, opts: RowOptions): RowSpec[] {
   // Cut every column's forwarding at the same places (see forwarding.ts).
   const points4 = boundaries(cols.flatMap((c) => tablesInOrder(c)), 4);

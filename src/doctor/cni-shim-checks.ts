@@ -6,7 +6,7 @@ import { basename, join } from "node:path";
 import { confDirs, type Settings } from "../settings.js";
 import { listConfFiles, type LoadedConfList } from "../cni/config.js";
 import type { ConfList } from "../cni/schemas.js";
-import { hostLocalRanges } from "../driver/translate.js";
+import { hostLocalRanges } from "../cni/host-local.js";
 import { findPlugin } from "../cni/plugins.js";
 import { VersionProbe, chooseVersion } from "../cni/version.js";
 import { run } from "../util/command.js";

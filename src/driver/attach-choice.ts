@@ -13,11 +13,11 @@ import { readFileIfExists, writeFileAtomic } from "../util/fs.js";
 import { log } from "../util/log.js";
 import type { ConfList } from "../cni/schemas.js";
 import type { AttachKind } from "./attach-strategy.js";
-import { ipamAhead } from "./translate.js";
+import { ipamAhead } from "./chain-addresses.js";
 
 /**
  * The path of a network's new endpoints: the engine's (AttachChoice.decide), except on a
- * null-IPAM network whose IPAM cannot take the address ahead (translate.ts ipamAhead): Docker
+ * null-IPAM network whose IPAM cannot take the address ahead (chain-addresses.ts ipamAhead): Docker
  * needs the address in CreateEndpoint's reply, before any container namespace exists, so the
  * chain runs then, in staging (the hand-out).
  */

@@ -17,7 +17,7 @@ import type { LoadedConfList } from "../cni/config.js";
 import type { TeardownTarget } from "../teardown/convergent.js";
 import type { PhaseClock } from "../util/phases.js";
 import type { EndpointRecord } from "./state.js";
-import type { AttachmentPlan } from "./translate.js";
+import type { AttachmentPlan } from "./attachment-plan.js";
 
 export type AttachKind = EndpointRecord["attach"];
 

@@ -19,7 +19,12 @@ import { portInUse, requestedAddresses, type Reclaimer } from "./reclaim.js";
 import type { Clock } from "./seams.js";
 import type { EndpointRecord, NetworkRecord, StateStore } from "./state.js";
 import type { TeardownQueue } from "./teardown-queue.js";
-import { chainAddresses, endpointMac, planAttachment, portRequests, takesIpsCapability, TranslationError, type PortRequest } from "./translate.js";
+import { planAttachment } from "./attachment-plan.js";
+import { takesIpsCapability } from "./capabilities.js";
+import { chainAddresses } from "./chain-addresses.js";
+import { endpointMac } from "./endpoint-mac.js";
+import { portRequests, type PortRequest } from "./port-requests.js";
+import { TranslationError } from "./translation-error.js";
 
 /** When DeleteEndpoint's CNI DEL runs: after the reply (off `docker stop`'s critical path) or before it. */
 export type TeardownMode = "background" | "sync";

@@ -7,7 +7,7 @@ import { ipamPlugin } from "../cni/host-local.js";
 import { parseCidr, subnetOf } from "../util/ip.js";
 import type { AcceptRule } from "../host/forward-chain-plan.js";
 import type { NetworkRecord } from "./state.js";
-import { hostLocalRanges } from "./translate.js";
+import { hostLocalRanges } from "../cni/host-local.js";
 
 export type ForwardNeed =
   /** Accept forwarding from and to these subnets (internal: only within each). */

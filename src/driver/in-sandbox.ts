@@ -31,7 +31,12 @@ import { log } from "../util/log.js";
 import type { AttachStrategy, CreateProgress, TeardownPlace } from "./attach-strategy.js";
 import type { CniOps, HostOps } from "./seams.js";
 import type { EndpointRecord } from "./state.js";
-import { askForAddresses, chainAddresses, endpointNames, macOfIPv4, takesMacCapability, verifyResult, type AttachmentPlan } from "./translate.js";
+import type { AttachmentPlan } from "./attachment-plan.js";
+import { takesMacCapability } from "./capabilities.js";
+import { askForAddresses, chainAddresses } from "./chain-addresses.js";
+import { macOfIPv4 } from "./endpoint-mac.js";
+import { endpointNames } from "./names-from-ids.js";
+import { verifyResult } from "./verify-result.js";
 import { nextIfName, type SandboxLook } from "../host/sandbox.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
 

@@ -4,7 +4,7 @@
 import type * as api from "../libnetwork/schemas.js";
 import { findConfList } from "../cni/config.js";
 import type { ConfList } from "../cni/schemas.js";
-import { hostLocalDir } from "../cni/host-local.js";
+import { hostLocalDir, hostLocalRanges } from "../cni/host-local.js";
 import { log } from "../util/log.js";
 import { kindForNetwork } from "./attach-choice.js";
 import type { AttachKind } from "./attach-strategy.js";
@@ -15,7 +15,12 @@ import type { Clock, CniOps, DhcpOps, HostOps } from "./seams.js";
 import { usesDhcp } from "../cni/dhcp.js";
 import type { NetworkRecord, StateStore } from "./state.js";
 import type { TeardownQueue } from "./teardown-queue.js";
-import { TranslationError, addressesFromChain, checkChainAddresses, checkPoolsMatch, hostLocalRanges, instantiateDefault, namespaceWideSettings, type NetworkOptions, networkOptions } from "./translate.js";
+import { addressesFromChain, checkChainAddresses } from "./chain-addresses.js";
+import { instantiateDefault } from "./default-conflist.js";
+import { namespaceWideSettings } from "./namespace-wide-settings.js";
+import { networkOptions, type NetworkOptions } from "./network-options.js";
+import { checkPoolsMatch } from "./pools-match.js";
+import { TranslationError } from "./translation-error.js";
 
 const DEFAULT_TEMPLATE = "cni-shim-default";
 

@@ -2,7 +2,7 @@
 // leaves to the driver: the first port in range that we can bind right now.
 import { createServer } from "node:net";
 import { createSocket } from "node:dgram";
-import type { PortRequest } from "./translate.js";
+import type { PortRequest } from "./port-requests.js";
 import type { PortMapping } from "../cni/schemas.js";
 
 /** Can we bind this port right now? Resolves with the port bound (useful for port 0). */

@@ -10,7 +10,7 @@ import type { AttachStrategy } from "./attach-strategy.js";
 import type { EndpointTeardown } from "./endpoint-teardown.js";
 import type { EndpointRecord, NetworkRecord } from "./state.js";
 import type { TeardownQueue } from "./teardown-queue.js";
-import type { PortRequest } from "./translate.js";
+import type { PortRequest } from "./port-requests.js";
 
 export interface ReclaimDeps {
   locks: KeyedMutex;

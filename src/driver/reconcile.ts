@@ -6,7 +6,7 @@ import type { StateStore, EndpointRecord, NetworkRecord } from "./state.js";
 import type { TeardownQueue } from "./teardown-queue.js";
 import { networkConfList } from "./network-conf.js";
 import type { Clock, CniOps, DockerNetworks, HostOps, Teardown } from "./seams.js";
-import { endpointNames } from "./translate.js";
+import { endpointNames } from "./names-from-ids.js";
 import type { KeyedMutex } from "../util/keyed-mutex.js";
 import { log } from "../util/log.js";
 import { isPreparedNetns } from "../host/netns-pool.js";
@@ -44,7 +44,7 @@ export interface ReconcilerDeps {
 }
 
 /**
- * The endpoint a CNI cache entry without a record belongs to. translate.planAttachment uses
+ * The endpoint a CNI cache entry without a record belongs to. attachment-plan.ts planAttachment uses
  * the endpoint id as the CNI container id, so that endpoint's lock is keyed by the same id.
  */
 const endpointIdOfUnrecorded = (cniContainerId: string) => cniContainerId;

@@ -5,7 +5,9 @@
 import type * as api from "../libnetwork/schemas.js";
 import type { LoadedConfList } from "../cni/config.js";
 import { isPreparedNetns } from "../host/netns-pool.js";
-import { joinResponse, verifyResult, type AttachmentPlan } from "./translate.js";
+import type { AttachmentPlan } from "./attachment-plan.js";
+import { joinResponse } from "./join-response.js";
+import { verifyResult } from "./verify-result.js";
 import type { CniOps, HostOps } from "./seams.js";
 import type { EndpointRecord } from "./state.js";
 import type { AttachStrategy, CreateProgress, TeardownPlace } from "./attach-strategy.js";

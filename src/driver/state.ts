@@ -89,25 +89,7 @@ export const EndpointRecord = z.object({
 });
 export type EndpointRecord = z.infer<typeof EndpointRecord>;
 
-/** A CNI network list `cni-shim attach` applied straight into a container's namespace. */
-export const AttachmentRecord = z.object({
-  containerId: z.string(),
-  containerName: z.string(),
-  network: z.string(),
-  conflist: z.string(), // the exact list bytes used, so detach works even if the file changed
-  netns: z.string(),
-  ifName: z.string(),
-  portMappings: z.array(PortMapping),
-  cniArgs: z.array(z.tuple([z.string(), z.string()])),
-  result: Result,
-  createdAt: z.string(),
-});
-export type AttachmentRecord = z.infer<typeof AttachmentRecord>;
-
 type Kind = "networks" | "endpoints" | "attachments";
-
-/** An attachment's file name (attachments/<container id>-<network>.json, as since attach began). */
-const attachmentKey = (containerId: string, network: string) => `${containerId}-${network}`;
 
 /** Identifies one version of a file: every write is a rename of a new file (a new inode). */
 const versionOf = (st: Stats) => `${st.ino}:${st.mtimeMs}:${st.size}`;
@@ -204,7 +186,12 @@ export class StateStore {
   deleteEndpoint = async (id: string) => this.remove(this.file("endpoints", id));
   listEndpoints = async () => this.readAll(EndpointRecord, "endpoints");
 
-  putAttachment = async (rec: AttachmentRecord) => this.put(this.file("attachments", attachmentKey(rec.containerId, rec.network)), rec);
-  deleteAttachment = async (rec: Pick<AttachmentRecord, "containerId" | "network">) => this.remove(this.file("attachments", attachmentKey(rec.containerId, rec.network)));
-  listAttachments = async () => this.readAll(AttachmentRecord, "attachments");
+  /** Attachment records by key: their schema and keys are src/attach's (attach/record.ts). */
+  attachments<T>(schema: z.ZodType<T>) {
+    return {
+      put: async (key: string, rec: T) => this.put(this.file("attachments", key), rec),
+      remove: async (key: string) => this.remove(this.file("attachments", key)),
+      list: async () => this.readAll(schema, "attachments"),
+    };
+  }
 }

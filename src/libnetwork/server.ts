@@ -137,29 +137,33 @@ function requestError(err: unknown, req: Request): { status: number; message: st
   return { status: 500, message: `cni-shim failed to read ${req.method} ${clip(req.path, 200)}: ${clip(e.message ?? String(err), 1_000)}` };
 }
 
+/**
+ * A body declared too large is refused before a byte of it is read; body-parser would read
+ * (and discard) all of it first.
+ */
+function limitBodySize(req: Request, res: Response, next: NextFunction): void {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > BODY_LIMIT_BYTES) return refuse(req, res, 413, tooLarge(declared));
+  next();
+  // A chunked body declares no size: body-parser keeps no more than the limit but would read
+  // the rest, however long, in 64 KiB buffers. Hang up at the limit instead. (next() has just
+  // attached body-parser's own reader; counting alongside it takes nothing from it.)
+  if (req.headers["content-length"] === undefined && req.listenerCount("data") > 0) {
+    let received = 0;
+    const count = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received <= BODY_LIMIT_BYTES) return;
+      req.off("data", count);
+      refuse(req, res, 413, tooLarge());
+    };
+    req.on("data", count);
+  }
+}
+
 export function createApp(driver: NetworkDriver): express.Express {
   const app = express();
   app.disable("x-powered-by");
-  // A body declared too large is refused before a byte of it is read; body-parser would read
-  // (and discard) all of it first.
-  app.use((req, res, next) => {
-    const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > BODY_LIMIT_BYTES) return refuse(req, res, 413, tooLarge(declared));
-    next();
-    // A chunked body declares no size: body-parser keeps no more than the limit but would read
-    // the rest, however long, in 64 KiB buffers. Hang up at the limit instead. (next() has just
-    // attached body-parser's own reader; counting alongside it takes nothing from it.)
-    if (req.headers["content-length"] === undefined && req.listenerCount("data") > 0) {
-      let received = 0;
-      const count = (chunk: Buffer) => {
-        received += chunk.length;
-        if (received <= BODY_LIMIT_BYTES) return;
-        req.off("data", count);
-        refuse(req, res, 413, tooLarge());
-      };
-      req.on("data", count);
-    }
-  });
+  app.use(limitBodySize);
   // Docker sends no Content-Type: take every body raw and parse it ourselves. Docker never
   // compresses a request; inflating would let a small body grow to the limit (and cost zlib memory).
   app.use(express.raw({ type: () => true, limit: BODY_LIMIT_BYTES, inflate: false }));

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ConfList } from "../../src/cni/schemas.js";
 import { AttachChoice } from "../../src/driver/attach-choice.js";
-import { addressesFromChain } from "../../src/driver/translate.js";
+import { addressesFromChain } from "../../src/driver/chain-addresses.js";
 import * as api from "../../src/libnetwork/schemas.js";
 import { setLogLevel } from "../../src/util/log.js";
 import { harness, putEndpoint, putNetwork, type Harness } from "../helpers/driver-fakes.js";

@@ -2,7 +2,7 @@
 // `ip -j route` form as the real plugins leave them (ptp, bridge, sbr), in, Join fields out.
 import { describe, expect, it } from "vitest";
 import { joinRoutes } from "../../src/driver/routes.js";
-import { joinResponse } from "../../src/driver/translate.js";
+import { joinResponse } from "../../src/driver/join-response.js";
 import { routesOf, type KernelRoute } from "../../src/host/routes.js";
 import * as api from "../../src/libnetwork/schemas.js";
 
@@ -75,7 +75,7 @@ describe("joinRoutes", () => {
   });
 });
 
-describe("joinResponse with the routes read from the namespace", () => {
+describe("joinResponse", () => {
   it("replays them (and not the CNI result's routes)", () => {
     const reply = joinResponse({
       tmpName: "cs0123456789ab",
@@ -95,6 +95,12 @@ describe("joinResponse with the routes read from the namespace", () => {
       DisableGatewayService: true,
     });
     expect(() => api.JoinResponse.parse(reply)).not.toThrow();
+  });
+
+  it("a record without the routes (its ADD never finished): only the interface and DisableGatewayService", () => {
+    const TMP = "csfe6a48ea14a4";
+    const result = { cniVersion: "1.0.0", interfaces: [{ name: "eth0", sandbox: "/var/run/netns/cni-shim-fe6a48ea14a4" }], ips: [{ address: "172.18.0.2/16", gateway: "172.18.0.1", interface: 0 }], routes: [{ dst: "0.0.0.0/0" }] };
+    expect(joinResponse({ tmpName: TMP, ifName: "eth0", result })).toEqual({ InterfaceName: { SrcName: TMP, DstPrefix: "eth" }, DisableGatewayService: true });
   });
 });
 

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import type Docker from "dockerode";
 import { Attacher } from "../../src/attach/attach.js";
 import type { CniRuntime } from "../../src/cni/runtime.js";
-import { StateStore, type AttachmentRecord, type NetworkRecord } from "../../src/driver/state.js";
+import { attachmentRecords, type AttachmentRecord } from "../../src/attach/record.js";
+import { StateStore, type NetworkRecord } from "../../src/driver/state.js";
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -53,20 +54,20 @@ describe("attachment records", () => {
     // As the attacher wrote it before attachments moved into StateStore.
     await mkdir(join(state, "attachments"));
     await writeFile(join(state, "attachments", `${old.containerId}-${old.network}.json`), JSON.stringify(old, null, 2));
-    const store = new StateStore(state);
-    expect(await store.listAttachments()).toEqual([old]);
+    const store = attachmentRecords(new StateStore(state));
+    expect(await store.list()).toEqual([old]);
 
     const next = attachment("db", "other-net");
-    await store.putAttachment(next);
+    await store.put(next);
     expect(JSON.parse(await readFile(join(state, "attachments", `${next.containerId}-other-net.json`), "utf8"))).toEqual(next);
-    await store.deleteAttachment(old);
+    await store.delete(old);
     expect(await readdir(join(state, "attachments"))).toEqual([`${next.containerId}-other-net.json`]);
-    expect(await store.listAttachments()).toEqual([next]);
+    expect(await store.list()).toEqual([next]);
   });
 
   it("refuses a network name that would leave the attachments dir", async () => {
-    const store = new StateStore(await stateDir());
-    await expect(store.putAttachment(attachment("web", "../../etc/x"))).rejects.toThrow(/invalid id/);
+    const store = attachmentRecords(new StateStore(await stateDir()));
+    await expect(store.put(attachment("web", "../../etc/x"))).rejects.toThrow(/invalid id/);
   });
 });
 
@@ -75,7 +76,7 @@ describe("network and endpoint records", () => {
     const store = new StateStore(join(await stateDir(), "never-created"));
     expect(await store.listNetworks()).toEqual([]);
     expect(await store.listEndpoints()).toEqual([]);
-    expect(await store.listAttachments()).toEqual([]);
+    expect(await attachmentRecords(store).list()).toEqual([]);
   });
 
   it("skips a torn or foreign network file when listing; reading it by id says it is damaged", async () => {

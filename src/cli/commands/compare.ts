@@ -7,7 +7,7 @@ import { DEFAULT_IMAGE, runCompare } from "../../compare/run.js";
 import { LABEL } from "../../compare/session.js";
 import { renderHtml, renderMarkdown, renderText } from "../../compare/render.js";
 import type { Report } from "../../compare/model.js";
-import { parseCommandLine } from "../argv.js";
+import { parseCommandLine, type CommandLine } from "../argv.js";
 import { UsageError, type Command } from "../command.js";
 
 function parsePublishOption(spec: string | undefined): { hostPort?: number; containerPort: number; protocol: PortMapping["protocol"]; hostIP?: string } {
@@ -24,6 +24,89 @@ function parsePublishOption(spec: string | undefined): { hostPort?: number; cont
     return m;
   } catch (err) {
     throw new UsageError(`--publish ${spec}: ${(err as Error).message}`);
+  }
+}
+
+const COMPARE_OPTIONS = {
+  conflist: { type: "string" },
+  "ipam-driver": { type: "string" },
+  image: { type: "string" },
+  publish: { type: "string", short: "p" },
+  json: { type: "boolean" },
+  markdown: { type: "string" },
+  html: { type: "string" },
+  width: { type: "string" },
+} as const;
+
+type CompareValues = CommandLine<typeof COMPARE_OPTIONS>["values"];
+
+/** compare's own options, checked before anything runs. */
+function checkedOptions(values: CompareValues, positionals: string[]) {
+  if (positionals.length) throw new UsageError(`compare takes no arguments (got ${positionals.join(" ")})`);
+  const publish = parsePublishOption(values.publish);
+  const ipamDriver = values["ipam-driver"];
+  if (ipamDriver !== undefined && ipamDriver !== "null" && ipamDriver !== "default") throw new UsageError(`--ipam-driver ${ipamDriver}: compare knows "null" (the list's IPAM picks) and "default" (Docker's)`);
+  if (ipamDriver === "null" && !values.conflist) throw new UsageError("--ipam-driver null needs --conflist NAME: the embedded default takes its subnet from Docker's IPAM");
+  const width = values.width !== undefined ? Number(values.width) : process.stdout.isTTY ? process.stdout.columns : 0;
+  if (!Number.isInteger(width) || width < 0) throw new UsageError(`--width ${values.width}: not a number of columns`);
+  return { publish, nullIpam: ipamDriver === "null", width };
+}
+
+interface Finished {
+  report?: Report;
+  failure?: Error;
+  /** What could not be removed. */
+  leftovers: string[];
+  aborted: boolean;
+}
+
+/**
+ * Runs compare and removes what it created: at the end, also on failure and on SIGINT/SIGTERM,
+ * which stop it after the current step (a second signal cleans up at once and exits 130).
+ */
+async function runCleaningUp(start: (cleanup: Cleanup, signal: AbortSignal) => Promise<Report>, progress: (msg: string) => void): Promise<Finished> {
+  const cleanup = new Cleanup();
+  const ac = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!ac.signal.aborted) {
+      process.stderr.write(`cni-shim compare: ${signal}: stopping after the current step and cleaning up (${signal === "SIGINT" ? "Ctrl-C" : signal} again to clean up now)\n`);
+      ac.abort(new Error(`interrupted by ${signal}`));
+      return;
+    }
+    void cleanup.run().then((errors) => {
+      for (const e of errors) process.stderr.write(`cni-shim compare: could not remove ${e}\n`);
+      process.exit(130);
+    });
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  let report: Report | undefined;
+  let failure: Error | undefined;
+  try {
+    report = await start(cleanup, ac.signal);
+  } catch (err) {
+    failure = err as Error;
+  }
+  progress(`removing what compare created (${cleanup.pending} items)`);
+  const leftovers = await cleanup.run();
+  process.off("SIGINT", onSignal);
+  process.off("SIGTERM", onSignal);
+  for (const e of leftovers) process.stderr.write(`cni-shim compare: could not remove ${e}\n`);
+  return { report, failure, leftovers, aborted: ac.signal.aborted };
+}
+
+/** The report on stdout (text or JSON) and in the files asked for. */
+async function writeReport(report: Report, values: CompareValues, width: number): Promise<void> {
+  if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+  else process.stdout.write(renderText(report, { width }));
+  if (values.markdown) {
+    await writeFile(values.markdown, renderMarkdown(report));
+    process.stderr.write(`wrote ${values.markdown}\n`);
+  }
+  if (values.html) {
+    await writeFile(values.html, renderHtml(report));
+    process.stderr.write(`wrote ${values.html}\n`);
   }
 }
 
@@ -71,76 +154,24 @@ ${settingsHelp()}
 Exit status: 0 parity holds, 1 parity broken or compare failed, 2 usage, 130 interrupted.`,
   async run(argv) {
     // The in-process plugin and attach log per call at info: keep a terminal readable.
-    const { settings, values, positionals } = parseCommandLine(
-      argv,
-      {
-        conflist: { type: "string" },
-        "ipam-driver": { type: "string" },
-        image: { type: "string" },
-        publish: { type: "string", short: "p" },
-        json: { type: "boolean" },
-        markdown: { type: "string" },
-        html: { type: "string" },
-        width: { type: "string" },
-      },
-      { positionals: true, defaults: { "--log-level": "warn" } },
-    );
-    if (positionals.length) throw new UsageError(`compare takes no arguments (got ${positionals.join(" ")})`);
-    const publish = parsePublishOption(values.publish);
-    const ipamDriver = values["ipam-driver"];
-    if (ipamDriver !== undefined && ipamDriver !== "null" && ipamDriver !== "default") throw new UsageError(`--ipam-driver ${ipamDriver}: compare knows "null" (the list's IPAM picks) and "default" (Docker's)`);
-    if (ipamDriver === "null" && !values.conflist) throw new UsageError("--ipam-driver null needs --conflist NAME: the embedded default takes its subnet from Docker's IPAM");
-    const width = values.width !== undefined ? Number(values.width) : process.stdout.isTTY ? process.stdout.columns : 0;
-    if (!Number.isInteger(width) || width < 0) throw new UsageError(`--width ${values.width}: not a number of columns`);
+    const { settings, values, positionals } = parseCommandLine(argv, COMPARE_OPTIONS, { positionals: true, defaults: { "--log-level": "warn" } });
+    const { publish, nullIpam, width } = checkedOptions(values, positionals);
     if (process.getuid?.() !== 0) throw new Error("compare needs root: it enters network namespaces and reads iptables");
 
     const started = Date.now();
     const stamp = () => `[${((Date.now() - started) / 1000).toFixed(1)}s]`;
     const progress = process.stderr.isTTY ? (msg: string) => void process.stderr.write(`${stamp()} ${msg}...\n`) : () => undefined;
-    const cleanup = new Cleanup();
-    const ac = new AbortController();
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (!ac.signal.aborted) {
-        process.stderr.write(`cni-shim compare: ${signal}: stopping after the current step and cleaning up (${signal === "SIGINT" ? "Ctrl-C" : signal} again to clean up now)\n`);
-        ac.abort(new Error(`interrupted by ${signal}`));
-        return;
-      }
-      void cleanup.run().then((errors) => {
-        for (const e of errors) process.stderr.write(`cni-shim compare: could not remove ${e}\n`);
-        process.exit(130);
-      });
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-
-    let report: Report | undefined;
-    let failure: Error | undefined;
-    try {
-      report = await runCompare({ settings, image: values.image ?? DEFAULT_IMAGE, conflist: values.conflist, nullIpam: ipamDriver === "null", ...publish, cleanup, progress, signal: ac.signal });
-    } catch (err) {
-      failure = err as Error;
-    }
-    progress(`removing what compare created (${cleanup.pending} items)`);
-    const leftovers = await cleanup.run();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-    for (const e of leftovers) process.stderr.write(`cni-shim compare: could not remove ${e}\n`);
-    if (ac.signal.aborted) {
+    const { report, failure, leftovers, aborted } = await runCleaningUp(
+      (cleanup, signal) => runCompare({ settings, image: values.image ?? DEFAULT_IMAGE, conflist: values.conflist, nullIpam, ...publish, cleanup, progress, signal }),
+      progress,
+    );
+    if (aborted) {
       process.stderr.write("cni-shim compare: interrupted\n");
       return 130;
     }
     if (failure || !report) throw failure ?? new Error("compare produced no report");
 
-    if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
-    else process.stdout.write(renderText(report, { width }));
-    if (values.markdown) {
-      await writeFile(values.markdown, renderMarkdown(report));
-      process.stderr.write(`wrote ${values.markdown}\n`);
-    }
-    if (values.html) {
-      await writeFile(values.html, renderHtml(report));
-      process.stderr.write(`wrote ${values.html}\n`);
-    }
+    await writeReport(report, values, width);
     if (process.stderr.isTTY) process.stderr.write(`${stamp()} done\n`);
     if (!report.parity.ok) {
       process.stderr.write(`cni-shim compare: parity broken: cni-shim and attach differ on ${report.parity.failures.map((f) => f.label).join(", ")}\n`);
