@@ -5,8 +5,10 @@ import type Docker from "dockerode";
 import type { LoadedConfList } from "../cni/config.js";
 import type { ConfList } from "../cni/schemas.js";
 import { hostLocalRanges } from "../cni/host-local.js";
+import { IpRoutes } from "../host/ip-json.js";
 import { firstHost, parseCidr, subnetOf } from "../util/ip.js";
 import { run } from "../util/command.js";
+import { parseToolJson } from "../util/zod.js";
 import { canBind } from "../driver/ports.js";
 
 export interface NetworkPlan {
@@ -85,7 +87,7 @@ export function columnPorts(first: number): [number, number, number] {
 
 /** IPv4 subnets already in use: host routes (all tables) and Docker networks' pools. */
 export async function usedSubnets(docker: Docker): Promise<string[]> {
-  const routes = JSON.parse((await run("ip", ["-j", "-4", "route", "show", "table", "all"])) || "[]") as Array<{ dst: string }>;
+  const routes = parseToolJson("ip -j -4 route show table all", IpRoutes, await run("ip", ["-j", "-4", "route", "show", "table", "all"]));
   const out = routes.map((r) => r.dst).filter((d) => d !== "default" && parseCidr(d));
   for (const n of await docker.listNetworks()) {
     for (const c of (n.IPAM?.Config ?? []) as Array<{ Subnet?: string }>) if (c.Subnet) out.push(c.Subnet);
