@@ -90,7 +90,7 @@ export async function usedSubnets(docker: Docker): Promise<string[]> {
   const routes = parseToolJson("ip -j -4 route show table all", IpRoutes, await run("ip", ["-j", "-4", "route", "show", "table", "all"]));
   const out = routes.map((r) => r.dst).filter((d) => d !== "default" && parseCidr(d));
   for (const n of await docker.listNetworks()) {
-    for (const c of (n.IPAM?.Config ?? []) as Array<{ Subnet?: string }>) if (c.Subnet) out.push(c.Subnet);
+    for (const c of n.IPAM?.Config ?? []) if (c.Subnet) out.push(c.Subnet);
   }
   return out;
 }

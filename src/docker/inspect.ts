@@ -46,6 +46,26 @@ export const NetworkInspect = z.object({
 });
 export type NetworkInspect = z.infer<typeof NetworkInspect>;
 
+// What restart recovery (the plugin itself, without dockerode) reads: every field optional but
+// the id, as the decision (restart-candidates.ts) takes none for granted.
+const NetworkRef = z.object({ NetworkID: z.string().optional() }).nullable();
+const ListedNetworks = z.object({ Networks: z.record(z.string(), NetworkRef).nullish() });
+
+/** GET /networks?filters=...: the networks of one driver. */
+export const NetworkList = z.array(z.object({ Id: z.string(), Name: z.string(), Driver: z.string().optional() }));
+
+/** GET /containers/json?all=1&filters=...: each container's networks, no State yet. */
+export const ContainerList = z.array(z.object({ Id: z.string(), HostConfig: z.object({ NetworkMode: z.string().optional() }).optional(), NetworkSettings: ListedNetworks.optional() }));
+
+/** GET /containers/{id}/json, the part restart recovery decides by. */
+export const ContainerRestartView = z.object({
+  Id: z.string(),
+  Name: z.string().optional(),
+  State: z.object({ Status: z.string().optional(), Running: z.boolean().optional(), Paused: z.boolean().optional(), Restarting: z.boolean().optional(), Error: z.string().optional(), ExitCode: z.number().optional() }).optional(),
+  HostConfig: z.object({ NetworkMode: z.string().optional(), RestartPolicy: z.object({ Name: z.string().optional(), MaximumRetryCount: z.number().optional() }).optional() }).optional(),
+  NetworkSettings: ListedNetworks.optional(),
+});
+
 /** GET /exec/{id}/json: ExitCode is null while the command runs. */
 const ExecInspect = z.object({ ExitCode: z.number().nullable() });
 

@@ -3,7 +3,11 @@
 // replies of another shape are errors naming the call and the field, Docker's own errors pass.
 import { describe, expect, it } from "vitest";
 import type Docker from "dockerode";
-import { execExitCode, inspectContainer, inspectNetwork } from "../../src/docker/inspect.js";
+import { readFileSync, readdirSync } from "node:fs";
+import { ContainerInspect, ContainerList, ContainerRestartView, execExitCode, inspectContainer, inspectNetwork, NetworkList } from "../../src/docker/inspect.js";
+import { checked } from "../../src/util/zod.js";
+
+const FIXTURES = new URL("../fixtures/docker-inspect/", import.meta.url);
 
 // GET /containers/web/json from Docker 20.10, cut down to a few of the fields beyond those read.
 const CONTAINER = {
@@ -43,10 +47,7 @@ const NETWORK = {
 
 /** A dockerode stand-in whose inspect() answers `reply` (or rejects with it when it is an Error). */
 function dockerAnswering(reply: unknown): Docker {
-  const inspect = async () => {
-    if (reply instanceof Error) throw reply;
-    return structuredClone(reply);
-  };
+  const inspect = () => (reply instanceof Error ? Promise.reject(reply) : Promise.resolve(structuredClone(reply)));
   return { getContainer: () => ({ inspect }), getNetwork: () => ({ inspect }) } as unknown as Docker;
 }
 
@@ -87,7 +88,7 @@ describe("inspectContainer / inspectNetwork", () => {
 });
 
 describe("execExitCode", () => {
-  const exec = (reply: unknown) => ({ id: "5e1f", inspect: async () => reply }) as unknown as Docker.Exec;
+  const exec = (reply: unknown) => ({ id: "5e1f", inspect: () => Promise.resolve(reply) }) as unknown as Docker.Exec;
 
   it("is the exit code, null while the command runs", async () => {
     expect(await execExitCode(exec({ ID: "5e1f", Running: false, ExitCode: 1, Pid: 4242 }))).toBe(1);
@@ -96,5 +97,28 @@ describe("execExitCode", () => {
 
   it("names the call and the field otherwise", async () => {
     await expect(execExitCode(exec({ ID: "5e1f", Running: false }))).rejects.toThrow(/^docker exec inspect 5e1f: unexpected output: ExitCode: /);
+  });
+});
+
+describe("the replies restart recovery reads", () => {
+  it("whole replies of Docker 20.10 (test/fixtures/docker-inspect) pass both container schemas", () => {
+    const files = readdirSync(FIXTURES).filter((f) => f.endsWith(".json"));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      const raw: unknown = JSON.parse(readFileSync(new URL(f, FIXTURES), "utf8"));
+      expect(() => ContainerInspect.parse(raw), f).not.toThrow();
+      const view = ContainerRestartView.parse(raw);
+      expect(view.State?.Status, f).toBe("exited");
+      expect(Object.keys(view.NetworkSettings?.Networks ?? {}).length, f).toBeGreaterThan(0);
+    }
+  });
+
+  it("names the reply and the field when one is not what it reads", () => {
+    expect(checked("Docker's network list", NetworkList, [{ Id: "9daa0fcc14e3", Name: "soak", Driver: "cni-shim" }])).toEqual([{ Id: "9daa0fcc14e3", Name: "soak", Driver: "cni-shim" }]);
+    expect(() => checked("Docker's network list", NetworkList, { Id: "9daa0fcc14e3" })).toThrow(/^Docker's network list: unexpected output: \(top level\): /);
+    expect(() => checked("Docker's container list", ContainerList, [{ Id: "c1", NetworkSettings: { Networks: { soak: { NetworkID: 9 } } } }])).toThrow(/^Docker's container list: unexpected output: 0\.NetworkSettings\.Networks\.soak\.NetworkID: /);
+    // Null entries and a null map pass, as the decision (restart-candidates.ts) allows them.
+    expect(checked("Docker's container list", ContainerList, [{ Id: "c1", NetworkSettings: { Networks: { soak: null } } }, { Id: "c2", NetworkSettings: { Networks: null } }])).toHaveLength(2);
+    expect(() => checked("Docker's container inspect", ContainerRestartView, { Id: "c1", State: { Status: "exited", Error: { message: "x" } } })).toThrow(/^Docker's container inspect: unexpected output: State\.Error: .*expected string/);
   });
 });
