@@ -3,6 +3,7 @@
 // (/proc/<pid>/ns/net), loopback first, with K8S_* CNI_ARGS. Also the reference column of compare.
 import type Docker from "dockerode";
 import { CniRuntime } from "../cni/runtime.js";
+import { inspectContainer } from "../docker/inspect.js";
 import { confListFromObject, findConfList, parseConfFile, type LoadedConfList } from "../cni/config.js";
 import type { PortMapping } from "../cni/schemas.js";
 import type { StateStore } from "../driver/state.js";
@@ -20,9 +21,9 @@ interface ContainerInfo {
   networkMode: string;
 }
 
-async function inspectContainer(docker: Docker, ref: string): Promise<ContainerInfo | undefined> {
+async function lookUpContainer(docker: Docker, ref: string): Promise<ContainerInfo | undefined> {
   try {
-    const info = (await docker.getContainer(ref).inspect()) as { Id: string; Name: string; State: { Pid: number; Running: boolean }; HostConfig: { NetworkMode: string } };
+    const info = await inspectContainer(docker, ref);
     return { id: info.Id, name: info.Name.replace(/^\//, ""), pid: info.State.Pid, running: info.State.Running, networkMode: info.HostConfig.NetworkMode };
   } catch (err) {
     if ((err as { statusCode?: number }).statusCode === 404) return undefined;
@@ -53,7 +54,7 @@ export class Attacher {
   }
 
   async attach(ref: string, opts: AttachOptions = {}): Promise<AttachmentRecord> {
-    const c = await inspectContainer(this.docker, ref);
+    const c = await lookUpContainer(this.docker, ref);
     if (!c) throw new Error(`no container "${ref}": start one with docker run --network none ...`);
     if (!c.running || !c.pid) throw new Error(`container ${c.name} is not running: attach needs its network namespace`);
     if (c.networkMode !== "none") throw new Error(`container ${c.name} uses network mode "${c.networkMode}": start it with --network none, as the kubelet did, so that only CNI configures it`);
@@ -99,7 +100,7 @@ export class Attacher {
 
   /** DEL the attachment; when the container (and its netns) is gone, DEL in a stand-in netns. */
   async detach(ref: string, network?: string): Promise<AttachmentRecord[]> {
-    const c = await inspectContainer(this.docker, ref);
+    const c = await lookUpContainer(this.docker, ref);
     const all = await this.list();
     const mine = all.filter((a) => (a.containerId === c?.id || a.containerId === ref || a.containerName === ref) && (!network || a.network === network));
     if (!mine.length) throw new Error(`no cni-shim attachment for "${ref}"${network ? ` on ${network}` : ""}`);
@@ -127,7 +128,7 @@ export class Attacher {
   async gc(): Promise<AttachmentRecord[]> {
     const removed: AttachmentRecord[] = [];
     for (const rec of await this.list()) {
-      const c = await inspectContainer(this.docker, rec.containerId);
+      const c = await lookUpContainer(this.docker, rec.containerId);
       if (c?.running && `/proc/${c.pid}/ns/net` === rec.netns) continue;
       await this.teardown(rec, undefined);
       removed.push(rec);

@@ -17,7 +17,7 @@ export const DEFAULT_DHCP_SOCKET = "/run/cni/dhcp.sock";
 export function dhcpSockets(list: ConfList): string[] {
   const out = new Set<string>();
   for (const p of list.plugins) {
-    const ipam = p.ipam as { type?: unknown; daemonSocketPath?: unknown } | undefined;
+    const ipam = p.ipam;
     if (ipam?.type !== "dhcp") continue;
     out.add(typeof ipam.daemonSocketPath === "string" && ipam.daemonSocketPath ? ipam.daemonSocketPath : DEFAULT_DHCP_SOCKET);
   }

@@ -212,8 +212,8 @@ export class CniRuntime {
       const { version } = await this.prepare(net.conflist);
       const ran: string[] = [];
       for (const plugin of net.conflist.plugins) {
-        const ipamType = (plugin.ipam as { type?: unknown } | undefined)?.type;
-        if (typeof ipamType !== "string") continue;
+        const ipamType = plugin.ipam?.type;
+        if (ipamType === undefined) continue;
         const path = await findPlugin(ipamType, this.opts.cniPath);
         await this.exec("DEL", path, att, args, CniRuntime.pluginStdin(net.conflist, plugin, version, caps));
         ran.push(ipamType);
@@ -232,15 +232,15 @@ export class CniRuntime {
     return this.locks.run(this.key(net.conflist.name, att), async () => {
       const { args, caps } = await this.delInputs(net, att);
       const { version } = await this.prepare(net.conflist);
-      let out: unknown;
+      let out: Result | undefined;
       for (const plugin of net.conflist.plugins) {
-        const ipamType = (plugin.ipam as { type?: unknown } | undefined)?.type;
-        if (typeof ipamType !== "string") continue;
+        const ipamType = plugin.ipam?.type;
+        if (ipamType === undefined) continue;
         const path = await findPlugin(ipamType, this.opts.cniPath);
         out = parseResult(await this.exec("ADD", path, att, args, CniRuntime.pluginStdin(net.conflist, plugin, version, caps)), ipamType);
       }
       if (!out) throw new CniRuntimeError(`CNI network "${net.conflist.name}" has no IPAM plugin`);
-      return out as Result;
+      return out;
     });
   }
 

@@ -7,6 +7,7 @@ import type { Attacher } from "../attach/attach.js";
 import { confListFromObject, type LoadedConfList } from "../cni/config.js";
 import { CniRuntime } from "../cni/runtime.js";
 import type { ConfList, PortMapping } from "../cni/schemas.js";
+import { inspectContainer, inspectNetwork } from "../docker/inspect.js";
 import { defaultNetworkName } from "../driver/names-from-ids.js";
 import * as api from "../libnetwork/schemas.js";
 import { parseCidr } from "../util/ip.js";
@@ -37,7 +38,8 @@ export async function startBridgeColumn(s: CompareSession, hostPort: number): Pr
   s.progress("column 1: Docker bridge network and two containers");
   const net = `${s.prefix}-bridge`;
   const netId = await s.createNetwork(net, { Driver: "bridge" });
-  const ipam = ((await s.docker.getNetwork(netId).inspect()) as { IPAM: { Config: Array<{ Subnet: string; Gateway?: string }> } }).IPAM.Config.find((c) => parseCidr(c.Subnet)?.family === 4)!;
+  const ipam = (await inspectNetwork(s.docker, netId)).IPAM.Config?.find((c) => c.Subnet && parseCidr(c.Subnet)?.family === 4);
+  if (!ipam?.Subnet) throw new Error(`Docker gave network ${net} no IPv4 subnet`);
   return {
     column: "bridge",
     dockerNetwork: net,
@@ -87,7 +89,7 @@ export async function startCniShimColumn(
   const listName = named ? named.conflist.name : defaultNetworkName(netId);
   const probe = await s.startContainer(`${s.prefix}-cni-probe`, net, "probe", o.hostPort);
   const peer = await s.startContainer(`${s.prefix}-cni-peer`, net, "peer");
-  const endpointId = ((await s.docker.getContainer(probe.id).inspect()) as { NetworkSettings: { Networks: Record<string, { EndpointID: string }> } }).NetworkSettings.Networks[net]?.EndpointID;
+  const endpointId = (await inspectContainer(s.docker, probe.id)).NetworkSettings.Networks?.[net]?.EndpointID;
   const cached = endpointId ? await o.runtime.cache.read(listName, endpointId, "eth0").catch(() => undefined) : undefined;
   const list = cached ? CniRuntime.confListOf(cached).conflist : named?.conflist;
   if (!list) {
@@ -159,7 +161,7 @@ export async function collectColumns(s: CompareSession, setups: readonly [Column
   const { containerPort, protocol } = s.port;
   s.progress("waiting for the probes to listen");
   for (const c of setups) {
-    const pid = ((await s.docker.getContainer(c.probe.id).inspect()) as { State: { Pid: number } }).State.Pid;
+    const pid = (await inspectContainer(s.docker, c.probe.id)).State.Pid;
     if (protocol === "tcp") await waitListening(pid, containerPort);
   }
   s.check();

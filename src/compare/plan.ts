@@ -5,8 +5,10 @@ import type Docker from "dockerode";
 import type { LoadedConfList } from "../cni/config.js";
 import type { ConfList } from "../cni/schemas.js";
 import { hostLocalRanges } from "../cni/host-local.js";
+import { IpRoutes } from "../host/ip-json.js";
 import { firstHost, isRealSubnet, parseCidr, subnetOf } from "../util/ip.js";
 import { run } from "../util/command.js";
+import { parseToolJson } from "../util/zod.js";
 import { canBind } from "../driver/ports.js";
 
 export interface NetworkPlan {
@@ -96,7 +98,7 @@ export function subnetsInUse(routeDsts: string[], networks: Array<{ IPAM?: { Con
 
 /** IPv4 subnets already in use: host routes (all tables) and Docker networks' pools. */
 export async function usedSubnets(docker: Docker): Promise<string[]> {
-  const routes = JSON.parse((await run("ip", ["-j", "-4", "route", "show", "table", "all"])) || "[]") as Array<{ dst: string }>;
+  const routes = parseToolJson("ip -j -4 route show table all", IpRoutes, await run("ip", ["-j", "-4", "route", "show", "table", "all"]));
   return subnetsInUse(
     routes.map((r) => r.dst),
     await docker.listNetworks(),

@@ -4,8 +4,12 @@
 import { readFile } from "node:fs/promises";
 import type Docker from "dockerode";
 import { execa } from "execa";
+import type { z } from "zod";
+import { inspectContainer, inspectNetwork } from "../docker/inspect.js";
+import { BridgeVlans, IpLinks, IpRoutes, IpRules, TcQdiscs, type IpLink } from "../host/ip-json.js";
 import { run } from "../util/command.js";
 import { canonicalIP } from "../util/ip.js";
+import { parseToolJson } from "../util/zod.js";
 import type { Address, ColumnFacts, ColumnId, Link, Route } from "./model.js";
 import { formatRule, parseIptablesSave, rulesFor } from "./rules.js";
 
@@ -22,31 +26,9 @@ const SYSCTLS = [
   "net.ipv6.conf.eth0.disable_ipv6",
 ];
 
-interface IpAddrJson {
-  ifindex: number;
-  ifname: string;
-  flags?: string[];
-  mtu: number;
-  address?: string;
-  link_index?: number;
-  master?: string;
-  linkinfo?: { info_kind?: string; info_data?: { vlan_filtering?: number }; info_slave_data?: { hairpin?: boolean } };
-  addr_info?: Array<{ family: string; local: string; prefixlen: number; scope?: string }>;
-}
-
-interface IpRouteJson {
-  dst: string;
-  gateway?: string;
-  dev?: string;
-  protocol?: string;
-  scope?: string;
-  prefsrc?: string;
-  metric?: number;
-}
-
 const nsenter = (pid: number, args: string[]) => ["--net=" + `/proc/${pid}/ns/net`, "--", ...args];
 
-function toLink(j: IpAddrJson): Link {
+function toLink(j: IpLink): Link {
   const addrs: Address[] = (j.addr_info ?? [])
     .filter((a) => a.family === "inet" || a.family === "inet6")
     .map((a) => ({ family: a.family as Address["family"], cidr: `${a.local}/${a.prefixlen}`, ...(a.scope ? { scope: a.scope } : {}) }));
@@ -62,7 +44,7 @@ function toLink(j: IpAddrJson): Link {
   };
 }
 
-const toRoute = (r: IpRouteJson): Route => Object.fromEntries(Object.entries({ dst: r.dst, gateway: r.gateway, dev: r.dev, protocol: r.protocol, scope: r.scope, prefsrc: r.prefsrc, metric: r.metric }).filter(([, v]) => v !== undefined)) as Route;
+const toRoute = (r: Route): Route => Object.fromEntries(Object.entries({ dst: r.dst, gateway: r.gateway, dev: r.dev, protocol: r.protocol, scope: r.scope, prefsrc: r.prefsrc, metric: r.metric }).filter(([, v]) => v !== undefined)) as Route;
 
 async function readOr(path: string, fallback: string): Promise<string> {
   try {
@@ -74,17 +56,19 @@ async function readOr(path: string, fallback: string): Promise<string> {
 
 /** What the container sees: links, addresses, routes, resolver and hosts files, sysctls. */
 async function inside(pid: number): Promise<ColumnFacts["inside"]> {
-  const links = (JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-d", "addr", "show"]))) || "[]") as IpAddrJson[]).map(toLink);
-  const routes4 = (JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-4", "route", "show", "table", "main"]))) || "[]") as IpRouteJson[]).map(toRoute);
-  const routes6 = (JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-6", "route", "show", "table", "main"]))) || "[]") as IpRouteJson[]).map(toRoute);
+  // Each command's JSON, checked: `ip -j -4 rule show: unexpected output: 0.table: ...`.
+  const ipIn = async <T extends z.ZodType>(schema: T, args: string[]) => parseToolJson(`ip -j ${args.join(" ")}`, schema, await run("nsenter", nsenter(pid, ["ip", "-j", ...args])));
+  const links = (await ipIn(IpLinks, ["-d", "addr", "show"])).map(toLink);
+  const routes4 = (await ipIn(IpRoutes, ["-4", "route", "show", "table", "main"])).map(toRoute);
+  const routes6 = (await ipIn(IpRoutes, ["-6", "route", "show", "table", "main"])).map(toRoute);
   // Policy routing (sbr moves a chain's routes to a table of their own, chosen by a rule).
-  const rules4 = (JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-4", "rule", "show"]))) || "[]") as Array<{ priority: number; src?: string; srclen?: number; table: string }>).map((r) => ({
+  const rules4 = (await ipIn(IpRules, ["-4", "rule", "show"])).map((r) => ({
     priority: r.priority,
     ...(r.src && r.src !== "all" ? { src: r.srclen !== undefined ? `${r.src}/${r.srclen}` : r.src } : {}),
     table: r.table,
   }));
   const tables4: Record<string, Route[]> = {};
-  for (const r of JSON.parse((await run("nsenter", nsenter(pid, ["ip", "-j", "-4", "route", "show", "table", "all"]))) || "[]") as Array<IpRouteJson & { table?: string; type?: string }>) {
+  for (const r of await ipIn(IpRoutes, ["-4", "route", "show", "table", "all"])) {
     if (!r.table || r.table === "main" || r.table === "local" || (r.type && r.type !== "unicast")) continue;
     (tables4[r.table] ??= []).push(toRoute(r));
   }
@@ -112,26 +96,26 @@ async function inside(pid: number): Promise<ColumnFacts["inside"]> {
 
 /** The qdiscs on a host link (bandwidth's tbf, an ingress redirect), one line each. */
 async function qdiscsOf(dev: string): Promise<string[]> {
-  const list = JSON.parse((await run("tc", ["-j", "qdisc", "show", "dev", dev]).catch(() => "[]")) || "[]") as Array<{ kind: string; root?: boolean; parent?: string; options?: Record<string, unknown> }>;
+  const list = parseToolJson("tc -j qdisc show", TcQdiscs, await run("tc", ["-j", "qdisc", "show", "dev", dev]).catch(() => "[]"));
   return list.map((q) => `${q.kind}${q.root ? " root" : q.parent ? ` parent ${q.parent}` : ""}${q.options && Object.keys(q.options).length ? ` ${JSON.stringify(q.options)}` : ""}`);
 }
 
 /** The bridge VLANs of a port, "VID flags". */
 async function vlansOf(dev: string): Promise<string[]> {
-  const list = JSON.parse((await run("bridge", ["-j", "vlan", "show", "dev", dev]).catch(() => "[]")) || "[]") as Array<{ vlans?: Array<{ vlan: number; vlanEnd?: number; flags?: string[] }> }>;
+  const list = parseToolJson("bridge -j vlan show", BridgeVlans, await run("bridge", ["-j", "vlan", "show", "dev", dev]).catch(() => "[]"));
   return list.flatMap((e) => e.vlans ?? []).map((v) => `${v.vlan}${v.vlanEnd ? `-${v.vlanEnd}` : ""}${v.flags?.length ? ` ${v.flags.join(" ")}` : ""}`);
 }
 
 /** Host state read once and shared by the columns (so they see the same moment). */
 export interface HostState {
-  links: IpAddrJson[];
+  links: IpLink[];
   iptables: string;
   /** Listening sockets: protocol/port -> process names. */
   listeners: Map<string, string[]>;
 }
 
 export async function hostState(): Promise<HostState> {
-  const links = JSON.parse((await run("ip", ["-j", "-d", "addr", "show"])) || "[]") as IpAddrJson[];
+  const links = parseToolJson("ip -j -d addr show", IpLinks, await run("ip", ["-j", "-d", "addr", "show"]));
   const iptables = await run("iptables-save", [], { timeoutMs: 20_000 });
   const listeners = new Map<string, string[]>();
   for (const proto of ["tcp", "udp"] as const) {
@@ -160,30 +144,16 @@ export interface ProbeTarget {
   publish: ColumnFacts["publish"];
 }
 
-interface InspectNetwork {
-  IPAddress?: string;
-  IPPrefixLen?: number;
-  MacAddress?: string;
-  Gateway?: string;
-  EndpointID?: string;
-}
-
 /** Docker's view, the namespace and the host side of one column's probe container. */
 export async function collectFacts(docker: Docker, t: ProbeTarget, host: HostState): Promise<ColumnFacts> {
-  const info = (await docker.getContainer(t.container.id).inspect()) as {
-    State: { Pid: number };
-    HostConfig: { NetworkMode: string };
-    NetworkSettings: { Ports?: Record<string, Array<{ HostIp: string; HostPort: string }> | null>; Networks?: Record<string, InspectNetwork> };
-  };
+  const info = await inspectContainer(docker, t.container.id);
   const pid = info.State.Pid;
   if (!pid) throw new Error(`container ${t.container.name} is not running`);
   const ins = await inside(pid);
   const net = info.NetworkSettings.Networks?.[t.dockerNetwork] ?? {};
   const eth0 = ins.links.find((l) => l.name === "eth0") ?? ins.links.find((l) => l.peerIndex !== undefined);
-  const gwbridge = await docker
-    .getNetwork("docker_gwbridge")
-    .inspect()
-    .then((n: { Containers?: Record<string, unknown> }) => Object.keys(n.Containers ?? {}).includes(t.container.id))
+  const gwbridge = await inspectNetwork(docker, "docker_gwbridge")
+    .then((n) => Object.keys(n.Containers ?? {}).includes(t.container.id))
     .catch(() => false);
   return {
     column: t.column,
@@ -231,7 +201,7 @@ async function hostSide(host: HostState, t: ProbeTarget, eth0: Link | undefined)
   };
 }
 
-async function vethFacts(peer: IpAddrJson): Promise<NonNullable<ColumnFacts["host"]["veth"]>> {
+async function vethFacts(peer: IpLink): Promise<NonNullable<ColumnFacts["host"]["veth"]>> {
   return {
     name: peer.ifname,
     ifindex: peer.ifindex,
@@ -243,7 +213,7 @@ async function vethFacts(peer: IpAddrJson): Promise<NonNullable<ColumnFacts["hos
   };
 }
 
-function bridgeFacts(bridge: IpAddrJson): NonNullable<ColumnFacts["host"]["bridge"]> {
+function bridgeFacts(bridge: IpLink): NonNullable<ColumnFacts["host"]["bridge"]> {
   return {
     name: bridge.ifname,
     mtu: bridge.mtu,

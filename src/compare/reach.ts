@@ -3,6 +3,7 @@
 import { httpGet } from "../util/http.js";
 import { PassThrough } from "node:stream";
 import type Docker from "dockerode";
+import { execExitCode } from "../docker/inspect.js";
 import type { Reach } from "./model.js";
 
 /** What the probe container's web server answers (written by the probe's command). */
@@ -35,8 +36,7 @@ async function dockerExec(docker: Docker, container: string, cmd: string[], time
   } finally {
     clearTimeout(timer);
   }
-  const info = (await exec.inspect()) as { ExitCode: number | null };
-  return { exitCode: info.ExitCode, output: output.trim() };
+  return { exitCode: await execExitCode(exec), output: output.trim() };
 }
 
 const short = (s: string) => s.replace(/\s+/g, " ").trim().slice(0, 160);

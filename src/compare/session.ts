@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import type Docker from "dockerode";
 import type { PortMapping } from "../cni/schemas.js";
+import { inspectContainer, inspectNetwork } from "../docker/inspect.js";
 import type { Cleanup } from "./cleanup.js";
 import { PROBE_PAGE } from "./reach.js";
 
@@ -87,7 +88,7 @@ export class CompareSession {
 
   private async removeContainer(name: string): Promise<void> {
     try {
-      const info = (await this.docker.getContainer(name).inspect()) as { Id: string; Config: { Labels?: Record<string, string> } };
+      const info = await inspectContainer(this.docker, name);
       if (info.Config.Labels?.[LABEL] !== this.runId) return;
       await this.docker.getContainer(info.Id).remove({ force: true });
     } catch (err) {
@@ -97,7 +98,7 @@ export class CompareSession {
 
   private async removeNetwork(name: string): Promise<void> {
     try {
-      const info = (await this.docker.getNetwork(name).inspect()) as { Id: string; Labels?: Record<string, string> };
+      const info = await inspectNetwork(this.docker, name);
       if (info.Labels?.[LABEL] !== this.runId) return;
       await this.docker.getNetwork(info.Id).remove();
     } catch (err) {

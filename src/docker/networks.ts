@@ -1,10 +1,12 @@
 // The question reconciliation asks Docker (which endpoints does a network still
 // have?), as a plain bounded GET on the Engine API socket.
-import { z } from "zod";
 import type { DockerNetworks } from "../driver/seams.js";
 import { unixRequest } from "../util/http.js";
+import { checked } from "../util/zod.js";
+import { NetworkInspect } from "./inspect.js";
 
-const NetworkInspect = z.object({ Containers: z.record(z.string(), z.object({ EndpointID: z.string() })).nullish() }).passthrough();
+/** Only the endpoints: the rest of the reply is no concern of reconciliation. */
+const Endpoints = NetworkInspect.pick({ Containers: true });
 
 export function dockerNetworksOverSocket(socketPath: string, timeoutMs = 10_000): DockerNetworks {
   return {
@@ -12,9 +14,9 @@ export function dockerNetworksOverSocket(socketPath: string, timeoutMs = 10_000)
       const res = await unixRequest(socketPath, "GET", `/networks/${encodeURIComponent(networkId)}`, timeoutMs);
       if (res.status === 404) throw Object.assign(new Error(`network ${networkId.slice(0, 12)} not found`), { statusCode: 404 });
       if (res.status !== 200) throw Object.assign(new Error(`Docker answered ${res.status}: ${res.body.slice(0, 200)}`), { statusCode: res.status });
-      const parsed = NetworkInspect.safeParse(JSON.parse(res.body));
-      if (!parsed.success) throw new Error("Docker's network inspect reply is not what cni-shim expects");
-      return { Containers: parsed.data.Containers ?? undefined };
+      const info = checked(`Docker's network inspect of ${networkId.slice(0, 12)}`, Endpoints, JSON.parse(res.body));
+      // The endpoint ids only, as the seam promises (the reply's entries carry more).
+      return { Containers: info.Containers ? Object.fromEntries(Object.entries(info.Containers).map(([id, c]) => [id, { EndpointID: c.EndpointID }])) : undefined };
     },
   };
 }

@@ -15,15 +15,11 @@
 // an error naming this plugin. A container the user stopped carries no error (a successful start
 // clears State.Error, a stop sets none), so `unless-stopped` containers stopped by hand stay
 // stopped; a plugin that answered with an error of its own (a CNI failure) does not qualify.
+import type { z } from "zod";
+import type { ContainerRestartView } from "./inspect.js";
 
-/** The part of GET /containers/{id}/json the decision reads. */
-export interface ContainerInspect {
-  Id: string;
-  Name?: string;
-  State?: { Status?: string; Running?: boolean; Paused?: boolean; Restarting?: boolean; Error?: string; ExitCode?: number };
-  HostConfig?: { NetworkMode?: string; RestartPolicy?: { Name?: string; MaximumRetryCount?: number } };
-  NetworkSettings?: { Networks?: Record<string, { NetworkID?: string } | null> | null };
-}
+/** The part of GET /containers/{id}/json the decision reads (checked as inspect.ts says). */
+export type ContainerInspect = z.infer<typeof ContainerRestartView>;
 
 /** This plugin: its driver name, its socket, and the Docker networks of that driver. */
 export interface PluginIdentity {

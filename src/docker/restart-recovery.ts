@@ -8,8 +8,11 @@
 // shortly after Plugin.Activate (never inside it: Docker waits for that reply, and may call it
 // from the very restore that is starting containers) and after each reconciliation. Every
 // Engine API call is bounded in time; nothing here loads dockerode.
+import type { z } from "zod";
 import { unixRequest } from "../util/http.js";
 import { log } from "../util/log.js";
+import { checked } from "../util/zod.js";
+import { ContainerList, ContainerRestartView, NetworkList } from "./inspect.js";
 import { containersToRestart, type ContainerInspect, type PluginIdentity } from "./restart-candidates.js";
 
 export interface RestartRecoveryOptions {
@@ -132,15 +135,15 @@ export class RestartRecovery {
     }
   }
 
-  private async get<T>(path: string, what: string): Promise<T> {
+  private async get<T extends z.ZodType>(path: string, what: string, schema: T): Promise<z.output<T>> {
     const res = await unixRequest(this.opts.dockerSocket, "GET", path, this.timeoutMs);
     if (res.status !== 200) throw new DockerApiError(res.status, what, res.body);
-    return JSON.parse(res.body) as T;
+    return checked(`Docker's ${what}`, schema, JSON.parse(res.body));
   }
 
   private async runOnce(): Promise<RecoveryReport> {
     const report: RecoveryReport = { started: [], failed: [] };
-    const networks = (await this.get<Array<{ Id: string; Name: string; Driver?: string }>>(`/networks?filters=${q({ driver: [this.driver] })}`, "network list")).filter(
+    const networks = (await this.get(`/networks?filters=${q({ driver: [this.driver] })}`, "network list", NetworkList)).filter(
       (n) => n.Driver === undefined || n.Driver === this.driver,
     );
     if (!networks.length) return report;
@@ -148,15 +151,14 @@ export class RestartRecovery {
     const names = new Set(networks.map((n) => n.Name));
     // The list carries each container's networks, not its State.Error or restart policy: inspect
     // only the exited ones attached to a network of ours.
-    type Listed = { Id: string; HostConfig?: { NetworkMode?: string }; NetworkSettings?: { Networks?: Record<string, { NetworkID?: string } | null> | null } };
-    const listed = await this.get<Listed[]>(`/containers/json?all=1&filters=${q({ status: ["exited"] })}`, "container list");
+    const listed = await this.get(`/containers/json?all=1&filters=${q({ status: ["exited"] })}`, "container list", ContainerList);
     const onOurs = listed.filter(
       (c) => Object.entries(c.NetworkSettings?.Networks ?? {}).some(([name, n]) => names.has(name) || (!!n?.NetworkID && ids.has(n.NetworkID))) || names.has(c.HostConfig?.NetworkMode ?? "") || ids.has(c.HostConfig?.NetworkMode ?? ""),
     );
     const inspected: ContainerInspect[] = [];
     for (const c of onOurs) {
       try {
-        inspected.push(await this.get<ContainerInspect>(`/containers/${encodeURIComponent(c.Id)}/json`, "container inspect"));
+        inspected.push(await this.get(`/containers/${encodeURIComponent(c.Id)}/json`, "container inspect", ContainerRestartView));
       } catch (err) {
         if ((err as DockerApiError).status !== 404) throw err; // removed meanwhile: nothing to do
       }

@@ -1,6 +1,8 @@
 // Side effects on links and namespaces, through iproute2 (no shell, every call timed out).
 import { access } from "node:fs/promises";
 import { CommandError, run } from "../util/command.js";
+import { parseToolJson } from "../util/zod.js";
+import { IpLinks } from "./ip-json.js";
 import { routesOf, type KernelRoute } from "./routes.js";
 
 export const NETNS_DIR = "/run/netns";
@@ -120,8 +122,7 @@ export async function deleteLinkIfExists(name: string, netns?: string): Promise<
 /** Names of links enslaved to a bridge (host namespace). */
 export async function bridgePorts(bridge: string): Promise<string[]> {
   const out = await run("ip", ["-j", "link", "show", "master", bridge]);
-  const links = JSON.parse(out || "[]") as Array<{ ifname: string }>;
-  return links.map((l) => l.ifname);
+  return parseToolJson("ip -j link show master", IpLinks, out).map((l) => l.ifname);
 }
 
 /**
@@ -164,7 +165,7 @@ export async function linkUp(ns: string, ifName: string, waitMs = 2_000): Promis
   const deadline = Date.now() + waitMs;
   for (;;) {
     const out = await run("ip", ["-j", "-n", ns, "link", "show", "dev", ifName]).catch(() => "[]");
-    const state = (JSON.parse(out || "[]") as Array<{ operstate?: string }>)[0]?.operstate;
+    const state = parseToolJson("ip -j link show dev", IpLinks, out)[0]?.operstate;
     if (state === "UP") return true;
     if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 50));
@@ -175,7 +176,7 @@ export async function linkUp(ns: string, ifName: string, waitMs = 2_000): Promis
 export async function linkMacInNamespaceFile(nsFile: string, ifName: string): Promise<string | undefined> {
   try {
     const out = await run("nsenter", [`--net=${nsFile}`, "ip", "-j", "link", "show", "dev", ifName]);
-    return (JSON.parse(out || "[]") as Array<{ address?: string }>)[0]?.address;
+    return parseToolJson("ip -j link show dev", IpLinks, out)[0]?.address;
   } catch {
     return undefined; // not a namespace (yet), or no such link
   }

@@ -4,6 +4,8 @@
 import { statfs, writeFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { run } from "../util/command.js";
+import { parseToolJson } from "../util/zod.js";
+import { IpBatchEntries } from "./ip-json.js";
 import { netnsPath } from "./netns.js";
 
 const NSFS_MAGIC = 0x6e736673;
@@ -39,27 +41,16 @@ export async function lookInside(nsFile: string): Promise<SandboxLook> {
   return parseLook(out);
 }
 
-interface JsonEntry {
-  ifname?: unknown;
-  table?: unknown;
-}
-
 /** The output of LOOK_BATCH (exported for the tests). */
 export function parseLook(out: string): SandboxLook {
-  let lists: JsonEntry[][];
-  try {
-    lists = out
-      .split("\n")
-      .filter((l) => l.trim())
-      .map((l) => JSON.parse(l) as JsonEntry[]);
-  } catch (err) {
-    throw new Error(`ip -j -batch printed no JSON (${(err as Error).message}): ${out.slice(0, 300)}`, { cause: err });
-  }
+  const lines = out.split("\n").filter((l) => l.trim());
+  // Each line checked apart: the error names the list ("ip -j -batch, list 2: 0.ifname: ...").
+  const lists = lines.map((l, i) => parseToolJson(`ip -j -batch, list ${i + 1}`, IpBatchEntries, l));
   const [v4, links, all] = lists;
-  if (lists.length !== 3 || !v4 || !links || !all || !lists.every(Array.isArray)) throw new Error(`ip -j -batch printed ${lists.length} lists, not 3: ${out.slice(0, 300)}`);
+  if (lists.length !== 3 || !v4 || !links || !all) throw new Error(`ip -j -batch printed ${lists.length} lists, not 3: ${out.slice(0, 300)}`);
   const mainDefaults = all.filter((r) => r.table === undefined || r.table === "main").length;
   return {
-    links: links.map((l) => l.ifname).filter((n): n is string => typeof n === "string" && !!n),
+    links: links.map((l) => l.ifname).filter((n): n is string => !!n),
     defaultRoutes: [...(v4.length ? [4 as const] : []), ...(mainDefaults > v4.length ? [6 as const] : [])],
   };
 }

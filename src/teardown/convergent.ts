@@ -59,7 +59,7 @@ function standInResult(ifName: string, addresses: string[]): Result {
 
 /** Bridge plugins of the list with ipMasq: their DEL needs the masquerade chain to exist. */
 function masqBridges(list: LoadedConfList): boolean {
-  return list.conflist.plugins.some((p) => p.type === "bridge" && (p as { ipMasq?: unknown }).ipMasq === true);
+  return list.conflist.plugins.some((p) => p.type === "bridge" && p.ipMasq === true);
 }
 
 /** Put the interface where DEL looks for it: the stand-in namespace, with its addresses. */

@@ -36,5 +36,8 @@ describe("lookInside's parse of ip -j -batch", () => {
   it("output that is not three JSON lists is an error, not an empty namespace", () => {
     expect(() => parseLook("")).toThrow(/not 3/);
     expect(() => parseLook("1: lo: <LOOPBACK>")).toThrow(/no JSON/);
+    // Each list is checked, and the error says which one and which field.
+    expect(() => parseLook('[]\n[{"ifname":7}]\n[]\n')).toThrow(/^ip -j -batch, list 2: unexpected output: 0\.ifname: /);
+    expect(() => parseLook('[]\n{"ifname":"lo"}\n[]\n')).toThrow(/^ip -j -batch, list 2: unexpected output: \(top level\): .*expected array/);
   });
 });

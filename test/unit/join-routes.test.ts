@@ -129,6 +129,6 @@ describe("routesOf", () => {
   });
 
   it("refuses output it does not understand", () => {
-    expect(() => routesOf(JSON.stringify([{ gateway: 1 }]), "eth0")).toThrow(/unexpected "ip -j route" output/);
+    expect(() => routesOf(JSON.stringify([{ gateway: 1 }]), "eth0")).toThrow(/^ip -j route show table all \(the routes of eth0\): unexpected output: 0\.dst: .*expected string/);
   });
 });

@@ -1,6 +1,7 @@
 import { settingsHelp } from "../../settings.js";
 import { StateStore } from "../../driver/state.js";
 import { dockerClient } from "../../docker/client.js";
+import { inspectNetwork } from "../../docker/inspect.js";
 import { parseCommandLine } from "../argv.js";
 import type { Command } from "../command.js";
 
@@ -11,7 +12,7 @@ async function dockerNames(socket: string, networkIds: string[]) {
   const containers = new Map<string, string>();
   for (const id of networkIds) {
     try {
-      const info = (await docker.getNetwork(id).inspect()) as { Name: string; Containers?: Record<string, { EndpointID: string; Name: string }> };
+      const info = await inspectNetwork(docker, id);
       networks.set(id, info.Name);
       for (const c of Object.values(info.Containers ?? {})) containers.set(c.EndpointID, c.Name);
     } catch {
