@@ -15,6 +15,12 @@ import { podNetworkList } from "../helpers/conflists.js";
 const LABEL = "io.cni-shim.compare";
 const inSubnet = (cidr: string, subnet: string) => subnetOf(`${cidr.split("/")[0]}/${subnet.split("/")[1]}`) === subnetOf(subnet);
 const eth0 = (f: ColumnFacts) => f.inside.links.find((l) => l.name === "eth0")!.addrs.find((a) => a.family === "inet")!.cidr;
+/** The run id in the names of a text report's containers (cs-cmp-<run id>-...). */
+const runIdOfText = (text: string) => {
+  const m = /cs-cmp-([0-9a-f]+)-/.exec(text);
+  if (!m) throw new Error(`no compare container name in the report:\n${text.slice(0, 500)}`);
+  return m[1]!;
+};
 const runIdOf = (r: Report) => /^cs-cmp-([0-9a-f]+)-/.exec(r.columns[0].facts.container.name)![1]!;
 
 async function requireChromium(): Promise<void> {
@@ -214,7 +220,8 @@ describe.each([["Docker's IPAM", []], ["--ipam-driver null", ["--ipam-driver", "
       addressPrefixes: [`10.249.${octet}.`],
       cacheDir: plugin.cacheDir,
       stateDir: join(base, "state"),
-      dockerLabel: LABEL,
+      // This run's containers and networks only: a user's own compare may run beside the tests.
+      dockerLabel: `${LABEL}=${runIdOfText(res.stdout)}`,
     });
     const pluginState = await scopedLeftovers({ stateDir: plugin.stateDir });
     expect({ ...left, ...Object.fromEntries(Object.entries(pluginState).map(([k, v]) => [`plugin ${k}`, v])) }).toEqual({});
