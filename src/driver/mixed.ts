@@ -10,7 +10,7 @@
 // every cni-shim interface through the hand-out, where Docker numbers and routes them all.
 
 /** A container as Docker's container list shows it (no lock on the container: usable inside a Join). */
-export interface ContainerNetworks {
+interface ContainerNetworks {
   id: string;
   /** Docker's State: created, running, exited, restarting, paused, removing, dead. */
   state: string;

@@ -26,6 +26,8 @@ describe(`cni-shim and Docker-managed networks in one container on Docker ${ENGI
     return n;
   };
   let dockerBridge = "";
+  // API 1.44+ (Docker 25+) takes several --network at create; 1.48+ (Docker 28+) --gw-priority.
+  let api = 0;
 
   beforeAll(async () => {
     await requirePrerequisites();
@@ -36,6 +38,7 @@ describe(`cni-shim and Docker-managed networks in one container on Docker ${ENGI
     await docker(["network", "create", "-d", plugin.driver, "--label", label, "--subnet", `10.251.${o}.0/24`, "--gateway", `10.251.${o}.1`, cnet]);
     await docker(["network", "create", "-d", plugin.driver, "--label", label, "--subnet", `10.252.${o}.0/24`, "--gateway", `10.252.${o}.1`, cnet2]);
     await docker(["network", "create", "--label", label, "--subnet", `10.254.${d}.0/24`, "--gateway", `10.254.${d}.1`, dnet]);
+    api = Number((await docker(["version", "--format", "{{.Server.APIVersion}}"])).stdout.split(".")[1]);
     dockerBridge = `br-${(await docker(["network", "inspect", "-f", "{{.Id}}", dnet])).stdout.slice(0, 12)}`;
   }, 120_000);
 
@@ -99,32 +102,39 @@ describe(`cni-shim and Docker-managed networks in one container on Docker ${ENGI
     await expectNetworks(c, [cnet, dnet], first);
   });
 
-  it("docker run with both networks, in either order", async () => {
+  it("docker run with both networks, in either order (before API 1.44: created with one, connected to the other, started)", async () => {
     for (const nets of [
       [cnet, dnet],
       [dnet, cnet],
     ]) {
       const c = name(`run-${nets[0] === cnet ? "cd" : "dc"}`);
-      await docker(["run", "-d", "--label", label, "--name", c, ...nets.flatMap((n) => ["--network", n]), IMAGE, "sleep", "600"]);
+      if (api >= 44) await docker(["run", "-d", "--label", label, "--name", c, ...nets.flatMap((n) => ["--network", n]), IMAGE, "sleep", "600"]);
+      else {
+        await docker(["create", "--label", label, "--name", c, "--network", nets[0]!, IMAGE, "sleep", "600"]);
+        await docker(["network", "connect", nets[1]!, c]);
+        await docker(["start", c]);
+      }
       await expectNetworks(c, nets, [cnet, dnet].sort()[0]!);
     }
   });
 
   it("connect and disconnect of either kind on a running mixed container; the gateway priority decides the default route", async () => {
+    // Before Docker 28 there is no priority: the network connected first keeps the default route.
+    const prio = api >= 48 ? ["--gw-priority", "10"] : [];
     const c = name("conn");
     await docker(["run", "-d", "--label", label, "--name", c, "--network", dnet, IMAGE, "sleep", "600"]);
-    await docker(["network", "connect", "--gw-priority", "10", cnet, c]);
-    await expectNetworks(c, [dnet, cnet], cnet);
+    await docker(["network", "connect", ...prio, cnet, c]);
+    await expectNetworks(c, [dnet, cnet], prio.length ? cnet : dnet);
     await docker(["network", "connect", cnet2, c]);
     await expectNetworks(c, [dnet, cnet, cnet2], cnet);
     await docker(["network", "disconnect", cnet, c]);
     await expectNetworks(c, [dnet, cnet2], [dnet, cnet2].sort()[0]!);
     await docker(["network", "disconnect", dnet, c]);
     await expectNetworks(c, [cnet2], cnet2);
-    await docker(["network", "connect", "--gw-priority", "10", dnet, c]);
-    await expectNetworks(c, [cnet2, dnet], dnet);
+    await docker(["network", "connect", ...prio, dnet, c]);
+    await expectNetworks(c, [cnet2, dnet], prio.length ? dnet : cnet2);
     await docker(["restart", "-t", "1", c]);
-    await expectNetworks(c, [cnet2, dnet], dnet);
+    await expectNetworks(c, [cnet2, dnet], prio.length ? dnet : [cnet2, dnet].sort()[0]!);
   });
 
   it("leaves nothing once the containers and networks are gone", async () => {
