@@ -2,7 +2,7 @@
 // starting with) a network cni-shim does not drive. Pure: the look inside the namespace and what
 // Docker says of its containers come in; a reason (or none) goes out.
 //
-// Why (docs/design.md#docker-managed-networks): Docker 28.5 names and routes only the interfaces it
+// Why (docs/design.md#docker-managed-networks-beside-cni-shims): Docker 28.5 names and routes only the interfaces it
 // moved in itself. Its next name is the lowest eth<N> none of ITS interfaces has
 // (osl.generateIfaceName), a remote driver cannot tell it of another (the Join reply's DstName is
 // dropped, createdInContainer is for built-in drivers), and its default route is a plain add

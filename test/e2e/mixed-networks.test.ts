@@ -3,10 +3,10 @@
 // start, `docker run` with both (API 1.44+), connect/disconnect of either kind on a running
 // container, a restart, Docker's gateway priority. Every interface present with its own name,
 // docker inspect's address and MAC on it, the default route where Docker puts it, and nothing
-// left. On Docker 28+ such a container takes the hand-out (docs/design.md#docker-managed-networks);
+// left. On Docker 28+ such a container takes the hand-out (docs/design.md#docker-managed-networks-beside-cni-shims);
 // one on cni-shim networks only keeps the in-sandbox path.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ENGINE, IMAGE, attachPathOf, cleanup, containerNet, docker, pluginCall, rand, requirePrerequisites, startPlugin, type PluginHandle } from "../helpers/e2e.js";
+import { ENGINE, IMAGE, attachPathOf, cleanup, containerNet, docker, pluginCall, rand, requirePrerequisites, startPlugin, waitFor, type PluginHandle } from "../helpers/e2e.js";
 import { freeOctet, scopedLeftovers } from "../helpers/scoped-leaks.js";
 
 const id = rand();
@@ -33,8 +33,9 @@ describe(`cni-shim and Docker-managed networks in one container on Docker ${ENGI
     await requirePrerequisites();
     plugin = await startPlugin();
     console.log(`engine ${ENGINE}: new endpoints take the ${attachPathOf(plugin)} path`);
-    o = await freeOctet("10.251", parseInt(id.slice(0, 2), 16));
-    d = await freeOctet("10.254", parseInt(id.slice(2, 4), 16));
+    // Other tests add and remove Docker networks meanwhile (a network gone between list and inspect).
+    o = await waitFor("a free 10.251.X.0/24", () => freeOctet("10.251", parseInt(id.slice(0, 2), 16)), 30_000);
+    d = await waitFor("a free 10.254.X.0/24", () => freeOctet("10.254", parseInt(id.slice(2, 4), 16)), 30_000);
     await docker(["network", "create", "-d", plugin.driver, "--label", label, "--subnet", `10.251.${o}.0/24`, "--gateway", `10.251.${o}.1`, cnet]);
     await docker(["network", "create", "-d", plugin.driver, "--label", label, "--subnet", `10.252.${o}.0/24`, "--gateway", `10.252.${o}.1`, cnet2]);
     await docker(["network", "create", "--label", label, "--subnet", `10.254.${d}.0/24`, "--gateway", `10.254.${d}.1`, dnet]);
