@@ -13,7 +13,8 @@ SUITE=${SUITE:-test}
 
 # What runs on the other engines. `make test` (SUITE=test): the whole suite on 20, and on 28 and 26
 # what a user does (lifecycle, -p, --ip/--mac-address, DNS, connect/disconnect, restart) plus, on
-# 28, the short kill -9 soak. `make test-engines` (SUITE=engines): the heavier rest on 26 and 28:
+# 28, the short kill -9 soak and cni-shim networks beside Docker-managed ones (mixed-networks).
+# `make test-engines` (SUITE=engines): the heavier rest on 26 and 28:
 # a dockerd crash, one compare, the short soak and the forward chain under FORWARD policy DROP
 # on 26, and the parity matrix on 28 (both run on 20 in `make test`). ENGINE_FILES replaces the file list of the other engines.
 SUITE=${SUITE:-test}
@@ -23,7 +24,7 @@ files_for() {
   [ -n "${ENGINE_FILES:-}" ] && { echo "$ENGINE_FILES"; return; }
   case "$SUITE/$1" in
     test/20 | engines/20) echo "" ;; # everything
-    test/28) echo "$USER_FILES test/e2e/soak.test.ts" ;;
+    test/28) echo "$USER_FILES test/e2e/soak.test.ts test/e2e/mixed-networks.test.ts" ;;
     test/26) echo "$USER_FILES" ;;
     engines/28) echo "$HEAVY_FILES test/e2e/parity-matrix.test.ts" ;;
     engines/26) echo "$HEAVY_FILES test/e2e/soak.test.ts test/e2e/forward-accept.test.ts" ;;

@@ -10,6 +10,7 @@ import { applyForwardChain } from "./host/forward-chain.js";
 import { Attacher } from "./attach/attach.js";
 import { dockerClient } from "./docker/client.js";
 import { dockerNetworksOverSocket } from "./docker/networks.js";
+import { dockerContainersOverSocket } from "./docker/containers.js";
 import { RestartRecovery } from "./docker/restart-recovery.js";
 import type { DhcpOps, DriverEvents } from "./driver/seams.js";
 import { dhcpSockets, ensureDhcpDaemon } from "./cni/dhcp.js";
@@ -52,6 +53,7 @@ export function buildDriver(s: Settings, events?: DriverEvents): CniShimDriver {
     forward: new ForwardAccept({ enabled: s.acceptForwarding, owner: forwardOwner(s.stateDir), networks: () => state.listNetworks(), apply: applyForwardChain }),
     confDirs: confDirs(s),
     dockerNetworks: dockerNetworksOverSocket(s.dockerSocket),
+    dockerContainers: dockerContainersOverSocket(s.dockerSocket),
     reconcileGraceMs: s.reconcileGraceS * 1000,
     teardownMode: s.teardownMode,
     attach: new AttachChoice(s.attach, s.stateDir),

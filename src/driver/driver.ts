@@ -20,7 +20,7 @@ import type { ForwardAccept } from "./forward-accept.js";
 import { Networks } from "./networks.js";
 import { Reclaimer } from "./reclaim.js";
 import { Reconciler, type ReconcileReport } from "./reconcile.js";
-import { realHost, type Clock, type CniOps, type DhcpOps, type DockerNetworks, type DriverEvents, type HostOps, type Teardown } from "./seams.js";
+import { realHost, type Clock, type CniOps, type DhcpOps, type DockerContainers, type DockerNetworks, type DriverEvents, type HostOps, type Teardown } from "./seams.js";
 import { DhcpLeases } from "./dhcp-leases.js";
 import { usesDhcp } from "../cni/dhcp.js";
 import { networkConfList } from "./network-conf.js";
@@ -50,6 +50,8 @@ interface DriverOptionsCommon {
   host?: HostOps;
   /** What reconciliation asks Docker; without it there is no reconciliation. */
   dockerNetworks?: DockerNetworks;
+  /** What an in-sandbox Join asks Docker (which containers have networks cni-shim does not drive); without it the namespace alone decides. */
+  dockerContainers?: DockerContainers;
   /** Default Date.now. */
   now?: Clock;
   /** Which attach strategy new endpoints get (default: auto, nothing kept on disk). */
@@ -90,7 +92,15 @@ export class CniShimDriver implements NetworkDriver {
     const teardown = opts.teardown ?? ((target) => convergentDel(runtime as CniRuntime, target));
     const choice = (this.choice = opts.attach ?? new AttachChoice("auto"));
     const handoff = new StagingHandoff({ runtime, host: this.host, now });
-    const inSandbox = new InSandbox({ runtime, host: this.host, fallback: handoff, observe: (present) => choice.observe(present) });
+    const inSandbox = new InSandbox({
+      runtime,
+      host: this.host,
+      fallback: handoff,
+      observe: (present) => choice.observe(present),
+      ownLinks: async (nsFile) => (await state.listEndpoints()).filter((e) => e.attach === "in-sandbox" && e.phase === "joined" && e.sandboxKey === nsFile).map((e) => e.ifName),
+      cniShimNetworks: async () => new Set((await state.listNetworks()).map((n) => n.id)),
+      dockerView: opts.dockerContainers && (() => opts.dockerContainers!.view()),
+    });
     this.strategies = { "staging-handoff": handoff, "in-sandbox": inSandbox };
     const strategyOf = (rec: EndpointRecord) => this.strategies[rec.attach];
     const endpoints = (this.endpointTeardown = new EndpointTeardown({ state, locks, cache: runtime.cache, teardown, strategyOf }));

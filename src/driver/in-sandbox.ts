@@ -20,6 +20,10 @@
 // alone takes it then (no namespace needed), and Join gives it back and runs the whole chain
 // asking for it (docs/design.md#null-ipam).
 //
+// A container that has (or starts with) a network cni-shim does not drive takes the hand-out too,
+// at each Join where that shows (mixed.ts says why): Docker names and routes only the interfaces
+// it moved in itself, so beside its own it must move cni-shim's as well.
+//
 // A Join whose SandboxKey is not a namespace yet (an engine that makes it later, Docker <= 27)
 // falls back to the staging hand-out for that endpoint, and tells the choice (attach-choice.ts)
 // so that later endpoints on this engine take the hand-out from the start.
@@ -39,6 +43,7 @@ import { endpointNames } from "./names-from-ids.js";
 import { verifyResult } from "./verify-result.js";
 import { nextIfName, type SandboxLook } from "../host/sandbox.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
+import { mixedReason, needsDockerLook, type DockerView } from "./mixed.js";
 
 /** A random locally administered unicast MAC, for an endpoint with no IPv4 address to make one of. */
 function randomMac(): string {
@@ -54,6 +59,12 @@ export interface InSandboxDeps {
   fallback: AttachStrategy;
   /** Told at each Join whether the namespace existed (attach-choice.ts). */
   observe(namespaceAtJoin: boolean): void;
+  /** The links cni-shim made itself (in-sandbox endpoints joined) in this namespace. */
+  ownLinks(nsFile: string): Promise<string[]>;
+  /** The Docker networks cni-shim drives. */
+  cniShimNetworks(): Promise<ReadonlySet<string>>;
+  /** Docker's containers and their networks; none: no Docker to ask (the namespace alone decides). */
+  dockerView?: () => Promise<DockerView>;
 }
 
 export class InSandbox implements AttachStrategy {
@@ -144,8 +155,13 @@ export class InSandbox implements AttachStrategy {
     if (!present) return this.fallBack(rec, req, list, clock);
     clock.mark("netns");
     const before = await (this.takePrefetched(rec.id, nsFile) ?? host.lookInside(nsFile));
-    const ifName = nextIfName(before.links);
     clock.mark("look");
+    const mixed = await this.mixedReason(rec.networkId, nsFile, before.links);
+    if (mixed) {
+      log.info("a container with networks cni-shim does not drive: this endpoint takes the staging hand-out", { endpoint: rec.id.slice(0, 12), why: mixed });
+      return this.fallBack(rec, req, list, clock);
+    }
+    const ifName = nextIfName(before.links);
     const { asking, out } = await this.allocating(rec, list, async () => {
       const asking = await this.giveBackAhead(rec, list, clock);
       return { asking, out: await runtime.add(list, { containerId: rec.cniContainerId, netns: nsFile, ifName, args: asking.cniArgs, capabilityArgs: asking.capabilityArgs }) };
@@ -168,6 +184,14 @@ export class InSandbox implements AttachStrategy {
       clock.mark("routes");
     }
     return { rec: joined, reply: { DisableGatewayService: true } };
+  }
+
+  /** Why this Join must take the hand-out (mixed.ts), or undefined. Docker is asked only for a fresh namespace. */
+  private async mixedReason(networkId: string, nsFile: string, links: string[]): Promise<string | undefined> {
+    const { deps } = this;
+    const ask = deps.dockerView && needsDockerLook(links) ? deps.dockerView().catch((err: Error) => err) : undefined;
+    const [ownLinks, cniShimNetworks, docker] = await Promise.all([deps.ownLinks(nsFile), deps.cniShimNetworks(), ask]);
+    return mixedReason({ links, ownLinks, networkId, cniShimNetworks, docker });
   }
 
   private async fallBack(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {

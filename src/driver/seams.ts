@@ -13,6 +13,7 @@ import type { SandboxLook } from "../host/sandbox.js";
 import { NetnsPool } from "../host/netns-pool.js";
 import { SandboxLooker, sweepLookLinks } from "../host/sandbox-look.js";
 import type { KernelRoute } from "../host/routes.js";
+import type { DockerView } from "./mixed.js";
 import { removeBridgeIfUnused } from "../host/leftovers.js";
 import { removeHostLocalDirIfEmpty } from "../cni/host-local.js";
 
@@ -117,6 +118,11 @@ export const realHost: HostOps = {
 export interface DockerNetworks {
   /** Rejects with `statusCode: 404` when Docker has no such network. */
   inspect(networkId: string): Promise<{ Containers?: Record<string, { EndpointID: string }> }>;
+}
+
+/** What an in-sandbox Join asks Docker: its containers and their networks, and its networks' names (mixed.ts). */
+export interface DockerContainers {
+  view(): Promise<DockerView>;
 }
 
 /**

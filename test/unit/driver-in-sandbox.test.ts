@@ -63,11 +63,25 @@ describe("in-sandbox attach", () => {
     expect(h.cni.adds.map((a) => a.ifName)).toEqual(["eth0", "eth0"]);
   });
 
-  it("names the interface after those already in the namespace (docker network connect)", async () => {
-    h.host.sandboxLinks.set(KEY, ["eth0", "eth2"]);
+  it("names the interface after cni-shim's own already in the namespace (docker network connect)", async () => {
+    await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
+    await join(B);
+    expect(h.cni.adds[0]?.ifName).toBe("eth0");
+    h.host.sandboxLinks.set(KEY, ["lo", "eth0"]);
     await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
-    await join(A);
-    expect(h.cni.adds[0]?.ifName).toBe("eth1");
+    const reply = await join(A);
+    expect(h.cni.adds[1]?.ifName).toBe("eth1");
+    expect(h.cni.adds[1]?.netns).toBe(KEY);
+    expect(reply.InterfaceName).toBeUndefined();
+  });
+
+  it("takes the hand-out when Docker's interfaces are in the namespace (a container with a Docker-managed network)", async () => {
+    h.host.sandboxLinks.set(KEY, ["lo", "eth0"]);
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    const reply = await join(A);
+    expect(h.cni.adds[0]?.netns).not.toBe(KEY);
+    expect(reply.InterfaceName?.DstPrefix).toBe("eth");
+    expect(reply.InterfaceName?.SrcName).toBeTruthy();
   });
 
   it("leaves the default route to the network that had it", async () => {
