@@ -26,10 +26,13 @@ async function getJson<T>(socketPath: string, path: string, schema: z.ZodType<T>
   return parsed.data;
 }
 
+/** Only the containers that may be starting (mixed.ts's notStarted): less for Docker to list and send on every first Join. */
+const NOT_RUNNING = `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ status: ["created", "exited", "restarting"] }))}`;
+
 export function dockerContainersOverSocket(socketPath: string, timeoutMs = 3_000): DockerContainers {
   return {
     async view(): Promise<DockerView> {
-      const [containers, networks] = await Promise.all([getJson(socketPath, "/containers/json?all=1", ContainerList, timeoutMs), getJson(socketPath, "/networks", NetworkList, timeoutMs)]);
+      const [containers, networks] = await Promise.all([getJson(socketPath, NOT_RUNNING, ContainerList, timeoutMs), getJson(socketPath, "/networks", NetworkList, timeoutMs)]);
       return {
         containers: containers.map((c) => ({ id: c.Id, state: c.State, networks: Object.entries(c.NetworkSettings?.Networks ?? {}).map(([key, n]) => ({ key, networkId: n.NetworkID ?? "" })) })),
         networks: networks.map((n) => ({ id: n.Id, name: n.Name })),
