@@ -73,7 +73,7 @@ export class InSandbox implements AttachStrategy {
   readonly addsAtCreate = false;
 
   /** Looks started when Join arrived, before its record was read (prefetch), by endpoint id. */
-  private readonly prefetched = new Map<string, { nsFile: string; look: Promise<SandboxLook> }>();
+  private readonly prefetched = new Map<string, { nsFile: string; look: Promise<SandboxLook>; view?: Promise<DockerView | Error> }>();
 
   /** Address allocations of null-IPAM networks, by CNI network name (allocating). */
   private readonly allocations = new KeyedMutex();
@@ -154,9 +154,11 @@ export class InSandbox implements AttachStrategy {
     this.deps.observe(present);
     if (!present) return this.fallBack(rec, req, list, clock);
     clock.mark("netns");
-    const before = await (this.takePrefetched(rec.id, nsFile) ?? host.lookInside(nsFile));
+    const ahead = this.takePrefetched(rec.id, nsFile);
+    const before = await (ahead?.look ?? host.lookInside(nsFile));
     clock.mark("look");
-    const mixed = await this.mixedReason(rec.networkId, nsFile, before.links);
+    const mixed = await this.mixedReason(rec.networkId, nsFile, before.links, ahead?.view);
+    clock.mark("mixed");
     if (mixed) {
       log.info("a container with networks cni-shim does not drive: this endpoint takes the staging hand-out", { endpoint: rec.id.slice(0, 12), why: mixed });
       return this.fallBack(rec, req, list, clock);
@@ -187,9 +189,9 @@ export class InSandbox implements AttachStrategy {
   }
 
   /** Why this Join must take the hand-out (mixed.ts), or undefined. Docker is asked only for a fresh namespace. */
-  private async mixedReason(networkId: string, nsFile: string, links: string[]): Promise<string | undefined> {
+  private async mixedReason(networkId: string, nsFile: string, links: string[], askedAhead?: Promise<DockerView | Error>): Promise<string | undefined> {
     const { deps } = this;
-    const ask = deps.dockerView && needsDockerLook(links) ? deps.dockerView().catch((err: Error) => err) : undefined;
+    const ask = deps.dockerView && needsDockerLook(links) ? (askedAhead ?? this.askDocker()) : undefined;
     const [ownLinks, cniShimNetworks, docker] = await Promise.all([deps.ownLinks(nsFile), deps.cniShimNetworks(), ask]);
     return mixedReason({ links, ownLinks, networkId, cniShimNetworks, docker });
   }
@@ -206,6 +208,10 @@ export class InSandbox implements AttachStrategy {
     return fallback.join(ready, req, list, clock);
   }
 
+  private askDocker(): Promise<DockerView | Error> | undefined {
+    return this.deps.dockerView?.().catch((err: Error) => err);
+  }
+
   /**
    * Start Join's look inside the namespace as soon as Join arrives, while the endpoint's lock and
    * record are being taken (about 0.7 ms of a start). Kept for that endpoint's join; a Join
@@ -215,15 +221,17 @@ export class InSandbox implements AttachStrategy {
     if (!nsFile) return;
     const look = this.deps.host.lookInside(nsFile);
     look.catch(() => undefined); // no namespace (yet): the join looks again, and falls back
-    this.prefetched.set(endpointId, { nsFile, look });
+    // Docker's lists too (mixed.ts): most Joins are a start's first, which needs them; asked
+    // beside the look rather than after it.
+    this.prefetched.set(endpointId, { nsFile, look, view: this.askDocker() });
     if (this.prefetched.size > 16) this.prefetched.delete(this.prefetched.keys().next().value as string);
   }
 
-  private takePrefetched(endpointId: string, nsFile: string): Promise<SandboxLook> | undefined {
+  private takePrefetched(endpointId: string, nsFile: string): { look: Promise<SandboxLook>; view?: Promise<DockerView | Error> } | undefined {
     const hit = this.prefetched.get(endpointId);
     this.prefetched.delete(endpointId);
     // A look that failed early (the namespace not there yet) is made again now.
-    return hit?.nsFile === nsFile ? hit.look.catch(() => this.deps.host.lookInside(nsFile)) : undefined;
+    return hit?.nsFile === nsFile ? { look: hit.look.catch(() => this.deps.host.lookInside(nsFile)), ...(hit.view ? { view: hit.view } : {}) } : undefined;
   }
 
   /** Docker let go of the namespace: keep it for the DEL. */

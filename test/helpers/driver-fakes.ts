@@ -11,7 +11,7 @@ import type { KernelRoute } from "../../src/host/routes.js";
 import { CniShimDriver, type TeardownMode } from "../../src/driver/driver.js";
 import type { AttachChoice } from "../../src/driver/attach-choice.js";
 import { StateStore, type EndpointRecord, type NetworkRecord } from "../../src/driver/state.js";
-import type { CniOps, DockerNetworks, HostOps } from "../../src/driver/seams.js";
+import type { CniOps, DockerContainers, DockerNetworks, HostOps } from "../../src/driver/seams.js";
 import { currentBootId } from "../../src/host/boot.js";
 import type * as api from "../../src/libnetwork/schemas.js";
 
@@ -251,7 +251,7 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
-export async function harness(o: { teardownMode?: TeardownMode; reconcileGraceMs?: number; attach?: AttachChoice; confDirs?: string[] } = {}): Promise<Harness> {
+export async function harness(o: { teardownMode?: TeardownMode; reconcileGraceMs?: number; attach?: AttachChoice; confDirs?: string[]; dockerContainers?: DockerContainers } = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), "cni-shim-driver-"));
   const state = new StateStore(join(dir, "state"));
   const cni = new FakeCni();
@@ -271,6 +271,7 @@ export async function harness(o: { teardownMode?: TeardownMode; reconcileGraceMs
     // Sync unless asked (an explicit undefined: the driver's own default).
     teardownMode: "teardownMode" in o ? o.teardownMode : "sync",
     attach: o.attach,
+    ...(o.dockerContainers ? { dockerContainers: o.dockerContainers } : {}),
   });
   return {
     driver,

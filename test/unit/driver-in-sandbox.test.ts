@@ -4,7 +4,8 @@
 // finds no namespace, and what the choice of path learns from Joins.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AttachChoice } from "../../src/driver/attach-choice.js";
-import { endpointRequest, harness, putNetwork, type Harness } from "../helpers/driver-fakes.js";
+import type { DockerView } from "../../src/driver/mixed.js";
+import { NET_ID, endpointRequest, gate, harness, putNetwork, type Harness } from "../helpers/driver-fakes.js";
 
 const A = "a".repeat(64);
 const B = "b".repeat(64);
@@ -61,6 +62,38 @@ describe("in-sandbox attach", () => {
     await join(B, "/var/run/docker/netns/b");
     expect(looks).toEqual([KEY, "/var/run/docker/netns/b", "/var/run/docker/netns/b"]);
     expect(h.cni.adds.map((a) => a.ifName)).toEqual(["eth0", "eth0"]);
+  });
+
+  it("asks Docker's lists as the Join arrives, beside the look, once; a container starting with a Docker network takes the hand-out", async () => {
+    const looks = gate();
+    const order: string[] = [];
+    await h.cleanup();
+    const views: DockerView[] = [
+      { containers: [{ id: "c1", state: "created", networks: [{ key: "cni", networkId: NET_ID }] }], networks: [{ id: NET_ID, name: "cni" }] },
+      { containers: [{ id: "c2", state: "created", networks: [{ key: "cni", networkId: "" }, { key: "mybridge", networkId: "" }] }], networks: [{ id: NET_ID, name: "cni" }, { id: "d".repeat(64), name: "mybridge" }] },
+    ];
+    h = await harness({ attach: new AttachChoice("sandbox"), dockerContainers: { view: () => (order.push("view"), Promise.resolve(views.shift()!)) } });
+    const look = h.host.lookInside;
+    h.host.lookInside = async (nsFile: string) => {
+      order.push("look");
+      await looks.promise;
+      return look(nsFile);
+    };
+    await putNetwork(h.state);
+    h.host.sandboxes.set(KEY, []);
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    const joined = join(A);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(order).toEqual(["look", "view"]); // both started before the look has answered
+    looks.open();
+    await joined;
+    expect(h.cni.adds[0]).toMatchObject({ netns: KEY, ifName: "eth0" }); // cni-shim networks only: in the sandbox
+    await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
+    h.host.sandboxes.set("/var/run/docker/netns/b", []);
+    const reply = await join(B, "/var/run/docker/netns/b");
+    expect(order).toEqual(["look", "view", "look", "view"]);
+    expect(h.cni.adds[1]?.netns).not.toBe("/var/run/docker/netns/b"); // the hand-out: Docker moves it in
+    expect(reply.InterfaceName?.DstPrefix).toBe("eth");
   });
 
   it("names the interface after cni-shim's own already in the namespace (docker network connect)", async () => {
