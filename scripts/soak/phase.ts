@@ -21,6 +21,8 @@ export interface PhaseFigures {
   /** Joins done in the container's own namespace (Docker 28+), and hand-outs a Join fell back to. */
   inSandboxJoins?: number;
   inSandboxFallbacks?: number;
+  /** In-sandbox Joins that took the hand-out for a container with a Docker-managed network (or Docker's lists unanswered). */
+  inSandboxMixedHandOuts?: number;
 }
 
 /** A running phase: its plugin, its network, and every container it made (removed at its end). */
@@ -70,6 +72,7 @@ async function finishPhase({ plugin, net, containers }: PhaseRun, fig: PhaseFigu
   fig.recovered = plugin.warnings.recovered;
   fig.inSandboxJoins = plugin.attach.inSandboxJoins;
   fig.inSandboxFallbacks = plugin.attach.fallbacks;
+  fig.inSandboxMixedHandOuts = plugin.attach.mixedHandOuts;
   fig.seconds = Math.round((Date.now() - started) / 1000);
   await plugin.dispose(!!(fig.unexpectedFailures.length || fig.connectivityFailures?.length || fig.notBack?.length || Object.keys(fig.leaks).length));
 }

@@ -18,7 +18,7 @@ export class Plugin {
   readonly logTail: string[] = [];
   readonly warnings = { forced: 0, recovered: 0, restarted: 0 };
   /** Which attach path the endpoints took (the plugin's log): Joins in the container's namespace, hand-outs at Join. */
-  readonly attach = { inSandboxJoins: 0, fallbacks: 0 };
+  readonly attach = { inSandboxJoins: 0, fallbacks: 0, mixedHandOuts: 0 };
   base = "";
   stateDir = "";
   cacheDir = "";
@@ -59,6 +59,7 @@ export class Plugin {
     if (line.includes('"container started again"')) this.warnings.restarted++;
     if (line.includes('"endpoint joined in its sandbox"')) this.attach.inSandboxJoins++;
     if (line.includes('"no container namespace at Join')) this.attach.fallbacks++;
+    if (line.includes('"a container with networks cni-shim does not drive')) this.attach.mixedHandOuts++;
     this.logTail.push(line);
     if (this.logTail.length > 200) this.logTail.shift();
   }

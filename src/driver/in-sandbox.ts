@@ -161,7 +161,7 @@ export class InSandbox implements AttachStrategy {
     clock.mark("mixed");
     if (mixed) {
       log.info("a container with networks cni-shim does not drive: this endpoint takes the staging hand-out", { endpoint: rec.id.slice(0, 12), why: mixed });
-      return this.fallBack(rec, req, list, clock);
+      return this.fallBack(rec, req, list, clock, mixed);
     }
     const ifName = nextIfName(before.links);
     const { asking, out } = await this.allocating(rec, list, async () => {
@@ -196,9 +196,10 @@ export class InSandbox implements AttachStrategy {
     return mixedReason({ links, ownLinks, networkId, cniShimNetworks, docker });
   }
 
-  private async fallBack(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
+  /** The hand-out at Join: no namespace yet, or (`mixed`, logged by the caller) a container with a Docker-managed network. */
+  private async fallBack(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock, mixed?: string): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
     const { fallback } = this.deps;
-    log.info("no container namespace at Join: this endpoint takes the staging hand-out", { endpoint: rec.id.slice(0, 12), sandboxKey: req.SandboxKey });
+    if (!mixed) log.info("no container namespace at Join: this endpoint takes the staging hand-out", { endpoint: rec.id.slice(0, 12), sandboxKey: req.SandboxKey });
     // The endpoint's own names (no prepared namespace): a crash half-way leaves a record that names them.
     const progress: CreateProgress = { added: false, clock };
     const ready = await this.allocating(rec, list, async () => {
