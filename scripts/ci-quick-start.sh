@@ -85,6 +85,8 @@ down() {
     for _ in $(seq 1 40); do kill -0 "$(cat "$PIDFILE")" 2>/dev/null || break; sleep 0.25; done
     rm -f "$PIDFILE"
   fi
+  # make relays the TERM; a serve stopped before it unlinked its socket leaves a stale file.
+  if [ -S "$SOCK" ] && ! curl -s --max-time 2 --unix-socket "$SOCK" -X POST http://plugin/Plugin.Activate >/dev/null 2>&1; then rm -f "$SOCK"; fi
 }
 
 case "${1:-}" in
