@@ -24,6 +24,8 @@
 #   engine.sh version N       the engine's version as its API reports it
 #   engine.sh pid N dockerd|containerd   the process id (for CPU figures)
 #   engine.sh env N           the variables `run` sets, one per line
+# CNI_SHIM_ENGINE_INSTANCE=NAME runs a second engine N beside the first (its own dirs, namespaces
+# and cgroup), e.g. for two people or two soaks on one machine; every call must then set it.
 set -euo pipefail
 
 CACHE=${CNI_SHIM_ENGINES_CACHE:-/var/cache/cni-shim-engines}
@@ -42,10 +44,12 @@ esac
 suite() { case "$1" in 26) echo trixie ;; 28) echo sid ;; esac; }
 packages() { case "$1" in 26) echo "docker.io containerd docker-cli" ;; 28) echo "docker.io containerd docker-cli tini-static" ;; esac; }
 
+inst=${CNI_SHIM_ENGINE_INSTANCE:+-$CNI_SHIM_ENGINE_INSTANCE}
+[[ "$inst" =~ ^(-[a-z0-9]{1,8})?$ ]] || die "CNI_SHIM_ENGINE_INSTANCE must be 1-8 of a-z0-9"
 root="$CACHE/$engine/root"    # unpacked packages
-data="$DATA/$engine"          # data-root, containerd root
-run="$RUNDIR/$engine"         # sockets, pids, exec-root
-netns="cni-shim-eng-$engine"
+data="$DATA/$engine$inst"     # data-root, containerd root
+run="$RUNDIR/$engine$inst"    # sockets, pids, exec-root
+netns="cni-shim-eng-$engine$inst"
 
 # The Debian mirror the system's apt uses (deb822 .sources or one-line lists); its host is never
 # written here, only read from the system's configuration.
@@ -162,7 +166,7 @@ start_dockerd() {
     "${enter[@]}" "$root/usr/sbin/dockerd" \
     --config-file "$run/daemon.json" --data-root "$data/docker" --exec-root "$run/exec" \
     -H "unix://$run/docker.sock" --pidfile "$run/dockerd.pid.own" --containerd "$run/containerd.sock" \
-    --cgroup-parent "/cni-shim-eng-$engine" \
+    --cgroup-parent "/$netns" \
     >>"$data/dockerd.log" 2>&1 </dev/null &
   echo $! >"$run/dockerd.pid"
 }

@@ -192,8 +192,22 @@ export class FakePlugins {
   }
 }
 
+/**
+ * True when `pid` is still running after up to `withinMs`: a SIGKILL is delivered at once but
+ * the process is gone only when the kernel has torn it down, which on a loaded machine is not
+ * the instant after kill() returns.
+ */
+export async function stillRunningAfter(pid: number, withinMs = 2000): Promise<boolean> {
+  const until = Date.now() + withinMs;
+  while (processIsRunning(pid)) {
+    if (Date.now() > until) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
 /** True while `pid` is a live process (a zombie waiting to be reaped counts as dead). */
-export function processIsRunning(pid: number): boolean {
+function processIsRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch {

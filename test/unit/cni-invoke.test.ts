@@ -9,7 +9,7 @@ import { CniPluginError, CniRuntimeError } from "../../src/cni/errors.js";
 import { findPlugin } from "../../src/cni/plugins.js";
 import { CniRuntime } from "../../src/cni/runtime.js";
 import { formatCniArgs, normaliseCniArgs } from "../../src/cni/args.js";
-import { processIsRunning, type Reply } from "../helpers/fake-plugin.js";
+import { stillRunningAfter, type Reply } from "../helpers/fake-plugin.js";
 import { fakeEnv, netList, type FakeEnv } from "../helpers/cni-setup.js";
 
 let env: FakeEnv;
@@ -193,7 +193,7 @@ describe("timeout", () => {
     // The plugin was reaped by us: it no longer exists at all.
     expect(() => process.kill(pid!, 0)).toThrow();
     // Its child was killed too (it may linger as a zombie until init reaps it).
-    expect(processIsRunning(childPid!)).toBe(false);
+    expect(await stillRunningAfter(childPid!)).toBe(false);
   });
 
   it("fails an ADD through the runtime on timeout and cleans up with DEL", async () => {
@@ -207,7 +207,7 @@ describe("timeout", () => {
     expect(performance.now() - started).toBeLessThan(15_000);
     const ops = await env.fp.operations();
     expect(ops.map((c) => c.command)).toEqual(["DEL"]); // the killed ADD never got to record itself
-    expect(processIsRunning(env.fp.pids("hang").childPid!)).toBe(false);
+    expect(await stillRunningAfter(env.fp.pids("hang").childPid!)).toBe(false);
   });
 });
 
