@@ -4,7 +4,7 @@ import type { ConfList, Result } from "../cni/schemas.js";
 import { ipamPlugin } from "../cni/host-local.js";
 import { containerAddresses } from "../cni/result.js";
 import type * as api from "../libnetwork/schemas.js";
-import { canonicalIP, parseCidr } from "../util/ip.js";
+import { canonicalIP, isWholeFamily, parseCidr } from "../util/ip.js";
 import { takesIpsCapability } from "./capabilities.js";
 import type { EndpointRecord } from "./state.js";
 import { TranslationError } from "./translation-error.js";
@@ -15,7 +15,7 @@ import { TranslationError } from "./translation-error.js";
  */
 export function addressesFromChain(req: api.CreateNetworkRequest): boolean {
   const pools = [...req.IPv4Data, ...req.IPv6Data];
-  return pools.length > 0 && pools.every((d) => (d.Pool === "0.0.0.0/0" || d.Pool === "::/0") && !d.Gateway);
+  return pools.length > 0 && pools.every((d) => isWholeFamily(d.Pool) && !d.Gateway);
 }
 
 /** What a network whose chain picks the addresses needs of its list (an IPAM, and no --ip). */

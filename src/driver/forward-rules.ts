@@ -4,7 +4,7 @@
 // host-local + portmap) has nothing that does here, so cni-shim accepts its subnets the way
 // Docker does for its networks (host/forward-chain-plan.ts has the chain).
 import { ipamPlugin } from "../cni/host-local.js";
-import { parseCidr, subnetOf } from "../util/ip.js";
+import { isWholeFamily, parseCidr, subnetOf } from "../util/ip.js";
 import type { AcceptRule } from "../host/forward-chain-plan.js";
 import type { NetworkRecord } from "./state.js";
 import { hostLocalRanges } from "../cni/host-local.js";
@@ -16,9 +16,6 @@ export type ForwardNeed =
   | { kind: "none"; why: string }
   /** It would need it, but no subnet can be known. */
   | { kind: "unknown"; why: string };
-
-/** Docker's null IPAM driver sends the whole family (0.0.0.0/0) as the pool. */
-const isWholeFamily = (pool: string | undefined) => !!pool && parseCidr(pool)?.prefix === 0;
 
 /**
  * The subnets of a network: Docker's IPAM pools where they are real; on a null-IPAM network (the

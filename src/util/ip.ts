@@ -95,12 +95,17 @@ export function bigIntToAddress(n: bigint, family: 4 | 6): string {
 export const familyBits = (family: 4 | 6) => (family === 4 ? 32 : 128);
 
 /**
- * Does a CIDR name a real subnet? Docker records a null-IPAM network's pools as 0.0.0.0/0 and
- * ::/0 (or none): a whole family says nothing about which addresses the network uses.
+ * Is a CIDR a whole address family (0.0.0.0/0, ::/0)? Docker's null IPAM driver sends and records
+ * those as a network's pools: they say nothing about which addresses the network uses.
  */
-export function isRealSubnet(text: string | undefined): boolean {
+export function isWholeFamily(text: string | undefined): boolean {
   const c = text ? parseCidr(text) : undefined;
-  return !!c && c.prefix > 0;
+  return !!c && c.prefix === 0;
+}
+
+/** Does a CIDR name a real subnet (parsable, and not a whole family)? */
+export function isRealSubnet(text: string | undefined): boolean {
+  return !!text && !!parseCidr(text) && !isWholeFamily(text);
 }
 
 /** First and last address of a CIDR ("default" counts as the family's /0). */
