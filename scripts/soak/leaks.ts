@@ -3,12 +3,13 @@
 // running containers hold at the "after" look is not counted (live-owners.ts): the host may run
 // the user's own networks, whose --restart always containers come back from a dockerd kill with
 // new veths, addresses and rules.
-import { readFile, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { isLivePreparedNetns } from "../../src/host/netns-pool.js";
 import { isLiveLookLink } from "../../src/host/sandbox-look.js";
 import type { Plugin } from "./plugin.js";
-import { chainsWithOwners, liveOwners, netnsOfLive, reservationOwner, ruleOfLive, type LiveOwners } from "./live-owners.js";
+import { chainsWithOwners, liveOwners, netnsOfLive, ruleOfLive, type LiveOwners } from "./live-owners.js";
+import { hostReservations } from "./reservations.js";
 import { DOCKER } from "./settings.js";
 import { must, sh } from "./shell.js";
 
@@ -19,16 +20,9 @@ export type Leaks = Partial<Record<Kind, string[]>>;
 export const ifnames = (json: string) => (JSON.parse(json || "[]") as { ifname: string }[]).map((l) => l.ifname);
 
 async function ipReservations(live: LiveOwners, liveOwned: string[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const net of await readdir("/var/lib/cni/networks").catch(() => [])) {
-    for (const f of await readdir(join("/var/lib/cni/networks", net)).catch(() => [])) {
-      if (f === "lock" || f.startsWith("last_reserved_ip")) continue;
-      out.push(`${net}/${f}`);
-      const owner = reservationOwner(await readFile(join("/var/lib/cni/networks", net, f), "utf8").catch(() => ""));
-      if (live.endpointIds.has(owner)) liveOwned.push(`ipReservations:${net}/${f}`);
-    }
-  }
-  return out;
+  const all = await hostReservations();
+  for (const r of all) if (live.endpointIds.has(r.owner)) liveOwned.push(`ipReservations:${r.item}`);
+  return all.map((r) => r.item);
 }
 
 /** Per-attachment iptables chains and rules; global chains (CNI-FORWARD...) stay by design. */

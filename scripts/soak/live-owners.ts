@@ -39,9 +39,6 @@ export async function liveOwners(exec: Exec, dockerCli: string): Promise<LiveOwn
   return { endpointIds, vethPeers, addresses };
 }
 
-/** The CNI container id a host-local reservation file names (its first line). */
-export const reservationOwner = (content: string) => content.split(/\r?\n/)[0]!.trim();
-
 /** Does a namespace name carry a live endpoint's short id (cni-shim-<12 hex>)? */
 export const netnsOfLive = (name: string, live: LiveOwners) => [...live.endpointIds].some((id) => name.includes(id.slice(0, 12)));
 

@@ -52,7 +52,13 @@ export function hostLocalRanges(list: ConfList): HostLocalRange[] | undefined {
 }
 
 /** host-local's own files in its store that are not reservations. */
-const isBookkeeping = (file: string) => file === "lock" || file.startsWith("last_reserved_ip");
+export const isBookkeeping = (file: string) => file === "lock" || file.startsWith("last_reserved_ip");
+
+/** A reservation file's content: the CNI container id, then (since plugins 0.9) the interface. */
+export function parseReservation(text: string): { containerId: string; ifName: string | undefined } {
+  const [id, iface] = text.split(/\r?\n/).map((s) => s.trim());
+  return { containerId: id ?? "", ifName: iface || undefined };
+}
 
 /** host-local reservations of this attachment: files of the network's store naming the container. */
 export async function hostLocalReservations(list: ConfList, containerId: string, ifName: string): Promise<string[]> {
@@ -61,9 +67,8 @@ export async function hostLocalReservations(list: ConfList, containerId: string,
   const out: string[] = [];
   for (const name of await readdirIfExists(dir)) {
     if (isBookkeeping(name)) continue;
-    const text = await readFile(join(dir, name), "utf8").catch(() => "");
-    const [id, iface] = text.split(/\r?\n/).map((s) => s.trim());
-    if (id === containerId && (iface === undefined || iface === "" || iface === ifName)) out.push(join(dir, name));
+    const r = parseReservation(await readFile(join(dir, name), "utf8").catch(() => ""));
+    if (r.containerId === containerId && (r.ifName === undefined || r.ifName === ifName)) out.push(join(dir, name));
   }
   return out;
 }

@@ -3,15 +3,13 @@
 // and a dockerd crash test restarts its --restart always containers with new endpoints, veths,
 // addresses and chains): what a live Docker endpoint or running container holds at the time of the
 // "after" snapshot is never a leak of the test, which has removed its own containers by then.
-import { readFile, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { isLivePreparedNetns } from "../../src/host/netns-pool.js";
 import { isLiveLookLink } from "../../src/host/sandbox-look.js";
-import { chainsWithOwners, liveOwners, netnsOfLive, reservationOwner, type Exec } from "../../scripts/soak/live-owners.js";
+import { chainsWithOwners, liveOwners, netnsOfLive, type Exec } from "../../scripts/soak/live-owners.js";
+import { hostReservations } from "../../scripts/soak/reservations.js";
 import { DOCKER_CLI, pluginCall, sh, type PluginHandle } from "./e2e.js";
-
-/** host-local's stores: the default one and the kind profile's dataDir. */
-const HOST_LOCAL_DIRS = ["/var/lib/cni/networks", "/run/cni-ipam-state"];
 
 export interface HostSnapshot {
   ipReservations: string[];
@@ -30,21 +28,6 @@ async function list(dir: string): Promise<string[]> {
   return readdir(dir).catch(() => []);
 }
 
-/** host-local reservations as "network/address" (kind's store: "/run/cni-ipam-state/..."), with the CNI container id that holds each. */
-async function reservations(): Promise<Array<{ item: string; owner: string }>> {
-  const out: Array<{ item: string; owner: string }> = [];
-  for (const store of HOST_LOCAL_DIRS) {
-    for (const net of await list(store)) {
-      for (const f of await list(join(store, net))) {
-        if (f === "lock" || f.startsWith("last_reserved_ip")) continue;
-        const owner = reservationOwner(await readFile(join(store, net, f), "utf8").catch(() => ""));
-        out.push({ item: store === HOST_LOCAL_DIRS[0] ? `${net}/${f}` : `${store}/${net}/${f}`, owner });
-      }
-    }
-  }
-  return out;
-}
-
 const exec: Exec = async (file, args) => {
   const res = await sh(file, args, { reject: false });
   return res.failed ? "" : res.stdout;
@@ -54,7 +37,7 @@ export async function snapshot(cacheDir?: string): Promise<HostSnapshot> {
   const owners = await liveOwners(exec, DOCKER_CLI);
   const live = owners.endpointIds;
   const liveOwned: string[] = [];
-  const held = await reservations();
+  const held = await hostReservations();
   for (const r of held) if (live.has(r.owner)) liveOwned.push(`ipReservations:${r.item}`);
   const links = JSON.parse((await sh("ip", ["-j", "link", "show", "type", "veth"])).stdout || "[]") as Array<{ ifname: string; ifindex: number }>;
   for (const l of links) if (owners.vethPeers.has(l.ifindex)) liveOwned.push(`veths:${l.ifname}`);

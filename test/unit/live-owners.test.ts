@@ -2,7 +2,8 @@
 // and test/helpers/host-snapshot.ts): a leftover of a test is never excused because a user's
 // container happens to exist, and what a live endpoint holds is never a leak.
 import { describe, expect, it } from "vitest";
-import { chainsWithOwners, liveOwners, netnsOfLive, reservationOwner, ruleOfLive } from "../../scripts/soak/live-owners.js";
+import { parseReservation } from "../../src/cni/host-local.js";
+import { chainsWithOwners, liveOwners, netnsOfLive, ruleOfLive } from "../../scripts/soak/live-owners.js";
 import { leaked, type HostSnapshot } from "../helpers/host-snapshot.js";
 
 const LIVE = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
@@ -32,7 +33,7 @@ describe("leak checks beside the user's own containers", () => {
   });
 
   it("reads a reservation's owner and matches namespaces by a live endpoint's short id", () => {
-    expect(reservationOwner(`${LIVE}\neth0`)).toBe(LIVE);
+    expect(parseReservation(`${LIVE}\neth0`)).toEqual({ containerId: LIVE, ifName: "eth0" });
     const live = { endpointIds: new Set([LIVE]), vethPeers: new Set<number>(), addresses: new Set<string>() };
     expect(netnsOfLive(`cni-shim-${LIVE.slice(0, 12)}`, live)).toBe(true);
     expect(netnsOfLive(`cni-shim-${GONE.slice(0, 12)}`, live)).toBe(false);
