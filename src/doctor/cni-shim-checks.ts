@@ -239,7 +239,7 @@ async function checkConfList(loaded: LoadedConfList, settings: Settings, probe: 
   }
   try {
     const supported = new Map(Object.entries(plugins).map(([type, v]) => [type, v.versions ?? []]));
-    const version = chooseVersion(list.name, [list.cniVersion, ...(list.cniVersions ?? [])], supported);
+    const version = chooseVersion(list, supported);
     const summary = `${list.name}: ${Object.keys(plugins).join(", ")} found and speak cniVersion ${version}`;
     const dropped = forwardDropProblem(list, forwardPolicy);
     if (dropped && settings.acceptForwarding) {
