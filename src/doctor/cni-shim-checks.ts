@@ -17,6 +17,7 @@ import { AttachChoice } from "../driver/attach-choice.js";
 import { dhcpDaemonFiles, dhcpSockets, probeDhcpSocket } from "../cni/dhcp.js";
 import { StateStore } from "../driver/state.js";
 import { pass, problem, readText, type Check, type CheckResult, type NamedCheck } from "./results.js";
+import { cniPluginSetCheck } from "./cni-plugin-set.js";
 
 const rootCheck: Check = () => {
   const uid = process.getuid?.();
@@ -376,6 +377,7 @@ export const CNI_SHIM_CHECKS: NamedCheck[] = [
   { group: "cni-shim", id: "attach", run: attachCheck },
   { group: "cni-shim", id: "driver-name", run: driverNameCheck },
   { group: "cni-shim", id: "cni-path", run: cniPathCheck },
+  { group: "cni-shim", id: "cni-plugins", run: cniPluginSetCheck },
   { group: "cni-shim", id: "conf-dir", run: confDirCheck },
   { group: "cni-shim", id: "conflist", run: conflistChecks },
   { group: "cni-shim", id: "dhcp-daemon", run: dhcpDaemonCheck },
