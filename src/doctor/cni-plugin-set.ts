@@ -53,7 +53,7 @@ async function pluginsInUse(cniPath: string[]): Promise<Array<{ name: string; di
   return [...seen.entries()].map(([name, dir]) => ({ name, dir }));
 }
 
-export async function probePluginSet(settings: Settings): Promise<PluginVersions[]> {
+async function probePluginSet(settings: Settings): Promise<PluginVersions[]> {
   const probe = new VersionProbe(settings.cniPath, Math.min(settings.execTimeoutMs, VERSION_TIMEOUT_MS));
   return Promise.all(
     (await pluginsInUse(settings.cniPath)).map(({ name, dir }) =>
