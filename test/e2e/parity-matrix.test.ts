@@ -227,7 +227,7 @@ describe("parity matrix: each chain through cni-shim and applied the kubelet way
       const support = chain.needs ? await kernelHas(chain.needs, parentName("mvl")) : { ok: true, why: "" };
       const res = await execa(
         "node",
-        [CLI, "compare", "--json", "--conflist", listName, "--image", IMAGE, "--socket", `/run/docker/plugins/cs-pm-absent-${id}.sock`, "--conf-dir", join(base, "net.d"), "--state-dir", join(base, "state"), "--cache-dir", join(base, "cache")],
+        [CLI, "compare", "--json", "--conflist", listName, "--image", IMAGE, "--socket", `/run/docker/plugins/cs-pm-absent-${id}.sock`, "--conf-dir", join(base, "net.d"), "--state-dir", join(base, chain.key, "state"), "--cache-dir", join(base, chain.key, "cache")],
         { reject: false, timeout: 150_000 },
       );
       if (!support.ok) {
@@ -257,8 +257,9 @@ describe("parity matrix: each chain through cni-shim and applied the kubelet way
         networks: [listName],
         bridges: [bridgeName(chain.key)],
         addressPrefixes: [subnet.replace(/0\.0\/16$|0\/24$/, "")],
-        cacheDir: join(base, "cache"),
-        stateDir: join(base, "state"),
+        // Each chain's own: one chain's leftovers must not fail the chains after it.
+        cacheDir: join(base, chain.key, "cache"),
+        stateDir: join(base, chain.key, "state"),
         dockerLabel: LABEL,
       });
       expect(left).toEqual({});
