@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 TEST_IMAGE ?= cni-shim-busybox:latest
 
-.PHONY: all deps build run test test-engines lint test-unit lint bench soak clean image plugin plugin-base plugin-local install uninstall
+.PHONY: all deps cni-plugins build run test test-engines lint test-unit lint bench soak clean image plugin plugin-base plugin-local install uninstall
 
 all: build
 
@@ -35,7 +35,11 @@ SHELLCHECK = git ls-files -z '*.sh' | xargs -0 shellcheck
 # Everything on the system's Docker 20.10, the driver's scenarios on Docker 26.1 and 28.5
 # (scripts/engine.sh runs them beside it), and a summary per engine (scripts/test-matrix.sh).
 # ENGINES="20 28" runs fewer engines.
-test: deps build
+# The CNI plugin sets the tests run on: the system's 1.1.1 and Debian sid's 1.9.1 (scripts/cni-plugins.sh).
+cni-plugins: deps
+	@bash scripts/cni-plugins.sh fetch 1.9 >/dev/null
+
+test: deps cni-plugins build
 	npx tsc -p tsconfig.test.json
 	npx eslint .
 	npx knip
@@ -44,7 +48,7 @@ test: deps build
 
 # The heavier rest of the engine matrix on Docker 26.1 and 28.5: a dockerd crash, one compare, the
 # short soak on 26.1 and the parity matrix on 28.5 (make test runs them on 20.10). CI runs it after make test.
-test-engines: deps build
+test-engines: deps cni-plugins build
 	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) SUITE=engines bash scripts/test-matrix.sh
 
 test-unit: build

@@ -32,6 +32,8 @@ CACHE=${CNI_SHIM_ENGINES_CACHE:-/var/cache/cni-shim-engines}
 DATA=${CNI_SHIM_ENGINES_DATA:-/var/lib/cni-shim-engines}
 RUNDIR=${CNI_SHIM_ENGINES_RUN:-/run/cni-shim-engines}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib/debian-apt.sh
+. "$HERE/lib/debian-apt.sh"
 
 die() { echo "engine.sh: $*" >&2; exit 1; }
 
@@ -51,33 +53,12 @@ data="$DATA/$engine$inst"     # data-root, containerd root
 run="$RUNDIR/$engine$inst"    # sockets, pids, exec-root
 netns="cni-shim-eng-$engine$inst"
 
-# The Debian mirror the system's apt uses (deb822 .sources or one-line lists); its host is never
-# written here, only read from the system's configuration.
-mirror() {
-  local uri
-  uri=$(awk '/^URIs:/ { u = $2 } /^Suites:/ && / bookworm( |$)/ { print u; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-  [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $0 ~ / bookworm / { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
-  [ -n "$uri" ] || die "no Debian mirror found in /etc/apt/sources.list{,.d}: the harness fetches trixie/sid packages from the mirror the system uses"
-  echo "$uri"
-}
-
 fetch() {
   [ "$engine" = 20 ] && return 0
   [ -x "$root/usr/sbin/dockerd" ] && [ -x "$root/usr/bin/containerd" ] && [ -x "$root/usr/bin/docker" ] && return 0
-  local apt="$CACHE/apt" s
-  s=$(suite "$engine")
-  mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/etc/sources.list.d" "$apt/etc/preferences.d" "$CACHE/$engine/debs"
-  printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' "$(mirror)" "$s" >"$apt/etc/sources.list.$s"
-  local -a opts=(-o "Dir::Etc::SourceList=$apt/etc/sources.list.$s" -o "Dir::Etc::SourceParts=$apt/etc/sources.list.d"
-    -o "Dir::State::Lists=$apt/lists/$s" -o "Dir::Cache=$apt" -o "Dir::Cache::Archives=$apt/archives"
-    -o "Dir::Etc::Preferences=$apt/etc/preferences" -o "Dir::Etc::PreferencesParts=$apt/etc/preferences.d"
-    -o "APT::Sandbox::User=root" -o "Acquire::Retries=3")
-  mkdir -p "$apt/lists/$s/partial"
-  echo "engine.sh: fetching Docker $engine (Debian $s: $(packages "$engine"))"
-  apt-get -qq "${opts[@]}" update
-  rm -f "$CACHE/$engine/debs"/*.deb
-  # shellcheck disable=SC2046
-  (cd "$CACHE/$engine/debs" && apt-get -qq "${opts[@]}" download $(packages "$engine"))
+  echo "engine.sh: fetching Docker $engine (Debian $(suite "$engine"): $(packages "$engine"))"
+  # shellcheck disable=SC2046 # the package names, one word each
+  debian_download "$CACHE/apt" "$(suite "$engine")" "$CACHE/$engine/debs" $(packages "$engine") || die "Docker $engine: apt-get download failed"
   rm -rf "$root.new" && mkdir -p "$root.new"
   for deb in "$CACHE/$engine/debs"/*.deb; do dpkg-deb -x "$deb" "$root.new"; done
   rm -rf "$root" && mv "$root.new" "$root"

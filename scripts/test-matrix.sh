@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test: the whole suite on the system's Docker 20.10, then the driver's end-to-end scenarios
 # on Debian trixie's Docker 26.1 and sid's Docker 28.5 (scripts/engine.sh fetches and runs them
-# beside the system's), and a summary per engine. ENGINES=20 (or "20 28") runs fewer.
+# beside the system's), the parity matrix and the driver's scenarios again on 20.10 with CNI
+# plugins 1.9.1 (CNI19_FILES), and a summary per engine. ENGINES=20 (or "20 28") runs fewer.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 IMAGE=${CNI_SHIM_TEST_IMAGE:-cni-shim-busybox:latest}
@@ -20,6 +21,10 @@ SUITE=${SUITE:-test}
 SUITE=${SUITE:-test}
 USER_FILES="test/e2e/engine-scenario.test.ts test/e2e/driver-lifecycle.test.ts test/e2e/driver-default-network.test.ts test/e2e/published-ports.test.ts test/e2e/null-ipam.test.ts"
 HEAVY_FILES="test/e2e/dockerd-restart.test.ts test/e2e/compare.test.ts"
+# CNI plugins 1.9.1 (Debian sid's, scripts/cni-plugins.sh) beside the system's 1.1.1: `make test`
+# runs these files again on Docker 20.10 with CNI_SHIM_CNI_PLUGINS=1.9 (the lists in their 1.1.0
+# form). CNI19=0 leaves the pass out; CNI19_FILES replaces the list.
+CNI19_FILES=${CNI19_FILES:-"test/e2e/parity-matrix.test.ts test/e2e/cni-versions.test.ts test/e2e/driver-lifecycle.test.ts test/e2e/driver-default-network.test.ts test/e2e/published-ports.test.ts test/e2e/null-ipam.test.ts"}
 files_for() {
   [ -n "${ENGINE_FILES:-}" ] && { echo "$ENGINE_FILES"; return; }
   case "$SUITE/$1" in
@@ -64,10 +69,29 @@ for e in $ENGINES; do
   SECONDS_OF[$e]=$(($(date +%s) - t0))
 done
 
+# The 1.9 pass, a row of its own ("20+cni1.9") in the summary.
+ROWS=$ENGINES
+if [ "$SUITE" = test ] && [[ " $ENGINES " == *" 20 "* ]] && [ "${CNI19:-1}" != 0 ] && [ -z "${ENGINE_FILES:-}" ]; then
+  e=20+cni1.9 ROWS="$ENGINES $e"
+  echo
+  echo "=============== Docker 20, CNI plugins 1.9 ==============="
+  t0=$(date +%s)
+  if bash scripts/cni-plugins.sh fetch 1.9 >/dev/null; then
+    VERSION[$e]="${VERSION[20]:-?} cni $(bash scripts/cni-plugins.sh version 1.9 | cut -d+ -f1)"
+    # shellcheck disable=SC2086
+    bash scripts/engine.sh run 20 -- env CNI_SHIM_TEST_IMAGE="$IMAGE" CNI_SHIM_CNI_PLUGINS=1.9 \
+      npx vitest run $CNI19_FILES --reporter=default --reporter=json --outputFile.json="$OUT/$e.json"
+    RC[$e]=$?
+  else
+    RC[$e]=1
+  fi
+  SECONDS_OF[$e]=$(($(date +%s) - t0))
+fi
+
 echo
 echo "=============== summary per engine ==============="
 total_pass=0 total_fail=0 worst=0
-for e in $ENGINES; do
+for e in $ROWS; do
   read -r files pass fail < <(node -e '
     const fs = require("fs");
     try {
@@ -75,11 +99,11 @@ for e in $ENGINES; do
       console.log(r.numTotalTestSuites === undefined ? 0 : r.testResults.length, r.numPassedTests, r.numFailedTests + (r.numRuntimeErrorTestSuites || 0));
     } catch { console.log(0, 0, 1); }' "$OUT/$e.json")
   [ "${RC[$e]:-1}" = 0 ] || { [ "$fail" -gt 0 ] || fail=1; worst=1; }
-  printf '  Docker %-3s %-22s files %3s  passed %4s  failed %3s  %4s s\n' "$e" "${VERSION[$e]:-?}" "$files" "$pass" "$fail" "${SECONDS_OF[$e]:-0}"
+  printf '  Docker %-9s %-22s files %3s  passed %4s  failed %3s  %4s s\n' "$e" "${VERSION[$e]:-?}" "$files" "$pass" "$fail" "${SECONDS_OF[$e]:-0}"
   total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail))
 done
 # The failed tests by name, last: CI keeps only the tail of what make test prints.
-for e in $ENGINES; do
+for e in $ROWS; do
   # shellcheck disable=SC2016 # ${...} are the script's JavaScript template literals
   node -e '
     const fs = require("fs");

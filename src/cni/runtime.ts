@@ -87,8 +87,7 @@ export class CniRuntime {
     const stamps = await binaryStamps(paths);
     const supported = new Map<string, string[]>();
     for (const [i, path] of paths.entries()) supported.set(list.plugins[i]!.type, await this.probe.supported(path));
-    const wanted = [list.cniVersion, ...(list.cniVersions ?? [])];
-    const value = { paths, version: chooseVersion(list.name, wanted, supported) };
+    const value = { paths, version: chooseVersion(list, supported) };
     this.prepared.set(key, { at: performance.now(), stamps, value });
     return value;
   }

@@ -17,14 +17,17 @@ export type PluginConf = z.infer<typeof PluginConf>;
 
 const version = z.string().regex(/^\d+\.\d+\.\d+$/, "must be a version like 1.0.0");
 
-export const ConfList = z.looseObject({
-  cniVersion: version,
-  cniVersions: z.array(version).optional(),
-  name: z.string().regex(CNI_NAME_RE, "must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"),
-  disableCheck: z.boolean().optional(),
-  disableGC: z.boolean().optional(),
-  plugins: z.array(PluginConf).min(1, "must list at least one plugin"),
-});
+// libcni 1.2 takes a list with "cniVersions" and no "cniVersion" (spec 1.1.0).
+export const ConfList = z
+  .looseObject({
+    cniVersion: version.optional(),
+    cniVersions: z.array(version).optional(),
+    name: z.string().regex(CNI_NAME_RE, "must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"),
+    disableCheck: z.boolean().optional(),
+    disableGC: z.boolean().optional(),
+    plugins: z.array(PluginConf).min(1, "must list at least one plugin"),
+  })
+  .refine((l) => l.cniVersion !== undefined || (l.cniVersions?.length ?? 0) > 0, { message: 'must have "cniVersion" (or a non-empty "cniVersions")', path: ["cniVersion"] });
 export type ConfList = z.infer<typeof ConfList>;
 
 /** A single-plugin .conf/.json file. */

@@ -1,6 +1,6 @@
 // VERSION probing and the choice of the cniVersion sent to a chain.
 import { stat } from "node:fs/promises";
-import { VersionResult } from "./schemas.js";
+import { VersionResult, type ConfList } from "./schemas.js";
 import { CniRuntimeError, CniPluginError } from "./errors.js";
 import { execPlugin, type ExecObserver } from "./invoke.js";
 import { describeIssues } from "../util/zod.js";
@@ -39,20 +39,41 @@ export class VersionProbe {
   }
 }
 
+/** The spec version cni-shim implements (libcni's version.Current()): cniVersions above it are skipped. */
+export const IMPLEMENTED_SPEC_VERSION = "1.1.0";
+
 /**
- * The version to send: the highest of the list's cniVersion/cniVersions that every plugin
- * lists. Never a version a plugin does not speak (Debian's 1.1.1 plugins stop at 1.0.0 and
- * answer 1.1.0 with code 1).
+ * The version libcni 1.2 sends a list (NetworkConfFromBytes): without "cniVersions", its
+ * "cniVersion"; with it, the highest of both that is not above the implemented spec (when all
+ * are above it, "cniVersion" as given). What the plugins speak plays no part in the choice.
  */
-export function chooseVersion(listName: string, wanted: string[], supportedByPlugin: Map<string, string[]>): string {
-  const candidates = [...new Set(wanted)].sort((a, b) => compareVersions(b, a));
-  for (const v of candidates) {
-    if ([...supportedByPlugin.values()].every((list) => list.includes(v))) return v;
-  }
-  const lacking = [...supportedByPlugin.entries()]
-    .filter(([, list]) => !candidates.some((v) => list.includes(v)))
-    .map(([plugin, list]) => `${plugin} speaks ${list.join(", ")}`);
-  throw new CniRuntimeError(
-    `network "${listName}" asks for cniVersion ${candidates.join(" or ")}, but ${lacking.join("; ") || "no single version is spoken by all its plugins"}: set "cniVersion" (or "cniVersions") in the conflist to a version all its plugins support`,
-  );
+export function listVersion(list: Pick<ConfList, "name" | "cniVersion" | "cniVersions">): string {
+  const within = [...(list.cniVersions ?? []), ...(list.cniVersion ? [list.cniVersion] : [])].filter((v) => compareVersions(v, IMPLEMENTED_SPEC_VERSION) <= 0);
+  const chosen = list.cniVersions ? within.sort(compareVersions).at(-1) ?? list.cniVersion : list.cniVersion;
+  if (!chosen) throw new CniRuntimeError(`network "${list.name}" lists only cniVersions above ${IMPLEMENTED_SPEC_VERSION} (${list.cniVersions?.join(", ")}), the CNI spec cni-shim speaks, and no "cniVersion": add one it speaks`);
+  return chosen;
+}
+
+/** The highest version every plugin lists, if any (for the fix a failure suggests). */
+function highestCommon(supportedByPlugin: Map<string, string[]>): string | undefined {
+  const [first, ...rest] = [...supportedByPlugin.values()];
+  return (first ?? []).filter((v) => rest.every((list) => list.includes(v))).sort(compareVersions).at(-1);
+}
+
+/**
+ * The version to send, libcni's choice (listVersion), checked before anything runs against what
+ * each plugin answered to VERSION, as libcni's ValidateNetworkList does: libcni itself would send
+ * it anyway and the plugin would fail the ADD with code 1 (Debian's 1.1.1 plugins stop at 1.0.0).
+ */
+export function chooseVersion(list: Pick<ConfList, "name" | "cniVersion" | "cniVersions">, supportedByPlugin: Map<string, string[]>): string {
+  const version = listVersion(list);
+  const lacking = [...supportedByPlugin.entries()].filter(([, speaks]) => !speaks.includes(version));
+  if (!lacking.length) return version;
+  const asked = list.cniVersions ? `cniVersion ${version} (the highest of its "cniVersion" and "cniVersions" up to ${IMPLEMENTED_SPEC_VERSION}, as libcni chooses)` : `cniVersion ${version}`;
+  const plugins = lacking.map(([plugin, speaks]) => `plugin "${plugin}" speaks only ${speaks.join(", ")}`).join("; ");
+  const common = highestCommon(supportedByPlugin);
+  const fix = common
+    ? `set "cniVersion" to ${common}${list.cniVersions ? ` and drop the versions above it from "cniVersions"` : ""} (the highest all its plugins speak), or use plugins that speak ${version}`
+    : `use plugins that speak one common version (containernetworking-plugins 1.2 or later speak 0.4.0 to 1.1.0)`;
+  throw new CniRuntimeError(`network "${list.name}" asks for ${asked}, but ${plugins}: ${fix}`);
 }

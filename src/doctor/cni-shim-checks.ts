@@ -17,6 +17,7 @@ import { AttachChoice } from "../driver/attach-choice.js";
 import { dhcpDaemonFiles, dhcpSockets, probeDhcpSocket } from "../cni/dhcp.js";
 import { StateStore } from "../driver/state.js";
 import { pass, problem, readText, type Check, type CheckResult, type NamedCheck } from "./results.js";
+import { cniPluginSetCheck } from "./cni-plugin-set.js";
 
 const rootCheck: Check = () => {
   const uid = process.getuid?.();
@@ -239,7 +240,7 @@ async function checkConfList(loaded: LoadedConfList, settings: Settings, probe: 
   }
   try {
     const supported = new Map(Object.entries(plugins).map(([type, v]) => [type, v.versions ?? []]));
-    const version = chooseVersion(list.name, [list.cniVersion, ...(list.cniVersions ?? [])], supported);
+    const version = chooseVersion(list, supported);
     const summary = `${list.name}: ${Object.keys(plugins).join(", ")} found and speak cniVersion ${version}`;
     const dropped = forwardDropProblem(list, forwardPolicy);
     if (dropped && settings.acceptForwarding) {
@@ -376,6 +377,7 @@ export const CNI_SHIM_CHECKS: NamedCheck[] = [
   { group: "cni-shim", id: "attach", run: attachCheck },
   { group: "cni-shim", id: "driver-name", run: driverNameCheck },
   { group: "cni-shim", id: "cni-path", run: cniPathCheck },
+  { group: "cni-shim", id: "cni-plugins", run: cniPluginSetCheck },
   { group: "cni-shim", id: "conf-dir", run: confDirCheck },
   { group: "cni-shim", id: "conflist", run: conflistChecks },
   { group: "cni-shim", id: "dhcp-daemon", run: dhcpDaemonCheck },

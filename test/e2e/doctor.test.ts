@@ -6,6 +6,7 @@ import { access, constants, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLI, docker, rand, sh, startPlugin, waitFor, type PluginHandle, cleanup } from "../helpers/e2e.js";
+import { CNI_PLUGIN_DIR, SPEAKS_1_1 } from "../helpers/cni-plugin-set.js";
 import { resolveSettings } from "../../src/settings.js";
 
 interface Check {
@@ -131,12 +132,15 @@ describe("cni-shim doctor on this host", () => {
   it("passes what this host has: root, a serving cni-shim, Docker, plugins, the embedded config, sysctls", async () => {
     const { report } = await doctor(["--socket", plugin.socket]);
     const c = byId(report);
-    for (const id of ["root", "plugin-socket", "docker", "driver-name", "cni-path", "conflist-cni-shim-default", "ip-forward", "iptables", "interfaces"]) {
+    for (const id of ["root", "plugin-socket", "docker", "driver-name", "cni-path", "cni-plugins", "conflist-cni-shim-default", "ip-forward", "iptables", "interfaces"]) {
       expect({ id, status: c[id]?.status, summary: c[id]?.summary }).toMatchObject({ id, status: "pass" });
     }
     expect(c["plugin-socket"]!.summary).toContain(`${plugin.socket} answers Plugin.Activate with NetworkDriver`);
     expect(c["conflist-cni-shim-default"]!.summary).toBe("cni-shim-default: bridge, portmap, firewall, tuning found and speak cniVersion 1.0.0");
     expect(c["iptables"]!.summary).toMatch(/backend (nft|legacy)/);
+    // The plugin set under test (CNI_PATH from the test helpers) and what its plugins speak.
+    const top = SPEAKS_1_1 ? "1.1.0" : "1.0.0";
+    expect(c["cni-plugins"]!.summary).toMatch(new RegExp(`^plugin set in use: ${CNI_PLUGIN_DIR} \\(\\d+\\); CNI versions: 0\\.1\\.0 to ${top.replace(/\./g, "\\.")}: bridge, .*host-local, .*; 0\\.4\\.0(, | to )1\\.\\d\\.0.*: firewall`));
     // The engine's version and what it means for cni-shim (Debian's 20.10 here: no namespace at Join).
     const [version, api] = (await docker(["version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"])).stdout.trim().split(" ");
     expect(c["docker"]!.summary).toContain(`Docker ${version} (API ${api}) answers on ${resolveSettings({}).dockerSocket}: the container's network namespace `);

@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bridgePlugin } from "../helpers/conflists.js";
+import { listVersions } from "../helpers/cni-plugin-set.js";
 import { freeOctet } from "../helpers/scoped-leaks.js";
 import { IMAGE, attachPathOf, cleanup, docker, httpGet, rand, requirePrerequisites, sh, startPlugin, waitFor, type PluginHandle } from "../helpers/e2e.js";
 import { leaked, settledSnapshot, type HostSnapshot } from "../helpers/host-snapshot.js";
@@ -61,7 +62,7 @@ describe("null IPAM: the chain's IPAM owns the addresses", () => {
     confDir = await mkdtemp(join(tmpdir(), "cs-null-conf-"));
     await writeFile(
       join(confDir, "10-null.conflist"),
-      JSON.stringify({ cniVersion: "1.0.0", name: ownNet, plugins: [bridgePlugin({ bridge, subnet }), { type: "portmap", capabilities: { portMappings: true } }, { type: "firewall" }, { type: "tuning", sysctl: { "net.core.somaxconn": SOMAXCONN } }] }),
+      JSON.stringify({ ...listVersions(), name: ownNet, plugins: [bridgePlugin({ bridge, subnet }), { type: "portmap", capabilities: { portMappings: true } }, { type: "firewall" }, { type: "tuning", sysctl: { "net.core.somaxconn": SOMAXCONN } }] }),
     );
     plugin = await startPlugin({ confDir });
     before = await settledSnapshot(plugin);

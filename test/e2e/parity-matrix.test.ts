@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { Report } from "../../src/compare/model.js";
 import { CLI, ENGINE, IMAGE, ROOT, attachPathOf, cleanup, docker, httpGet, rand, requirePrerequisites, sh, startPlugin, waitFor, type PluginHandle } from "../helpers/e2e.js";
 import { freeOctet, scopedLeftovers } from "../helpers/scoped-leaks.js";
+import { CNI_PLUGINS, listVersions, onPluginSet } from "../helpers/cni-plugin-set.js";
 
 const LABEL = "io.cni-shim.compare";
 const id = rand(3);
@@ -146,10 +147,11 @@ async function kernelHas(feature: "ipvlan" | "bridge-vlan" | "vrf", parent: stri
 /**
  * An embedded profile as it ships, but with the test's list name, bridge and subnet: a user may
  * have cni0 or the cluster ranges (10.88/16, 10.42/16, 10.244/16) in use on this host (the README
- * quick start makes cni0 on 10.244.1.0/24). Every plugin option stays as the profile has it.
+ * quick start makes cni0 on 10.244.1.0/24). Every plugin option stays as the profile has it; on
+ * a plugin set that speaks 1.1.0 the list gets its 1.1.0 form (cniVersions).
  */
 async function profileUnderTestNames(profile: string, name: string, bridge: string, subnet: string): Promise<unknown> {
-  const list = JSON.parse(await readFile(join(ROOT, "plugin-config/net.d", `10-${profile}.conflist`), "utf8")) as { name: string; plugins: Array<Record<string, unknown>> };
+  const list = onPluginSet(JSON.parse(await readFile(join(ROOT, "plugin-config/net.d", `10-${profile}.conflist`), "utf8")) as { cniVersion: string; name: string; plugins: Array<Record<string, unknown>> });
   const wide = `${subnet.split(".").slice(0, 2).join(".")}.0.0/16`;
   list.name = name;
   for (const p of list.plugins) {
@@ -201,7 +203,7 @@ describe("parity matrix: each chain through cni-shim and applied the kubelet way
       const subnet = `10.247.${octet}.0/24`;
       subnets.set(c.key, subnet);
       const name = `pm-${id}-${c.key}`;
-      const list = c.profile ? await profileUnderTestNames(c.profile, name, bridgeName(c.key), subnet) : { cniVersion: c.cniVersion ?? "1.0.0", name, plugins: c.plugins(subnet, `10.247.${octet}.1`) };
+      const list = c.profile ? await profileUnderTestNames(c.profile, name, bridgeName(c.key), subnet) : { ...listVersions(c.cniVersion), name, plugins: c.plugins(subnet, `10.247.${octet}.1`) };
       await writeFile(join(base, "net.d", `10-${c.key}.conflist`), JSON.stringify(list, null, 2));
     }
     // The parents of macvlan and ipvlan: one end of a veth pair each, both ends up (carrier).
@@ -225,7 +227,7 @@ describe("parity matrix: each chain through cni-shim and applied the kubelet way
       const support = chain.needs ? await kernelHas(chain.needs, parentName("mvl")) : { ok: true, why: "" };
       const res = await execa(
         "node",
-        [CLI, "compare", "--json", "--conflist", listName, "--image", IMAGE, "--socket", `/run/docker/plugins/cs-pm-absent-${id}.sock`, "--conf-dir", join(base, "net.d"), "--state-dir", join(base, "state"), "--cache-dir", join(base, "cache")],
+        [CLI, "compare", "--json", "--conflist", listName, "--image", IMAGE, "--socket", `/run/docker/plugins/cs-pm-absent-${id}.sock`, "--conf-dir", join(base, "net.d"), "--state-dir", join(base, chain.key, "state"), "--cache-dir", join(base, chain.key, "cache")],
         { reject: false, timeout: 150_000 },
       );
       if (!support.ok) {
@@ -239,7 +241,7 @@ describe("parity matrix: each chain through cni-shim and applied the kubelet way
         if (!res.stdout.trim()) throw new Error(`compare failed (exit ${res.exitCode}):\n${res.stderr}`);
         const report = Report.parse(JSON.parse(res.stdout));
         const expected = onPath(chain, report.driver.attach);
-        console.log(`parity matrix on Docker ${ENGINE}: chain ${chain.key} through the ${report.driver.attach} path`);
+        console.log(`parity matrix on Docker ${ENGINE}, CNI plugins ${CNI_PLUGINS}: chain ${chain.key} through the ${report.driver.attach} path`);
         checkReport(expected, report);
         expect(res.exitCode).toBe(expected.knownBreaks ? 1 : 0);
         if (chain.key === "tun" && report.driver.attach === "in-sandbox") {
@@ -255,8 +257,9 @@ describe("parity matrix: each chain through cni-shim and applied the kubelet way
         networks: [listName],
         bridges: [bridgeName(chain.key)],
         addressPrefixes: [subnet.replace(/0\.0\/16$|0\/24$/, "")],
-        cacheDir: join(base, "cache"),
-        stateDir: join(base, "state"),
+        // Each chain's own: one chain's leftovers must not fail the chains after it.
+        cacheDir: join(base, chain.key, "cache"),
+        stateDir: join(base, chain.key, "state"),
         dockerLabel: LABEL,
       });
       expect(left).toEqual({});
@@ -324,7 +327,7 @@ describe("static IPAM through the driver", () => {
     octet = await freeOctet("10.245", parseInt(id, 16));
     confDir = await mkdtemp(join(tmpdir(), "cs-static-"));
     const list = {
-      cniVersion: "1.0.0",
+      ...listVersions(),
       name: `pm-${id}-static`,
       plugins: [
         { type: "bridge", bridge: bridgeName("st"), isGateway: true, ipMasq: true, capabilities: { ips: true }, ipam: { type: "static", routes: [{ dst: "0.0.0.0/0", gw: `10.245.${octet}.1` }] } },

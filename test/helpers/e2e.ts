@@ -1,13 +1,14 @@
 // Shared harness for end-to-end tests: a real cni-shim process, the real dockerd, the real CNI
 // plugins. Missing prerequisites fail loudly: these tests never skip.
 import { execa, type ResultPromise } from "execa";
-import { mkdtemp, rm, access, constants } from "node:fs/promises";
+import { mkdtemp, mkdir, readFile, rm, access, constants, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { existsSync, readFileSync } from "node:fs";
 import { httpGet as getPage, socketAnswers, unixRequest } from "../../src/util/http.js";
+import { CNI_PLUGINS, CNI_PLUGIN_DIR, CNI_PLUGIN_SET_PROBLEM, SPEAKS_1_1, onPluginSet } from "./cni-plugin-set.js";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const CLI = join(ROOT, "dist/cli/main.js");
@@ -58,11 +59,13 @@ export async function requirePrerequisites(): Promise<void> {
   } catch {
     problems.push(`${CLI} is missing: run "make build" (make test does it)`);
   }
+  if (CNI_PLUGIN_SET_PROBLEM) problems.push(CNI_PLUGIN_SET_PROBLEM);
   for (const plugin of ["bridge", "host-local", "portmap", "firewall", "tuning", "loopback"]) {
     try {
-      await access(`/usr/lib/cni/${plugin}`, constants.X_OK);
+      await access(`${CNI_PLUGIN_DIR}/${plugin}`, constants.X_OK);
     } catch {
-      problems.push(`CNI plugin /usr/lib/cni/${plugin} missing: apt-get install containernetworking-plugins`);
+      const fix = CNI_PLUGINS === "1.1" ? "apt-get install containernetworking-plugins" : `scripts/cni-plugins.sh fetch ${CNI_PLUGINS}`;
+      problems.push(`CNI plugin ${CNI_PLUGIN_DIR}/${plugin} missing (plugin set ${CNI_PLUGINS}): ${fix}`);
     }
   }
   const info = await docker(["info", "--format", "{{.ServerVersion}}"], { reject: false, timeoutMs: 20_000 });
@@ -88,7 +91,21 @@ export interface PluginHandle {
   start(): Promise<void>;
 }
 
-/** A cni-shim process serving a driver name of its own (so it never clashes with a real one). */
+/**
+ * On a set that speaks 1.1.0, the embedded default list in its 1.1.0 form (cniVersions), put in
+ * the plugin's own conf dir, which is searched before the embedded one.
+ */
+async function defaultListOnPluginSet(confDir: string): Promise<void> {
+  if (!SPEAKS_1_1) return;
+  const embedded = JSON.parse(await readFile(join(ROOT, "plugin-config/net.d/cni-shim-default.conflist"), "utf8")) as { cniVersion: string };
+  await mkdir(confDir, { recursive: true });
+  await writeFile(join(confDir, "cni-shim-default.conflist"), JSON.stringify(onPluginSet(embedded), null, 2));
+}
+
+/**
+ * A cni-shim process serving a driver name of its own (so it never clashes with a real one),
+ * on the plugin set under test (--cni-path).
+ */
 export async function startPlugin(opts: { confDir?: string; cniPath?: string; execTimeoutMs?: number; driver?: string; reconcileGraceS?: number; args?: string[] } = {}): Promise<PluginHandle> {
   const driver = opts.driver ?? `cnishim-e2e-${rand()}`;
   const base = await mkdtemp(join(tmpdir(), `${driver}-`));
@@ -96,6 +113,7 @@ export async function startPlugin(opts: { confDir?: string; cniPath?: string; ex
   const stateDir = join(base, "state");
   const cacheDir = join(base, "cache");
   const confDir = opts.confDir ?? join(base, "net.d");
+  if (!opts.confDir) await defaultListOnPluginSet(confDir);
   let child: ResultPromise | undefined;
   let output = "";
   const handle: PluginHandle = {
@@ -108,7 +126,7 @@ export async function startPlugin(opts: { confDir?: string; cniPath?: string; ex
     logs: () => output,
     async start() {
       const args = [CLI, "serve", "--socket", socket, "--state-dir", stateDir, "--cache-dir", cacheDir, "--conf-dir", confDir, "--reconcile-interval", "0", "--log-level", "debug"];
-      if (opts.cniPath) args.push("--cni-path", opts.cniPath);
+      args.push("--cni-path", opts.cniPath ?? CNI_PLUGIN_DIR);
       if (opts.execTimeoutMs) args.push("--exec-timeout-ms", String(opts.execTimeoutMs));
       if (opts.reconcileGraceS !== undefined) args.push("--reconcile-grace", String(opts.reconcileGraceS));
       if (opts.args) args.push(...opts.args);

@@ -1,7 +1,8 @@
 // Choosing the cniVersion sent to a chain: the list's cniVersion/cniVersions against what each
 // plugin answers to VERSION.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { chooseVersion, compareVersions } from "../../src/cni/version.js";
+import { IMPLEMENTED_SPEC_VERSION, chooseVersion, compareVersions, listVersion } from "../../src/cni/version.js";
+import { parseConfFile } from "../../src/cni/config.js";
 import { CniRuntimeError } from "../../src/cni/errors.js";
 import { fakeEnv, netList, type FakeEnv } from "../helpers/cni-setup.js";
 
@@ -17,36 +18,66 @@ describe("compareVersions", () => {
   });
 });
 
-describe("chooseVersion", () => {
+describe("listVersion: libcni 1.2's choice (NetworkConfFromBytes)", () => {
+  const l = (cniVersion: string | undefined, cniVersions?: string[]) => ({ name: "n", cniVersion, cniVersions });
+
+  it("without cniVersions sends cniVersion as given, even above the spec cni-shim speaks", () => {
+    expect(listVersion(l("0.4.0"))).toBe("0.4.0");
+    expect(listVersion(l("1.2.0"))).toBe("1.2.0");
+  });
+
+  it("with cniVersions takes the highest of both up to 1.1.0, whatever the order given", () => {
+    expect(IMPLEMENTED_SPEC_VERSION).toBe("1.1.0");
+    expect(listVersion(l("1.0.0", ["1.1.0", "0.4.0"]))).toBe("1.1.0");
+    expect(listVersion(l("1.1.0", ["1.0.0"]))).toBe("1.1.0");
+    expect(listVersion(l("0.3.1", ["0.4.0", "1.0.0"]))).toBe("1.0.0");
+    expect(listVersion(l(undefined, ["0.4.0", "1.0.0"]))).toBe("1.0.0");
+  });
+
+  it("skips versions above 1.1.0; when all are above, keeps cniVersion", () => {
+    expect(listVersion(l("1.0.0", ["1.2.0", "2.0.0"]))).toBe("1.0.0");
+    expect(listVersion(l("1.3.0", ["1.2.0"]))).toBe("1.3.0");
+    expect(() => listVersion(l(undefined, ["1.2.0"]))).toThrow(/lists only cniVersions above 1\.1\.0 \(1\.2\.0\)/);
+  });
+
+  it("a list needs cniVersion or a non-empty cniVersions", () => {
+    expect(parseConfFile(JSON.stringify({ name: "n", cniVersions: ["1.0.0"], plugins: [{ type: "bridge" }] }), "x.conflist").conflist.cniVersions).toEqual(["1.0.0"]);
+    expect(() => parseConfFile(JSON.stringify({ name: "n", cniVersions: [], plugins: [{ type: "bridge" }] }), "x.conflist")).toThrow(/cniVersion.*must have "cniVersion"/);
+    expect(() => parseConfFile(JSON.stringify({ name: "n", cniVersions: ["1.1"], plugins: [{ type: "bridge" }] }), "x.conflist")).toThrow(/must be a version like 1\.0\.0/);
+  });
+});
+
+describe("chooseVersion: libcni's choice, checked against the plugins", () => {
   const plugins = (entries: Record<string, string[]>) => new Map(Object.entries(entries));
+  const l = (cniVersion: string | undefined, cniVersions?: string[]) => ({ name: "mynet", cniVersion, cniVersions });
 
   it("keeps the list's version when every plugin speaks it", () => {
-    expect(chooseVersion("n", ["1.0.0"], plugins({ bridge: upTo100, firewall }))).toBe("1.0.0");
-    expect(chooseVersion("n", ["0.4.0"], plugins({ bridge: upTo100, firewall }))).toBe("0.4.0");
+    expect(chooseVersion(l("1.0.0"), plugins({ bridge: upTo100, firewall }))).toBe("1.0.0");
+    expect(chooseVersion(l("0.4.0"), plugins({ bridge: upTo100, firewall }))).toBe("0.4.0");
+    expect(chooseVersion(l("1.0.0", ["1.1.0"]), plugins({ bridge: upTo110, tuning: upTo110 }))).toBe("1.1.0");
   });
 
-  it("picks the highest wanted version that all plugins speak, whatever the order given", () => {
-    expect(chooseVersion("n", ["1.1.0", "1.0.0"], plugins({ bridge: upTo100 }))).toBe("1.0.0");
-    expect(chooseVersion("n", ["0.4.0", "1.1.0", "1.0.0"], plugins({ bridge: upTo110, tuning: upTo110 }))).toBe("1.1.0");
-    expect(chooseVersion("n", ["0.3.1", "1.0.0", "0.4.0"], plugins({ bridge: upTo100, old: ["0.3.0", "0.3.1", "0.4.0"] }))).toBe("0.4.0");
-  });
-
-  it("fails with a message naming the list, the wanted versions and what each lacking plugin speaks", () => {
+  it("never falls back to a lower cniVersions entry the plugins speak (libcni does not): it fails, naming plugin, versions and fix", () => {
     let err: unknown;
     try {
-      chooseVersion("mynet", ["1.1.0"], plugins({ bridge: upTo100, firewall }));
+      chooseVersion(l("1.0.0", ["1.1.0", "0.4.0"]), plugins({ bridge: upTo100, firewall, tuning: upTo110 }));
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(CniRuntimeError);
     const msg = (err as Error).message;
-    expect(msg).toContain('network "mynet" asks for cniVersion 1.1.0');
-    expect(msg).toContain("bridge speaks 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0");
-    expect(msg).toContain("firewall speaks 0.4.0, 1.0.0");
+    expect(msg).toContain('network "mynet" asks for cniVersion 1.1.0 (the highest of its "cniVersion" and "cniVersions" up to 1.1.0, as libcni chooses)');
+    expect(msg).toContain('plugin "bridge" speaks only 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0; plugin "firewall" speaks only 0.4.0, 1.0.0');
+    expect(msg).not.toContain('"tuning"');
+    expect(msg).toContain('set "cniVersion" to 1.0.0 and drop the versions above it from "cniVersions" (the highest all its plugins speak), or use plugins that speak 1.1.0');
   });
 
-  it("fails when no single version is common even though each plugin speaks one of them", () => {
-    expect(() => chooseVersion("n", ["0.3.1", "1.0.0"], plugins({ a: ["0.3.1"], b: ["1.0.0"] }))).toThrow(/asks for cniVersion 1.0.0 or 0.3.1, but no single version is spoken by all/);
+  it("a plain cniVersion the plugins lack: the fix names the highest common one", () => {
+    expect(() => chooseVersion(l("1.1.0"), plugins({ bridge: upTo100, firewall }))).toThrow(/asks for cniVersion 1\.1\.0, but .*: set "cniVersion" to 1\.0\.0 \(the highest all its plugins speak\)/);
+  });
+
+  it("fails when no single version is common", () => {
+    expect(() => chooseVersion(l("1.0.0"), plugins({ a: ["0.3.1"], b: ["1.0.0"] }))).toThrow(/plugin "a" speaks only 0\.3\.1: use plugins that speak one common version/);
   });
 });
 
@@ -66,29 +97,32 @@ describe("version choice in the runtime", () => {
     const net = netList({ cniVersion: "1.1.0", name: "v11net", plugins: [{ type: "v100a" }, { type: "v100b" }] });
     const err = await env.rt.add(net, att).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CniRuntimeError);
-    expect((err as Error).message).toMatch(/network "v11net" asks for cniVersion 1\.1\.0, but v100a speaks .*1\.0\.0; v100b speaks 0\.4\.0, 1\.0\.0/);
+    expect((err as Error).message).toMatch(/network "v11net" asks for cniVersion 1\.1\.0, but plugin "v100a" speaks only .*1\.0\.0; plugin "v100b" speaks only 0\.4\.0, 1\.0\.0/);
     const calls = await env.fp.calls();
     expect(calls.map((c) => c.command).sort()).toEqual(["VERSION", "VERSION"]);
     expect(await env.rt.cache.read("v11net", "c1", "eth0")).toBeUndefined();
   });
 
-  it("with cniVersions [1.1.0, 1.0.0] sends 1.0.0 to every plugin", async () => {
-    const net = netList({ cniVersion: "1.1.0", cniVersions: ["1.1.0", "1.0.0"], name: "vnet", plugins: [{ type: "v100a" }, { type: "v100b" }] });
-    const out = await env.rt.add(net, att);
-    expect(out.cniVersion).toBe("1.0.0");
-    const ops = await env.fp.operations();
-    expect(ops.map((c) => [c.plugin, c.stdin.cniVersion])).toEqual([
-      ["v100a", "1.0.0"],
-      ["v100b", "1.0.0"],
-    ]);
-    await env.fp.clearCalls();
-    await env.rt.del(net, att);
-    expect((await env.fp.operations()).map((c) => c.stdin.cniVersion)).toEqual(["1.0.0", "1.0.0"]);
+  it("with cniVersions [1.0.0, 1.1.0] fails against plugins that stop at 1.0.0, before any ADD", async () => {
+    const net = netList({ cniVersion: "1.0.0", cniVersions: ["1.0.0", "1.1.0"], name: "vnet", plugins: [{ type: "v100a" }, { type: "v100b" }] });
+    await expect(env.rt.add(net, att)).rejects.toThrow(/asks for cniVersion 1\.1\.0 .*: set "cniVersion" to 1\.0\.0 and drop the versions above it/);
+    expect((await env.fp.calls()).map((c) => c.command)).toEqual(["VERSION", "VERSION"]);
   });
 
-  it("downgrades to the version an older plugin speaks and sends no prevResult on DEL below 0.4.0", async () => {
+  it("with cniVersions [1.0.0, 1.1.0] sends 1.1.0 to plugins that speak it, on ADD and DEL", async () => {
+    await env.fp.add("v110", { versions: upTo110 });
+    const net = netList({ cniVersion: "1.0.0", cniVersions: ["1.0.0", "1.1.0"], name: "vnet", plugins: [{ type: "v110" }] });
+    const out = await env.rt.add(net, att);
+    expect(out.cniVersion).toBe("1.1.0");
+    expect((await env.fp.operations()).map((c) => [c.plugin, c.stdin.cniVersion])).toEqual([["v110", "1.1.0"]]);
+    await env.fp.clearCalls();
+    await env.rt.del(net, att);
+    expect((await env.fp.operations()).map((c) => c.stdin.cniVersion)).toEqual(["1.1.0"]);
+  });
+
+  it("sends a 0.3.1 list's version to every plugin and no prevResult on DEL below 0.4.0", async () => {
     await env.fp.add("old", { versions: ["0.3.0", "0.3.1"], replies: { ADD: { stdout: { cniVersion: "0.3.1", ips: [{ version: "4", address: "10.0.0.2/24" }] } } } });
-    const net = netList({ cniVersion: "1.0.0", cniVersions: ["0.3.1"], name: "oldnet", plugins: [{ type: "old" }, { type: "v100a" }] });
+    const net = netList({ cniVersion: "0.3.1", name: "oldnet", plugins: [{ type: "old" }, { type: "v100a" }] });
     await env.fp.setReply("v100a", "ADD", { stdout: { cniVersion: "0.3.1", ips: [{ version: "4", address: "10.0.0.2/24" }] } });
     const out = await env.rt.add(net, att);
     expect(out.cniVersion).toBe("0.3.1");
@@ -107,6 +141,6 @@ describe("version choice in the runtime", () => {
     // An upgrade that drops 1.0.0: the next ADD must notice and refuse.
     await new Promise((r) => setTimeout(r, 20));
     await env.fp.add("v100a", { versions: ["0.3.1", "0.4.0"] });
-    await expect(env.rt.add(net, { ...att, containerId: "c3" })).rejects.toThrow(/v100a speaks 0.3.1, 0.4.0/);
+    await expect(env.rt.add(net, { ...att, containerId: "c3" })).rejects.toThrow(/plugin "v100a" speaks only 0.3.1, 0.4.0/);
   });
 });

@@ -32,6 +32,8 @@ cni-shim:
                    a managed plugin NAME:latest exists next to the socket, because Docker then
                    resolves -d NAME to the managed plugin and the socket's plugin is unusable
   cni-path         the --cni-path directories hold CNI plugins (and "loopback")
+  cni-plugins      the plugin set in use (which directory each plugin comes from) and the
+                   CNI versions each speaks (VERSION, 5 s timeout each)
   conf-dir         every config file in --conf-dir parses (a missing dir is fine)
   conflist-NAME    for each network list in --conf-dir and the embedded ones: every plugin is
                    in --cni-path, answers VERSION, and all speak one of its cniVersion(s)
