@@ -63,6 +63,12 @@ export interface InSandboxDeps {
   ownLinks(nsFile: string): Promise<string[]>;
   /** The Docker networks cni-shim drives. */
   cniShimNetworks(): Promise<ReadonlySet<string>>;
+  /**
+   * Whether a fresh namespace's interface goes on to Docker after the ADD (handToDocker): on
+   * `--attach auto`; `--attach sandbox` keeps it where the chain made it (a Docker network
+   * connected to the running container later then fails).
+   */
+  dockerNames(): boolean;
   /** Docker's containers and their networks; none: no Docker to ask (the namespace alone decides). */
   dockerView?: () => Promise<DockerView>;
 }
@@ -157,6 +163,9 @@ export class InSandbox implements AttachStrategy {
     const ahead = this.takePrefetched(rec.id, nsFile);
     const before = await (ahead?.look ?? host.lookInside(nsFile));
     clock.mark("look");
+    // The chain's interface goes on to Docker (handToDocker says why), unless the namespace has
+    // interfaces cni-shim made there itself, which Docker does not number.
+    if (this.deps.dockerNames() && !(await this.hasOwnLinks(nsFile, before.links))) return this.handToDocker(rec, req, list, clock, nextIfName(before.links));
     const mixed = await this.mixedReason(rec.networkId, nsFile, before.links, ahead?.view);
     clock.mark("mixed");
     if (mixed) {
@@ -186,6 +195,37 @@ export class InSandbox implements AttachStrategy {
       clock.mark("routes");
     }
     return { rec: joined, reply: { DisableGatewayService: true } };
+  }
+
+  /**
+   * The chain's ADD in the container's namespace as above, then its interface handed to Docker:
+   * out to the host under its host-side name, which Join gives Docker, and Docker moves it back,
+   * names it in its own numbering with the others it moved in, and sets its address, MAC and the
+   * chain's routes (Gateway, StaticRoutes). So networks of either kind, in any order and connected
+   * to a running container too, get unique names, and Docker's gateway priority places the
+   * default route (docs/design.md#docker-managed-networks-beside-cni-shims). What the chain set
+   * namespace-wide stays the container's. From here the endpoint is the hand-out's (Leave, and the
+   * teardown in a namespace of its own, where the interface's CNI name is free).
+   */
+  private async handToDocker(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock, ifName: string): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
+    const { host, runtime, fallback } = this.deps;
+    const nsFile = req.SandboxKey;
+    const { asking, out } = await this.allocating(rec, list, async () => {
+      const asking = await this.giveBackAhead(rec, list, clock);
+      return { asking, out: await runtime.add(list, { containerId: rec.cniContainerId, netns: nsFile, ifName, args: asking.cniArgs, capabilityArgs: asking.capabilityArgs }) };
+    });
+    clock.mark("add");
+    const { mac } = verifyResult(out.result, ifName, [rec.address, rec.addressIPv6], list.conflist.name);
+    const routes = await host.handOutOf(nsFile, ifName, rec.tmpName);
+    clock.mark("handOut");
+    const handed: EndpointRecord = { ...asking, attach: fallback.kind, phase: "ready", ifName, result: out.result, routes, macAddress: rec.macAddress ?? mac };
+    return fallback.join(handed, req, list, clock);
+  }
+
+  private async hasOwnLinks(nsFile: string, links: string[]): Promise<boolean> {
+    if (needsDockerLook(links)) return false; // only lo
+    const own = await this.deps.ownLinks(nsFile);
+    return own.some((l) => links.includes(l));
   }
 
   /** Why this Join must take the hand-out (mixed.ts), or undefined. Docker is asked only for a fresh namespace. */
@@ -224,7 +264,7 @@ export class InSandbox implements AttachStrategy {
     look.catch(() => undefined); // no namespace (yet): the join looks again, and falls back
     // Docker's lists too (mixed.ts): most Joins are a start's first, which needs them; asked
     // beside the look rather than after it.
-    this.prefetched.set(endpointId, { nsFile, look, view: this.askDocker() });
+    this.prefetched.set(endpointId, { nsFile, look, view: this.deps.dockerNames() ? undefined : this.askDocker() });
     if (this.prefetched.size > 16) this.prefetched.delete(this.prefetched.keys().next().value as string);
   }
 
