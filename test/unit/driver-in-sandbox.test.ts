@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AttachChoice } from "../../src/driver/attach-choice.js";
 import type { DockerView } from "../../src/driver/mixed.js";
-import { NET_ID, endpointRequest, gate, harness, putNetwork, type Harness } from "../helpers/driver-fakes.js";
+import { NET_ID, endpointRequest, gate, harness, putNetwork, testConfList, type Harness } from "../helpers/driver-fakes.js";
 
 const A = "a".repeat(64);
 const B = "b".repeat(64);
@@ -246,6 +246,16 @@ describe("in-sandbox attach on --attach auto: the interface goes on to Docker", 
     expect(h.cni.adds[0]).toMatchObject({ netns: KEY, ifName: "eth1" });
     expect(reply.InterfaceName).toEqual({ SrcName: `cs${A.slice(0, 12)}`, DstPrefix: "eth" });
     expect(views).toBe(0);
+  });
+
+  it("keeps the interface where the chain made it when a move would drop what the chain set on it (sbr)", async () => {
+    const plain = testConfList();
+    const net = await putNetwork(h.state, NET_ID, { ...plain, plugins: [...plain.plugins, { type: "sbr" }] });
+    await h.state.putNetwork({ ...net, createdAt: new Date(1).toISOString() }); // another network: its list parsed afresh
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    expect(await join(A)).toEqual({ DisableGatewayService: true });
+    expect(h.host.handedOutOf).toEqual([]);
+    expect(await h.state.getEndpoint(A)).toMatchObject({ attach: "in-sandbox", phase: "joined", ifName: "eth0" });
   });
 
   it("keeps an interface in the namespace beside cni-shim's own there, which Docker does not number", async () => {
