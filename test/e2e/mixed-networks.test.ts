@@ -121,7 +121,7 @@ describe(`cni-shim and Docker-managed networks in one container on Docker ${ENGI
     const r = name("middle-run");
     await docker(["run", "-d", "--label", label, "--name", r, ...nets.flatMap((n) => ["--network", n]), IMAGE, "sleep", "600"]);
     await expectNetworks(r, nets, firstOf(nets));
-  });
+  }, 120_000);
 
   it("created on cni-shim, connected to Docker's bridge before start (Compose's order): both start, and survive a restart", async () => {
     const c = name("compose");
