@@ -40,7 +40,7 @@ export const SETTINGS_TABLE = [
   ["--log-level", "CNI_SHIM_LOG_LEVEL", "info", "debug, info, warn or error"],
   ["--reconcile-interval", "CNI_SHIM_RECONCILE_INTERVAL", "300", "seconds between reconciliations with Docker (0 = only at start and on Activate)"],
   ["--teardown", "CNI_SHIM_TEARDOWN", DEFAULT_TEARDOWN_MODE, "background: CNI DEL runs after DeleteEndpoint replied (faster docker stop/rm); sync: before"],
-  ["--attach", "CNI_SHIM_ATTACH", "auto", "how an interface reaches its container: auto (what the engine's Joins show), handoff (chain in a staging namespace, interface handed to Docker), sandbox (chain at Join in the container's namespace: Docker 28+)"],
+  ["--attach", "CNI_SHIM_ATTACH", "auto", "how an interface reaches its container: auto (what the engine's Joins show), handoff (chain in a staging namespace, interface handed to Docker), sandbox (chain at Join in the container's namespace, interface left there: Docker 28+; auto hands it to Docker after)"],
   ["--reconcile-grace", "CNI_SHIM_RECONCILE_GRACE", "60", "seconds an endpoint must exist before reconciliation may remove it (Docker may be mid-start)"],
   ["--accept-forwarding", "CNI_SHIM_ACCEPT_FORWARDING", "true", "true: forwarding of networks whose chain has no firewall plugin is accepted in iptables chain CNI-SHIM-FORWARD (dockerd's FORWARD policy is DROP), as Docker's bridge driver does; false: you manage the firewall yourself"],
 ] as const;

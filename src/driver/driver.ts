@@ -97,6 +97,7 @@ export class CniShimDriver implements NetworkDriver {
       host: this.host,
       fallback: handoff,
       observe: (present) => choice.observe(present),
+      dockerNames: () => choice.mode !== "sandbox",
       ownLinks: async (nsFile) => (await state.listEndpoints()).filter((e) => e.attach === "in-sandbox" && e.phase === "joined" && e.sandboxKey === nsFile).map((e) => e.ifName),
       cniShimNetworks: async () => new Set((await state.listNetworks()).map((n) => n.id)),
       dockerView: opts.dockerContainers && (() => opts.dockerContainers!.view()),

@@ -1,28 +1,30 @@
 // The in-sandbox attach (see attach-strategy.ts), as a kubelet does it: on engines whose
 // container namespace exists when Docker calls Join (Docker 28+), the chain's ADD runs at Join
-// straight in that namespace (Join's SandboxKey), with the name Docker would give the interface,
-// and the DEL runs in it after Leave. Nothing moves between namespaces, so what the chain sets
-// namespace-wide (tuning's sysctls, sbr's rules and tables, a vrf) is the container's, and so is
-// its route table, as the chain wrote it.
+// straight in that namespace (Join's SandboxKey), with the name Docker would give the interface.
+// What the chain sets namespace-wide (tuning's sysctls) is the container's.
 //
-// Docker never sees the interface: Join answers with no InterfaceName (Docker then moves and
-// configures nothing) and DisableGatewayService (no docker_gwbridge; a Gateway would make Docker
-// add a default route the chain already added: "file exists"). Docker's address still reaches
-// the chain (the ips capability), and the MAC is chosen at CreateEndpoint and given to Docker in
-// its reply, so `docker inspect` shows eth0's address and MAC.
+// On --attach auto the interface then goes on to Docker (handToDocker): moved out to the host
+// under the endpoint's host-side name and given to Docker in Join's reply, as the hand-out does,
+// so Docker names and routes it with its own networks, in any order and on a running container
+// (docs/design.md#docker-managed-networks-beside-cni-shims). From there it is a hand-out endpoint.
 //
-// After Leave the namespace is held under our own name (/run/netns/cni-shim-<endpoint>), so the
-// teardown's DEL finds the interface with its addresses even once Docker has let go of the
-// namespace; the teardown removes the hold. After a crash or reboot the hold may be gone: the
-// convergent teardown then works on a stand-in, as for any lost interface.
+// On --attach sandbox it stays: Docker never sees the interface. Join answers with no
+// InterfaceName (Docker then moves and configures nothing) and DisableGatewayService (no
+// docker_gwbridge; a Gateway would make Docker add a default route the chain already added: "file
+// exists"). Docker's address still reaches the chain (the ips capability), and the MAC is chosen
+// at CreateEndpoint and given to Docker in its reply, so `docker inspect` shows eth0's address and
+// MAC. Nothing moves between namespaces, so the chain's per-link settings (sbr's rules, a vrf) and
+// route table are the container's too. After Leave the namespace is held under our own name
+// (/run/netns/cni-shim-<endpoint>), so the teardown's DEL finds the interface with its addresses
+// even once Docker has let go of the namespace; the teardown removes the hold. After a crash or
+// reboot the hold may be gone: the convergent teardown then works on a stand-in, as for any lost
+// interface. A container that has (or starts with) a network cni-shim does not drive takes the
+// hand-out there, at each Join where that shows (mixed.ts says why): Docker names and routes only
+// the interfaces it moved in itself, so beside its own it must move cni-shim's as well.
 //
 // On a null-IPAM network Docker needs the address in CreateEndpoint's reply: the chain's IPAM
 // alone takes it then (no namespace needed), and Join gives it back and runs the whole chain
 // asking for it (docs/design.md#null-ipam).
-//
-// A container that has (or starts with) a network cni-shim does not drive takes the hand-out too,
-// at each Join where that shows (mixed.ts says why): Docker names and routes only the interfaces
-// it moved in itself, so beside its own it must move cni-shim's as well.
 //
 // A Join whose SandboxKey is not a namespace yet (an engine that makes it later, Docker <= 27)
 // falls back to the staging hand-out for that endpoint, and tells the choice (attach-choice.ts)
@@ -44,6 +46,7 @@ import { verifyResult } from "./verify-result.js";
 import { nextIfName, type SandboxLook } from "../host/sandbox.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
 import { mixedReason, needsDockerLook, type DockerView } from "./mixed.js";
+import { linkBoundReason } from "./link-bound.js";
 
 /** A random locally administered unicast MAC, for an endpoint with no IPv4 address to make one of. */
 function randomMac(): string {
@@ -63,6 +66,12 @@ export interface InSandboxDeps {
   ownLinks(nsFile: string): Promise<string[]>;
   /** The Docker networks cni-shim drives. */
   cniShimNetworks(): Promise<ReadonlySet<string>>;
+  /**
+   * Whether a fresh namespace's interface goes on to Docker after the ADD (handToDocker): on
+   * `--attach auto`; `--attach sandbox` keeps it where the chain made it (a Docker network
+   * connected to the running container later then fails).
+   */
+  dockerNames(): boolean;
   /** Docker's containers and their networks; none: no Docker to ask (the namespace alone decides). */
   dockerView?: () => Promise<DockerView>;
 }
@@ -157,6 +166,12 @@ export class InSandbox implements AttachStrategy {
     const ahead = this.takePrefetched(rec.id, nsFile);
     const before = await (ahead?.look ?? host.lookInside(nsFile));
     clock.mark("look");
+    // The chain's interface goes on to Docker (handToDocker says why), unless a move would drop
+    // what the chain set on it (link-bound.ts), or the namespace has interfaces cni-shim made
+    // there itself, which Docker does not number.
+    if (this.deps.dockerNames() && !linkBoundReason(list.conflist) && !(await this.hasOwnLinks(nsFile, before.links))) {
+      return this.handToDocker(rec, req, list, clock, nextIfName(before.links));
+    }
     const mixed = await this.mixedReason(rec.networkId, nsFile, before.links, ahead?.view);
     clock.mark("mixed");
     if (mixed) {
@@ -186,6 +201,37 @@ export class InSandbox implements AttachStrategy {
       clock.mark("routes");
     }
     return { rec: joined, reply: { DisableGatewayService: true } };
+  }
+
+  /**
+   * The chain's ADD in the container's namespace as above, then its interface handed to Docker:
+   * out to the host under its host-side name, which Join gives Docker, and Docker moves it back,
+   * names it in its own numbering with the others it moved in, and sets its address, MAC and the
+   * chain's routes (Gateway, StaticRoutes). So networks of either kind, in any order and connected
+   * to a running container too, get unique names, and Docker's gateway priority places the
+   * default route (docs/design.md#docker-managed-networks-beside-cni-shims). What the chain set
+   * namespace-wide stays the container's. From here the endpoint is the hand-out's (Leave, and the
+   * teardown in a namespace of its own, where the interface's CNI name is free).
+   */
+  private async handToDocker(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock, ifName: string): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
+    const { host, runtime, fallback } = this.deps;
+    const nsFile = req.SandboxKey;
+    const { asking, out } = await this.allocating(rec, list, async () => {
+      const asking = await this.giveBackAhead(rec, list, clock);
+      return { asking, out: await runtime.add(list, { containerId: rec.cniContainerId, netns: nsFile, ifName, args: asking.cniArgs, capabilityArgs: asking.capabilityArgs }) };
+    });
+    clock.mark("add");
+    const { mac } = verifyResult(out.result, ifName, [rec.address, rec.addressIPv6], list.conflist.name);
+    const routes = await host.handOutOf(nsFile, ifName, rec.tmpName);
+    clock.mark("handOut");
+    const handed: EndpointRecord = { ...asking, attach: fallback.kind, phase: "ready", ifName, result: out.result, routes, macAddress: rec.macAddress ?? mac };
+    return fallback.join(handed, req, list, clock);
+  }
+
+  private async hasOwnLinks(nsFile: string, links: string[]): Promise<boolean> {
+    if (needsDockerLook(links)) return false; // only lo
+    const own = await this.deps.ownLinks(nsFile);
+    return own.some((l) => links.includes(l));
   }
 
   /** Why this Join must take the hand-out (mixed.ts), or undefined. Docker is asked only for a fresh namespace. */
@@ -224,7 +270,7 @@ export class InSandbox implements AttachStrategy {
     look.catch(() => undefined); // no namespace (yet): the join looks again, and falls back
     // Docker's lists too (mixed.ts): most Joins are a start's first, which needs them; asked
     // beside the look rather than after it.
-    this.prefetched.set(endpointId, { nsFile, look, view: this.askDocker() });
+    this.prefetched.set(endpointId, { nsFile, look, view: this.deps.dockerNames() ? undefined : this.askDocker() });
     if (this.prefetched.size > 16) this.prefetched.delete(this.prefetched.keys().next().value as string);
   }
 

@@ -1,6 +1,7 @@
-// Whether an in-sandbox Join must take the hand-out instead, because its container has (or is
-// starting with) a network cni-shim does not drive. Pure: the look inside the namespace and what
-// Docker says of its containers come in; a reason (or none) goes out.
+// Whether an in-sandbox Join on --attach sandbox (where the interface stays where the chain made
+// it; on auto it goes on to Docker anyway) must take the hand-out instead, because its container
+// has (or is starting with) a network cni-shim does not drive. Pure: the look inside the
+// namespace and what Docker says of its containers come in; a reason (or none) goes out.
 //
 // Why (docs/design.md#docker-managed-networks-beside-cni-shims): Docker 28.5 names and routes only the interfaces it
 // moved in itself. Its next name is the lowest eth<N> none of ITS interfaces has

@@ -61,6 +61,8 @@ export interface HostOps {
   linkExists(name: string, netns?: string): Promise<boolean>;
   /** Move the chain's interface to the host as `tmpName`; returns the routes it had (the move drops them). */
   handOut(staging: string, ifName: string, tmpName: string): Promise<KernelRoute[]>;
+  /** The same from a container's own namespace (a bound namespace file). */
+  handOutOf(nsFile: string, ifName: string, tmpName: string): Promise<KernelRoute[]>;
   /** Does Docker's sandbox (a bound namespace file) still exist? */
   sandboxExists(sandboxKey: string): Promise<boolean>;
   /** Is the path a bound network namespace (Docker <= 27: not yet at Join)? */
@@ -98,6 +100,7 @@ export const realHost: HostOps = {
   netnsExists: netns.netnsExists,
   linkExists: netns.linkExists,
   handOut: netns.handOut,
+  handOutOf: sandbox.handOutOf,
   sandboxExists: (sandboxKey) => access(sandboxKey).then(
     () => true,
     () => false,

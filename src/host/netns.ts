@@ -65,16 +65,19 @@ export async function linkExists(name: string, netns?: string): Promise<boolean>
  * routes, read in the same exec just before the move, which drops them.
  */
 export async function handOut(staging: string, ifName: string, tmpName: string): Promise<KernelRoute[]> {
-  const out = await run("ip", ["-j", "-n", staging, "-batch", "-"], {
-    input: [
-      "route show table all",
-      // No "link set down" first: a move to another namespace closes the device itself.
-      `link set dev ${ifName} name ${tmpName}`,
-      // Our own pid's namespace is the host's (also inside a managed plugin with host networking).
-      `link set dev ${tmpName} netns ${process.pid}`,
-    ].join("\n"),
-  });
+  const out = await run("ip", ["-j", "-n", staging, "-batch", "-"], { input: handOutBatch(ifName, tmpName) });
   return routesOf(out.split("\n")[0] ?? "", ifName);
+}
+
+/** The hand-out's `ip -j -batch` input: the routes (first output line), then the rename and the move. */
+export function handOutBatch(ifName: string, tmpName: string): string {
+  return [
+    "route show table all",
+    // No "link set down" first: a move to another namespace closes the device itself.
+    `link set dev ${ifName} name ${tmpName}`,
+    // Our own pid's namespace is the host's (also inside a managed plugin with host networking).
+    `link set dev ${tmpName} netns ${process.pid}`,
+  ].join("\n");
 }
 
 /**

@@ -6,7 +6,8 @@ import { dirname } from "node:path";
 import { run } from "../util/command.js";
 import { parseToolJson } from "../util/zod.js";
 import { IpBatchEntries } from "./ip-json.js";
-import { netnsPath } from "./netns.js";
+import { handOutBatch, netnsPath } from "./netns.js";
+import { routesOf, type KernelRoute } from "./routes.js";
 
 const NSFS_MAGIC = 0x6e736673;
 
@@ -85,4 +86,14 @@ export async function holdNetns(nsFile: string, name: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, "", { flag: "a" });
   await run("mount", ["--bind", nsFile, path]);
+}
+
+/**
+ * The hand-out from the container's own namespace (netns.handOut's batch, entered by nsenter: the
+ * namespace has no /run/netns name): the chain's interface out to the host as `tmpName`, for
+ * Join to give to Docker. Returns the routes it had (the move drops them).
+ */
+export async function handOutOf(nsFile: string, ifName: string, tmpName: string): Promise<KernelRoute[]> {
+  const out = await run("nsenter", [`--net=${nsFile}`, "ip", "-j", "-batch", "-"], { input: handOutBatch(ifName, tmpName) });
+  return routesOf(out.split("\n")[0] ?? "", ifName);
 }

@@ -1,10 +1,11 @@
 // cni-shim networks beside Docker-managed ones (a user-defined Docker bridge) in one container, in
 // every order a user or Compose gets them: created on cni-shim then connected to Docker's before
 // start, `docker run` with both (API 1.44+), connect/disconnect of either kind on a running
-// container, a restart, Docker's gateway priority. Every interface present with its own name,
-// docker inspect's address and MAC on it, the default route where Docker puts it, and nothing
-// left. On Docker 28+ such a container takes the hand-out (docs/design.md#docker-managed-networks-beside-cni-shims);
-// one on cni-shim networks only keeps the in-sandbox path.
+// container (one started on cni-shim alone too), cni-shim between two Docker networks, a restart,
+// Docker's gateway priority. Every interface present with its own name, docker inspect's address,
+// MAC and Gateway on it, the default route where Docker puts it, and nothing left. On Docker 28+
+// the chain runs in the container's namespace and Docker names and routes its interface with its
+// own (docs/design.md#docker-managed-networks-beside-cni-shims).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ENGINE, IMAGE, attachPathOf, cleanup, containerNet, docker, pluginCall, rand, requirePrerequisites, startPlugin, waitFor, type PluginHandle } from "../helpers/e2e.js";
 import { freeOctet, scopedLeftovers } from "../helpers/scoped-leaks.js";
@@ -19,13 +20,15 @@ describe(`cni-shim and Docker-managed networks in one container on Docker ${ENGI
   const cnet = `cs-mx-c-${id}`;
   const cnet2 = `cs-mx-c2-${id}`;
   const dnet = `cs-mx-d-${id}`;
+  const dnet2 = `cs-mx-d2-${id}`;
   const containers: string[] = [];
   const name = (s: string) => {
     const n = `cs-mx-${s}-${id}`;
     containers.push(n);
     return n;
   };
-  let dockerBridge = "";
+  let d2 = 0;
+  const dockerBridges: string[] = [];
   // API 1.44+ (Docker 25+) takes several --network at create; 1.48+ (Docker 28+) --gw-priority.
   let api = 0;
 
@@ -36,18 +39,21 @@ describe(`cni-shim and Docker-managed networks in one container on Docker ${ENGI
     // Other tests add and remove Docker networks meanwhile (a network gone between list and inspect).
     o = await waitFor("a free 10.251.X.0/24", () => freeOctet("10.251", parseInt(id.slice(0, 2), 16)), 30_000);
     d = await waitFor("a free 10.254.X.0/24", () => freeOctet("10.254", parseInt(id.slice(2, 4), 16)), 30_000);
+    d2 = await waitFor("a free 10.253.X.0/24", () => freeOctet("10.253", parseInt(id.slice(4, 6), 16)), 30_000);
     await docker(["network", "create", "-d", plugin.driver, "--label", label, "--subnet", `10.251.${o}.0/24`, "--gateway", `10.251.${o}.1`, cnet]);
     await docker(["network", "create", "-d", plugin.driver, "--label", label, "--subnet", `10.252.${o}.0/24`, "--gateway", `10.252.${o}.1`, cnet2]);
     await docker(["network", "create", "--label", label, "--subnet", `10.254.${d}.0/24`, "--gateway", `10.254.${d}.1`, dnet]);
+    await docker(["network", "create", "--label", label, "--subnet", `10.253.${d2}.0/24`, "--gateway", `10.253.${d2}.1`, dnet2]);
     api = Number((await docker(["version", "--format", "{{.Server.APIVersion}}"])).stdout.split(".")[1]);
-    dockerBridge = `br-${(await docker(["network", "inspect", "-f", "{{.Id}}", dnet])).stdout.slice(0, 12)}`;
+    for (const n of [dnet, dnet2]) dockerBridges.push(`br-${(await docker(["network", "inspect", "-f", "{{.Id}}", n])).stdout.slice(0, 12)}`);
   }, 120_000);
 
   afterAll(async () => {
-    await cleanup(containers, [cnet, cnet2, dnet], plugin); // what a failed test left
+    await cleanup(containers, [cnet, cnet2, dnet, dnet2], plugin); // what a failed test left
   });
 
-  const gatewayOf: Record<string, () => string> = { [cnet]: () => `10.251.${o}.1`, [cnet2]: () => `10.252.${o}.1`, [dnet]: () => `10.254.${d}.1` };
+  const gatewayOf: Record<string, () => string> = { [cnet]: () => `10.251.${o}.1`, [cnet2]: () => `10.252.${o}.1`, [dnet]: () => `10.254.${d}.1`, [dnet2]: () => `10.253.${d2}.1` };
+  const firstOf = (nets: string[]) => [...nets].sort()[0]!;
   const field = async (c: string, net: string, f: "IPAddress" | "MacAddress" | "Gateway") => (await docker(["inspect", c, "--format", `{{with index .NetworkSettings.Networks "${net}"}}{{.${f}}}{{end}}`])).stdout;
 
   /**
@@ -80,16 +86,42 @@ describe(`cni-shim and Docker-managed networks in one container on Docker ${ENGI
     return ifOf;
   }
 
-  it("a container on cni-shim networks only keeps its path (in-sandbox on Docker 28+), with eth0 and eth1", async () => {
+  it("a container on cni-shim networks only: eth0 and eth1, Docker's Gateway for each", async () => {
     const c = name("pure");
     await docker(["run", "-d", "--label", label, "--name", c, "--network", cnet, IMAGE, "sleep", "600"]);
     await docker(["network", "connect", cnet2, c]);
-    const { addr } = await containerNet(c);
-    expect(addr).toMatch(new RegExp(`eth0\\s+inet 10\\.251\\.${o}\\.`));
-    expect(addr).toMatch(new RegExp(`eth1\\s+inet 10\\.252\\.${o}\\.`));
-    expect(await field(c, cnet, "Gateway")).toBe(attachPathOf(plugin) === "in-sandbox" ? "" : `10.251.${o}.1`);
+    const ifOf = await expectNetworks(c, [cnet, cnet2], firstOf([cnet, cnet2]));
+    expect(ifOf).toEqual({ [cnet]: "eth0", [cnet2]: "eth1" });
     await docker(["rm", "-f", c]);
   });
+
+  it("started on cni-shim alone, then Docker's bridge connected while it runs; a restart; cni-shim's disconnected and connected again", async () => {
+    const c = name("alone");
+    await docker(["run", "-d", "--label", label, "--name", c, "--network", cnet, IMAGE, "sleep", "600"]);
+    expect(await expectNetworks(c, [cnet], cnet)).toEqual({ [cnet]: "eth0" });
+    await docker(["network", "connect", dnet, c]); // issue 25: Docker named its veth eth0 too ("file exists")
+    expect(await expectNetworks(c, [cnet, dnet], firstOf([cnet, dnet]))).toEqual({ [cnet]: "eth0", [dnet]: "eth1" });
+    await docker(["restart", "-t", "1", c]);
+    await expectNetworks(c, [cnet, dnet], firstOf([cnet, dnet]));
+    await docker(["network", "disconnect", cnet, c]);
+    await expectNetworks(c, [dnet], dnet);
+    await docker(["network", "connect", cnet, c]);
+    await expectNetworks(c, [dnet, cnet], firstOf([cnet, dnet]));
+  }, 180_000); // a dozen Docker calls and pings: over a minute on a loaded machine
+
+  it("cni-shim between two Docker networks, created and connected before start, and with docker run", async () => {
+    const nets = [dnet, cnet, dnet2];
+    const c = name("middle");
+    await docker(["create", "--label", label, "--name", c, "--network", dnet, IMAGE, "sleep", "600"]);
+    await docker(["network", "connect", cnet, c]);
+    await docker(["network", "connect", dnet2, c]);
+    await docker(["start", c]);
+    await expectNetworks(c, nets, firstOf(nets));
+    if (api < 44) return; // several --network at create: API 1.44+
+    const r = name("middle-run");
+    await docker(["run", "-d", "--label", label, "--name", r, ...nets.flatMap((n) => ["--network", n]), IMAGE, "sleep", "600"]);
+    await expectNetworks(r, nets, firstOf(nets));
+  }, 120_000);
 
   it("created on cni-shim, connected to Docker's bridge before start (Compose's order): both start, and survive a restart", async () => {
     const c = name("compose");
@@ -136,14 +168,14 @@ describe(`cni-shim and Docker-managed networks in one container on Docker ${ENGI
     await expectNetworks(c, [cnet2, dnet], prio.length ? dnet : [cnet2, dnet].sort()[0]!);
     await docker(["restart", "-t", "1", c]);
     await expectNetworks(c, [cnet2, dnet], prio.length ? dnet : [cnet2, dnet].sort()[0]!);
-  });
+  }, 180_000);
 
   it("leaves nothing once the containers and networks are gone", async () => {
     await docker(["rm", "-f", ...containers]);
-    for (const n of [cnet, cnet2, dnet]) await docker(["network", "rm", n]);
+    for (const n of [cnet, cnet2, dnet, dnet2]) await docker(["network", "rm", n]);
     const settled = await pluginCall(plugin.socket, "/CniShim.Settle", "{}");
     expect(settled.status).toBe(200);
-    const left = await scopedLeftovers({ addressPrefixes: [`10.251.${o}.`, `10.252.${o}.`, `10.254.${d}.`], bridges: [dockerBridge], cacheDir: plugin.cacheDir, stateDir: plugin.stateDir, dockerLabel: label });
+    const left = await scopedLeftovers({ addressPrefixes: [`10.251.${o}.`, `10.252.${o}.`, `10.254.${d}.`, `10.253.${d2}.`], bridges: dockerBridges, cacheDir: plugin.cacheDir, stateDir: plugin.stateDir, dockerLabel: label });
     expect(left).toEqual({});
   });
 });

@@ -156,6 +156,14 @@ class FakeHost implements HostOps {
     this.hostLinks.add(tmpName);
     return Promise.resolve(this.stagingRoutes);
   };
+  /** Hand-outs from a container's own namespace: where from and which CNI name. */
+  readonly handedOutOf: Array<{ nsFile: string; ifName: string; tmpName: string }> = [];
+  handOutOf = (nsFile: string, ifName: string, tmpName: string) => {
+    if (this.handOutError) return Promise.reject(this.handOutError);
+    this.handedOutOf.push({ nsFile, ifName, tmpName });
+    this.hostLinks.add(tmpName);
+    return Promise.resolve(this.stagingRoutes);
+  };
   sandboxExists = (sandboxKey: string) => Promise.resolve(this.sandboxes.has(sandboxKey));
   isNamespaceFile = (path: string) => Promise.resolve(this.sandboxes.has(path));
   /** Link names inside each sandbox (besides lo). */

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AttachChoice } from "../../src/driver/attach-choice.js";
 import type { DockerView } from "../../src/driver/mixed.js";
-import { NET_ID, endpointRequest, gate, harness, putNetwork, type Harness } from "../helpers/driver-fakes.js";
+import { NET_ID, endpointRequest, gate, harness, putNetwork, testConfList, type Harness } from "../helpers/driver-fakes.js";
 
 const A = "a".repeat(64);
 const B = "b".repeat(64);
@@ -195,5 +195,79 @@ describe("the choice of path", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("in-sandbox attach on --attach auto: the interface goes on to Docker", () => {
+  let h: Harness;
+  let views = 0;
+  beforeEach(async () => {
+    const choice = new AttachChoice("auto");
+    await choice.setEngine("28.5.2+dfsg4");
+    views = 0;
+    h = await harness({ attach: choice, dockerContainers: { view: () => (views++, Promise.resolve({ containers: [], networks: [] })) } });
+    await putNetwork(h.state);
+    h.host.sandboxes.set(KEY, []);
+    h.host.stagingRoutes = [
+      { dst: "0.0.0.0/0", gateway: "10.1.0.1", dev: "eth0" },
+      { dst: "10.1.0.0/24", dev: "eth0", scope: "link", protocol: "kernel" },
+    ];
+  });
+  afterEach(async () => h.cleanup());
+
+  const join = (id: string) => h.driver.join({ NetworkID: "n".repeat(64), EndpointID: id, SandboxKey: KEY, Options: {} });
+
+  it("runs the ADD in the container's namespace, hands the interface to Docker with the chain's gateway, and tears it down as a hand-out", async () => {
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    expect((await h.state.getEndpoint(A))?.attach).toBe("in-sandbox");
+    const reply = await join(A);
+    expect(h.cni.adds).toHaveLength(1);
+    expect(h.cni.adds[0]).toMatchObject({ netns: KEY, ifName: "eth0" });
+    expect(h.host.handedOutOf).toEqual([{ nsFile: KEY, ifName: "eth0", tmpName: `cs${A.slice(0, 12)}` }]);
+    expect(reply).toEqual({ InterfaceName: { SrcName: `cs${A.slice(0, 12)}`, DstPrefix: "eth" }, DisableGatewayService: true, Gateway: "10.1.0.1" });
+    // Docker sets the MAC and the routes itself; nothing asks Docker's lists.
+    expect(h.host.macsSet).toEqual([]);
+    expect(h.host.defaultRoutesDeleted).toEqual([]);
+    expect(views).toBe(0);
+    expect(await h.state.getEndpoint(A)).toMatchObject({ attach: "staging-handoff", phase: "joined", sandboxKey: KEY, ifName: "eth0", macAddress: "02:42:0a:01:00:05" });
+    await h.driver.leave({ NetworkID: "n".repeat(64), EndpointID: A });
+    expect(h.host.held.size).toBe(0); // Docker gives the interface back to the host: nothing to hold
+    await h.driver.deleteEndpoint({ NetworkID: "n".repeat(64), EndpointID: A });
+    const target = h.teardown.targets.at(-1)!;
+    expect(target).toMatchObject({ stagingNetns: `cni-shim-${A.slice(0, 12)}`, tmpName: `cs${A.slice(0, 12)}` });
+    expect(target.liveNetns).toBeUndefined();
+    expect(target.attachment.ifName).toBe("eth0");
+  });
+
+  it("beside Docker's interfaces, adds under the next free name and hands it over too", async () => {
+    h.host.sandboxLinks.set(KEY, ["eth0"]);
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    const reply = await join(A);
+    expect(h.cni.adds[0]).toMatchObject({ netns: KEY, ifName: "eth1" });
+    expect(reply.InterfaceName).toEqual({ SrcName: `cs${A.slice(0, 12)}`, DstPrefix: "eth" });
+    expect(views).toBe(0);
+  });
+
+  it("keeps the interface where the chain made it when a move would drop what the chain set on it (sbr)", async () => {
+    const plain = testConfList();
+    const net = await putNetwork(h.state, NET_ID, { ...plain, plugins: [...plain.plugins, { type: "sbr" }] });
+    await h.state.putNetwork({ ...net, createdAt: new Date(1).toISOString() }); // another network: its list parsed afresh
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    expect(await join(A)).toEqual({ DisableGatewayService: true });
+    expect(h.host.handedOutOf).toEqual([]);
+    expect(await h.state.getEndpoint(A)).toMatchObject({ attach: "in-sandbox", phase: "joined", ifName: "eth0" });
+  });
+
+  it("keeps an interface in the namespace beside cni-shim's own there, which Docker does not number", async () => {
+    await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
+    const own = await h.state.getEndpoint(B);
+    await h.state.putEndpoint({ ...own!, phase: "joined", sandboxKey: KEY, ifName: "eth0" });
+    h.host.sandboxLinks.set(KEY, ["eth0"]);
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    const reply = await join(A);
+    expect(reply).toEqual({ DisableGatewayService: true });
+    expect(h.cni.adds[0]).toMatchObject({ netns: KEY, ifName: "eth1" });
+    expect(h.host.handedOutOf).toEqual([]);
+    expect((await h.state.getEndpoint(A))?.attach).toBe("in-sandbox");
   });
 });
