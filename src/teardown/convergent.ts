@@ -111,7 +111,7 @@ export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Pro
       }
       if (usesDhcp(list.conflist)) await releaseDhcpFirst(runtime, list, t, nsPath);
       try {
-        await runtime.del(list, { ...attachment, netns: nsPath }, t.result);
+        await delRetryingOnce(runtime, list, { ...attachment, netns: nsPath }, t);
         clock.mark("del");
         // Made-up result: the plugins may have had more state than it described.
         if (guessed) await sweep(list, t, addresses, forced);
@@ -133,6 +133,21 @@ export async function convergentDel(runtime: CniRuntime, t: TeardownTarget): Pro
   log.debug("teardown steps", { ...t.label, ms: clock.done() });
   if (forced.length) log.warn("teardown forced: a plugin's DEL could not finish on its own", { ...t.label, network: list?.conflist.name, forced });
   return { forced };
+}
+
+/**
+ * The chain's DEL, and once more when it fails, as a kubelet retries a failed teardown: DEL is
+ * idempotent (CNI spec), and a plugin may fail a first DEL on state its own DEL left half done
+ * (ptp 1.9.1 with ipMasq on two IPv4 ranges: "CHAIN_DEL failed (Device or resource busy)", then
+ * a second DEL succeeds). Only the second failure counts.
+ */
+async function delRetryingOnce(runtime: CniRuntime, list: LoadedConfList, attachment: Parameters<CniRuntime["del"]>[1], t: TeardownTarget): Promise<void> {
+  try {
+    await runtime.del(list, attachment, t.result);
+  } catch (err) {
+    log.info("the chain's DEL failed once; running it again", { ...t.label, network: list.conflist.name, error: (err as Error).message });
+    await runtime.del(list, attachment, t.result);
+  }
 }
 
 /**
