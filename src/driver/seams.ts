@@ -22,6 +22,10 @@ export interface CniOps {
   readonly cache: Pick<ResultCache, "read" | "list">;
   /** Resolve plugins and version; throws before anything runs when the chain cannot work. */
   prepare(list: ConfList): Promise<unknown>;
+  /** STATUS of each plugin (lists at 1.1.0+): throws with the first not-ready plugin's message. */
+  status(list: ConfList): Promise<void>;
+  /** CHECK of the chain with `prevResult`; returns why nothing was checked, or throws the first complaint. */
+  check(net: LoadedConfList, att: Attachment, prevResult: Record<string, unknown>): Promise<string | undefined>;
   add(net: LoadedConfList, att: Attachment): Promise<AddOutcome>;
   /** The list's IPAM plugins alone, called as their main plugin calls them: ADD ... */
   addIpam(net: LoadedConfList, att: Attachment): Promise<Result>;

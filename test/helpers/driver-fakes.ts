@@ -76,6 +76,24 @@ class FakeCni implements CniOps {
     return Promise.resolve({});
   }
 
+  /** While set, STATUS fails with it (a plugin not ready). */
+  statusError?: Error;
+  statusCalls = 0;
+
+  status(): Promise<void> {
+    this.statusCalls++;
+    return this.statusError ? Promise.reject(this.statusError) : Promise.resolve();
+  }
+
+  /** CHECK calls, and what the next ones answer (a complaint throws). */
+  readonly checks: Array<{ att: Attachment; prevResult: Record<string, unknown> }> = [];
+  checkError?: Error;
+
+  check(_net: LoadedConfList, att: Attachment, prevResult: Record<string, unknown>): Promise<string | undefined> {
+    this.checks.push({ att, prevResult });
+    return this.checkError ? Promise.reject(this.checkError) : Promise.resolve(undefined);
+  }
+
   /** While set, ADDs wait for it (to interleave calls). */
   addGate?: Promise<void>;
 
