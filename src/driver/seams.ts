@@ -15,7 +15,7 @@ import { SandboxLooker, sweepLookLinks } from "../host/sandbox-look.js";
 import type { KernelRoute } from "../host/routes.js";
 import type { DockerView } from "./mixed.js";
 import { removeBridgeIfUnused } from "../host/leftovers.js";
-import { removeHostLocalDirIfEmpty } from "../cni/host-local.js";
+import { removeHostLocalDirIfEmpty, type HostLocalReservation } from "../cni/host-local.js";
 
 /** The part of CniRuntime the driver calls itself (DEL goes through the teardown). */
 export interface CniOps {
@@ -33,6 +33,8 @@ export interface CniOps {
   delIpam(net: LoadedConfList, att: Attachment): Promise<string[]>;
   /** `inUse(cniContainerId)`: attachments of that CNI container id are being worked on: leave them. */
   gc(net: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, inUse?: (cniContainerId: string) => boolean): Promise<CacheEntry[]>;
+  /** host-local reservations of the list no attachment holds (not valid, not cached), at least `minAgeMs` old. */
+  unheldReservations(list: ConfList, valid: Array<{ containerId: string; ifName: string }>, minAgeMs: number): Promise<HostLocalReservation[]>;
 }
 
 /** What chains whose IPAM is dhcp need besides the chain's ADD and DEL (dhcp-leases.ts). */

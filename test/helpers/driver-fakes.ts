@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { LoadedConfList } from "../../src/cni/config.js";
 import type { Attachment, AddOutcome } from "../../src/cni/runtime.js";
 import type { CacheEntry, ConfList, Result } from "../../src/cni/schemas.js";
+import type { HostLocalReservation } from "../../src/cni/host-local.js";
 import type { TeardownTarget } from "../../src/teardown/convergent.js";
 import type { KernelRoute } from "../../src/host/routes.js";
 import { CniShimDriver, type TeardownMode } from "../../src/driver/driver.js";
@@ -121,6 +122,15 @@ class FakeCni implements CniOps {
   delIpam(_net: LoadedConfList, att: Attachment): Promise<string[]> {
     this.ipamCalls.push({ command: "DEL", containerId: att.containerId, ifName: att.ifName });
     return Promise.resolve(["host-local"]);
+  }
+
+  /** What unheldReservations answers, and what it was asked. */
+  unheld: HostLocalReservation[] = [];
+  readonly unheldCalls: Array<{ network: string; valid: Array<{ containerId: string; ifName: string }>; minAgeMs: number }> = [];
+
+  unheldReservations(list: ConfList, valid: Array<{ containerId: string; ifName: string }>, minAgeMs: number): Promise<HostLocalReservation[]> {
+    this.unheldCalls.push({ network: list.name, valid, minAgeMs });
+    return Promise.resolve(this.unheld);
   }
 
   gc(net: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, inUse?: (cniContainerId: string) => boolean): Promise<CacheEntry[]> {
