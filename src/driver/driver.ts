@@ -18,6 +18,7 @@ import { EndpointTeardown } from "./endpoint-teardown.js";
 import { DEFAULT_TEARDOWN_MODE, Endpoints, type TeardownMode } from "./endpoints.js";
 import type { ForwardAccept } from "./forward-accept.js";
 import { Networks, notReady } from "./networks.js";
+import { checkEndpoint } from "./endpoint-check.js";
 import { Reclaimer } from "./reclaim.js";
 import { Reconciler, type ReconcileReport } from "./reconcile.js";
 import { realHost, type Clock, type CniOps, type DhcpOps, type DockerContainers, type DockerNetworks, type DriverEvents, type HostOps, type Teardown } from "./seams.js";
@@ -137,6 +138,7 @@ export class CniShimDriver implements NetworkDriver {
       removeNetworkResources: (net) => this.networks.removeResources(net),
       convergeForward: opts.forward && (() => opts.forward!.converge()),
       reconciled: () => opts.events?.reconciled?.(),
+      checkEndpoint: (rec, net) => checkEndpoint({ cni: runtime, linkByMac: (ns, mac) => this.host.linkNameByMac(ns, mac) }, rec, net),
     });
   }
 

@@ -11,6 +11,7 @@ import type { Clock, CniOps, DockerNetworks, HostOps, Teardown } from "./seams.j
 import { endpointNames } from "./names-from-ids.js";
 import type { KeyedMutex } from "../util/keyed-mutex.js";
 import { log } from "../util/log.js";
+import type { EndpointCheck } from "./endpoint-check.js";
 import { isPreparedNetns } from "../host/netns-pool.js";
 import { basename } from "node:path";
 
@@ -20,6 +21,8 @@ export interface ReconcileReport {
   cacheEntriesRemoved: number;
   /** Addresses host-local still reserved for attachments nothing held (a forgotten ADD), now released. */
   reservationsReleased: string[];
+  /** Endpoints whose chain CHECK complained (short id: complaint); logged at warn, not errors. */
+  drifted: string[];
   errors: string[];
 }
 
@@ -45,6 +48,8 @@ export interface ReconcilerDeps {
   convergeForward?(): Promise<void>;
   /** After each run, whatever its outcome. */
   reconciled?(): void;
+  /** CHECK of a joined endpoint's chain (endpoint-check.ts); none: drift is not looked for. */
+  checkEndpoint?(rec: EndpointRecord, net: NetworkRecord): Promise<EndpointCheck>;
 }
 
 /**
@@ -138,6 +143,23 @@ export class Reconciler {
     }
   }
 
+  /**
+   * CHECK of every joined endpoint Docker still has that nothing works on: a plugin's complaint
+   * (an address removed, a flushed rule) is drift, logged at warn; nothing is repaired.
+   */
+  private async logDrift(networks: NetworkRecord[], dockerView: Map<string, Set<string> | "gone">, report: ReconcileReport): Promise<void> {
+    if (!this.deps.checkEndpoint) return;
+    for (const ep of await this.deps.state.listEndpoints()) {
+      const net = networks.find((n) => n.id === ep.networkId);
+      const view = dockerView.get(ep.networkId);
+      if (!net || ep.phase !== "joined" || !(view instanceof Set) || !view.has(ep.id) || this.deps.locks.busy(ep.id) || this.deps.queue.has(ep.id)) continue;
+      const out = await this.deps.checkEndpoint(ep, net).catch((err: Error): EndpointCheck => ({ endpoint: ep.id, status: "failed", message: err.message }));
+      if (out.status !== "failed") continue;
+      log.warn("endpoint drifted from its CNI result (CHECK)", { endpoint: ep.id.slice(0, 12), cniNetwork: net.conflist.name, complaint: out.message });
+      report.drifted.push(`${ep.id.slice(0, 12)}: ${out.message}`);
+    }
+  }
+
   /** Per network: the endpoint ids Docker still has, "gone", or unknown (Docker did not answer). */
   private async dockerView(docker: DockerNetworks, networks: NetworkRecord[], report: ReconcileReport): Promise<Map<string, Set<string> | "gone">> {
     const dockerView = new Map<string, Set<string> | "gone">();
@@ -155,7 +177,7 @@ export class Reconciler {
 
   private async reconcileOnce(): Promise<ReconcileReport> {
     const { state, cni, host, locks, queue } = this.deps;
-    const report: ReconcileReport = { endpointsRemoved: [], networksRemoved: [], cacheEntriesRemoved: 0, reservationsReleased: [], errors: [] };
+    const report: ReconcileReport = { endpointsRemoved: [], networksRemoved: [], cacheEntriesRemoved: 0, reservationsReleased: [], drifted: [], errors: [] };
     const docker = this.deps.docker;
     if (!docker) throw new Error("reconciliation needs the Docker API, which is not configured");
     const grace = this.deps.graceMs;
@@ -205,6 +227,7 @@ export class Reconciler {
         report.errors.push(`gc of ${net.id.slice(0, 12)}: ${(err as Error).message}`);
       }
     }
+    await this.logDrift(networks, dockerView, report);
     if (this.deps.convergeForward) await this.deps.convergeForward().catch((err: Error) => report.errors.push(`forward chain: ${err.message}`));
     log.info("reconciled with Docker", { ...report, endpointsRemoved: report.endpointsRemoved.length, networksRemoved: report.networksRemoved.length });
     return report;

@@ -15,6 +15,7 @@ import { SandboxLooker, sweepLookLinks } from "../host/sandbox-look.js";
 import type { KernelRoute } from "../host/routes.js";
 import type { DockerView } from "./mixed.js";
 import { removeBridgeIfUnused } from "../host/leftovers.js";
+import { linkNameByMac } from "../host/link-by-mac.js";
 import { removeHostLocalDirIfEmpty, type HostLocalReservation } from "../cni/host-local.js";
 
 /** The part of CniRuntime the driver calls itself (DEL goes through the teardown). */
@@ -82,6 +83,8 @@ export interface HostOps {
   addressInNamespaceFile(nsFile: string, address: string): Promise<boolean>;
   /** The MAC of the link `ifName` in a bound namespace, or undefined (no such link, not a namespace yet). */
   linkMacIn(nsFile: string, ifName: string): Promise<string | undefined>;
+  /** The name of the link with `mac` in a bound namespace, or undefined (none has it, the namespace is gone). */
+  linkNameByMac(nsFile: string, mac: string): Promise<string | undefined>;
   removeBridgeIfUnused(bridge: string): Promise<void>;
   removeHostLocalDirIfEmpty(dir: string): Promise<void>;
 }
@@ -116,6 +119,7 @@ export const realHost: HostOps = {
   holdNetns: sandbox.holdNetns,
   addressInNamespaceFile: netns.addressInNamespaceFile,
   linkMacIn: netns.linkMacInNamespaceFile,
+  linkNameByMac,
   removeBridgeIfUnused,
   removeHostLocalDirIfEmpty,
 };

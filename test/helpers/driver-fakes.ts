@@ -151,6 +151,9 @@ class FakeHost implements HostOps {
   stagingRoutes: KernelRoute[] = [];
 
   netnsPath = (name: string) => `/run/netns/${name}`;
+  /** Links by MAC in each sandbox (namespace file → MAC → name), for CHECK. */
+  readonly macLinks = new Map<string, Map<string, string>>();
+  linkNameByMac = (nsFile: string, mac: string) => Promise.resolve(this.macLinks.get(nsFile)?.get(mac));
   ensureNetns = (name: string) => {
     this.namespaces.add(name);
     return Promise.resolve();

@@ -236,3 +236,21 @@ describe("forgotten attachments (host-local reservations no one holds)", () => {
     expect(report.errors).toEqual([expect.stringMatching(/forgotten attachment testnet\/00000000000a\/eth0: iptables is locked/)]);
   });
 });
+
+describe("drift (CHECK of joined endpoints)", () => {
+  const sandbox = "/var/run/docker/netns/c0ffee";
+
+  it("logs a joined endpoint Docker has whose CHECK complains, and checks no other", async () => {
+    h.docker.views.set(NET_ID, [A, B]);
+    const list = testConfList();
+    await putEndpoint(h.state, { id: A, cniContainerId: A, phase: "joined", sandboxKey: sandbox, macAddress: "02:00:00:00:00:0a" });
+    await putEndpoint(h.state, { id: B, cniContainerId: B, phase: "ready" });
+    h.cni.putEntry({ list, networkName: CNI_NETWORK, containerId: A, ifName: "eth0", netns: "/run/netns/x" });
+    h.host.macLinks.set(sandbox, new Map([["02:00:00:00:00:0a", "eth0"]]));
+    h.cni.checkError = new Error('CNI plugin "bridge" CHECK failed (code 999): Failed to match addr 10.1.0.5/24 on interface eth0');
+    const report = await h.driver.reconcile();
+    expect(h.cni.checks.map((c) => [c.att.containerId, c.att.netns, c.att.ifName])).toEqual([[A, sandbox, "eth0"]]);
+    expect(report.drifted).toEqual([`${A.slice(0, 12)}: CNI plugin "bridge" CHECK failed (code 999): Failed to match addr 10.1.0.5/24 on interface eth0`]);
+    expect(report.errors).toEqual([]);
+  });
+});
