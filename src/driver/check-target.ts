@@ -13,8 +13,8 @@ export type CheckTarget =
 
 /**
  * The staging hand-out ran the chain in our namespace, and Docker moved the interface into the
- * container: the result's container interface is given the container's namespace as its
- * sandbox (bridge's CHECK compares the two). Its name must still be the one of the ADD, which
+ * container and gave it its MAC: the result's container interface is given the container's
+ * namespace as its sandbox and the MAC it has there (bridge's CHECK compares both). Its name must still be the one of the ADD, which
  * host-local's CHECK looks its reservation up by and bridge's CHECK the link by.
  * `nameInContainer`: the link with the endpoint's MAC there, undefined when none has it.
  */
@@ -25,7 +25,7 @@ export function checkTarget(rec: EndpointRecord, entry: CacheEntry | undefined, 
   if (nameInContainer !== rec.ifName) {
     return { kind: "skip", why: `the interface is ${nameInContainer} in the container, and CHECK needs the name of the ADD (${rec.ifName}): host-local looks its reservation up by one, bridge the link by the other` };
   }
-  const interfaces = (entry.result.interfaces as Array<Record<string, unknown>> | undefined)?.map((i) => (i.name === rec.ifName && i.sandbox ? { ...i, sandbox: rec.sandboxKey } : i));
+  const interfaces = (entry.result.interfaces as Array<Record<string, unknown>> | undefined)?.map((i) => (i.name === rec.ifName && i.sandbox ? { ...i, sandbox: rec.sandboxKey, ...(rec.macAddress ? { mac: rec.macAddress } : {}) } : i));
   return {
     kind: "check",
     attachment: { containerId: rec.cniContainerId, netns: rec.sandboxKey, ifName: rec.ifName, args: entry.cniArgs, capabilityArgs: entry.capabilityArgs },

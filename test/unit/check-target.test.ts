@@ -32,16 +32,16 @@ const entry: CacheEntry = {
   netns: staging,
   cniArgs: [["IgnoreUnknown", "1"], ["K8S_POD_NAME", "endpoint-eee"]],
   capabilityArgs: rec.capabilityArgs,
-  result: { cniVersion: "1.1.0", interfaces: [{ name: "cs-net" }, { name: "veth1" }, { name: "eth0", sandbox: staging }], ips: [{ address: "10.1.0.5/24", interface: 2 }] },
+  result: { cniVersion: "1.1.0", interfaces: [{ name: "cs-net" }, { name: "veth1" }, { name: "eth0", mac: "1a:65:6d:24:09:dd", sandbox: staging }], ips: [{ address: "10.1.0.5/24", interface: 2 }] },
 };
 
 describe("checkTarget", () => {
-  it("runs in the container's namespace, with the ADD's args and its result's interface moved there", () => {
+  it("runs in the container's namespace, with the ADD's args and its result's interface moved there, with the MAC Docker gave it", () => {
     const t = checkTarget(rec, entry, "eth0");
     expect(t).toEqual({
       kind: "check",
       attachment: { containerId: rec.cniContainerId, netns: sandbox, ifName: "eth0", args: entry.cniArgs, capabilityArgs: entry.capabilityArgs },
-      prevResult: { ...entry.result, interfaces: [{ name: "cs-net" }, { name: "veth1" }, { name: "eth0", sandbox }] },
+      prevResult: { ...entry.result, interfaces: [{ name: "cs-net" }, { name: "veth1" }, { name: "eth0", mac: rec.macAddress, sandbox }] },
     });
   });
 
