@@ -10,6 +10,7 @@ import { VersionProbe, chooseVersion, compareVersions } from "./version.js";
 import { ResultCache } from "./cache.js";
 import { normaliseCniArgs, type CniArg } from "./args.js";
 import { parseResult } from "./result.js";
+import { knownFalseComplaint } from "./check-quirks.js";
 import { hostLocalStore, type HostLocalReservation } from "./host-local.js";
 import { ADD_LEFT_STATE, CniRuntimeError } from "./errors.js";
 import { CNI_NAME_RE } from "./schemas.js";
@@ -279,7 +280,11 @@ export class CniRuntime {
       if (compareVersions(version, "0.4.0") < 0) return `CNI ${version} has no CHECK (0.4.0 and later)`;
       const args = normaliseCniArgs(att.args);
       for (const [i, plugin] of list.plugins.entries()) {
-        await this.exec("CHECK", paths[i]!, att, args, CniRuntime.pluginStdin(list, plugin, version, att.capabilityArgs ?? {}, prevResult));
+        await this.exec("CHECK", paths[i]!, att, args, CniRuntime.pluginStdin(list, plugin, version, att.capabilityArgs ?? {}, prevResult)).catch((err: Error) => {
+          const dismissed = knownFalseComplaint(plugin.type, err.message, prevResult);
+          if (!dismissed) throw err;
+          log.debug("CHECK complaint dismissed", { plugin: plugin.type, complaint: err.message, why: dismissed });
+        });
       }
       return undefined;
     });

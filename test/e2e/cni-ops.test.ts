@@ -128,9 +128,13 @@ describe("CNI 1.1 STATUS, GC and CHECK with the 1.9.1 plugins", () => {
   afterAll(async () => {
     const held = await readFile(join(control, "held.pid"), "utf8").catch(() => "");
     if (held) await sh("kill", ["-9", held.trim()], { reject: false }); // our own gate plugin, if a test left it holding
-    await cleanup([live, forgotten], [dockerNet], plugin);
+    await docker(["rm", "-f", live, forgotten], { reject: false });
+    const logs = plugin.logs();
+    await cleanup([], [dockerNet], plugin);
     await sh("ip", ["link", "del", bridge], { reject: false });
-    expect(await scopedLeftovers({ bridges: [bridge], addressPrefixes: [prefix], ids, hostPorts: [port, port + 1] })).toEqual({});
+    const left = await scopedLeftovers({ bridges: [bridge], addressPrefixes: [prefix], ids, hostPorts: [port, port + 1] });
+    if (Object.keys(left).length) console.log(logs.split("\n").filter((l) => /teardown|"level":"(warn|error)"|"command":"DEL"/.test(l)).join("\n"));
+    expect(left).toEqual({});
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -203,8 +207,49 @@ describe("CNI 1.1 STATUS, GC and CHECK with the 1.9.1 plugins", () => {
     const out = await breakAndCheck(plugin, cniPath, live, port, `${prefix}1`);
     console.log(`CHECK with 1.9.1: ${JSON.stringify(out)}`);
     expect(out.healthy).toEqual({ code: 0, status: "ok", message: "ok" });
-    expect(out.noAddress).toMatchObject({ code: 1, status: "failed", message: expect.stringContaining(`"bridge" CHECK failed`) as unknown });
-    expect(out.noAddress.message).toMatch(/Failed to match addr/);
-    expect(out.noDnat).toMatchObject({ code: 1, status: "failed", message: expect.stringContaining(`"portmap" CHECK failed`) as unknown });
+    expect(out.noAddress).toMatchObject({ code: 1, status: "failed" });
+    expect(out.noAddress.message).toMatch(/"bridge" CHECK failed.*Failed to match addr/);
+    expect(out.noDnat).toMatchObject({ code: 1, status: "failed" });
+    expect(out.noDnat.message).toMatch(/"portmap" CHECK failed/);
+  });
+});
+
+describe("CHECK with Debian's 1.1.1 plugins (a 1.0.0 list)", () => {
+  let plugin: PluginHandle;
+  let dir: string;
+  let prefix = "";
+  const cniNet = `cs-ops1-${id}`;
+  const bridge = `csp${id}`;
+  const dockerNet = `cs-ops1-net-${id}`;
+  const web = `cs-ops1-web-${id}`;
+  const hostPort = port + 2;
+
+  beforeAll(async () => {
+    await requirePrerequisites();
+    prefix = `10.236.${await freeOctet("10.236", parseInt(id.slice(2, 4), 16) + 100)}.`;
+    dir = await mkdtemp(join(tmpdir(), "cs-ops1-"));
+    await sh("mkdir", ["-p", join(dir, "net.d")]);
+    const plugins = [bridgePlugin({ bridge, subnet: `${prefix}0/24`, dataDir: join(dir, "ipam") }), { type: "portmap", capabilities: { portMappings: true } }, { type: "firewall" }, { type: "tuning" }];
+    await writeFile(join(dir, "net.d", "10-ops.conflist"), JSON.stringify({ cniVersion: "1.0.0", name: cniNet, plugins }));
+    plugin = await startPlugin({ confDir: join(dir, "net.d"), cniPath: "/usr/lib/cni" });
+    await docker(["network", "create", "-d", plugin.driver, "-o", `cni.network=${cniNet}`, "--subnet", `${prefix}0/24`, dockerNet]);
+    await docker(["run", "-d", "--name", web, "--network", dockerNet, "-p", `${hostPort}:80`, IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);
+  });
+
+  afterAll(async () => {
+    await cleanup([web], [dockerNet], plugin);
+    await sh("ip", ["link", "del", bridge], { reject: false });
+    expect(await scopedLeftovers({ bridges: [bridge], addressPrefixes: [prefix], hostPorts: [hostPort] })).toEqual({});
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("names an address removed (bridge) and flushed DNAT rules (portmap)", async () => {
+    const out = await breakAndCheck(plugin, "/usr/lib/cni", web, hostPort, `${prefix}1`);
+    console.log(`CHECK with 1.1.1: ${JSON.stringify(out)}`);
+    expect(out.healthy).toEqual({ code: 0, status: "ok", message: "ok" });
+    expect(out.noAddress).toMatchObject({ code: 1, status: "failed" });
+    expect(out.noAddress.message).toMatch(/"bridge" CHECK failed.*Failed to match addr/);
+    expect(out.noDnat).toMatchObject({ code: 1, status: "failed" });
+    expect(out.noDnat.message).toMatch(/"portmap" CHECK failed/);
   });
 });

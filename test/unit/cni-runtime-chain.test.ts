@@ -414,3 +414,14 @@ describe("CHECK", () => {
     expect(await env.fp.operations()).toEqual([]);
   });
 });
+
+describe("CHECK quirks", () => {
+  it("goes on past portmap 1.1.1's IPv6 complaint for a container without IPv6 (#819), not past one with IPv6", async () => {
+    await env.fp.add("portmap", { replies: { CHECK: { exit: 1, stdout: { code: 999, msg: "could not check ipv6 dnat: chain CNI-DN-x not found in iptables table nat" } } } });
+    const net = netList({ cniVersion: "1.0.0", name: "pmnet", plugins: [{ type: "pa" }, { type: "portmap" }, { type: "pc" }] });
+    const v4 = { cniVersion: "1.0.0", ips: [{ address: "10.1.0.9/24" }] };
+    expect(await env.rt.check(net, att, v4)).toBeUndefined();
+    expect(summary(await env.fp.operations())).toEqual(["CHECK pa", "CHECK portmap", "CHECK pc"]);
+    await expect(env.rt.check(net, att, { ...v4, ips: [...v4.ips, { address: "fd00::9/64" }] })).rejects.toThrow(/could not check ipv6 dnat/);
+  });
+});
