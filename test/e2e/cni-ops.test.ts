@@ -85,7 +85,10 @@ async function breakAndCheck(plugin: PluginHandle, cniPath: string, container: s
   return { healthy, noAddress, noDnat };
 }
 
-describe("CNI 1.1 STATUS, GC and CHECK with the 1.9.1 plugins", () => {
+// Each test runs docker, the chain and the CLI several times: minutes on a loaded host.
+const SLOW = { timeout: 300_000 };
+
+describe("CNI 1.1 STATUS, GC and CHECK with the 1.9.1 plugins", SLOW, () => {
   let plugin: PluginHandle;
   let dir: string;
   let control: string;
@@ -122,7 +125,7 @@ describe("CNI 1.1 STATUS, GC and CHECK with the 1.9.1 plugins", () => {
     ];
     await writeFile(join(dir, "net.d", "10-ops.conflist"), JSON.stringify({ cniVersion: "1.1.0", name: cniNet, plugins }));
     cniPath = `${join(dir, "bin")}:${PLUGINS_19}`;
-    plugin = await startPlugin({ confDir: join(dir, "net.d"), cniPath, reconcileGraceS: 0 });
+    plugin = await startPlugin({ confDir: join(dir, "net.d"), cniPath, reconcileGraceS: 0, startWaitMs: 60_000 });
   });
 
   afterAll(async () => {
@@ -134,8 +137,8 @@ describe("CNI 1.1 STATUS, GC and CHECK with the 1.9.1 plugins", () => {
     await sh("ip", ["link", "del", bridge], { reject: false });
     const left = await scopedLeftovers({ bridges: [bridge], addressPrefixes: [prefix], ids, hostPorts: [port, port + 1] });
     if (Object.keys(left).length) console.log(logs.split("\n").filter((l) => /teardown|"level":"(warn|error)"|"command":"DEL"/.test(l)).join("\n"));
-    expect(left).toEqual({});
     await rm(dir, { recursive: true, force: true });
+    expect(left).toEqual({});
   });
 
   it("STATUS: a plugin not ready fails docker network create with its message and leaves no network", async () => {
@@ -214,7 +217,7 @@ describe("CNI 1.1 STATUS, GC and CHECK with the 1.9.1 plugins", () => {
   });
 });
 
-describe("CHECK with Debian's 1.1.1 plugins (a 1.0.0 list)", () => {
+describe("CHECK with Debian's 1.1.1 plugins (a 1.0.0 list)", SLOW, () => {
   let plugin: PluginHandle;
   let dir: string;
   let prefix = "";
@@ -231,7 +234,7 @@ describe("CHECK with Debian's 1.1.1 plugins (a 1.0.0 list)", () => {
     await sh("mkdir", ["-p", join(dir, "net.d")]);
     const plugins = [bridgePlugin({ bridge, subnet: `${prefix}0/24`, dataDir: join(dir, "ipam") }), { type: "portmap", capabilities: { portMappings: true } }, { type: "firewall" }, { type: "tuning" }];
     await writeFile(join(dir, "net.d", "10-ops.conflist"), JSON.stringify({ cniVersion: "1.0.0", name: cniNet, plugins }));
-    plugin = await startPlugin({ confDir: join(dir, "net.d"), cniPath: "/usr/lib/cni" });
+    plugin = await startPlugin({ confDir: join(dir, "net.d"), cniPath: "/usr/lib/cni", startWaitMs: 60_000 });
     await docker(["network", "create", "-d", plugin.driver, "-o", `cni.network=${cniNet}`, "--subnet", `${prefix}0/24`, dockerNet]);
     await docker(["run", "-d", "--name", web, "--network", dockerNet, "-p", `${hostPort}:80`, IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);
   });
@@ -239,8 +242,9 @@ describe("CHECK with Debian's 1.1.1 plugins (a 1.0.0 list)", () => {
   afterAll(async () => {
     await cleanup([web], [dockerNet], plugin);
     await sh("ip", ["link", "del", bridge], { reject: false });
-    expect(await scopedLeftovers({ bridges: [bridge], addressPrefixes: [prefix], hostPorts: [hostPort] })).toEqual({});
+    const left = await scopedLeftovers({ bridges: [bridge], addressPrefixes: [prefix], hostPorts: [hostPort] });
     await rm(dir, { recursive: true, force: true });
+    expect(left).toEqual({});
   });
 
   it("names an address removed (bridge) and flushed DNAT rules (portmap)", async () => {
