@@ -161,6 +161,9 @@ describe("CNI 1.1 STATUS, GC and CHECK with the 1.9.1 plugins", SLOW, () => {
     expect(await readdir(join(plugin.stateDir, "endpoints")).catch(() => [])).toEqual([]);
     expect(await readdir(join(dir, "ipam", cniNet)).catch(() => [])).not.toContain(`${prefix}2`);
     expect(plugin.logs()).not.toMatch(/"plugin":"bridge","command":"ADD"/);
+    const doctor = await sh("node", [CLI, "doctor", "--json", "--socket", plugin.socket, "--state-dir", plugin.stateDir, "--cni-path", cniPath], { reject: false, timeoutMs: 120_000 });
+    const status = (JSON.parse(doctor.stdout) as { checks: Array<{ id: string; status: string; summary: string }> }).checks.filter((c) => c.id === "network-status");
+    expect(status).toEqual([expect.objectContaining({ status: "fail", summary: expect.stringContaining('"cs-gate" STATUS failed (code 50): rebuilding the bridge') as unknown })]);
     await rm(join(control, "notready"));
   });
 
