@@ -1,6 +1,6 @@
 // What cni-shim knows of the host-local IPAM plugin, in one place: where its store is, the
 // ranges it hands out, the reservation files it writes and the bookkeeping it leaves behind.
-import { readFile, rm } from "node:fs/promises";
+import { readFile, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { ConfList, PluginConf } from "./schemas.js";
 import { readdirIfExists } from "../util/fs.js";
@@ -73,20 +73,48 @@ export async function hostLocalReservations(list: ConfList, containerId: string,
   return out;
 }
 
+/** One reservation file of host-local's store: who holds the address, and since when. */
+export interface HostLocalReservation {
+  /** The address with its range's prefix (CIDR). */
+  address: string;
+  containerId: string;
+  /** Empty for reservations of host-local before it recorded the interface. */
+  ifName: string;
+  mtimeMs: number;
+}
+
+/** Every reservation in the list's host-local store (none for another IPAM). */
+export async function hostLocalStore(list: ConfList): Promise<HostLocalReservation[]> {
+  const dir = hostLocalDir(list);
+  if (!dir) return [];
+  const out: HostLocalReservation[] = [];
+  for (const name of await readdirIfExists(dir)) {
+    const address = isBookkeeping(name) ? undefined : withPrefix(list, name);
+    if (!address) continue;
+    const file = join(dir, name);
+    const [text, st] = await Promise.all([readFile(file, "utf8").catch(() => ""), stat(file).catch(() => undefined)]);
+    const [id, iface] = text.split(/\r?\n/).map((s) => s.trim());
+    if (id && st) out.push({ address, containerId: id, ifName: iface ?? "", mtimeMs: st.mtimeMs });
+  }
+  return out;
+}
+
+/** A reservation file's name (a bare address) with its range's prefix; undefined when in no range. */
+function withPrefix(list: ConfList, fileName: string): string | undefined {
+  const ip = parseCidr(fileName);
+  if (!ip) return undefined;
+  const n = cidrRange(ip.address)!.first;
+  const range = (hostLocalRanges(list) ?? []).map((r) => cidrRange(r.subnet)).find((r) => r !== undefined && r.family === ip.family && r.first <= n && n <= r.last);
+  return range ? `${ip.address}/${range.prefix}` : undefined;
+}
+
 /**
  * The addresses (CIDR, with their range's prefix) host-local reserved for this attachment: what a
  * teardown knows of an ADD that was cut short before anything recorded its result, when no one
  * else chose the address (null IPAM). Firewall's per-address rules are found by them.
  */
 export async function hostLocalAddresses(list: ConfList, containerId: string, ifName: string): Promise<string[]> {
-  const ranges = (hostLocalRanges(list) ?? []).map((r) => cidrRange(r.subnet)).filter((r) => r !== undefined);
-  return (await hostLocalReservations(list, containerId, ifName)).flatMap((file) => {
-    const ip = parseCidr(basename(file));
-    if (!ip) return [];
-    const n = cidrRange(ip.address)!.first;
-    const range = ranges.find((r) => r.family === ip.family && r.first <= n && n <= r.last);
-    return range ? [`${ip.address}/${range.prefix}`] : [];
-  });
+  return (await hostLocalReservations(list, containerId, ifName)).flatMap((file) => withPrefix(list, basename(file)) ?? []);
 }
 
 /** Delete host-local's store when only its bookkeeping is left (no reservations). */

@@ -1,5 +1,5 @@
 // The caller side of the CNI spec for network configuration lists (libcni AddNetworkList,
-// DelNetworkList, GCNetworkList; no CHECK: nothing in cni-shim asks for it).
+// DelNetworkList, CheckNetworkList, GCNetworkList, GetStatusNetworkList).
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { ConfList, type PluginConf, type Result, type CacheEntry } from "./schemas.js";
@@ -10,9 +10,12 @@ import { VersionProbe, chooseVersion, compareVersions } from "./version.js";
 import { ResultCache } from "./cache.js";
 import { normaliseCniArgs, type CniArg } from "./args.js";
 import { parseResult } from "./result.js";
+import { knownFalseComplaint } from "./check-quirks.js";
+import { hostLocalStore, type HostLocalReservation } from "./host-local.js";
 import { ADD_LEFT_STATE, CniRuntimeError } from "./errors.js";
 import { CNI_NAME_RE } from "./schemas.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
+import { KeyedGate } from "../util/keyed-gate.js";
 import { log } from "../util/log.js";
 
 export interface RuntimeOptions {
@@ -57,6 +60,8 @@ export class CniRuntime {
   readonly cache: ResultCache;
   private readonly probe: VersionProbe;
   private readonly locks = new KeyedMutex();
+  /** Per CNI network: ADDs share it, the GC verb takes it alone (what it is told is valid must not change under it). */
+  private readonly addsOrGc = new KeyedGate();
   private readonly prepared = new Map<string, { at: number; stamps: string[]; value: { paths: string[]; version: string } }>();
 
   constructor(readonly opts: RuntimeOptions) {
@@ -125,7 +130,7 @@ export class CniRuntime {
     validateAttachment(att);
     const args = normaliseCniArgs(att.args);
     const caps = att.capabilityArgs ?? {};
-    return this.locks.run(this.key(net.conflist.name, att), async () => {
+    return this.locks.run(this.key(net.conflist.name, att), () => this.addsOrGc.shared(net.conflist.name, async () => {
       const { paths, version } = await this.prepare(net.conflist);
       let prev: unknown;
       try {
@@ -159,7 +164,7 @@ export class CniRuntime {
         }
         throw err;
       }
-    });
+    }));
   }
 
   private async delChain(list: ConfList, paths: string[], version: string, att: Attachment, args: CniArg[], caps: Record<string, unknown>, prevResult: unknown): Promise<void> {
@@ -228,7 +233,7 @@ export class CniRuntime {
    */
   async addIpam(net: LoadedConfList, att: Attachment): Promise<Result> {
     validateAttachment(att);
-    return this.locks.run(this.key(net.conflist.name, att), async () => {
+    return this.locks.run(this.key(net.conflist.name, att), () => this.addsOrGc.shared(net.conflist.name, async () => {
       const { args, caps } = await this.delInputs(net, att);
       const { version } = await this.prepare(net.conflist);
       let out: Result | undefined;
@@ -240,12 +245,48 @@ export class CniRuntime {
       }
       if (!out) throw new CniRuntimeError(`CNI network "${net.conflist.name}" has no IPAM plugin`);
       return out;
-    });
+    }));
   }
 
   /** The config a cached attachment was added with (used when the caller no longer has it). */
   static confListOf(entry: CacheEntry): LoadedConfList {
     return parseConfFile(Buffer.from(entry.config, "base64").toString("utf8"), `cache of ${entry.networkName}/${entry.containerId}`);
+  }
+
+  /**
+   * STATUS (spec 1.1, libcni GetStatusNetworkList): each plugin in order, the first that is not
+   * ready throws with its message. Lists sent a version below 1.1.0 are not asked.
+   */
+  async status(list: ConfList): Promise<void> {
+    const { paths, version } = await this.prepare(list);
+    if (compareVersions(version, "1.1.0") < 0) return;
+    for (const [i, plugin] of list.plugins.entries()) {
+      await execPlugin({ pluginPath: paths[i]!, command: "STATUS", cniPath: this.opts.cniPath, stdin: CniRuntime.pluginStdin(list, plugin, version, {}), timeoutMs: this.opts.execTimeoutMs }, this.opts.onExec);
+    }
+  }
+
+  /**
+   * CHECK (libcni CheckNetworkList): each plugin in order with `prevResult` (the cached result,
+   * as the caller places it) and the ADD's CNI_ARGS and capability args; the first complaint
+   * throws. Returns why nothing was checked: lists below 0.4.0 have no CHECK, `disableCheck`.
+   */
+  async check(net: LoadedConfList, att: Attachment, prevResult: Record<string, unknown>): Promise<string | undefined> {
+    validateAttachment(att);
+    const list = net.conflist;
+    if (list.disableCheck) return "the list sets disableCheck";
+    return this.locks.run(this.key(list.name, att), async () => {
+      const { paths, version } = await this.prepare(list);
+      if (compareVersions(version, "0.4.0") < 0) return `CNI ${version} has no CHECK (0.4.0 and later)`;
+      const args = normaliseCniArgs(att.args);
+      for (const [i, plugin] of list.plugins.entries()) {
+        await this.exec("CHECK", paths[i]!, att, args, CniRuntime.pluginStdin(list, plugin, version, att.capabilityArgs ?? {}, prevResult)).catch((err: Error) => {
+          const dismissed = knownFalseComplaint(plugin.type, err.message, prevResult);
+          if (!dismissed) throw err;
+          log.debug("CHECK complaint dismissed", { plugin: plugin.type, complaint: err.message, why: dismissed });
+        });
+      }
+      return undefined;
+    });
   }
 
   /**
@@ -266,21 +307,44 @@ export class CniRuntime {
         errors.push(err);
       }
     }
-    if (!net.conflist.disableGC) {
-      const { paths, version } = await this.prepare(net.conflist);
-      if (compareVersions(version, "1.1.0") >= 0) {
-        const validAttachments = valid.map((v) => ({ containerID: v.containerId, ifname: v.ifName }));
-        for (const [i, plugin] of net.conflist.plugins.entries()) {
-          const stdin = { ...CniRuntime.pluginStdin(net.conflist, plugin, version, {}), "cni.dev/valid-attachments": validAttachments };
-          try {
-            await execPlugin({ pluginPath: paths[i]!, command: "GC", cniPath: this.opts.cniPath, stdin, timeoutMs: this.opts.execTimeoutMs }, this.opts.onExec);
-          } catch (err) {
-            errors.push(err);
-          }
-        }
-      }
-    }
+    if (!net.conflist.disableGC) await this.gcVerb(net.conflist, valid).catch((err: unknown) => errors.push(err));
     if (errors.length) throw errors[0];
     return removed;
+  }
+
+  /**
+   * The GC verb (spec 1.1) to each plugin, with `cni.dev/valid-attachments`: what the caller
+   * says is valid plus every attachment still cached (one whose DEL failed, one in use). No ADD
+   * of the network runs meanwhile: one finishing after the list was made would be released.
+   * Every plugin is sent it, whatever the others answered; the first error throws.
+   */
+  private async gcVerb(list: ConfList, valid: Array<{ containerId: string; ifName: string }>): Promise<void> {
+    const { paths, version } = await this.prepare(list);
+    if (compareVersions(version, "1.1.0") < 0) return;
+    await this.addsOrGc.exclusive(list.name, async () => {
+      const all = new Map([...valid, ...(await this.cache.list(list.name))].map((a) => [`${a.containerId}/${a.ifName}`, { containerID: a.containerId, ifname: a.ifName }]));
+      const errors: unknown[] = [];
+      for (const [i, plugin] of list.plugins.entries()) {
+        const stdin = { ...CniRuntime.pluginStdin(list, plugin, version, {}), "cni.dev/valid-attachments": [...all.values()] };
+        await execPlugin({ pluginPath: paths[i]!, command: "GC", cniPath: this.opts.cniPath, stdin, timeoutMs: this.opts.execTimeoutMs }, this.opts.onExec).catch((err: unknown) => errors.push(err));
+      }
+      if (errors.length) throw errors[0];
+    });
+  }
+
+  /**
+   * host-local reservations of the network that no attachment holds: not in `valid`, not
+   * cached, older than `minAgeMs` (another process's ADD may be under way). What a forgotten
+   * attachment (an ADD cut short, its records lost) left, which the reference plugins' GC does
+   * not release (1.9.1: bridge, host-local, portmap and firewall GC are no-ops). Looked at while
+   * no ADD of the network runs here: a finished ADD is cached, so never counted.
+   */
+  async unheldReservations(list: ConfList, valid: Array<{ containerId: string; ifName: string }>, minAgeMs: number, now = Date.now()): Promise<HostLocalReservation[]> {
+    return this.addsOrGc.exclusive(list.name, async () => {
+      const held = new Set([...valid, ...(await this.cache.list(list.name))].map((a) => `${a.containerId}/${a.ifName}`));
+      const heldIds = new Set([...held].map((k) => k.split("/")[0]));
+      // A reservation without an interface (older host-local) is held by any attachment of its container.
+      return (await hostLocalStore(list)).filter((r) => !(r.ifName ? held.has(`${r.containerId}/${r.ifName}`) : heldIds.has(r.containerId)) && now - r.mtimeMs >= minAgeMs);
+    });
   }
 }

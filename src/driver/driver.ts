@@ -17,7 +17,8 @@ import type { AttachKind, AttachStrategy } from "./attach-strategy.js";
 import { EndpointTeardown } from "./endpoint-teardown.js";
 import { DEFAULT_TEARDOWN_MODE, Endpoints, type TeardownMode } from "./endpoints.js";
 import type { ForwardAccept } from "./forward-accept.js";
-import { Networks } from "./networks.js";
+import { Networks, notReady } from "./networks.js";
+import { checkEndpoint } from "./endpoint-check.js";
 import { Reclaimer } from "./reclaim.js";
 import { Reconciler, type ReconcileReport } from "./reconcile.js";
 import { realHost, type Clock, type CniOps, type DhcpOps, type DockerContainers, type DockerNetworks, type DriverEvents, type HostOps, type Teardown } from "./seams.js";
@@ -119,6 +120,7 @@ export class CniShimDriver implements NetworkDriver {
       teardownMode: opts.teardownMode ?? DEFAULT_TEARDOWN_MODE,
       now,
       network: (id) => this.network(id),
+      status: (list) => runtime.status(list.conflist).catch((err: Error) => Promise.reject(notReady(list.conflist.name, err))),
       afterJoin: leases ? (rec, list) => leases.follow(rec, list) : undefined,
       // Where new endpoints join in their sandbox, the look inside it can start with the request.
       joinArrived: (req) => (choice.decide().kind === "in-sandbox" ? inSandbox.prefetch(req.EndpointID, req.SandboxKey) : undefined),
@@ -137,6 +139,7 @@ export class CniShimDriver implements NetworkDriver {
       removeNetworkResources: (net) => this.networks.removeResources(net),
       convergeForward: opts.forward && (() => opts.forward!.converge()),
       reconciled: () => opts.events?.reconciled?.(),
+      checkEndpoint: (rec, net) => checkEndpoint({ cni: runtime, linkByMac: (ns, mac) => this.host.linkNameByMac(ns, mac) }, rec, net),
     });
   }
 

@@ -46,6 +46,8 @@ export interface EndpointsDeps {
   teardownMode: TeardownMode;
   now: Clock;
   network(id: string): Promise<NetworkRecord>;
+  /** STATUS of the network's chain (lists at 1.1.0+): throws when a plugin is not ready. */
+  status(list: LoadedConfList): Promise<void>;
   /** Join arrived: work that needs only the request may start before the lock and the record (in-sandbox.ts prefetch). */
   joinArrived?(req: api.JoinRequest): void;
   /** After a Join was saved (dhcp chains move their lease into the container: dhcp-leases.ts). */
@@ -92,6 +94,9 @@ export class Endpoints {
         const list = networkConfList(net);
         const existing = await state.getEndpoint(req.EndpointID);
         if (existing && isLive(existing)) return createReply(req, existing);
+        // Before anything is reserved or written: a chain that is not ready leaves nothing behind.
+        await this.deps.status(list);
+        clock.mark("status");
         // A CreateEndpoint cut short (plugin killed mid-ADD) or a teardown never finished: converge first.
         if (existing) await endpoints.remove(existing);
         const rec = await this.reserve(req, net, list, requests, strategy, clock);

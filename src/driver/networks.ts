@@ -24,11 +24,16 @@ import { TranslationError } from "./translation-error.js";
 
 const DEFAULT_TEMPLATE = "cni-shim-default";
 
+/** A plugin answered STATUS with an error: the network takes no ADD now (spec 1.1). */
+export function notReady(listName: string, err: Error): Error {
+  return new Error(`CNI network "${listName}" is not ready (STATUS): ${err.message}; try again once the plugin says it is ready`, { cause: err });
+}
+
 export interface NetworksDeps {
   state: StateStore;
   /** Where -o cni.network=NAME and the default template are looked up, in order. */
   confDirs: string[];
-  runtime: Pick<CniOps, "prepare">;
+  runtime: Pick<CniOps, "prepare" | "status">;
   host: HostOps;
   queue: Pick<TeardownQueue, "settle">;
   endpoints: EndpointTeardown;
@@ -58,8 +63,9 @@ export class Networks {
     else if (req.IPv6Data.length && hostLocalRanges(list)?.every((r) => !r.subnet.includes(":"))) {
       throw new Error(`CNI network "${list.name}" has no IPv6 range but the Docker network has IPv6 enabled: drop --ipv6 or add an IPv6 range to the conflist`);
     }
-    // Missing plugin binaries and version mismatches fail here, at `docker network create`.
+    // Missing plugin binaries, version mismatches and a plugin not ready (STATUS) fail here, at `docker network create`.
     await this.deps.runtime.prepare(list);
+    await this.deps.runtime.status(list).catch((err: Error) => Promise.reject(notReady(list.name, err)));
     if (usesDhcp(list)) {
       if (!chainPicks) {
         throw new TranslationError(

@@ -1,7 +1,9 @@
 // Reconciliation with Docker: tear down endpoints and networks Docker forgot and CNI cache
 // entries nobody recorded, then CNI GC; one run at a time, on a timer or on request.
 import { CniRuntime } from "../cni/runtime.js";
-import { Result, type CacheEntry } from "../cni/schemas.js";
+import { CNI_NAME_RE, Result, type CacheEntry } from "../cni/schemas.js";
+import type { LoadedConfList } from "../cni/config.js";
+import type { HostLocalReservation } from "../cni/host-local.js";
 import type { StateStore, EndpointRecord, NetworkRecord } from "./state.js";
 import type { TeardownQueue } from "./teardown-queue.js";
 import { networkConfList } from "./network-conf.js";
@@ -9,6 +11,7 @@ import type { Clock, CniOps, DockerNetworks, HostOps, Teardown } from "./seams.j
 import { endpointNames } from "./names-from-ids.js";
 import type { KeyedMutex } from "../util/keyed-mutex.js";
 import { log } from "../util/log.js";
+import type { EndpointCheck } from "./endpoint-check.js";
 import { isPreparedNetns } from "../host/netns-pool.js";
 import { basename } from "node:path";
 
@@ -16,12 +19,16 @@ export interface ReconcileReport {
   endpointsRemoved: string[];
   networksRemoved: string[];
   cacheEntriesRemoved: number;
+  /** Addresses host-local still reserved for attachments nothing held (a forgotten ADD), now released. */
+  reservationsReleased: string[];
+  /** Endpoints whose chain CHECK complained (short id: complaint); logged at warn, not errors. */
+  drifted: string[];
   errors: string[];
 }
 
 export interface ReconcilerDeps {
   state: StateStore;
-  cni: Pick<CniOps, "cache" | "gc">;
+  cni: Pick<CniOps, "cache" | "gc" | "unheldReservations">;
   host: Pick<HostOps, "netnsPath">;
   /** Undefined: reconciliation is not possible (and never scheduled). */
   docker?: DockerNetworks;
@@ -41,6 +48,8 @@ export interface ReconcilerDeps {
   convergeForward?(): Promise<void>;
   /** After each run, whatever its outcome. */
   reconciled?(): void;
+  /** CHECK of a joined endpoint's chain (endpoint-check.ts); none: drift is not looked for. */
+  checkEndpoint?(rec: EndpointRecord, net: NetworkRecord): Promise<EndpointCheck>;
 }
 
 /**
@@ -106,6 +115,51 @@ export class Reconciler {
     }
   }
 
+  /**
+   * What forgotten attachments still hold in host-local's store (CniRuntime.unheldReservations):
+   * torn down like an orphan cache entry, from the addresses alone (the teardown sweeps the
+   * firewall, portmap and masquerade rules of that container id and address).
+   */
+  private async releaseUnheld(list: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, records: EndpointRecord[], report: ReconcileReport): Promise<void> {
+    const unheld = await this.deps.cni.unheldReservations(list.conflist, valid, this.deps.graceMs);
+    const byAttachment = new Map<string, HostLocalReservation[]>();
+    for (const r of unheld.filter((u) => CNI_NAME_RE.test(u.containerId) && !this.attachmentBusy(u.containerId, records))) {
+      const key = `${r.containerId}/${r.ifName}`;
+      byAttachment.set(key, [...(byAttachment.get(key) ?? []), r]);
+    }
+    for (const group of byAttachment.values()) {
+      const { containerId, ifName } = group[0]!;
+      const names = endpointNames(containerId);
+      const label = { forgotten: `${list.conflist.name}/${containerId.slice(0, 12)}/${ifName}`, addresses: group.map((r) => r.address) };
+      try {
+        await this.deps.locks.run(endpointIdOfUnrecorded(containerId), () =>
+          this.deps.teardown({ list, attachment: { containerId, ifName: ifName || "eth0" }, intendedAddresses: label.addresses, stagingNetns: names.stagingNetns, tmpName: names.tmpName, label }),
+        );
+        log.warn("released what a forgotten attachment held (no record, no cached result)", label);
+        report.reservationsReleased.push(...label.addresses);
+      } catch (err) {
+        report.errors.push(`forgotten attachment ${label.forgotten}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * CHECK of every joined endpoint Docker still has that nothing works on: a plugin's complaint
+   * (an address removed, a flushed rule) is drift, logged at warn; nothing is repaired.
+   */
+  private async logDrift(networks: NetworkRecord[], dockerView: Map<string, Set<string> | "gone">, report: ReconcileReport): Promise<void> {
+    if (!this.deps.checkEndpoint) return;
+    for (const ep of await this.deps.state.listEndpoints()) {
+      const net = networks.find((n) => n.id === ep.networkId);
+      const view = dockerView.get(ep.networkId);
+      if (!net || ep.phase !== "joined" || !(view instanceof Set) || !view.has(ep.id) || this.deps.locks.busy(ep.id) || this.deps.queue.has(ep.id)) continue;
+      const out = await this.deps.checkEndpoint(ep, net).catch((err: Error): EndpointCheck => ({ endpoint: ep.id, status: "failed", message: err.message }));
+      if (out.status !== "failed") continue;
+      log.warn("endpoint drifted from its CNI result (CHECK)", { endpoint: ep.id.slice(0, 12), cniNetwork: net.conflist.name, complaint: out.message });
+      report.drifted.push(`${ep.id.slice(0, 12)}: ${out.message}`);
+    }
+  }
+
   /** Per network: the endpoint ids Docker still has, "gone", or unknown (Docker did not answer). */
   private async dockerView(docker: DockerNetworks, networks: NetworkRecord[], report: ReconcileReport): Promise<Map<string, Set<string> | "gone">> {
     const dockerView = new Map<string, Set<string> | "gone">();
@@ -123,7 +177,7 @@ export class Reconciler {
 
   private async reconcileOnce(): Promise<ReconcileReport> {
     const { state, cni, host, locks, queue } = this.deps;
-    const report: ReconcileReport = { endpointsRemoved: [], networksRemoved: [], cacheEntriesRemoved: 0, errors: [] };
+    const report: ReconcileReport = { endpointsRemoved: [], networksRemoved: [], cacheEntriesRemoved: 0, reservationsReleased: [], drifted: [], errors: [] };
     const docker = this.deps.docker;
     if (!docker) throw new Error("reconciliation needs the Docker API, which is not configured");
     const grace = this.deps.graceMs;
@@ -167,11 +221,13 @@ export class Reconciler {
         await this.removeOrphanCacheEntries(orphans);
         report.cacheEntriesRemoved += orphans.length;
         const valid = [...remaining.map((e) => ({ containerId: e.cniContainerId, ifName: e.ifName })), ...entries.filter((e) => !ours(e)).map((e) => ({ containerId: e.containerId, ifName: e.ifName }))];
-        await cni.gc(list, valid, (cniContainerId) => this.attachmentBusy(cniContainerId, remaining));
+        await cni.gc(list, valid, (cniContainerId) => this.attachmentBusy(cniContainerId, remaining)).catch((err: Error) => report.errors.push(`gc of ${net.id.slice(0, 12)}: ${err.message}`));
+        await this.releaseUnheld(list, valid, remaining, report);
       } catch (err) {
         report.errors.push(`gc of ${net.id.slice(0, 12)}: ${(err as Error).message}`);
       }
     }
+    await this.logDrift(networks, dockerView, report);
     if (this.deps.convergeForward) await this.deps.convergeForward().catch((err: Error) => report.errors.push(`forward chain: ${err.message}`));
     log.info("reconciled with Docker", { ...report, endpointsRemoved: report.endpointsRemoved.length, networksRemoved: report.networksRemoved.length });
     return report;

@@ -15,13 +15,18 @@ import { SandboxLooker, sweepLookLinks } from "../host/sandbox-look.js";
 import type { KernelRoute } from "../host/routes.js";
 import type { DockerView } from "./mixed.js";
 import { removeBridgeIfUnused } from "../host/leftovers.js";
-import { removeHostLocalDirIfEmpty } from "../cni/host-local.js";
+import { linkNameByMac } from "../host/link-by-mac.js";
+import { removeHostLocalDirIfEmpty, type HostLocalReservation } from "../cni/host-local.js";
 
 /** The part of CniRuntime the driver calls itself (DEL goes through the teardown). */
 export interface CniOps {
   readonly cache: Pick<ResultCache, "read" | "list">;
   /** Resolve plugins and version; throws before anything runs when the chain cannot work. */
   prepare(list: ConfList): Promise<unknown>;
+  /** STATUS of each plugin (lists at 1.1.0+): throws with the first not-ready plugin's message. */
+  status(list: ConfList): Promise<void>;
+  /** CHECK of the chain with `prevResult`; returns why nothing was checked, or throws the first complaint. */
+  check(net: LoadedConfList, att: Attachment, prevResult: Record<string, unknown>): Promise<string | undefined>;
   add(net: LoadedConfList, att: Attachment): Promise<AddOutcome>;
   /** The list's IPAM plugins alone, called as their main plugin calls them: ADD ... */
   addIpam(net: LoadedConfList, att: Attachment): Promise<Result>;
@@ -29,6 +34,8 @@ export interface CniOps {
   delIpam(net: LoadedConfList, att: Attachment): Promise<string[]>;
   /** `inUse(cniContainerId)`: attachments of that CNI container id are being worked on: leave them. */
   gc(net: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, inUse?: (cniContainerId: string) => boolean): Promise<CacheEntry[]>;
+  /** host-local reservations of the list no attachment holds (not valid, not cached), at least `minAgeMs` old. */
+  unheldReservations(list: ConfList, valid: Array<{ containerId: string; ifName: string }>, minAgeMs: number): Promise<HostLocalReservation[]>;
 }
 
 /** What chains whose IPAM is dhcp need besides the chain's ADD and DEL (dhcp-leases.ts). */
@@ -78,6 +85,8 @@ export interface HostOps {
   addressInNamespaceFile(nsFile: string, address: string): Promise<boolean>;
   /** The MAC of the link `ifName` in a bound namespace, or undefined (no such link, not a namespace yet). */
   linkMacIn(nsFile: string, ifName: string): Promise<string | undefined>;
+  /** The name of the link with `mac` in a bound namespace, or undefined (none has it, the namespace is gone). */
+  linkNameByMac(nsFile: string, mac: string): Promise<string | undefined>;
   removeBridgeIfUnused(bridge: string): Promise<void>;
   removeHostLocalDirIfEmpty(dir: string): Promise<void>;
 }
@@ -113,6 +122,7 @@ export const realHost: HostOps = {
   holdNetns: sandbox.holdNetns,
   addressInNamespaceFile: netns.addressInNamespaceFile,
   linkMacIn: netns.linkMacInNamespaceFile,
+  linkNameByMac,
   removeBridgeIfUnused,
   removeHostLocalDirIfEmpty,
 };

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { LoadedConfList } from "../../src/cni/config.js";
 import type { Attachment, AddOutcome } from "../../src/cni/runtime.js";
 import type { CacheEntry, ConfList, Result } from "../../src/cni/schemas.js";
+import type { HostLocalReservation } from "../../src/cni/host-local.js";
 import type { TeardownTarget } from "../../src/teardown/convergent.js";
 import type { KernelRoute } from "../../src/host/routes.js";
 import { CniShimDriver, type TeardownMode } from "../../src/driver/driver.js";
@@ -76,6 +77,24 @@ class FakeCni implements CniOps {
     return Promise.resolve({});
   }
 
+  /** While set, STATUS fails with it (a plugin not ready). */
+  statusError?: Error;
+  statusCalls = 0;
+
+  status(): Promise<void> {
+    this.statusCalls++;
+    return this.statusError ? Promise.reject(this.statusError) : Promise.resolve();
+  }
+
+  /** CHECK calls, and what the next ones answer (a complaint throws). */
+  readonly checks: Array<{ att: Attachment; prevResult: Record<string, unknown> }> = [];
+  checkError?: Error;
+
+  check(_net: LoadedConfList, att: Attachment, prevResult: Record<string, unknown>): Promise<string | undefined> {
+    this.checks.push({ att, prevResult });
+    return this.checkError ? Promise.reject(this.checkError) : Promise.resolve(undefined);
+  }
+
   /** While set, ADDs wait for it (to interleave calls). */
   addGate?: Promise<void>;
 
@@ -105,6 +124,15 @@ class FakeCni implements CniOps {
     return Promise.resolve(["host-local"]);
   }
 
+  /** What unheldReservations answers, and what it was asked. */
+  unheld: HostLocalReservation[] = [];
+  readonly unheldCalls: Array<{ network: string; valid: Array<{ containerId: string; ifName: string }>; minAgeMs: number }> = [];
+
+  unheldReservations(list: ConfList, valid: Array<{ containerId: string; ifName: string }>, minAgeMs: number): Promise<HostLocalReservation[]> {
+    this.unheldCalls.push({ network: list.name, valid, minAgeMs });
+    return Promise.resolve(this.unheld);
+  }
+
   gc(net: LoadedConfList, valid: Array<{ containerId: string; ifName: string }>, inUse?: (cniContainerId: string) => boolean): Promise<CacheEntry[]> {
     this.gcCalls.push({ network: net.conflist.name, valid, inUse });
     return Promise.resolve([]);
@@ -123,6 +151,9 @@ class FakeHost implements HostOps {
   stagingRoutes: KernelRoute[] = [];
 
   netnsPath = (name: string) => `/run/netns/${name}`;
+  /** Links by MAC in each sandbox (namespace file → MAC → name), for CHECK. */
+  readonly macLinks = new Map<string, Map<string, string>>();
+  linkNameByMac = (nsFile: string, mac: string) => Promise.resolve(this.macLinks.get(nsFile)?.get(mac));
   ensureNetns = (name: string) => {
     this.namespaces.add(name);
     return Promise.resolve();

@@ -106,7 +106,7 @@ async function defaultListOnPluginSet(confDir: string): Promise<void> {
  * A cni-shim process serving a driver name of its own (so it never clashes with a real one),
  * on the plugin set under test (--cni-path).
  */
-export async function startPlugin(opts: { confDir?: string; cniPath?: string; execTimeoutMs?: number; driver?: string; reconcileGraceS?: number; args?: string[] } = {}): Promise<PluginHandle> {
+export async function startPlugin(opts: { confDir?: string; cniPath?: string; execTimeoutMs?: number; driver?: string; reconcileGraceS?: number; args?: string[]; startWaitMs?: number } = {}): Promise<PluginHandle> {
   const driver = opts.driver ?? `cnishim-e2e-${rand()}`;
   const base = await mkdtemp(join(tmpdir(), `${driver}-`));
   const socket = `/run/docker/plugins/${driver}.sock`;
@@ -132,7 +132,7 @@ export async function startPlugin(opts: { confDir?: string; cniPath?: string; ex
       if (opts.args) args.push(...opts.args);
       child = execa("node", [...SERVE_NODE_FLAGS, ...args], { reject: false, all: true, buffer: false });
       child.all?.on("data", (d: Buffer) => (output += d.toString()));
-      for (let i = 0; i < 100; i++) {
+      for (let i = 0; i < (opts.startWaitMs ?? 10_000) / 100; i++) {
         if (await socketAnswers(socket)) return;
         if (child.exitCode !== null) break;
         await new Promise((r) => setTimeout(r, 100));

@@ -326,3 +326,102 @@ describe("gc", () => {
     expect(existsSync(rt.cache.path("gcnet", "dead", "eth0"))).toBe(false);
   });
 });
+
+describe("GC verb", () => {
+  const v11 = ["0.4.0", "1.0.0", "1.1.0"];
+  const gcNet = () => netList({ cniVersion: "1.1.0", name: "gcnet2", plugins: [{ type: "h1" }] });
+
+  it("counts every attachment still cached as valid (a DEL that failed, one in use), and every plugin is sent it", async () => {
+    await env.fp.add("h1", { versions: v11, replies: { ADD: { stdout: { cniVersion: "1.1.0" } } } });
+    const rt = env.runtime();
+    await rt.add(gcNet(), { ...att, containerId: "busy" });
+    await env.fp.clearCalls();
+    await rt.gc(gcNet(), [{ containerId: "live", ifName: "eth0" }], (id) => id === "busy");
+    const ops = await env.fp.operations();
+    expect(summary(ops)).toEqual(["GC h1"]);
+    expect(ops[0]!.stdin["cni.dev/valid-attachments"]).toEqual([
+      { containerID: "live", ifname: "eth0" },
+      { containerID: "busy", ifname: "eth0" },
+    ]);
+  });
+
+  it("waits for an ADD of the network in flight, and holds new ADDs until it is done", async () => {
+    await env.fp.add("h1", { versions: v11, replies: { ADD: { stdout: { cniVersion: "1.1.0" }, sleepSeconds: 0.6 } } });
+    const rt = env.runtime();
+    await rt.prepare(gcNet().conflist);
+    const adding = rt.add(gcNet(), { ...att, containerId: "inflight" });
+    await new Promise((r) => setTimeout(r, 150));
+    await rt.gc(gcNet(), []);
+    await adding;
+    const ops = await env.fp.operations();
+    expect(summary(ops)).toEqual(["ADD h1", "GC h1"]);
+    // The ADD finished before the GC started, and the GC was told about it.
+    expect(ops[1]!.start).toBeGreaterThanOrEqual(ops[0]!.end);
+    expect(ops[1]!.stdin["cni.dev/valid-attachments"]).toEqual([{ containerID: "inflight", ifname: "eth0" }]);
+  });
+});
+
+describe("STATUS", () => {
+  it("asks each plugin in order, with the list's name and version and no container, for lists at 1.1.0", async () => {
+    const v11 = ["0.4.0", "1.0.0", "1.1.0"];
+    await env.fp.add("s1", { versions: v11 });
+    await env.fp.add("s2", { versions: v11 });
+    const rt = env.runtime();
+    await rt.status(netList({ cniVersion: "1.1.0", name: "stnet", plugins: [{ type: "s1" }, { type: "s2" }] }).conflist);
+    const ops = await env.fp.operations();
+    expect(summary(ops)).toEqual(["STATUS s1", "STATUS s2"]);
+    expect(ops[0]!.stdin).toMatchObject({ name: "stnet", cniVersion: "1.1.0", type: "s1" });
+    expect(ops[0]!.env).not.toHaveProperty("CNI_CONTAINERID");
+  });
+
+  it("stops at the first plugin not ready and throws its message", async () => {
+    const v11 = ["1.0.0", "1.1.0"];
+    await env.fp.add("s1", { versions: v11, replies: { STATUS: { exit: 1, stdout: { code: 50, msg: "the bridge is being rebuilt" } } } });
+    await env.fp.add("s2", { versions: v11 });
+    const rt = env.runtime();
+    await expect(rt.status(netList({ cniVersion: "1.1.0", name: "stnet", plugins: [{ type: "s1" }, { type: "s2" }] }).conflist)).rejects.toThrow(/"s1" STATUS failed \(code 50\): the bridge is being rebuilt/);
+    expect(summary(await env.fp.operations())).toEqual(["STATUS s1"]);
+  });
+
+  it("asks nothing of a list sent 1.0.0", async () => {
+    await env.rt.status(chain().conflist);
+    expect(await env.fp.operations()).toEqual([]);
+  });
+});
+
+describe("CHECK", () => {
+  const cached = { cniVersion: "1.0.0", interfaces: [{ name: "eth0", sandbox: "/var/run/docker/netns/abc" }], ips: [{ address: "10.1.0.9/24", interface: 0 }] };
+
+  it("runs the plugins in order with the given prevResult and the ADD's CNI_ARGS and capability args", async () => {
+    const out = await env.rt.check(chain(), { ...att, args: [["K8S_POD_NAME", "web"]], capabilityArgs: { portMappings: PORTS } }, cached);
+    expect(out).toBeUndefined();
+    const ops = await env.fp.operations();
+    expect(summary(ops)).toEqual(["CHECK pa", "CHECK pb", "CHECK pc"]);
+    for (const call of ops) expect(call.stdin.prevResult).toEqual(cached);
+    expect(ops[0]!.env).toMatchObject({ CNI_CONTAINERID: "ctr1", CNI_NETNS: "/var/run/netns/test-ns", CNI_IFNAME: "eth0", CNI_ARGS: "IgnoreUnknown=1;K8S_POD_NAME=web" });
+    expect(ops[2]!.stdin.runtimeConfig).toEqual({ portMappings: PORTS });
+  });
+
+  it("throws the first complaint and runs no plugin after it", async () => {
+    await env.fp.setReply("pb", "CHECK", { exit: 1, stdout: { code: 999, msg: "Failed to match addr 10.1.0.9/24 on interface eth0" } });
+    await expect(env.rt.check(chain(), att, cached)).rejects.toThrow(/"pb" CHECK failed \(code 999\): Failed to match addr/);
+    expect(summary(await env.fp.operations())).toEqual(["CHECK pa", "CHECK pb"]);
+  });
+
+  it("checks nothing for disableCheck or a list below 0.4.0, and says why", async () => {
+    expect(await env.rt.check(netList({ cniVersion: "1.0.0", name: "nochk", disableCheck: true, plugins: [{ type: "pa" }] }), att, cached)).toMatch(/disableCheck/);
+    expect(await env.rt.check(netList({ cniVersion: "0.3.1", name: "old", plugins: [{ type: "pa" }] }), att, cached)).toMatch(/0\.3\.1 has no CHECK/);
+    expect(await env.fp.operations()).toEqual([]);
+  });
+});
+
+describe("CHECK quirks", () => {
+  it("goes on past portmap 1.1.1's IPv6 complaint for a container without IPv6 (#819), not past one with IPv6", async () => {
+    await env.fp.add("portmap", { replies: { CHECK: { exit: 1, stdout: { code: 999, msg: "could not check ipv6 dnat: chain CNI-DN-x not found in iptables table nat" } } } });
+    const net = netList({ cniVersion: "1.0.0", name: "pmnet", plugins: [{ type: "pa" }, { type: "portmap" }, { type: "pc" }] });
+    const v4 = { cniVersion: "1.0.0", ips: [{ address: "10.1.0.9/24" }] };
+    expect(await env.rt.check(net, att, v4)).toBeUndefined();
+    expect(summary(await env.fp.operations())).toEqual(["CHECK pa", "CHECK portmap", "CHECK pc"]);
+    await expect(env.rt.check(net, att, { ...v4, ips: [...v4.ips, { address: "fd00::9/64" }] })).rejects.toThrow(/could not check ipv6 dnat/);
+  });
+});

@@ -6,6 +6,7 @@ import { CNI_SHIM_CHECKS } from "../../src/doctor/cni-shim-checks.js";
 import { NODE_CHECKS } from "../../src/doctor/node-checks.js";
 import { KUBERNETES_PORT_CHECKS, evaluatePorts } from "../../src/doctor/kubernetes-ports.js";
 import { ROLES } from "../../src/doctor/results.js";
+import { NETWORK_STATUS_CHECKS } from "../../src/doctor/network-status.js";
 
 const doc = () => readFile(new URL("../../docs/doctor.md", import.meta.url), "utf8");
 
@@ -15,7 +16,7 @@ const DYNAMIC: Record<string, string[]> = { conflist: ["conflist-NAME"], ports: 
 describe("docs/doctor.md", () => {
   it("names every check id", async () => {
     const text = await doc();
-    const ids = [...CNI_SHIM_CHECKS, ...NODE_CHECKS, ...KUBERNETES_PORT_CHECKS].flatMap((c) => DYNAMIC[c.id] ?? [c.id]);
+    const ids = [...CNI_SHIM_CHECKS, ...NETWORK_STATUS_CHECKS, ...NODE_CHECKS, ...KUBERNETES_PORT_CHECKS].flatMap((c) => DYNAMIC[c.id] ?? [c.id]);
     expect(ids.length).toBeGreaterThan(15);
     for (const id of ids) expect(text, `docs/doctor.md names \`${id}\``).toContain(`\`${id}\``);
   });

@@ -376,3 +376,21 @@ describe("fixed host port held by another record", () => {
     });
   });
 });
+
+describe("STATUS before CreateEndpoint", () => {
+  beforeEach(async () => {
+    h = await harness();
+    await putNetwork(h.state);
+  });
+
+  it("a plugin not ready fails the call with its message; nothing is reserved, added or recorded", async () => {
+    h.cni.statusError = new Error('CNI plugin "bridge" STATUS failed (code 50): the bridge is being rebuilt');
+    await expect(h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }))).rejects.toThrow(/CNI network "testnet" is not ready \(STATUS\): CNI plugin "bridge" STATUS failed \(code 50\): the bridge is being rebuilt/);
+    expect(h.cni.adds).toEqual([]);
+    expect(await h.state.listEndpoints()).toEqual([]);
+    expect(h.host.namespaces.size).toBe(0);
+    h.cni.statusError = undefined;
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    expect(h.cni.statusCalls).toBe(2);
+  });
+});

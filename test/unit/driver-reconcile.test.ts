@@ -200,3 +200,57 @@ describe("running reconciliation", () => {
     expect(h.cni.gcCalls).toEqual([]);
   });
 });
+
+describe("forgotten attachments (host-local reservations no one holds)", () => {
+  const held = (containerId: string, ifName: string, address: string) => ({ containerId, ifName, address, mtimeMs: 0 });
+
+  it("tears each down once, from its addresses, with the grace as the minimum age and every record as valid", async () => {
+    h.docker.views.set(NET_ID, [B]);
+    await putEndpoint(h.state, { id: B, cniContainerId: B, ifName: "eth0" });
+    h.cni.unheld = [held(A, "eth0", "10.1.0.7/24"), held(A, "eth0", "fd00::7/64")];
+    const report = await h.driver.reconcile();
+    expect(report.reservationsReleased).toEqual(["10.1.0.7/24", "fd00::7/64"]);
+    expect(h.cni.unheldCalls).toEqual([{ network: CNI_NETWORK, valid: [{ containerId: B, ifName: "eth0" }], minAgeMs: GRACE }]);
+    expect(h.teardown.targets.map((t) => [t.attachment.containerId, t.attachment.ifName, t.intendedAddresses, t.stagingNetns])).toEqual([[A, "eth0", ["10.1.0.7/24", "fd00::7/64"], `cni-shim-${A.slice(0, 12)}`]]);
+  });
+
+  it("leaves one whose container id is being worked on, and one that is no container id", async () => {
+    h.docker.views.set(NET_ID, []);
+    const busy = gate();
+    h.cni.addGate = busy.promise;
+    const creating = h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    h.cni.unheld = [held(A, "eth0", "10.1.0.5/24"), held("../x", "eth0", "10.1.0.9/24")];
+    const report = await h.driver.reconcile();
+    expect(report.reservationsReleased).toEqual([]);
+    expect(h.teardown.targets).toEqual([]);
+    busy.open();
+    await creating;
+  });
+
+  it("reports a teardown that fails and goes on with the next", async () => {
+    h.docker.views.set(NET_ID, []);
+    h.cni.unheld = [held(A, "eth0", "10.1.0.7/24"), held(B, "eth0", "10.1.0.8/24")];
+    h.teardown.failFor.set(A, new Error("iptables is locked"));
+    const report = await h.driver.reconcile();
+    expect(report.reservationsReleased).toEqual(["10.1.0.8/24"]);
+    expect(report.errors).toEqual([expect.stringMatching(/forgotten attachment testnet\/00000000000a\/eth0: iptables is locked/)]);
+  });
+});
+
+describe("drift (CHECK of joined endpoints)", () => {
+  const sandbox = "/var/run/docker/netns/c0ffee";
+
+  it("logs a joined endpoint Docker has whose CHECK complains, and checks no other", async () => {
+    h.docker.views.set(NET_ID, [A, B]);
+    const list = testConfList();
+    await putEndpoint(h.state, { id: A, cniContainerId: A, phase: "joined", sandboxKey: sandbox, macAddress: "02:00:00:00:00:0a" });
+    await putEndpoint(h.state, { id: B, cniContainerId: B, phase: "ready" });
+    h.cni.putEntry({ list, networkName: CNI_NETWORK, containerId: A, ifName: "eth0", netns: "/run/netns/x" });
+    h.host.macLinks.set(sandbox, new Map([["02:00:00:00:00:0a", "eth0"]]));
+    h.cni.checkError = new Error('CNI plugin "bridge" CHECK failed (code 999): Failed to match addr 10.1.0.5/24 on interface eth0');
+    const report = await h.driver.reconcile();
+    expect(h.cni.checks.map((c) => [c.att.containerId, c.att.netns, c.att.ifName])).toEqual([[A, sandbox, "eth0"]]);
+    expect(report.drifted).toEqual([`${A.slice(0, 12)}: CNI plugin "bridge" CHECK failed (code 999): Failed to match addr 10.1.0.5/24 on interface eth0`]);
+    expect(report.errors).toEqual([]);
+  });
+});
