@@ -1,5 +1,5 @@
-// CNI 1.1's STATUS and GC and CHECK through the driver, with Debian sid's 1.9.1 plugins (the
-// directory CNI_SHIM_CNI_PLUGINS_DIR, by default where the project fetches them): a plugin not
+// CNI 1.1's STATUS and GC and CHECK through the driver, with Debian sid's 1.9.1 plugins (where
+// scripts/cni-plugins.sh fetches them, whatever set CNI_SHIM_CNI_PLUGINS picks): a plugin not
 // ready fails `docker network create` and `docker run` and leaves nothing; an attachment
 // forgotten mid-ADD (plugin killed, records removed) is released by `cni-shim gc` while a live
 // one keeps working; `cni-shim endpoints --check` reports an address removed and flushed DNAT
@@ -12,8 +12,9 @@ import { join } from "node:path";
 import { CLI, IMAGE, cleanup, docker, httpGet, rand, requirePrerequisites, sh, startPlugin, waitFor, type PluginHandle } from "../helpers/e2e.js";
 import { bridgePlugin } from "../helpers/conflists.js";
 import { freeOctet, scopedLeftovers } from "../helpers/scoped-leaks.js";
+import { pluginSetDir } from "../helpers/cni-plugin-set.js";
 
-const PLUGINS_19 = process.env.CNI_SHIM_CNI_PLUGINS_DIR ?? "/var/cache/cni-shim-plugins/1.9/root/usr/lib/cni";
+const PLUGINS_19 = pluginSetDir("1.9");
 const id = rand();
 const port = 21000 + (parseInt(id.slice(0, 3), 16) % 4000);
 
@@ -107,7 +108,7 @@ describe("CNI 1.1 STATUS, GC and CHECK with the 1.9.1 plugins", SLOW, () => {
     try {
       await access(join(PLUGINS_19, "bridge"), constants.X_OK);
     } catch {
-      throw new Error(`the 1.9.1 CNI plugins are not in ${PLUGINS_19}: fetch them (scripts/cni-plugins.sh fetch 1.9), or point CNI_SHIM_CNI_PLUGINS_DIR at them`);
+      throw new Error(`the 1.9.1 CNI plugins are not in ${PLUGINS_19}: fetch them: bash scripts/cni-plugins.sh fetch 1.9 (make test does)`);
     }
     prefix = `10.236.${await freeOctet("10.236", parseInt(id.slice(0, 2), 16))}.`;
     subnet = `${prefix}0/24`;

@@ -8,11 +8,16 @@ import { fileURLToPath } from "node:url";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const CNI_PLUGINS = process.env.CNI_SHIM_CNI_PLUGINS ?? "1.1";
 
+/** A set's plugin directory as scripts/cni-plugins.sh knows it (throws when it is not fetched). */
+export function pluginSetDir(set: string): string {
+  return execFileSync("bash", [join(ROOT, "scripts/cni-plugins.sh"), "dir", set], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+
 /** The set's plugin directory, or why there is none (requirePrerequisites says it loudly). */
 function resolveDir(): { dir: string; problem?: string } {
   if (CNI_PLUGINS === "1.1" || CNI_PLUGINS === "system") return { dir: "/usr/lib/cni" };
   try {
-    return { dir: execFileSync("bash", [join(ROOT, "scripts/cni-plugins.sh"), "dir", CNI_PLUGINS], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim() };
+    return { dir: pluginSetDir(CNI_PLUGINS) };
   } catch (err) {
     const why = String((err as { stderr?: string }).stderr ?? (err as Error).message).trim();
     return { dir: `/nonexistent/cni-plugins-${CNI_PLUGINS}`, problem: `CNI plugin set ${CNI_PLUGINS} (CNI_SHIM_CNI_PLUGINS): ${why} (make test fetches it)` };
