@@ -211,6 +211,31 @@ describe("the managed plugin, pushed to a registry and installed from it", () =>
     await expect(httpGet(hostPort, "127.0.0.1", 2_000)).rejects.toThrow();
   });
 
+  it("a second plugin from the same reference, with host paths of its own, keeps its own records", async () => {
+    // As two engines on one host would: each install names its own state and cache dirs.
+    const other = `${pluginName}-b`;
+    const otherNet = `${net}-b`;
+    const otherBox = `${client}-b`;
+    const otherDirs = await pluginDirs();
+    try {
+      await installPlugin(other, ref, otherDirs);
+      const otherNetId = (await docker(["network", "create", "-d", `${other}:latest`, otherNet])).stdout;
+      await docker(["run", "-d", "--name", otherBox, "--network", otherNet, IMAGE, "sleep", "600"]);
+      expect(await readdir(join(otherDirs.state, "networks"))).toEqual([`${otherNetId}.json`]);
+      expect(await readdir(join(stateDir(), "networks"))).toEqual([`${netId}.json`]);
+      await docker(["rm", "-f", otherBox]);
+      await docker(["network", "rm", otherNet]);
+      expect(await readdir(join(otherDirs.state, "networks"))).toEqual([]);
+      // The first plugin's network still serves.
+      expect(await httpGet(latePort)).toBe("cni-shim test page\n");
+    } finally {
+      await docker(["rm", "-f", otherBox], { reject: false });
+      await docker(["network", "rm", otherNet], { reject: false });
+      await docker(["plugin", "rm", "-f", other], { reject: false });
+      await rm(otherDirs.base, { recursive: true, force: true });
+    }
+  });
+
   it("leaves nothing behind after the containers and the network are removed", async () => {
     await docker(["rm", "-f", client, late]);
     // DEL may run after DeleteEndpoint replied (background teardown): wait for it.

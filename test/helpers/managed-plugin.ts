@@ -5,7 +5,10 @@ import { execa } from "execa";
 import { mkdir, mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DOCKER_CLI, ROOT, docker } from "./e2e.js";
+import { DOCKER_CLI, ENGINE, ROOT, docker } from "./e2e.js";
+
+/** Debian's client of the system's Docker 20.10 (the engines' own clients are newer). */
+const SYSTEM_DOCKER_CLI = "/usr/bin/docker";
 
 /** The local base image (scripts/plugin-base.sh): no image registry is needed to build. */
 export const PLUGIN_BASE = process.env.CNI_SHIM_PLUGIN_BASE ?? "cni-shim-base:local";
@@ -19,10 +22,24 @@ export async function runInRoot(file: string, args: string[], env: Record<string
   return String(res.all);
 }
 
+/**
+ * The base image on the engine under test. An engine of scripts/engine.sh has no route out of its
+ * namespace (debootstrap needs the Debian mirror): it gets the system Docker's copy, built there
+ * first when missing (make test runs the system's engine first, so it usually is there).
+ */
+async function ensureBase(env: Record<string, string>): Promise<void> {
+  if (ENGINE === "20") return void (await runInRoot("bash", ["scripts/plugin-base.sh", PLUGIN_BASE], env, 900_000));
+  if (!(await docker(["image", "inspect", PLUGIN_BASE], { reject: false })).failed) return;
+  const system = { DOCKER: SYSTEM_DOCKER_CLI, DOCKER_HOST: "unix:///var/run/docker.sock" };
+  const inspect = await execa(SYSTEM_DOCKER_CLI, ["image", "inspect", PLUGIN_BASE], { env: system, reject: false });
+  if (inspect.failed) throw new Error(`${PLUGIN_BASE} is on neither Docker ${ENGINE} nor the system's Docker: run make plugin-base first (make test builds it on the system's Docker)`);
+  await runInRoot("bash", ["-o", "pipefail", "-c", `DOCKER_HOST=unix:///var/run/docker.sock ${SYSTEM_DOCKER_CLI} save ${PLUGIN_BASE} | ${DOCKER_CLI} load -q`], {}, 600_000);
+}
+
 /** The base image, then `make plugin-push` of REGISTRY/cni-shim:TAG; returns the reference. */
 export async function pushPlugin(registry: string, tag: string, pluginDir: string): Promise<string> {
   const env = { DOCKER: DOCKER_CLI, PLUGIN_DIR: pluginDir };
-  await runInRoot("bash", ["scripts/plugin-base.sh", PLUGIN_BASE], env, 900_000);
+  await ensureBase(env);
   const make = ["--no-print-directory", "plugin-push", `REGISTRY=${registry}`, `TAG=${tag}`, `BASE=${PLUGIN_BASE}`, "INSTALL_PACKAGES=0", `DOCKER=${DOCKER_CLI}`];
   await runInRoot("make", make, env, 900_000);
   return `${registry}/cni-shim:${tag}`;
