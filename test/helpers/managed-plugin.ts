@@ -11,12 +11,12 @@ import { DOCKER_CLI, ENGINE, ROOT, docker } from "./e2e.js";
 const SYSTEM_DOCKER_CLI = "/usr/bin/docker";
 
 /** The local base image (scripts/plugin-base.sh): no image registry is needed to build. */
-export const PLUGIN_BASE = process.env.CNI_SHIM_PLUGIN_BASE ?? "cni-shim-base:local";
+const PLUGIN_BASE = process.env.CNI_SHIM_PLUGIN_BASE ?? "cni-shim-base:local";
 /** The Docker socket of the engine under test, as the plugin must mount it. */
-export const DOCKER_SOCKET = process.env.CNI_SHIM_DOCKER_SOCKET ?? "/var/run/docker.sock";
+const DOCKER_SOCKET = process.env.CNI_SHIM_DOCKER_SOCKET ?? "/var/run/docker.sock";
 
 /** A command run from the project root, failing with its output. */
-export async function runInRoot(file: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<string> {
+async function runInRoot(file: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<string> {
   const res = await execa(file, args, { cwd: ROOT, env, reject: false, all: true, timeout: timeoutMs, killSignal: "SIGKILL" });
   if (res.failed) throw new Error(`${file} ${args.join(" ")} failed (${res.exitCode ?? "timeout"}):\n${res.all}`);
   return String(res.all);
