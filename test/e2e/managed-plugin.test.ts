@@ -234,7 +234,7 @@ describe("the managed plugin, pushed to a registry and installed from it", () =>
       await docker(["plugin", "rm", "-f", other], { reject: false });
       await rm(otherDirs.base, { recursive: true, force: true });
     }
-  });
+  }, 300_000);
 
   it("leaves nothing behind after the containers and the network are removed", async () => {
     await docker(["rm", "-f", client, late]);
