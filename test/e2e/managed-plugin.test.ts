@@ -185,6 +185,8 @@ describe("the managed plugin, pushed to a registry and installed from it", () =>
       const { stagingNetns } = JSON.parse(await readFile(join(stateDir(), "endpoints", `${a.endpoint}.json`), "utf8")) as { stagingNetns: string };
       expect(stagingNetns).toMatch(new RegExp(`^cni-shim-(${a.endpoint.slice(0, 12)}|p\\d+-\\d+)$`)); // its own, or one prepared ahead
       expect(netns).toContain(stagingNetns);
+      // A mount here, not only a file: the namespace outlives the plugin's own mount namespace.
+      expect((await sh("mountpoint", ["-q", `/run/netns/${stagingNetns}`], { reject: false })).exitCode, stagingNetns).toBe(0);
     }
   });
 
