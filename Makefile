@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 TEST_IMAGE ?= cni-shim-busybox:latest
 
-.PHONY: all deps cni-plugins build run test test-engines lint test-unit lint bench soak clean image plugin plugin-base plugin-local install uninstall
+.PHONY: all deps cni-plugins build run test test-engines lint test-unit lint bench soak clean image plugin plugin-base plugin-local plugin-push install uninstall
 
 all: build
 
@@ -94,6 +94,14 @@ plugin-base: deps docker-up
 
 plugin-local: plugin-base
 	$(MAKE) plugin BASE=$(LOCAL_BASE) INSTALL_PACKAGES=0
+
+# Build and `docker plugin push` REGISTRY/cni-shim:TAG (scripts/push-plugin.sh); TAG defaults to
+# package.json's version. Elsewhere: docker plugin install --grant-all-permissions --alias cni-shim REGISTRY/cni-shim:TAG.
+# Without an image registry for the base: make plugin-base, then BASE=$(LOCAL_BASE) INSTALL_PACKAGES=0.
+REGISTRY ?=
+TAG ?=
+plugin-push: deps $(NODE_MODULES_STAMP) docker-up
+	REGISTRY='$(REGISTRY)' TAG='$(TAG)' BASE='$(BASE)' INSTALL_PACKAGES='$(INSTALL_PACKAGES)' DOCKER='$(DOCKER)' bash scripts/push-plugin.sh
 
 # A plain install with a systemd unit (scripts/install.sh); DESTDIR stages it.
 PREFIX ?= /usr/local

@@ -13,6 +13,19 @@ if [ ! -w /proc/sys/net/ipv4/ip_forward ]; then
   mount -o remount,bind,rw /proc/sys || echo "cni-shim plugin: cannot make /proc/sys writable; CNI plugins that set sysctls will fail" >&2
 fi
 
+# The staging namespaces `ip netns add` mounts on /run/netns must reach dockerd's mount namespace,
+# or they vanish with this plugin's (a disable, an upgrade) and the endpoints made in them can no
+# longer be torn down. They do when the host's source of the netns mount (netns.source) is a
+# shared mount: then the plugin's /run/netns is a peer of a mount of dockerd's namespace, which
+# containerd's shim, this process's parent, shares.
+if [ "${1:-}" = serve ] && [ -r "/proc/$PPID/mountinfo" ]; then
+  group=$(awk '$5 == "/run/netns" { for (i = 7; $i != "-"; i++) if ($i ~ /^shared:/) g = $i } END { print g }' /proc/self/mountinfo)
+  if [ -z "$group" ] || ! awk -v g="$group" '{ for (i = 7; $i != "-"; i++) if ($i == g) f = 1 } END { exit !f }' "/proc/$PPID/mountinfo"; then
+    echo "cni-shim plugin: the host's netns mount source (default /run/netns) is not a shared mount; run on the host: mkdir -p /run/netns && mount --bind /run/netns /run/netns && mount --make-shared /run/netns, then docker plugin enable again" >&2
+    exit 1
+  fi
+fi
+
 backend=${CNI_SHIM_IPTABLES_BACKEND:-auto}
 if [ "$backend" = auto ]; then
   count() { ("$1" 2>/dev/null || true) | grep -c '^-' || true; }

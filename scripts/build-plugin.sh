@@ -2,8 +2,9 @@
 # `make plugin`: builds the managed plugin's rootfs with the Dockerfile, exports it next to
 # plugin-config/config.json and registers it with `docker plugin create` (replacing an older
 # plugin of the same name, which must not be in use). Enable it with `docker plugin enable NAME`.
-# Environment: PLUGIN_NAME (cni-shim), BASE, INSTALL_PACKAGES (Dockerfile build args),
-# PLUGIN_DIR (build/plugin), DOCKER (docker client).
+# Environment: PLUGIN_NAME (cni-shim; may be REGISTRY/NAME:TAG), BASE, INSTALL_PACKAGES
+# (Dockerfile build args), PLUGIN_DIR (build/plugin), DOCKER (docker client), PREPARE_HOST
+# (1: create the mount sources and share /run/netns for a local enable; 0 when only pushing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${PLUGIN_NAME:-cni-shim}
@@ -26,13 +27,16 @@ trap '"$DOCKER" rm -f "$cid" >/dev/null 2>&1 || true' EXIT
 "$DOCKER" export "$cid" | tar -x -C "$out/rootfs"
 cp plugin-config/config.json "$out/config.json"
 
-# The host paths the plugin bind-mounts (plugin-config/config.json) must exist, and /run/netns
-# must be a shared mount so that the namespaces the plugin creates are host mounts (that is what
-# `ip netns add` does on the host). packaging/cni-shim.tmpfiles recreates them at boot.
-mkdir -p /var/lib/cni /var/lib/cni-shim /etc/cni/net.d /run/netns
-if ! awk '$5 == "/run/netns" && / shared:/ { found = 1 } END { exit !found }' /proc/self/mountinfo; then
-  mount --bind /run/netns /run/netns
-  mount --make-shared /run/netns
+# The host paths the plugin bind-mounts by default (plugin-config/config.json) must exist, and
+# /run/netns must be a shared mount so that the namespaces the plugin creates are host mounts
+# (that is what `ip netns add` does on the host). packaging/cni-shim.tmpfiles recreates them at
+# boot. Not needed to push: the host that installs the plugin is another one.
+if [ "${PREPARE_HOST:-1}" = 1 ]; then
+  mkdir -p /var/lib/cni /var/lib/cni-shim /etc/cni/net.d /run/netns
+  if ! awk '$5 == "/run/netns" && / shared:/ { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+    mount --bind /run/netns /run/netns
+    mount --make-shared /run/netns
+  fi
 fi
 
 if "$DOCKER" plugin inspect "$name" >/dev/null 2>&1; then

@@ -104,6 +104,10 @@ make_namespaces() {
     mount --bind "$d/class/net" /sys/class/net
     mount --bind "$d/devices/virtual/net" /sys/devices/virtual/net
     umount -l "$d"; rmdir "$d"
+    # /run/netns shared here too (a slave of the host mount is not): the staging namespaces a
+    # managed plugin mounts there must reach this namespace, as on a systemd host.
+    mountpoint -q /run/netns || mount --bind /run/netns /run/netns
+    mount --make-shared /run/netns
     readlink /proc/self/ns/mnt' >"$run/mnt.id"
 }
 

@@ -15,6 +15,7 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v chromium >/dev/null 2>&1 || need+=(chromium) # compare e2e: renders the HTML report headless
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose) # compose e2e: a project on a cni-shim network
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck) # make test and make lint check every .sh
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry) # managed-plugin e2e: pushes to it and installs from it (its own config, never the service)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "install-deps: need root to install: ${need[*]}" >&2; exit 1; fi
   echo "install-deps: installing ${need[*]}"

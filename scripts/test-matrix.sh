@@ -17,7 +17,8 @@ SUITE=${SUITE:-test}
 # 28, the short kill -9 soak and cni-shim networks beside Docker-managed ones (mixed-networks).
 # `make test-engines` (SUITE=engines): the heavier rest on 26 and 28:
 # a dockerd crash, one compare, the short soak and the forward chain under FORWARD policy DROP
-# on 26, and the parity matrix on 28 (both run on 20 in `make test`). ENGINE_FILES replaces the file list of the other engines.
+# on 26, the parity matrix on 28, and on both the managed plugin installed from a registry (all
+# run on 20 in `make test`). ENGINE_FILES replaces the file list of the other engines.
 SUITE=${SUITE:-test}
 USER_FILES="test/e2e/engine-scenario.test.ts test/e2e/driver-lifecycle.test.ts test/e2e/driver-default-network.test.ts test/e2e/published-ports.test.ts test/e2e/null-ipam.test.ts"
 HEAVY_FILES="test/e2e/dockerd-restart.test.ts test/e2e/compare.test.ts"
@@ -25,14 +26,16 @@ HEAVY_FILES="test/e2e/dockerd-restart.test.ts test/e2e/compare.test.ts"
 # runs these files again on Docker 20.10 with CNI_SHIM_CNI_PLUGINS=1.9 (the lists in their 1.1.0
 # form). CNI19=0 leaves the pass out; CNI19_FILES replaces the list.
 CNI19_FILES=${CNI19_FILES:-"test/e2e/parity-matrix.test.ts test/e2e/cni-versions.test.ts test/e2e/driver-lifecycle.test.ts test/e2e/driver-default-network.test.ts test/e2e/published-ports.test.ts test/e2e/null-ipam.test.ts"}
+# The managed plugin pushed to a registry in the engine's namespace and installed from it.
+PLUGIN_FILES="test/e2e/managed-plugin.test.ts"
 files_for() {
   [ -n "${ENGINE_FILES:-}" ] && { echo "$ENGINE_FILES"; return; }
   case "$SUITE/$1" in
     test/20 | engines/20) echo "" ;; # everything
     test/28) echo "$USER_FILES test/e2e/soak.test.ts test/e2e/mixed-networks.test.ts" ;;
     test/26) echo "$USER_FILES" ;;
-    engines/28) echo "$HEAVY_FILES test/e2e/parity-matrix.test.ts" ;;
-    engines/26) echo "$HEAVY_FILES test/e2e/soak.test.ts test/e2e/forward-accept.test.ts" ;;
+    engines/28) echo "$HEAVY_FILES test/e2e/parity-matrix.test.ts $PLUGIN_FILES" ;;
+    engines/26) echo "$HEAVY_FILES test/e2e/soak.test.ts test/e2e/forward-accept.test.ts $PLUGIN_FILES" ;;
   esac
 }
 

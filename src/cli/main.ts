@@ -7,6 +7,7 @@ import { doctor } from "./commands/doctor.js";
 import { compare } from "./commands/compare.js";
 import { endpoints } from "./commands/endpoints.js";
 import { UsageError, type Command } from "./command.js";
+import { VERSION } from "../version.js";
 
 const commands: Command[] = [serve, gc, endpoints, attach, detach, compare, doctor];
 
@@ -31,9 +32,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (name === "--version" || name === "version") {
-    const { readFile } = await import("node:fs/promises");
-    const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-    process.stdout.write(`cni-shim ${pkg.version}\n`);
+    process.stdout.write(`cni-shim ${VERSION}\n`);
     return 0;
   }
   const command = commands.find((c) => c.name === name);

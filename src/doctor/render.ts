@@ -1,7 +1,10 @@
 // Pure output of `cni-shim doctor`: a table for people, JSON for scripts.
 import type { CheckResult, Group, Role, Status } from "./checks.js";
+import { VERSION } from "../version.js";
 
 export interface DoctorReport {
+  /** cni-shim's own version (package.json), the managed plugin's tag. */
+  version: string;
   role: Role;
   ok: boolean;
   counts: Record<Status, number>;
@@ -17,7 +20,7 @@ const GROUP_TITLES: Record<Group, string> = {
 export function buildReport(role: Role, checks: CheckResult[]): DoctorReport {
   const counts: Record<Status, number> = { pass: 0, warn: 0, fail: 0 };
   for (const c of checks) counts[c.status]++;
-  return { role, ok: counts.fail === 0, counts, checks };
+  return { version: VERSION, role, ok: counts.fail === 0, counts, checks };
 }
 
 export function renderJson(report: DoctorReport): string {
@@ -45,7 +48,7 @@ export function renderTable(report: DoctorReport, width = 100): string {
   const idWidth = Math.max(5, ...report.checks.map((c) => c.id.length));
   const indent = 4 + 2 + idWidth + 2;
   const textWidth = Math.max(40, width - indent);
-  const out: string[] = [`cni-shim doctor (role: ${report.role})`];
+  const out: string[] = [`cni-shim doctor ${report.version} (role: ${report.role})`];
   const groups = [...new Set(report.checks.map((c) => c.group))];
   for (const group of groups) {
     out.push("", `${GROUP_TITLES[group]}:`);

@@ -1,22 +1,24 @@
-// The managed (v2) plugin end to end: a local base image (no registry here), `make plugin`
-// (docker build, export, docker plugin create), docker plugin enable, then the README scenario
-// against the plugin's driver, state across disable/enable, and disable + rm.
+// The managed (v2) plugin as a user gets it: `make plugin-push` to a registry of the test's own
+// (Debian's docker-registry on this namespace's loopback), the local copy removed, then
+// `docker plugin install --grant-all-permissions --alias NAME REG/cni-shim:VERSION` with every
+// host path set at install (the engine's Docker socket, a state dir, a CNI cache and an empty
+// conf dir of the test's own); then the README scenario against the plugin's driver, state across
+// disable/enable, and disable + rm.
 //
 // The plugin gets a name of its own instead of "cni-shim": while a managed plugin called
 // cni-shim is installed, Docker resolves `-d cni-shim` to it (and then fails with "could not
 // resolve driver cni-shim in registry"), which would break a plain cni-shim serving
 // /run/docker/plugins/cni-shim.sock on this host at the same time.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execa } from "execa";
 import { access, mkdtemp, readdir, readFile, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { CLI, DOCKER_CLI, IMAGE, ROOT, SERVE_NODE_FLAGS, docker, httpGet, rand, requirePrerequisites, sh, startPlugin, waitFor, cleanup } from "../helpers/e2e.js";
+import { dirname, join } from "node:path";
+import { CLI, IMAGE, SERVE_NODE_FLAGS, docker, httpGet, rand, requirePrerequisites, sh, startPlugin, waitFor, cleanup } from "../helpers/e2e.js";
 import { leaked, snapshot, type HostSnapshot } from "../helpers/host-snapshot.js";
+import { startRegistry, type Registry } from "../helpers/registry.js";
+import { installPlugin, pluginDirs, pluginRootfs, pushPlugin, type PluginDirs } from "../helpers/managed-plugin.js";
+import { VERSION } from "../../src/version.js";
 
-const BASE = process.env.CNI_SHIM_PLUGIN_BASE ?? "cni-shim-base:local";
-const STATE_DIR = "/var/lib/cni-shim";
-const CACHE_DIR = "/var/lib/cni";
 const timings: Record<string, number> = {};
 
 async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -28,19 +30,12 @@ async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A command with extra environment, failing with its output. */
-async function run(file: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<string> {
-  const res = await execa(file, args, { cwd: ROOT, env, reject: false, all: true, timeout: timeoutMs, killSignal: "SIGKILL" });
-  if (res.failed) throw new Error(`${file} ${args.join(" ")} failed (${res.exitCode ?? "timeout"}):\n${res.all}`);
-  return String(res.all);
-}
-
 interface Attachment {
   endpoint: string;
   address: string;
 }
 
-describe("the managed plugin (docker plugin create / enable)", () => {
+describe("the managed plugin, pushed to a registry and installed from it", () => {
   const id = rand();
   const pluginName = `cnishim-managed-${id}`;
   const driver = `${pluginName}:latest`;
@@ -54,6 +49,12 @@ describe("the managed plugin (docker plugin create / enable)", () => {
   const latePort = hostPort + 1000;
   let pluginDir = "";
   let pluginId = "";
+  let rootfs = "";
+  let ref = "";
+  let registry: Registry | undefined;
+  let dirs: PluginDirs;
+  const stateDir = () => dirs.state;
+  const cacheDir = () => dirs.cache;
   let netId = "";
   let cniNetwork = "";
   let before: HostSnapshot;
@@ -67,7 +68,7 @@ describe("the managed plugin (docker plugin create / enable)", () => {
   };
   /** What this test's endpoints could leave behind on the host, attributed by name. */
   const ours = async (): Promise<Record<string, string[]>> => {
-    const snap = await snapshot(CACHE_DIR);
+    const snap = await snapshot(cacheDir());
     const short = attachments.map((a) => a.endpoint.slice(0, 12));
     const links = JSON.parse((await sh("ip", ["-j", "link", "show"])).stdout || "[]") as Array<{ ifname: string }>;
     const out: Record<string, string[]> = {
@@ -75,7 +76,7 @@ describe("the managed plugin (docker plugin create / enable)", () => {
       links: links.map((l) => l.ifname).filter((n) => short.some((s) => n === `cs${s}`)),
       ipReservations: snap.ipReservations.filter((r) => r.startsWith(`${cniNetwork}/`)),
       cacheFiles: snap.cacheFiles.filter((f) => f.startsWith(`${cniNetwork}-`)),
-      endpointRecords: (await readdir(join(STATE_DIR, "endpoints")).catch(() => [])).filter((f) => attachments.some((a) => f === `${a.endpoint}.json`)),
+      endpointRecords: (await readdir(join(stateDir(), "endpoints")).catch(() => [])).filter((f) => attachments.some((a) => f === `${a.endpoint}.json`)),
       perContainerChains: leaked(before, snap).perContainerChains ?? [],
     };
     return Object.fromEntries(Object.entries(out).filter(([, v]) => v.length));
@@ -85,45 +86,52 @@ describe("the managed plugin (docker plugin create / enable)", () => {
     const started = Date.now();
     await requirePrerequisites();
     pluginDir = await mkdtemp(join(tmpdir(), "cs-managed-plugin-"));
-    const env = { DOCKER: DOCKER_CLI, PLUGIN_DIR: pluginDir };
-    await timed("base image", () => run("bash", ["scripts/plugin-base.sh", BASE], env, 600_000));
-    await timed("make plugin", () => run("make", ["--no-print-directory", "plugin", `PLUGIN_NAME=${pluginName}`, `BASE=${BASE}`, "INSTALL_PACKAGES=0", `DOCKER=${DOCKER_CLI}`], env, 600_000));
-    await timed("plugin enable", () => docker(["plugin", "enable", pluginName], { timeoutMs: 60_000 }));
-    pluginId = (await docker(["plugin", "inspect", pluginName, "--format", "{{.Id}}"])).stdout;
+    dirs = await pluginDirs();
+    registry = await startRegistry();
+    ref = await timed("make plugin-push", () => pushPlugin(registry!.address, VERSION, pluginDir));
+    // push-plugin removed the local copy: what follows comes from the registry.
+    expect((await docker(["plugin", "inspect", ref], { reject: false })).failed).toBe(true);
+    pluginId = await timed("plugin install", () => installPlugin(pluginName, ref, dirs));
+    rootfs = await pluginRootfs(pluginId);
     await waitFor("the plugin socket", async () => ((await access(pluginSocket()).then(() => true, () => false)) ? true : undefined), 20_000);
-    before = await snapshot(CACHE_DIR);
+    before = await snapshot(cacheDir());
     timings["setup total"] = Math.round((Date.now() - started) / 100) / 10;
-  }, 900_000);
+  }, 1_800_000);
 
   afterAll(async () => {
     await docker(["rm", "-f", ...containers], { reject: false });
     await docker(["network", "rm", net, clash], { reject: false });
     await docker(["plugin", "disable", "-f", pluginName], { reject: false });
     await docker(["plugin", "rm", "-f", pluginName], { reject: false });
-    await docker(["image", "rm", `cni-shim-rootfs:${pluginName}`], { reject: false });
-    if (pluginDir) await rm(pluginDir, { recursive: true, force: true });
+    if (ref) await docker(["plugin", "rm", "-f", ref], { reject: false }); // a push that failed half-way
+    await registry?.stop();
+    for (const d of [pluginDir, dirs?.base]) if (d) await rm(d, { recursive: true, force: true });
     console.log(`managed plugin e2e timings (s): ${JSON.stringify(timings)}`);
   }, 120_000);
 
-  it("is enabled and runs the project from its own rootfs, with host networking", async () => {
+  it("is enabled from the registry's reference and runs the project from its own rootfs, with host networking", async () => {
     const inspect = (
       JSON.parse((await docker(["plugin", "inspect", pluginName])).stdout) as Array<{
         Enabled: boolean;
+        PluginReference: string;
         Config: { Interface: { Socket: string; Types: string[] }; Network: { Type: string } };
       }>
     )[0]!;
     expect(inspect.Enabled).toBe(true);
+    expect(inspect.PluginReference).toBe(ref);
     expect(inspect.Config.Interface).toMatchObject({ Socket: "cni-shim.sock", Types: ["docker.networkdriver/1.0"] });
     expect(inspect.Config.Network.Type).toBe("host");
     // Its root mount is the plugin's rootfs (there may be other managed plugins running), and
     // the entrypoint started serve with the node flags of packaging/serve-node-flags.
     const pids = (await sh("pgrep", ["-f", `^node ${SERVE_NODE_FLAGS.join(" ")} /opt/cni-shim/dist/cli/main.js serve$`])).stdout.split("\n");
     const roots = await Promise.all(pids.map(async (p) => (await readFile(`/proc/${p}/mountinfo`, "utf8")).split("\n").find((l) => l.split(" ")[4] === "/")?.split(" ")[3]));
-    expect(roots).toContain(`/var/lib/docker/plugins/${pluginId}/rootfs`);
+    expect(roots).toContain(rootfs);
     // The rootfs carries Node, the CNI plugins, iptables and iproute2 of its own.
     for (const file of ["usr/local/bin/node", "usr/lib/cni/bridge", "usr/lib/cni/portmap", "usr/sbin/iptables", "usr/sbin/ip", "opt/cni-shim/dist/cli/main.js", "opt/cni-shim/plugin-config/net.d/cni-shim-default.conflist"]) {
-      await access(`/var/lib/docker/plugins/${pluginId}/rootfs/${file}`);
+      await access(join(rootfs, file));
     }
+    // The version inside is the tag it was pushed with (make plugin-push's default: package.json's).
+    expect((await sh(process.execPath, [join(rootfs, "opt/cni-shim/dist/cli/main.js"), "--version"])).stdout).toBe(`cni-shim ${ref.split(":").at(-1)}`);
   });
 
   it("cni-shim doctor finds the managed plugin's socket, and warns when a plain plugin has its name", async () => {
@@ -166,17 +174,19 @@ describe("the managed plugin (docker plugin create / enable)", () => {
   });
 
   it("keeps its state on the host: records, the CNI cache and the staging namespaces", async () => {
-    const record = JSON.parse(await readFile(join(STATE_DIR, "networks", `${netId}.json`), "utf8")) as { conflist: { name: string } };
+    const record = JSON.parse(await readFile(join(stateDir(), "networks", `${netId}.json`), "utf8")) as { conflist: { name: string } };
     cniNetwork = record.conflist.name;
     expect(cniNetwork).toBe(`cni-shim-${netId.slice(0, 12)}`);
-    for (const a of attachments) await access(join(STATE_DIR, "endpoints", `${a.endpoint}.json`));
-    expect((await readdir(join(CACHE_DIR, "results"))).filter((f) => f.startsWith(`${cniNetwork}-`))).toHaveLength(2);
+    for (const a of attachments) await access(join(stateDir(), "endpoints", `${a.endpoint}.json`));
+    expect((await readdir(join(cacheDir(), "results"))).filter((f) => f.startsWith(`${cniNetwork}-`))).toHaveLength(2);
     // `ip netns add` inside the plugin propagated to the host (rshared /run/netns).
     const netns = (await sh("ip", ["netns", "list"])).stdout;
     for (const a of attachments) {
-      const { stagingNetns } = JSON.parse(await readFile(join(STATE_DIR, "endpoints", `${a.endpoint}.json`), "utf8")) as { stagingNetns: string };
+      const { stagingNetns } = JSON.parse(await readFile(join(stateDir(), "endpoints", `${a.endpoint}.json`), "utf8")) as { stagingNetns: string };
       expect(stagingNetns).toMatch(new RegExp(`^cni-shim-(${a.endpoint.slice(0, 12)}|p\\d+-\\d+)$`)); // its own, or one prepared ahead
       expect(netns).toContain(stagingNetns);
+      // A mount here, not only a file: the namespace outlives the plugin's own mount namespace.
+      expect((await sh("mountpoint", ["-q", `/run/netns/${stagingNetns}`], { reject: false })).exitCode, stagingNetns).toBe(0);
     }
   });
 
@@ -199,9 +209,34 @@ describe("the managed plugin (docker plugin create / enable)", () => {
     // ... and tears down an endpoint created by the plugin's previous run.
     await docker(["stop", "-t", "1", web]);
     await docker(["rm", web]);
-    await waitFor("the web container's endpoint to be torn down", async () => ((await access(join(STATE_DIR, "endpoints", `${attachments[0]!.endpoint}.json`)).then(() => false, () => true)) ? true : undefined), 30_000);
+    await waitFor("the web container's endpoint to be torn down", async () => ((await access(join(stateDir(), "endpoints", `${attachments[0]!.endpoint}.json`)).then(() => false, () => true)) ? true : undefined), 30_000);
     await expect(httpGet(hostPort, "127.0.0.1", 2_000)).rejects.toThrow();
   });
+
+  it("a second plugin from the same reference, with host paths of its own, keeps its own records", async () => {
+    // As two engines on one host would: each install names its own state and cache dirs.
+    const other = `${pluginName}-b`;
+    const otherNet = `${net}-b`;
+    const otherBox = `${client}-b`;
+    const otherDirs = await pluginDirs();
+    try {
+      await installPlugin(other, ref, otherDirs);
+      const otherNetId = (await docker(["network", "create", "-d", `${other}:latest`, otherNet])).stdout;
+      await docker(["run", "-d", "--name", otherBox, "--network", otherNet, IMAGE, "sleep", "600"]);
+      expect(await readdir(join(otherDirs.state, "networks"))).toEqual([`${otherNetId}.json`]);
+      expect(await readdir(join(stateDir(), "networks"))).toEqual([`${netId}.json`]);
+      await docker(["rm", "-f", otherBox]);
+      await docker(["network", "rm", otherNet]);
+      expect(await readdir(join(otherDirs.state, "networks"))).toEqual([]);
+      // The first plugin's network still serves.
+      expect(await httpGet(latePort)).toBe("cni-shim test page\n");
+    } finally {
+      await docker(["rm", "-f", otherBox], { reject: false });
+      await docker(["network", "rm", otherNet], { reject: false });
+      await docker(["plugin", "rm", "-f", other], { reject: false });
+      await rm(otherDirs.base, { recursive: true, force: true });
+    }
+  }, 300_000);
 
   it("leaves nothing behind after the containers and the network are removed", async () => {
     await docker(["rm", "-f", client, late]);
@@ -215,12 +250,12 @@ describe("the managed plugin (docker plugin create / enable)", () => {
     for (const a of attachments) expect(rules).not.toContain(`${a.address}/32`);
     expect(rules).not.toMatch(new RegExp(`--dports? (${hostPort}|${latePort}) `));
     await docker(["network", "rm", net]);
-    await access(join(STATE_DIR, "networks", `${netId}.json`)).then(
+    await access(join(stateDir(), "networks", `${netId}.json`)).then(
       () => expect.fail("the network record is still there"),
       () => undefined,
     );
     expect((await sh("ip", ["-br", "link"])).stdout).not.toContain(`cs-${netId.slice(0, 12)}`);
-    await access(join(CACHE_DIR, "networks", cniNetwork)).then(
+    await access(join(cacheDir(), "networks", cniNetwork)).then(
       () => expect.fail("host-local's directory of the network is still there"),
       () => undefined,
     );
@@ -230,11 +265,11 @@ describe("the managed plugin (docker plugin create / enable)", () => {
     await docker(["plugin", "disable", pluginName], { timeoutMs: 60_000 });
     await docker(["plugin", "rm", pluginName], { timeoutMs: 60_000 });
     expect((await docker(["plugin", "ls", "--format", "{{.Name}}"])).stdout.split("\n")).not.toContain(driver);
-    await access(`/var/lib/docker/plugins/${pluginId}`).then(
+    await access(dirname(rootfs)).then(
       () => expect.fail("the plugin's directory is still there"),
       () => undefined,
     );
-    const procs = await sh("pgrep", ["-f", `/var/lib/docker/plugins/${pluginId}`], { reject: false });
+    const procs = await sh("pgrep", ["-f", dirname(rootfs)], { reject: false });
     expect(procs.stdout).toBe("");
   });
 });

@@ -4,6 +4,7 @@ import { buildReport, renderJson, renderTable, type DoctorReport } from "../../s
 import type { CheckResult } from "../../src/doctor/checks.js";
 import { forwardDropProblem } from "../../src/doctor/cni-shim-checks.js";
 import type { ConfList } from "../../src/cni/schemas.js";
+import { VERSION } from "../../src/version.js";
 
 const checks: CheckResult[] = [
   { id: "root", group: "cni-shim", status: "pass", summary: "running as root" },
@@ -23,6 +24,7 @@ describe("doctor report", () => {
   it("renders JSON with every field", () => {
     const parsed = JSON.parse(renderJson(buildReport("control-plane", checks))) as DoctorReport;
     expect(parsed.role).toBe("control-plane");
+    expect(parsed.version).toBe(VERSION);
     expect(parsed.checks[3]).toEqual(checks[3]);
     expect(parsed.checks[1]!.fix).toBe("sysctl -w net.ipv4.ip_forward=1");
   });
@@ -30,7 +32,7 @@ describe("doctor report", () => {
   it("renders a grouped table with a fix line under warnings and failures only", () => {
     const text = renderTable(buildReport("worker", checks), 100);
     const lines = text.split("\n");
-    expect(lines[0]).toBe("cni-shim doctor (role: worker)");
+    expect(lines[0]).toBe(`cni-shim doctor ${VERSION} (role: worker)`);
     expect(lines).toContain("cni-shim:");
     expect(lines).toContain("cluster node:");
     expect(lines).toContain("ports:");

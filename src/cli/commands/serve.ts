@@ -8,6 +8,7 @@ import { dockerVersion } from "../../docker/engine.js";
 import { buildDriver, buildRestartRecovery } from "../../compose.js";
 import { parseCommandLine } from "../argv.js";
 import { log } from "../../util/log.js";
+import { VERSION } from "../../version.js";
 import type { Command } from "../command.js";
 
 /** Heap growth past the size at start that is worth a collection once requests stop. */
@@ -91,7 +92,7 @@ ${settingsHelp()}`,
     const server = await listenUnix(createApp(driver), settings.socket);
     returnMemoryWhenIdle(server);
     // nodeFlags: packaging/serve-node-flags when started by a launcher of ours (a smaller footprint).
-    log.info("cni-shim serving", { socket: settings.socket, confDir: settings.confDir, cniPath: settings.cniPath.join(":"), stateDir: settings.stateDir, cacheDir: settings.cacheDir, nodeFlags: process.execArgv.join(" "), attach: driver.choice.decide() });
+    log.info("cni-shim serving", { version: VERSION, socket: settings.socket, confDir: settings.confDir, cniPath: settings.cniPath.join(":"), stateDir: settings.stateDir, cacheDir: settings.cacheDir, nodeFlags: process.execArgv.join(" "), attach: driver.choice.decide() });
     // Teardowns an earlier process (or boot) left unfinished; calls that collide wait for them.
     void driver.recover().catch((err: Error) => log.error("recovery of earlier endpoints failed; reconciliation will retry", { error: err.message }));
     // Endpoints Docker dropped while we were down (e.g. dockerd restarted) are found here.

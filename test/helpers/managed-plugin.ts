@@ -1,0 +1,74 @@
+// The managed plugin as a user gets it: built and pushed with `make plugin-push` to the test's own
+// registry (test/helpers/registry.ts), then `docker plugin install --alias` from there, with the
+// host paths of its mounts set to the test's own dirs (docker-sock, state, cni-cache, cni-conf).
+import { execa } from "execa";
+import { mkdir, mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DOCKER_CLI, ENGINE, ROOT, docker } from "./e2e.js";
+
+/** Debian's client of the system's Docker 20.10 (the engines' own clients are newer). */
+const SYSTEM_DOCKER_CLI = "/usr/bin/docker";
+
+/** The local base image (scripts/plugin-base.sh): no image registry is needed to build. */
+const PLUGIN_BASE = process.env.CNI_SHIM_PLUGIN_BASE ?? "cni-shim-base:local";
+/** The Docker socket of the engine under test, as the plugin must mount it. */
+const DOCKER_SOCKET = process.env.CNI_SHIM_DOCKER_SOCKET ?? "/var/run/docker.sock";
+
+/** A command run from the project root, failing with its output. */
+async function runInRoot(file: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<string> {
+  const res = await execa(file, args, { cwd: ROOT, env, reject: false, all: true, timeout: timeoutMs, killSignal: "SIGKILL" });
+  if (res.failed) throw new Error(`${file} ${args.join(" ")} failed (${res.exitCode ?? "timeout"}):\n${res.all}`);
+  return String(res.all);
+}
+
+/**
+ * The base image on the engine under test. An engine of scripts/engine.sh has no route out of its
+ * namespace (debootstrap needs the Debian mirror): it gets the system Docker's copy, built there
+ * first when missing (make test runs the system's engine first, so it usually is there).
+ */
+async function ensureBase(env: Record<string, string>): Promise<void> {
+  if (ENGINE === "20") return void (await runInRoot("bash", ["scripts/plugin-base.sh", PLUGIN_BASE], env, 900_000));
+  if (!(await docker(["image", "inspect", PLUGIN_BASE], { reject: false })).failed) return;
+  const system = { DOCKER: SYSTEM_DOCKER_CLI, DOCKER_HOST: "unix:///var/run/docker.sock" };
+  const inspect = await execa(SYSTEM_DOCKER_CLI, ["image", "inspect", PLUGIN_BASE], { env: system, reject: false });
+  if (inspect.failed) throw new Error(`${PLUGIN_BASE} is on neither Docker ${ENGINE} nor the system's Docker: run make plugin-base first (make test builds it on the system's Docker)`);
+  await runInRoot("bash", ["-o", "pipefail", "-c", `DOCKER_HOST=unix:///var/run/docker.sock ${SYSTEM_DOCKER_CLI} save ${PLUGIN_BASE} | ${DOCKER_CLI} load -q`], {}, 600_000);
+}
+
+/** The base image, then `make plugin-push` of REGISTRY/cni-shim:TAG; returns the reference. */
+export async function pushPlugin(registry: string, tag: string, pluginDir: string): Promise<string> {
+  const env = { DOCKER: DOCKER_CLI, PLUGIN_DIR: pluginDir };
+  await ensureBase(env);
+  const make = ["--no-print-directory", "plugin-push", `REGISTRY=${registry}`, `TAG=${tag}`, `BASE=${PLUGIN_BASE}`, "INSTALL_PACKAGES=0", `DOCKER=${DOCKER_CLI}`];
+  await runInRoot("make", make, env, 900_000);
+  return `${registry}/cni-shim:${tag}`;
+}
+
+/** Host dirs of one installed plugin: its records, CNI cache and (empty) conf dir. */
+export interface PluginDirs {
+  base: string;
+  state: string;
+  cache: string;
+  conf: string;
+}
+
+export async function pluginDirs(): Promise<PluginDirs> {
+  const base = await mkdtemp(join(tmpdir(), "cs-plugin-dirs-"));
+  const dirs = { base, state: join(base, "state"), cache: join(base, "cache"), conf: join(base, "conf") };
+  for (const d of [dirs.state, dirs.cache, dirs.conf]) await mkdir(d);
+  return dirs;
+}
+
+/** docker plugin install --alias ALIAS REF with the mounts' sources set; enabled when it returns. */
+export async function installPlugin(alias: string, ref: string, dirs: PluginDirs, extra: string[] = []): Promise<string> {
+  const settings = [`docker-sock.source=${DOCKER_SOCKET}`, `state.source=${dirs.state}`, `cni-cache.source=${dirs.cache}`, `cni-conf.source=${dirs.conf}`, ...extra];
+  await docker(["plugin", "install", "--grant-all-permissions", "--alias", alias, ref, ...settings], { timeoutMs: 300_000 });
+  return (await docker(["plugin", "inspect", alias, "--format", "{{.Id}}"])).stdout;
+}
+
+/** Where the engine keeps an installed plugin's rootfs (its data-root, which differs per engine). */
+export async function pluginRootfs(pluginId: string): Promise<string> {
+  const root = (await docker(["info", "--format", "{{.DockerRootDir}}"])).stdout;
+  return join(root, "plugins", pluginId, "rootfs");
+}
