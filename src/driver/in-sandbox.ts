@@ -75,6 +75,9 @@ export class InSandbox implements AttachStrategy {
   /** Looks started when Join arrived, before its record was read (prefetch), by endpoint id. */
   private readonly prefetched = new Map<string, { nsFile: string; look: Promise<LookSession>; view?: Promise<DockerView | Error> }>();
 
+  /** Docker's lists asked at CreateEndpoint (askAtCreate), by endpoint id, for its Join. */
+  private readonly askedAtCreate = new Map<string, Promise<DockerView | Error>>();
+
   /** Address allocations of null-IPAM networks, by CNI network name (allocating). */
   private readonly allocations = new KeyedMutex();
 
@@ -99,6 +102,7 @@ export class InSandbox implements AttachStrategy {
    * IPAM that hands out a requested address (ipamAhead; driver.ts sends the others to the hand-out).
    */
   async create(rec: EndpointRecord, list: LoadedConfList, progress: CreateProgress): Promise<EndpointRecord> {
+    this.askAtCreate(rec.id);
     const ahead = progress.chainPicksAddresses ? await this.takeAddressAhead(rec, list, progress) : rec;
     const mac = ahead.macAddress ?? macOfIPv4(ahead.address) ?? randomMac();
     // A chain whose plugins take no mac capability may still take MAC= (withMacArg): no step after the ADD then.
@@ -217,6 +221,20 @@ export class InSandbox implements AttachStrategy {
     return fallback.join(ready, req, list, clock);
   }
 
+  /**
+   * Docker's lists, asked at CreateEndpoint for its Join (mixed.ts): Docker 28 sends an endpoint's
+   * Join right after its CreateEndpoint, so the answer is mostly in by then, and its wait is off
+   * the Join. As right as asking at Join: the starting container is locked by its start (no
+   * connect in between), and a change to another container in between can only make the check
+   * take the hand-out where it need not (a container that started meanwhile still counts).
+   */
+  private askAtCreate(endpointId: string): void {
+    const view = this.askDocker();
+    if (!view) return;
+    this.askedAtCreate.set(endpointId, view);
+    if (this.askedAtCreate.size > 16) this.askedAtCreate.delete(this.askedAtCreate.keys().next().value as string);
+  }
+
   private askDocker(): Promise<DockerView | Error> | undefined {
     return this.deps.dockerView?.().catch((err: Error) => err);
   }
@@ -232,7 +250,9 @@ export class InSandbox implements AttachStrategy {
     look.catch(() => undefined); // no namespace (yet): the join looks again, and falls back
     // Docker's lists too (mixed.ts): most Joins are a start's first, which needs them; asked
     // beside the look rather than after it.
-    this.prefetched.set(endpointId, { nsFile, look, view: this.askDocker() });
+    const asked = this.askedAtCreate.get(endpointId);
+    this.askedAtCreate.delete(endpointId);
+    this.prefetched.set(endpointId, { nsFile, look, view: asked ?? this.askDocker() });
     if (this.prefetched.size > 16) {
       const oldest = this.prefetched.keys().next().value as string;
       this.letGo(this.prefetched.get(oldest));

@@ -64,7 +64,7 @@ describe("in-sandbox attach", () => {
     expect(h.cni.adds.map((a) => a.ifName)).toEqual(["eth0", "eth0"]);
   });
 
-  it("asks Docker's lists as the Join arrives, beside the look, once; a container starting with a Docker network takes the hand-out", async () => {
+  it("asks Docker's lists once, at CreateEndpoint, for its Join; a container starting with a Docker network takes the hand-out", async () => {
     const looks = gate();
     const order: string[] = [];
     await h.cleanup();
@@ -82,16 +82,17 @@ describe("in-sandbox attach", () => {
     await putNetwork(h.state);
     h.host.sandboxes.set(KEY, []);
     await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    expect(order).toEqual(["view"]); // asked at CreateEndpoint, for its Join
     const joined = join(A);
     await new Promise((r) => setTimeout(r, 20));
-    expect(order).toEqual(["look", "view"]); // both started before the look has answered
+    expect(order).toEqual(["view", "look"]); // not asked again at Join
     looks.open();
     await joined;
     expect(h.cni.adds[0]).toMatchObject({ netns: KEY, ifName: "eth0" }); // cni-shim networks only: in the sandbox
     await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
     h.host.sandboxes.set("/var/run/docker/netns/b", []);
     const reply = await join(B, "/var/run/docker/netns/b");
-    expect(order).toEqual(["look", "view", "look", "view"]);
+    expect(order).toEqual(["view", "look", "view", "look"]);
     expect(h.cni.adds[1]?.netns).not.toBe("/var/run/docker/netns/b"); // the hand-out: Docker moves it in
     expect(reply.InterfaceName?.DstPrefix).toBe("eth");
   });
