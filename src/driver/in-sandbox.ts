@@ -173,7 +173,8 @@ export class InSandbox implements AttachStrategy {
       }
       return { rec: await this.addInside(rec, list, nsFile, before, clock), reply: { DisableGatewayService: true } };
     } finally {
-      await before.finish(); // a no-op once finished: lets the look's ip go on failure
+      // A no-op once finished (its failure, if any, is the Join's already): lets the look's ip go on failure.
+      await before.finish().catch(() => undefined);
     }
   }
 

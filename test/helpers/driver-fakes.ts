@@ -170,11 +170,14 @@ class FakeHost implements HostOps {
       links: ["lo", ...(this.sandboxLinks.get(nsFile) ?? [])],
       defaultRoutes: this.sandboxDefaults.get(nsFile) ?? [],
       finish: (after?: AfterAdd) => {
+        if (after && this.afterAddError) return Promise.reject(this.afterAddError);
         if (after?.mac) this.macsSet.push({ nsFile, ifName: after.ifName, mac: after.mac });
         if (after?.deleteDefaults.length) this.defaultRoutesDeleted.push({ nsFile, ifName: after.ifName, families: after.deleteDefaults });
         return Promise.resolve();
       },
     });
+  /** Make what follows the ADD in the namespace fail with this. */
+  afterAddError?: Error;
   readonly defaultRoutesDeleted: Array<{ nsFile: string; ifName: string; families: Array<4 | 6> }> = [];
   readonly macsSet: Array<{ nsFile: string; ifName: string; mac: string }> = [];
   /** Namespaces held after Leave: name -> the sandbox it holds. */

@@ -133,6 +133,12 @@ describe("in-sandbox attach", () => {
     expect(h.host.macsSet).toHaveLength(1);
   });
 
+  it("fails the Join with advice when the interface takes no MAC after the ADD", async () => {
+    h.host.afterAddError = new Error("RTNETLINK answers: Device or resource busy");
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    await expect(join(A)).rejects.toThrow(/eth0 took no MAC while up \(RTNETLINK answers: Device or resource busy\): add \{"type": "tuning"/);
+  });
+
   it("gives a chain with tuning's mac capability the MAC as the capability alone (no MAC= in CNI_ARGS)", async () => {
     await h.cleanup();
     h = await harness({ attach: new AttachChoice("sandbox") });
