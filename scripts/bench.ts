@@ -8,7 +8,10 @@
 //                                    and on one network per cni-shim column: a cni-shim with
 //                                    --teardown background and one with --teardown sync, each
 //                                    with --attach handoff and, on Docker 28+ (whose container
-//                                    namespace exists at Join), also with --attach sandbox;
+//                                    namespace exists at Join), also with --attach sandbox; and
+//                                    two more chains on the first background cni-shim (in-sandbox
+//                                    on 28+): the kind profile (ptp) and kubeadm's (bridge, no
+//                                    tuning), each a column of its own (PROFILE_COLUMNS);
 //      podman run --rm IMAGE true    on a `podman network create` network and on --network none.
 //    Each start begins once every cni-shim's background DELs are done (one plugin per machine is
 //    what a user has) and the machine is quiet (podman's cleanup runs on after `podman run`). Medians; N = on the network − on none, the network's share of a start. Ratios:
@@ -200,6 +203,7 @@ interface LogLine {
   endpoint?: string;
   command?: string;
   plugin?: string;
+  cniNetwork?: string;
   ms?: number | Record<string, number>;
 }
 
@@ -480,6 +484,8 @@ interface Shim {
   label: string;
   plugin: Plugin;
   net: DockerNetwork;
+  /** A column of another chain on the same plugin (profileColumns): its own CNI network's lines only; not in sections 3 and 5. */
+  cniNetwork?: string;
 }
 
 /** The timed starts: name, command, and the plugin whose log tells what CreateEndpoint and Join did. */
@@ -548,7 +554,7 @@ const IPAM_PLUGINS = new Set(["host-local", "static", "dhcp"]);
 const JOIN_LINES: Record<string, AttachPath> = { "endpoint joined in its sandbox": "sandbox", "endpoint joined": "handoff" };
 
 /** Per start (one "endpoint attached" line, with its Join line): ms phases and plugin execs by command. */
-function attachments(plugin: Plugin, from: number | undefined): Attachment[] {
+function attachments(plugin: Plugin, from: number | undefined, mine: (cniNetwork: string | undefined) => boolean = () => true): Attachment[] {
   const lines = logLines(plugin, from);
   const execs = new Map<string, LogLine[]>();
   const joins = new Map<string, LogLine>();
@@ -561,7 +567,7 @@ function attachments(plugin: Plugin, from: number | undefined): Attachment[] {
   }
   const execMs = (e: LogLine) => e.ms as number; // a "cni exec" line's ms is a number
   return lines
-    .filter((l) => l.msg === "endpoint attached")
+    .filter((l) => l.msg === "endpoint attached" && mine(l.cniNetwork))
     .map((l) => {
       const mine = execs.get(l.endpoint ?? "") ?? [];
       const joined = joins.get(l.endpoint ?? "");
@@ -671,12 +677,17 @@ const BACK_TO_BACK = 20;
  * (bridge, host-local, portmap, firewall, tuning) with a subnet and bridge of its own, written to
  * that plugin's conf dir, so the chain's host-local picks the addresses.
  */
-async function nullIpamNetwork(plugin: Plugin, confDir: string, suffix: string, avoid: string[]): Promise<DockerNetwork> {
+/** A /24 of 10.248.0.0/16 no route of the host and none of `avoid` is in. */
+async function freeSubnet(avoid: string[]): Promise<string> {
   const routes = (await run("ip", ["-4", "route", "show", "table", "all"])).stdout;
   const taken = (x: number) => routes.includes(`10.248.${x}.`) || avoid.includes(`10.248.${x}.0/24`);
   const octet = [...Array(250).keys()].map((i) => 1 + ((process.pid + i) % 250)).find((x) => !taken(x));
-  if (octet === undefined) throw new Error("no free /24 in 10.248.0.0/16 for the null-IPAM network");
-  const subnet = `10.248.${octet}.0/24`;
+  if (octet === undefined) throw new Error("no free /24 in 10.248.0.0/16 for a network of the bench");
+  return `10.248.${octet}.0/24`;
+}
+
+async function nullIpamNetwork(plugin: Plugin, confDir: string, suffix: string, avoid: string[]): Promise<DockerNetwork> {
+  const subnet = await freeSubnet(avoid);
   const list = JSON.parse(await readFile(EMBEDDED_DEFAULT, "utf8")) as { name: string; plugins: Array<Record<string, unknown>> };
   const name = `${TAG}-null${suffix}`;
   const bridge = `csbn${suffix}${process.pid % 100000}`;
@@ -694,6 +705,61 @@ async function nullIpamNetwork(plugin: Plugin, confDir: string, suffix: string, 
   });
   const net = await dockerNetwork(name, ["-d", plugin.driver, "--ipam-driver", "null", "-o", `cni.network=${name}`]);
   return { ...net, subnets: [subnet] };
+}
+
+/**
+ * The chains of the extra columns, beside the embedded default on the first background cni-shim
+ * (in-sandbox on Docker 28+): the kind profile (ptp: no plugin of it takes the MAC, so the Join
+ * sets it) and the kubeadm profile (bridge without tuning: bridge takes MAC= from CNI_ARGS).
+ */
+const PROFILE_COLUMNS = [
+  { profile: "kind", file: "plugin-config/net.d/10-kind.conflist", what: "kind profile (ptp + portmap + firewall)" },
+  { profile: "kubeadm", file: "plugin-config/net.d/10-kubeadm.conflist", what: "kubeadm profile (bridge + portmap + firewall, no tuning)" },
+];
+
+/**
+ * A profile's chain as a network of `plugin` on Docker's IPAM: the profile's list under a name,
+ * subnet and bridge of the bench's own, written to that plugin's conf dir, so nothing a real
+ * cluster's list uses (cni0, its subnet, /run/cni-ipam-state) is touched.
+ */
+async function profileNetwork(plugin: Plugin, confDir: string, { profile, file }: { profile: string; file: string }, avoid: string[]): Promise<DockerNetwork & { cniNetwork: string }> {
+  const subnet = await freeSubnet(avoid);
+  const gateway = subnet.replace(/0\/24$/, "1");
+  const list = JSON.parse(await readFile(repoPath(file), "utf8")) as { name: string; plugins: Array<Record<string, unknown>> };
+  const name = `${TAG}-${profile}`;
+  const bridge = `csb${profile.slice(0, 2)}${process.pid % 100000}`;
+  list.name = name;
+  for (const p of list.plugins) {
+    if (p.type === "bridge") p.bridge = bridge;
+    if (!p.ipam) continue;
+    const { dataDir: _, ...ipam } = p.ipam as Record<string, unknown>;
+    p.ipam = { ...ipam, ranges: [[{ subnet, gateway }]] };
+  }
+  await mkdir(confDir, { recursive: true });
+  await writeFile(join(confDir, `${name}.conflist`), JSON.stringify(list));
+  defer(`bridge ${bridge} and host-local's ${name}`, async () => {
+    await run("ip", ["link", "del", bridge], { reject: false });
+    await rm(`/var/lib/cni/networks/${name}`, { recursive: true, force: true });
+  });
+  const net = await dockerNetwork(name, ["-d", plugin.driver, "-o", `cni.network=${name}`, "--subnet", subnet, "--gateway", gateway]);
+  return { ...net, cniNetwork: name };
+}
+
+/** The profile columns, on the first background cni-shim (its own key and label, then the chain). */
+async function profileShims(first: Shim, dir: string, avoid: string[]): Promise<Shim[]> {
+  const out: Shim[] = [];
+  for (const c of PROFILE_COLUMNS) {
+    const net = await profileNetwork(first.plugin, join(dir, `background-${first.plugin.attach}`, "net.d"), c, [...avoid, ...out.flatMap((o) => o.net.subnets)]);
+    out.push({ key: `${first.key} ${c.profile}`, label: `${first.label}, ${c.what}`, plugin: first.plugin, net, cniNetwork: net.cniNetwork });
+  }
+  return out;
+}
+
+/** A column's "endpoint attached" lines: its own CNI network's, or (a plugin's first column) all but its profile columns'. */
+function columnLines(sh: Shim, shims: Shim[]): (cniNetwork: string | undefined) => boolean {
+  if (sh.cniNetwork) return (n) => n === sh.cniNetwork;
+  const others = new Set(shims.filter((o) => o.plugin === sh.plugin && o.cniNetwork).map((o) => o.cniNetwork));
+  return (n) => !others.has(n);
 }
 
 interface BackToBack {
@@ -800,7 +866,7 @@ async function parallelRuns(bridgeNet: string, shims: Shim[]) {
   progress(`parallel: ${PARALLEL.containers} containers on Docker's bridge`);
   const parBridge = await parallelStarts(bridgeNet, "pbr");
   const parallel: { shim: Shim; par: Parallel; atts: Attachment[]; rssAfter: number }[] = [];
-  for (const shim of shims.filter((sh) => sh.plugin.teardown === "background")) {
+  for (const shim of shims.filter((sh) => sh.plugin.teardown === "background" && !sh.cniNetwork)) {
     progress(`parallel: ${PARALLEL.containers} containers on cni-shim ${shim.key}`);
     const { plugin } = shim;
     const mark = plugin.logs.length;
@@ -841,6 +907,9 @@ async function main() {
     cniSubnets.push(...net.subnets);
     shims.push({ key, label, plugin, net });
   }
+  const first = shims.find((sh) => sh.plugin.teardown === "background");
+  if (first) shims.push(...(await profileShims(first, dir, cniSubnets)));
+  cniSubnets.push(...shims.flatMap((sh) => (sh.cniNetwork ? sh.net.subnets : [])));
   const pNet = await podmanNetwork(pEnv);
   cniSubnets.push(...pNet.subnets);
   defer("remove the bench's docker containers", removeLabelledContainers);
@@ -854,7 +923,7 @@ async function main() {
   const modes = sequentialModes({ bridgeNet, shims, podman: pEnv.podman, pImage, pNet });
   const seq = await sequentialRounds(modes);
   const N = printTable(seq, shims, pEnv.version);
-  const atts: Record<string, Attachment[]> = Object.fromEntries(shims.map((sh) => [sh.key, attachments(sh.plugin, seq.marks.get(sh.plugin))]));
+  const atts: Record<string, Attachment[]> = Object.fromEntries(shims.map((sh) => [sh.key, attachments(sh.plugin, seq.marks.get(sh.plugin), columnLines(sh, shims))]));
   printRatios(N, shims, atts);
   console.log(`\nCreateEndpoint and Join, median ms per start over the cni-shim runs, from the "endpoint attached", "endpoint joined (in its sandbox)" and "cni exec" log lines:`);
   printRows(["phase", ...shims.map((sh) => sh.key)], phaseTable(atts));
@@ -867,7 +936,7 @@ async function main() {
 
   // 5: back to back on Docker's bridge, and on a Docker-IPAM and a null-IPAM network of each background cni-shim.
   const rows = [await backToBack("Docker's bridge", bridgeNet.name)];
-  for (const shim of shims.filter((sh) => sh.plugin.teardown === "background")) {
+  for (const shim of shims.filter((sh) => sh.plugin.teardown === "background" && !sh.cniNetwork)) {
     const nullNet = await nullIpamNetwork(shim.plugin, join(dir, `background-${shim.plugin.attach}`, "net.d"), shim.plugin.attach === "sandbox" ? "s" : "h", cniSubnets);
     cniSubnets.push(...nullNet.subnets);
     rows.push(await backToBack(`cni-shim, Docker's IPAM (${shim.key})`, shim.net.name, shim.plugin));

@@ -1,4 +1,5 @@
 // The MAC an endpoint asks the chain for at CreateEndpoint (pure).
+import type { CniArg } from "../cni/args.js";
 import * as api from "../libnetwork/schemas.js";
 import { canonicalIP } from "../util/ip.js";
 
@@ -30,4 +31,14 @@ export function requestedMac(req: api.CreateEndpointRequest): string | undefined
  */
 export function endpointMac(req: api.CreateEndpointRequest): string | undefined {
   return requestedMac(req) ?? macOfIPv4(req.Interface?.Address || undefined);
+}
+
+/**
+ * CNI_ARGS that also ask for the MAC (`MAC=`, in place of one there), for a chain without a plugin
+ * that takes the `mac` capability: of the reference plugins, bridge (1.1.1 on: its veth is made
+ * with it) and tuning (sets it, also when it is in the chain for sysctls only) read it; the
+ * others ignore it (IgnoreUnknown), and the in-sandbox Join sets it itself where none did.
+ */
+export function withMacArg(args: CniArg[], mac: string): CniArg[] {
+  return [...args.filter(([k]) => k !== "MAC"), ["MAC", mac]];
 }

@@ -40,10 +40,10 @@ import type { EndpointRecord } from "./state.js";
 import type { AttachmentPlan } from "./attachment-plan.js";
 import { takesMacCapability } from "./capabilities.js";
 import { askForAddresses, chainAddresses } from "./chain-addresses.js";
-import { macOfIPv4 } from "./endpoint-mac.js";
+import { macOfIPv4, withMacArg } from "./endpoint-mac.js";
 import { endpointNames } from "./names-from-ids.js";
 import { verifyResult } from "./verify-result.js";
-import { nextIfName, type SandboxLook } from "../host/sandbox.js";
+import { nextIfName, type LookSession } from "../host/sandbox.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
 import { mixedReason, needsDockerLook, type DockerView } from "./mixed.js";
 import { linkBoundReason } from "./link-bound.js";
@@ -82,7 +82,10 @@ export class InSandbox implements AttachStrategy {
   readonly addsAtCreate = false;
 
   /** Looks started when Join arrived, before its record was read (prefetch), by endpoint id. */
-  private readonly prefetched = new Map<string, { nsFile: string; look: Promise<SandboxLook>; view?: Promise<DockerView | Error> }>();
+  private readonly prefetched = new Map<string, { nsFile: string; look: Promise<LookSession>; view?: Promise<DockerView | Error> }>();
+
+  /** Docker's lists asked at CreateEndpoint (askAtCreate), by endpoint id, for its Join. */
+  private readonly askedAtCreate = new Map<string, Promise<DockerView | Error>>();
 
   /** Address allocations of null-IPAM networks, by CNI network name (allocating). */
   private readonly allocations = new KeyedMutex();
@@ -108,9 +111,12 @@ export class InSandbox implements AttachStrategy {
    * IPAM that hands out a requested address (ipamAhead; driver.ts sends the others to the hand-out).
    */
   async create(rec: EndpointRecord, list: LoadedConfList, progress: CreateProgress): Promise<EndpointRecord> {
+    if (!this.deps.dockerNames() || linkBoundReason(list.conflist)) this.askAtCreate(rec.id);
     const ahead = progress.chainPicksAddresses ? await this.takeAddressAhead(rec, list, progress) : rec;
     const mac = ahead.macAddress ?? macOfIPv4(ahead.address) ?? randomMac();
-    return { ...ahead, phase: "ready", macAddress: mac, capabilityArgs: { ...ahead.capabilityArgs, mac } };
+    // A chain whose plugins take no mac capability may still take MAC= (withMacArg): no step after the ADD then.
+    const cniArgs = takesMacCapability(list.conflist) ? ahead.cniArgs : withMacArg(ahead.cniArgs, mac);
+    return { ...ahead, phase: "ready", macAddress: mac, cniArgs, capabilityArgs: { ...ahead.capabilityArgs, mac } };
   }
 
   /**
@@ -157,7 +163,7 @@ export class InSandbox implements AttachStrategy {
   }
 
   async join(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
-    const { host, runtime } = this.deps;
+    const { host } = this.deps;
     const nsFile = req.SandboxKey;
     const present = !!nsFile && (await host.isNamespaceFile(nsFile));
     this.deps.observe(present);
@@ -166,41 +172,49 @@ export class InSandbox implements AttachStrategy {
     const ahead = this.takePrefetched(rec.id, nsFile);
     const before = await (ahead?.look ?? host.lookInside(nsFile));
     clock.mark("look");
-    // The chain's interface goes on to Docker (handToDocker says why), unless a move would drop
-    // what the chain set on it (link-bound.ts), or the namespace has interfaces cni-shim made
-    // there itself, which Docker does not number.
-    if (this.deps.dockerNames() && !linkBoundReason(list.conflist) && !(await this.hasOwnLinks(nsFile, before.links))) {
-      return this.handToDocker(rec, req, list, clock, nextIfName(before.links));
+    try {
+      // The chain's interface goes on to Docker (handToDocker says why), unless a move would drop
+      // what the chain set on it (link-bound.ts), or the namespace has interfaces cni-shim made
+      // there itself, which Docker does not number.
+      if (this.deps.dockerNames() && !linkBoundReason(list.conflist) && !(await this.hasOwnLinks(nsFile, before.links))) {
+        await before.finish();
+        return await this.handToDocker(rec, req, list, clock, nextIfName(before.links));
+      }
+      const mixed = await this.mixedReason(rec.networkId, nsFile, before.links, ahead?.view);
+      clock.mark("mixed");
+      if (mixed) {
+        await before.finish();
+        log.info("a container with networks cni-shim does not drive: this endpoint takes the staging hand-out", { endpoint: rec.id.slice(0, 12), why: mixed });
+        return await this.fallBack(rec, req, list, clock, mixed);
+      }
+      return { rec: await this.addInside(rec, list, nsFile, before, clock), reply: { DisableGatewayService: true } };
+    } finally {
+      // A no-op once finished (its failure, if any, is the Join's already): lets the look's ip go on failure.
+      await before.finish().catch(() => undefined);
     }
-    const mixed = await this.mixedReason(rec.networkId, nsFile, before.links, ahead?.view);
-    clock.mark("mixed");
-    if (mixed) {
-      log.info("a container with networks cni-shim does not drive: this endpoint takes the staging hand-out", { endpoint: rec.id.slice(0, 12), why: mixed });
-      return this.fallBack(rec, req, list, clock, mixed);
-    }
+  }
+
+  /** The chain's ADD in the namespace, then what follows it there (the MAC, default routes) through the look's own ip. */
+  private async addInside(rec: EndpointRecord, list: LoadedConfList, nsFile: string, before: LookSession, clock: PhaseClock): Promise<EndpointRecord> {
     const ifName = nextIfName(before.links);
     const { asking, out } = await this.allocating(rec, list, async () => {
       const asking = await this.giveBackAhead(rec, list, clock);
-      return { asking, out: await runtime.add(list, { containerId: rec.cniContainerId, netns: nsFile, ifName, args: asking.cniArgs, capabilityArgs: asking.capabilityArgs }) };
+      return { asking, out: await this.deps.runtime.add(list, { containerId: rec.cniContainerId, netns: nsFile, ifName, args: asking.cniArgs, capabilityArgs: asking.capabilityArgs }) };
     });
     clock.mark("add");
-    const joined: EndpointRecord = { ...asking, phase: "joined", ifName, sandboxKey: nsFile, result: out.result };
     const { mac } = verifyResult(out.result, ifName, [rec.address, rec.addressIPv6], list.conflist.name);
-    // A chain without a plugin that takes the mac capability (tuning) left its own.
-    if (rec.macAddress && mac !== rec.macAddress && !takesMacCapability(list.conflist)) {
-      await host.setMacIn(nsFile, ifName, rec.macAddress).catch((err: Error) => {
-        throw new Error(`${ifName} took no MAC while up (${err.message}): add {"type": "tuning", "capabilities": {"mac": true}} to the chain, or run cni-shim with --attach handoff`);
-      });
-      clock.mark("mac");
-    }
+    // A chain no plugin of which took the MAC (the mac capability, MAC= in CNI_ARGS) left its own.
+    const setMac = rec.macAddress && mac !== rec.macAddress ? rec.macAddress : undefined;
     // As on Docker's own networks, a network connected later does not take the default route
     // from the one that has it (the chain's default route goes; its other routes stay).
-    const taken = before.defaultRoutes.filter((f) => (out.result.routes ?? []).some((r) => r.dst === (f === 4 ? "0.0.0.0/0" : "::/0")));
-    if (taken.length) {
-      await host.deleteDefaultRoutes(nsFile, ifName, taken);
-      clock.mark("routes");
+    const deleteDefaults = before.defaultRoutes.filter((f) => (out.result.routes ?? []).some((r) => r.dst === (f === 4 ? "0.0.0.0/0" : "::/0")));
+    if (setMac || deleteDefaults.length) {
+      await before.finish({ ifName, ...(setMac ? { mac: setMac } : {}), deleteDefaults }).catch((err: Error) => {
+        throw new Error(setMac ? `${ifName} took no MAC while up (${err.message}): add {"type": "tuning", "capabilities": {"mac": true}} to the chain, or run cni-shim with --attach handoff` : err.message);
+      });
+      clock.mark(setMac ? "mac" : "routes");
     }
-    return { rec: joined, reply: { DisableGatewayService: true } };
+    return { ...asking, phase: "joined", ifName, sandboxKey: nsFile, result: out.result };
   }
 
   /**
@@ -255,6 +269,20 @@ export class InSandbox implements AttachStrategy {
     return fallback.join(ready, req, list, clock);
   }
 
+  /**
+   * Docker's lists, asked at CreateEndpoint for its Join (mixed.ts): Docker 28 sends an endpoint's
+   * Join right after its CreateEndpoint, so the answer is mostly in by then, and its wait is off
+   * the Join. As right as asking at Join: the starting container is locked by its start (no
+   * connect in between), and a change to another container in between can only make the check
+   * take the hand-out where it need not (a container that started meanwhile still counts).
+   */
+  private askAtCreate(endpointId: string): void {
+    const view = this.askDocker();
+    if (!view) return;
+    this.askedAtCreate.set(endpointId, view);
+    if (this.askedAtCreate.size > 16) this.askedAtCreate.delete(this.askedAtCreate.keys().next().value as string);
+  }
+
   private askDocker(): Promise<DockerView | Error> | undefined {
     return this.deps.dockerView?.().catch((err: Error) => err);
   }
@@ -270,13 +298,26 @@ export class InSandbox implements AttachStrategy {
     look.catch(() => undefined); // no namespace (yet): the join looks again, and falls back
     // Docker's lists too (mixed.ts): most Joins are a start's first, which needs them; asked
     // beside the look rather than after it.
-    this.prefetched.set(endpointId, { nsFile, look, view: this.deps.dockerNames() ? undefined : this.askDocker() });
-    if (this.prefetched.size > 16) this.prefetched.delete(this.prefetched.keys().next().value as string);
+    // On --attach auto the lists matter only to a chain that stays in the namespace (link-bound.ts).
+    const asked = this.askedAtCreate.get(endpointId);
+    this.askedAtCreate.delete(endpointId);
+    this.prefetched.set(endpointId, { nsFile, look, view: asked ?? (this.deps.dockerNames() ? undefined : this.askDocker()) });
+    if (this.prefetched.size > 16) {
+      const oldest = this.prefetched.keys().next().value as string;
+      this.letGo(this.prefetched.get(oldest));
+      this.prefetched.delete(oldest);
+    }
   }
 
-  private takePrefetched(endpointId: string, nsFile: string): { look: Promise<SandboxLook>; view?: Promise<DockerView | Error> } | undefined {
+  /** A look nobody will finish: its ip goes now rather than at the looker's hold timeout. */
+  private letGo(hit: { look: Promise<LookSession> } | undefined): void {
+    void hit?.look.then((l) => l.finish()).catch(() => undefined);
+  }
+
+  private takePrefetched(endpointId: string, nsFile: string): { look: Promise<LookSession>; view?: Promise<DockerView | Error> } | undefined {
     const hit = this.prefetched.get(endpointId);
     this.prefetched.delete(endpointId);
+    if (hit && hit.nsFile !== nsFile) this.letGo(hit);
     // A look that failed early (the namespace not there yet) is made again now.
     return hit?.nsFile === nsFile ? { look: hit.look.catch(() => this.deps.host.lookInside(nsFile)), ...(hit.view ? { view: hit.view } : {}) } : undefined;
   }

@@ -9,7 +9,7 @@ import type { Result } from "../cni/schemas.js";
 import type { TeardownTarget } from "../teardown/convergent.js";
 import * as netns from "../host/netns.js";
 import * as sandbox from "../host/sandbox.js";
-import type { SandboxLook } from "../host/sandbox.js";
+import type { LookSession } from "../host/sandbox.js";
 import { NetnsPool } from "../host/netns-pool.js";
 import { SandboxLooker, sweepLookLinks } from "../host/sandbox-look.js";
 import type { KernelRoute } from "../host/routes.js";
@@ -74,12 +74,10 @@ export interface HostOps {
   sandboxExists(sandboxKey: string): Promise<boolean>;
   /** Is the path a bound network namespace (Docker <= 27: not yet at Join)? */
   isNamespaceFile(path: string): Promise<boolean>;
-  /** The links and default routes inside a bound namespace. */
-  lookInside(nsFile: string): Promise<SandboxLook>;
+  /** The links and default routes inside a bound namespace; the session's finish then acts there after the ADD. */
+  lookInside(nsFile: string): Promise<LookSession>;
   /** Get the next lookInside ready ahead (off the critical path: after a reply). */
   prepareLook(): void;
-  deleteDefaultRoutes(nsFile: string, ifName: string, families: Array<4 | 6>): Promise<void>;
-  setMacIn(nsFile: string, ifName: string, mac: string): Promise<void>;
   /** Keep a bound namespace alive as /run/netns/<name> (removed with deleteNetns). */
   holdNetns(nsFile: string, name: string): Promise<void>;
   addressInNamespaceFile(nsFile: string, address: string): Promise<boolean>;
@@ -117,8 +115,6 @@ export const realHost: HostOps = {
   isNamespaceFile: sandbox.isNamespaceFile,
   lookInside: (nsFile) => looker.look(nsFile),
   prepareLook: () => looker.prepare(),
-  deleteDefaultRoutes: sandbox.deleteDefaultRoutes,
-  setMacIn: sandbox.setMacIn,
   holdNetns: sandbox.holdNetns,
   addressInNamespaceFile: netns.addressInNamespaceFile,
   linkMacIn: netns.linkMacInNamespaceFile,

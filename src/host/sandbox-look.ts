@@ -8,17 +8,21 @@
 // - A shell forked ahead of time, which waits for that name on its stdin and then execs ip: Node
 //   forks its whole process for every spawn, synchronously, and this way the fork happens after
 //   CreateEndpoint's reply (prepare()) instead of inside Join.
+// - The same ip stays in the namespace while the chain's ADD runs (its stdin left open), and
+//   what the Join does there after the ADD (the MAC a chain did not set, a default route another
+//   interface has: sandbox.ts's AfterAdd) goes to it as more batch lines: no second exec.
 // When this way fails where nsenter works, the look falls back to nsenter, for good: it can make
 // a Join faster, never fail one.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdir, readdir, readlink, symlink, unlink } from "node:fs/promises";
 import { NETNS_DIR, netnsPath } from "./netns.js";
-import { LOOK_BATCH, lookInside, parseLook, type SandboxLook } from "./sandbox.js";
+import { afterAddLines, LOOK_BATCH, lookInside, parseLook, runAfterAdd, type AfterAdd, type LookSession, type SandboxLook } from "./sandbox.js";
 import { log } from "../util/log.js";
 import { ownedByLiveProcess, processAlive } from "../util/pid.js";
 
 const LINK_RE = /^cni-shim-l(\d+)-\d+$/;
 const LOOK_TIMEOUT_MS = 10_000;
+const HOLD_MS = 60_000;
 // `read` fails at EOF: a standby whose parent went away exits without looking anywhere.
 const STANDBY_SCRIPT = 'read -r ns || exit 0; exec ip -n "$ns" -j -batch -';
 
@@ -44,7 +48,6 @@ export async function sweepLookLinks(): Promise<string[]> {
 interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
-  stdout: string;
   stderr: string;
   error?: Error;
 }
@@ -52,24 +55,48 @@ interface Exit {
 interface Standby {
   child: ChildProcessWithoutNullStreams;
   exit: Promise<Exit>;
+  /** Resolves with the first `n` lines of stdout as soon as they are there (rejects at exit before). */
+  lines(n: number): Promise<string>;
 }
 
 function forkStandby(script: string): Standby {
   const child = spawn("/bin/sh", ["-c", script], { stdio: ["pipe", "pipe", "pipe"] });
-  const stdout: Buffer[] = [];
+  let stdout = "";
   const stderr: Buffer[] = [];
-  child.stdout.on("data", (d: Buffer) => stdout.push(d));
+  let waiter: { n: number; resolve: (s: string) => void } | undefined;
+  const firstLines = (n: number) => {
+    let at = -1;
+    for (let i = 0; i < n; i++) if ((at = stdout.indexOf("\n", at + 1)) < 0) return undefined;
+    return stdout.slice(0, at + 1);
+  };
+  child.stdout.on("data", (d: Buffer) => {
+    stdout += d.toString("utf8");
+    const got = waiter && firstLines(waiter.n);
+    if (got !== undefined && waiter) waiter.resolve(got);
+  });
   child.stderr.on("data", (d: Buffer) => stderr.push(d));
   child.stdin.on("error", () => undefined);
   const exit = new Promise<Exit>((resolve) => {
-    const text = (bufs: Buffer[]) => Buffer.concat(bufs).toString("utf8");
-    child.on("error", (error) => resolve({ code: null, signal: null, stdout: text(stdout), stderr: text(stderr), error }));
-    child.on("close", (code, signal) => resolve({ code, signal, stdout: text(stdout), stderr: text(stderr) }));
+    const text = () => Buffer.concat(stderr).toString("utf8");
+    child.on("error", (error) => resolve({ code: null, signal: null, stderr: text(), error }));
+    child.on("close", (code, signal) => resolve({ code, signal, stderr: text() }));
   });
+  const lines = (n: number) =>
+    new Promise<string>((resolve, reject) => {
+      const got = firstLines(n);
+      if (got !== undefined) return resolve(got);
+      waiter = { n, resolve };
+      void exit.then((e) => reject(exitError(e, firstLines(n))));
+    });
   // Waiting idle, it keeps nothing alive; it exits at EOF when this process goes.
   child.unref();
   for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref?: () => void }).unref?.();
-  return { child, exit };
+  return { child, exit, lines };
+}
+
+function exitError(exit: Exit, got?: string): Error {
+  if (got !== undefined) return new Error("the look's ip printed its lists and exited before the rest");
+  return exit.error ?? new Error(`"ip -n ... -j -batch -" failed: ${exit.stderr.trim() || (exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`)}`);
 }
 
 let seq = 0;
@@ -92,21 +119,25 @@ export interface LookerOptions {
   /** The standby's script: reads the link's name, then execs the look (tests give failing ones). */
   script?: string;
   /** The plain look, and the fallback (nsenter). */
-  plain?: (nsFile: string) => Promise<SandboxLook>;
+  plain?: (nsFile: string) => Promise<LookSession>;
   timeoutMs?: number;
+  /** How long a look's ip waits for its finish (the chain's ADD runs in between) before it is let go. */
+  holdMs?: number;
 }
 
 export class SandboxLooker {
   private standby?: Standby;
   private quick = true;
   private readonly script: string;
-  private readonly plain: (nsFile: string) => Promise<SandboxLook>;
+  private readonly plain: (nsFile: string) => Promise<LookSession>;
   private readonly timeoutMs: number;
+  private readonly holdMs: number;
 
   constructor(opts: LookerOptions = {}) {
     this.script = opts.script ?? STANDBY_SCRIPT;
     this.plain = opts.plain ?? lookInside;
     this.timeoutMs = opts.timeoutMs ?? LOOK_TIMEOUT_MS;
+    this.holdMs = opts.holdMs ?? HOLD_MS;
   }
 
   /** Whether looks still take the quick way (false after it failed where the plain one worked). */
@@ -130,7 +161,7 @@ export class SandboxLooker {
     this.standby = undefined;
   }
 
-  async look(nsFile: string): Promise<SandboxLook> {
+  async look(nsFile: string): Promise<LookSession> {
     if (!this.quick) return this.plain(nsFile);
     let standby = this.standby;
     this.standby = undefined;
@@ -139,8 +170,9 @@ export class SandboxLooker {
     try {
       await linkNamespace(name, nsFile);
       try {
-        return parseLook(await this.lookThrough(standby, name));
+        return this.session(standby, nsFile, parseLook(await this.lookThrough(standby, name)));
       } finally {
+        // ip entered the namespace when it started: the name is not needed beyond the look.
         await unlink(netnsPath(name)).catch(() => undefined);
       }
     } catch (err) {
@@ -154,10 +186,30 @@ export class SandboxLooker {
 
   private async lookThrough(standby: Standby, name: string): Promise<string> {
     const timer = setTimeout(() => standby.child.kill("SIGKILL"), this.timeoutMs);
-    standby.child.stdin.end(`${name}\n${LOOK_BATCH}`);
-    const exit = await standby.exit.finally(() => clearTimeout(timer));
-    if (exit.error) throw exit.error;
-    if (exit.code !== 0) throw new Error(`"ip -n ${name} -j -batch -" failed: ${exit.stderr.trim() || (exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`)}`);
-    return exit.stdout;
+    // stdin stays open: the same ip runs the Join's AfterAdd once the chain's ADD is done.
+    standby.child.stdin.write(`${name}\n${LOOK_BATCH}`);
+    return standby.lines(3).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * The look's ip, still in the namespace, waits for the AfterAdd (one exec for the look and what
+   * follows the ADD). Not finished within holdMs (a Join that never got there): let go; a finish
+   * after that (or after ip failed) runs the AfterAdd as an exec of its own.
+   */
+  private session(standby: Standby, nsFile: string, look: SandboxLook): LookSession {
+    const hold = setTimeout(() => standby.child.stdin.end(), this.holdMs);
+    hold.unref();
+    let done: Promise<void> | undefined;
+    const finish = async (after?: AfterAdd): Promise<void> => {
+      clearTimeout(hold);
+      const lines = after ? afterAddLines(after) : [];
+      if (standby.child.stdin.writableEnded || standby.child.exitCode !== null) return lines.length ? runAfterAdd(nsFile, after!) : undefined;
+      standby.child.stdin.end(lines.map((l) => `${l}\n`).join(""));
+      if (!lines.length) return;
+      const timer = setTimeout(() => standby.child.kill("SIGKILL"), this.timeoutMs);
+      const exit = await standby.exit.finally(() => clearTimeout(timer));
+      if (exit.error || exit.code !== 0) throw new Error(`${lines.join("; ")}: ${exit.stderr.trim() || exitError(exit).message}`);
+    };
+    return { ...look, finish: (after) => (done ??= finish(after)) };
   }
 }

@@ -36,10 +36,45 @@ export interface SandboxLook {
  */
 export const LOOK_BATCH = "route show default\nlink show\nroute show default table all\n";
 
+/**
+ * What an in-sandbox Join does inside the namespace after its ADD: give the chain's interface the
+ * MAC Docker was told (a chain no plugin of which set it), and remove the chain's default routes
+ * of the families another interface has already.
+ */
+export interface AfterAdd {
+  ifName: string;
+  mac?: string;
+  deleteDefaults: Array<4 | 6>;
+}
+
+/**
+ * A look whose namespace can still be acted on: `finish` runs the AfterAdd there (the quick way:
+ * through the look's own ip process, no second exec) and lets the look go. Called once per look,
+ * also on failure (`finish()`).
+ */
+export interface LookSession extends SandboxLook {
+  finish: (after?: AfterAdd) => Promise<void>;
+}
+
+/**
+ * AfterAdd as iproute2 batch lines (pure). The MAC while the link is up (veth and macvlan allow
+ * it): down and up again would drop the routes the chain put on it. Batch lines take no family
+ * option: the prefix says it.
+ */
+export function afterAddLines(a: AfterAdd): string[] {
+  return [...(a.mac ? [`link set dev ${a.ifName} address ${a.mac}`] : []), ...a.deleteDefaults.map((f) => `route del ${f === 6 ? "::/0" : "0.0.0.0/0"} dev ${a.ifName}`)];
+}
+
+/** Run AfterAdd in the namespace as one exec (nsenter, then ip). */
+export async function runAfterAdd(nsFile: string, a: AfterAdd): Promise<void> {
+  const lines = afterAddLines(a);
+  if (lines.length) await run("nsenter", [`--net=${nsFile}`, "ip", "-batch", "-"], { input: `${lines.join("\n")}\n` });
+}
+
 /** What is in the namespace before an ADD: its links and default routes, in one exec (nsenter, then ip; sandbox-look.ts has the quicker way). */
-export async function lookInside(nsFile: string): Promise<SandboxLook> {
+export async function lookInside(nsFile: string): Promise<LookSession> {
   const out = await run("nsenter", [`--net=${nsFile}`, "ip", "-j", "-batch", "-"], { input: LOOK_BATCH });
-  return parseLook(out);
+  return { ...parseLook(out), finish: (after) => (after ? runAfterAdd(nsFile, after) : Promise.resolve()) };
 }
 
 /** The output of LOOK_BATCH (exported for the tests). */
@@ -56,24 +91,10 @@ export function parseLook(out: string): SandboxLook {
   };
 }
 
-/** Remove the default routes of the given families that go through `ifName`. */
-export async function deleteDefaultRoutes(nsFile: string, ifName: string, families: Array<4 | 6>): Promise<void> {
-  const lines = families.map((f) => `${f === 6 ? "-6 " : ""}route del default dev ${ifName}`);
-  await run("nsenter", [`--net=${nsFile}`, "sh", "-c", lines.map((l) => `ip ${l}`).join("; ")]);
-}
-
 /** The interface name Docker would give next: the lowest `<prefix><N>` no link of the namespace has. */
 export function nextIfName(existing: string[], prefix = "eth"): string {
   const used = new Set(existing);
   for (let n = 0; ; n++) if (!used.has(`${prefix}${n}`)) return `${prefix}${n}`;
-}
-
-/**
- * Set the MAC of an interface inside the namespace while it is up (veth and macvlan allow it).
- * Not down and up again: that would drop the routes the chain put on it.
- */
-export async function setMacIn(nsFile: string, ifName: string, mac: string): Promise<void> {
-  await run("nsenter", [`--net=${nsFile}`, "ip", "link", "set", "dev", ifName, "address", mac]);
 }
 
 /**

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
-import { lookInside } from "../../src/host/sandbox.js";
+import { lookInside, type LookSession, type SandboxLook } from "../../src/host/sandbox.js";
 import { isLiveLookLink, SandboxLooker, sweepLookLinks } from "../../src/host/sandbox-look.js";
 import { run } from "../../src/util/command.js";
 
@@ -14,6 +14,12 @@ const tag = randomBytes(3).toString("hex");
 const ns = `cnishim-look-${tag}`;
 const dir = `/run/cnishim-look-test-${tag}`;
 const sandboxKey = `${dir}/sandbox`;
+/** What a look saw; its ip let go. */
+async function seen(look: Promise<LookSession>): Promise<SandboxLook> {
+  const { links, defaultRoutes, finish } = await look;
+  await finish();
+  return { links, defaultRoutes };
+}
 const lookLinks = async () => (await readdir("/run/netns").catch(() => [] as string[])).filter((n) => /^cni-shim-l\d+-\d+$/.test(n));
 
 beforeAll(async () => {
@@ -38,17 +44,41 @@ afterAll(async () => {
 describe("the look inside a container's namespace", () => {
   it("sees what nsenter sees, prepared ahead or not, and leaves no link in /run/netns", async () => {
     const looker = new SandboxLooker();
-    const plain = await lookInside(sandboxKey);
+    const plain = await seen(lookInside(sandboxKey));
     expect([...plain.links].sort()).toEqual(["eth0", "lo", "peer0"]);
     expect(plain.defaultRoutes).toEqual([4]);
-    expect(await looker.look(sandboxKey)).toEqual(plain); // no standby yet: forked at the look
+    expect(await seen(looker.look(sandboxKey))).toEqual(plain); // no standby yet: forked at the look
     looker.prepare();
-    expect(await looker.look(sandboxKey)).toEqual(plain);
+    expect(await seen(looker.look(sandboxKey))).toEqual(plain);
     looker.prepare();
     looker.prepare(); // one standby at a time
-    expect(await looker.look(sandboxKey)).toEqual(plain);
+    expect(await seen(looker.look(sandboxKey))).toEqual(plain);
     expect(looker.quickWay).toBe(true);
     expect(await lookLinks()).toEqual([]);
+    looker.close();
+  });
+
+  it("runs what follows the ADD (the MAC, a default route) through the look's own ip, and through an exec of its own once that ip is gone", async () => {
+    const mac = async () => JSON.parse(await run("ip", ["-n", ns, "-j", "link", "show", "eth0"])) as Array<{ address: string }>;
+    const defaults = async () => (JSON.parse(await run("ip", ["-n", ns, "-j", "route", "show", "default"])) as unknown[]).length;
+    const looker = new SandboxLooker();
+    looker.prepare();
+    const session = await looker.look(sandboxKey);
+    expect(await lookLinks()).toEqual([]); // the name goes once ip is in the namespace
+    await session.finish({ ifName: "eth0", mac: "02:42:0a:fb:00:02", deleteDefaults: [4] });
+    expect((await mac())[0]?.address).toBe("02:42:0a:fb:00:02");
+    expect(await defaults()).toBe(0);
+    await session.finish({ ifName: "eth0", mac: "02:42:0a:fb:00:03", deleteDefaults: [] }); // once only
+    expect((await mac())[0]?.address).toBe("02:42:0a:fb:00:02");
+    // A look whose ip was let go (held too long): the finish is an exec of its own.
+    const late = await new SandboxLooker({ holdMs: 50 }).look(sandboxKey);
+    await new Promise((r) => setTimeout(r, 300));
+    await late.finish({ ifName: "eth0", mac: "02:42:0a:fb:00:04", deleteDefaults: [] });
+    expect((await mac())[0]?.address).toBe("02:42:0a:fb:00:04");
+    // A failing line fails the finish, with what ip said.
+    const bad = await looker.look(sandboxKey);
+    await expect(bad.finish({ ifName: "nosuch0", mac: "02:42:0a:fb:00:05", deleteDefaults: [] })).rejects.toThrow(/nosuch0/);
+    await run("ip", ["-n", ns, "route", "add", "default", "via", "10.251.0.1", "dev", "eth0", "onlink"]);
     looker.close();
   });
 

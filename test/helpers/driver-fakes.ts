@@ -9,6 +9,7 @@ import type { CacheEntry, ConfList, Result } from "../../src/cni/schemas.js";
 import type { HostLocalReservation } from "../../src/cni/host-local.js";
 import type { TeardownTarget } from "../../src/teardown/convergent.js";
 import type { KernelRoute } from "../../src/host/routes.js";
+import type { AfterAdd, LookSession } from "../../src/host/sandbox.js";
 import { CniShimDriver, type TeardownMode } from "../../src/driver/driver.js";
 import type { AttachChoice } from "../../src/driver/attach-choice.js";
 import { StateStore, type EndpointRecord, type NetworkRecord } from "../../src/driver/state.js";
@@ -202,17 +203,22 @@ class FakeHost implements HostOps {
   /** Families with a default route in each sandbox. */
   readonly sandboxDefaults = new Map<string, Array<4 | 6>>();
   prepareLook = () => undefined;
-  lookInside = (nsFile: string) => Promise.resolve({ links: ["lo", ...(this.sandboxLinks.get(nsFile) ?? [])], defaultRoutes: this.sandboxDefaults.get(nsFile) ?? [] });
+  /** The look, and what the Join does after its ADD through it (the MAC, default routes), as the real session does. */
+  lookInside = (nsFile: string): Promise<LookSession> =>
+    Promise.resolve({
+      links: ["lo", ...(this.sandboxLinks.get(nsFile) ?? [])],
+      defaultRoutes: this.sandboxDefaults.get(nsFile) ?? [],
+      finish: (after?: AfterAdd) => {
+        if (after && this.afterAddError) return Promise.reject(this.afterAddError);
+        if (after?.mac) this.macsSet.push({ nsFile, ifName: after.ifName, mac: after.mac });
+        if (after?.deleteDefaults.length) this.defaultRoutesDeleted.push({ nsFile, ifName: after.ifName, families: after.deleteDefaults });
+        return Promise.resolve();
+      },
+    });
+  /** Make what follows the ADD in the namespace fail with this. */
+  afterAddError?: Error;
   readonly defaultRoutesDeleted: Array<{ nsFile: string; ifName: string; families: Array<4 | 6> }> = [];
-  deleteDefaultRoutes = (nsFile: string, ifName: string, families: Array<4 | 6>) => {
-    this.defaultRoutesDeleted.push({ nsFile, ifName, families });
-    return Promise.resolve();
-  };
   readonly macsSet: Array<{ nsFile: string; ifName: string; mac: string }> = [];
-  setMacIn = (nsFile: string, ifName: string, mac: string) => {
-    this.macsSet.push({ nsFile, ifName, mac });
-    return Promise.resolve();
-  };
   /** Namespaces held after Leave: name -> the sandbox it holds. */
   readonly held = new Map<string, string>();
   holdNetns = (nsFile: string, name: string) => {

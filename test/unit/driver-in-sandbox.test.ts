@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AttachChoice } from "../../src/driver/attach-choice.js";
 import type { DockerView } from "../../src/driver/mixed.js";
-import { NET_ID, endpointRequest, gate, harness, putNetwork, testConfList, type Harness } from "../helpers/driver-fakes.js";
+import { NET_ID, OTHER_NET_ID, endpointRequest, gate, harness, putNetwork, testConfList, type Harness } from "../helpers/driver-fakes.js";
 
 const A = "a".repeat(64);
 const B = "b".repeat(64);
@@ -64,7 +64,7 @@ describe("in-sandbox attach", () => {
     expect(h.cni.adds.map((a) => a.ifName)).toEqual(["eth0", "eth0"]);
   });
 
-  it("asks Docker's lists as the Join arrives, beside the look, once; a container starting with a Docker network takes the hand-out", async () => {
+  it("asks Docker's lists once, at CreateEndpoint, for its Join; a container starting with a Docker network takes the hand-out", async () => {
     const looks = gate();
     const order: string[] = [];
     await h.cleanup();
@@ -82,16 +82,17 @@ describe("in-sandbox attach", () => {
     await putNetwork(h.state);
     h.host.sandboxes.set(KEY, []);
     await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    expect(order).toEqual(["view"]); // asked at CreateEndpoint, for its Join
     const joined = join(A);
     await new Promise((r) => setTimeout(r, 20));
-    expect(order).toEqual(["look", "view"]); // both started before the look has answered
+    expect(order).toEqual(["view", "look"]); // not asked again at Join
     looks.open();
     await joined;
     expect(h.cni.adds[0]).toMatchObject({ netns: KEY, ifName: "eth0" }); // cni-shim networks only: in the sandbox
     await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
     h.host.sandboxes.set("/var/run/docker/netns/b", []);
     const reply = await join(B, "/var/run/docker/netns/b");
-    expect(order).toEqual(["look", "view", "look", "view"]);
+    expect(order).toEqual(["view", "look", "view", "look"]);
     expect(h.cni.adds[1]?.netns).not.toBe("/var/run/docker/netns/b"); // the hand-out: Docker moves it in
     expect(reply.InterfaceName?.DstPrefix).toBe("eth");
   });
@@ -115,6 +116,39 @@ describe("in-sandbox attach", () => {
     expect(h.cni.adds[0]?.netns).not.toBe(KEY);
     expect(reply.InterfaceName?.DstPrefix).toBe("eth");
     expect(reply.InterfaceName?.SrcName).toBeTruthy();
+  });
+
+  it("asks a chain without the mac capability for the MAC in CNI_ARGS, and sets it after the ADD, through the look, only where no plugin did", async () => {
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    await join(A);
+    expect(h.cni.adds[0]?.args).toContainEqual(["MAC", "02:42:0a:01:00:05"]);
+    // The fake chain's result has a MAC of its own (as ptp's): set after the ADD.
+    expect(h.host.macsSet).toEqual([{ nsFile: KEY, ifName: "eth0", mac: "02:42:0a:01:00:05" }]);
+    // A chain that took MAC= (bridge, tuning) reports it: nothing more to do.
+    const chainOwn = h.cni.resultFor;
+    h.cni.resultFor = (att) => ({ ...chainOwn(att), interfaces: [{ name: att.ifName, mac: "02:42:0a:01:00:06", sandbox: att.netns }] });
+    h.host.sandboxes.set("/var/run/docker/netns/b", []);
+    await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
+    await join(B, "/var/run/docker/netns/b");
+    expect(h.host.macsSet).toHaveLength(1);
+  });
+
+  it("fails the Join with advice when the interface takes no MAC after the ADD", async () => {
+    h.host.afterAddError = new Error("RTNETLINK answers: Device or resource busy");
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    await expect(join(A)).rejects.toThrow(/eth0 took no MAC while up \(RTNETLINK answers: Device or resource busy\): add \{"type": "tuning"/);
+  });
+
+  it("gives a chain with tuning's mac capability the MAC as the capability alone (no MAC= in CNI_ARGS)", async () => {
+    await h.cleanup();
+    h = await harness({ attach: new AttachChoice("sandbox") });
+    const list = testConfList();
+    await putNetwork(h.state, OTHER_NET_ID, { ...list, plugins: [...list.plugins, { type: "tuning", capabilities: { mac: true } }] });
+    h.host.sandboxes.set(KEY, []);
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24", networkId: OTHER_NET_ID }));
+    await join(A);
+    expect(h.cni.adds[0]?.args?.some(([k]) => k === "MAC")).toBe(false);
+    expect(h.cni.adds[0]?.capabilityArgs?.mac).toBe("02:42:0a:01:00:05");
   });
 
   it("leaves the default route to the network that had it", async () => {
