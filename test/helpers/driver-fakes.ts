@@ -8,6 +8,7 @@ import type { Attachment, AddOutcome } from "../../src/cni/runtime.js";
 import type { CacheEntry, ConfList, Result } from "../../src/cni/schemas.js";
 import type { TeardownTarget } from "../../src/teardown/convergent.js";
 import type { KernelRoute } from "../../src/host/routes.js";
+import type { SandboxSight } from "../../src/host/sandbox-key.js";
 import { CniShimDriver, type TeardownMode } from "../../src/driver/driver.js";
 import type { AttachChoice } from "../../src/driver/attach-choice.js";
 import { StateStore, type EndpointRecord, type NetworkRecord } from "../../src/driver/state.js";
@@ -157,7 +158,11 @@ class FakeHost implements HostOps {
     return Promise.resolve(this.stagingRoutes);
   };
   sandboxExists = (sandboxKey: string) => Promise.resolve(this.sandboxes.has(sandboxKey));
-  isNamespaceFile = (path: string) => Promise.resolve(this.sandboxes.has(path));
+  /** Why sandbox keys cannot be looked for (a managed plugin without dockerd's view); none: they can. */
+  keysUnseen?: string;
+  sandboxSight = (key: string): Promise<SandboxSight> =>
+    Promise.resolve(this.sandboxes.has(key) ? { kind: "visible", path: key } : this.keysUnseen ? { kind: "unseen", why: this.keysUnseen } : { kind: "missing" });
+  describeSandboxKeys = () => Promise.resolve(this.keysUnseen ? { open: false, how: this.keysUnseen } : { open: true, how: "as given" });
   /** Link names inside each sandbox (besides lo). */
   readonly sandboxLinks = new Map<string, string[]>();
   /** Families with a default route in each sandbox. */

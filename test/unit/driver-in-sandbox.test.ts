@@ -163,10 +163,10 @@ describe("the choice of path", () => {
     expect(c.decide().kind).toBe("in-sandbox");
     await c.setEngine("20.10.24+dfsg1");
     expect(c.decide().kind).toBe("staging-handoff");
-    c.observe(true); // e.g. docker network connect: the namespace exists on every engine
+    c.observe({ kind: "visible" }); // e.g. docker network connect: the namespace exists on every engine
     expect(c.decide().kind).toBe("in-sandbox");
-    c.observe(false); // a docker run whose namespace came after Join
-    c.observe(true);
+    c.observe({ kind: "missing" }); // a docker run whose namespace came after Join
+    c.observe({ kind: "visible" });
     expect(c.decide()).toMatchObject({ kind: "staging-handoff", joinsWithout: 1, joinsWithNamespace: 2 });
     await c.setEngine("28.5.2+dfsg4"); // another engine: learnt afresh
     expect(c.decide()).toMatchObject({ kind: "in-sandbox", joinsWithout: 0 });
@@ -175,7 +175,7 @@ describe("the choice of path", () => {
   it("is forced by --attach", () => {
     expect(new AttachChoice("handoff").decide().kind).toBe("staging-handoff");
     const s = new AttachChoice("sandbox");
-    s.observe(false);
+    s.observe({ kind: "missing" });
     expect(s.decide().kind).toBe("in-sandbox");
   });
 
@@ -187,7 +187,7 @@ describe("the choice of path", () => {
     try {
       const first = new AttachChoice("auto", dir);
       await first.setEngine("27.0.3");
-      first.observe(true);
+      first.observe({ kind: "visible" });
       await new Promise((r) => setTimeout(r, 50)); // the first of a kind is written in the background
       const second = new AttachChoice("auto", dir);
       await second.load();
