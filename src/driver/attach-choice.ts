@@ -115,6 +115,8 @@ export class AttachChoice {
   /** How this process opens sandbox keys (serve, at its start). */
   async setOpens(opens: KeysOpened): Promise<void> {
     await this.load();
+    // Joins will not see namespaces: the hand-out from the start (a Join that sees one undoes it).
+    if (!opens.open) this.unseenNow = opens.how;
     if (this.seen.opens?.open === opens.open && this.seen.opens.how === opens.how) return;
     this.seen.opens = opens;
     await this.save();
@@ -139,7 +141,7 @@ export class AttachChoice {
     if (this.mode === "handoff") return out("staging-handoff", "forced by --attach handoff");
     if (this.mode === "sandbox") return out("in-sandbox", "forced by --attach sandbox");
     if (joinsWithout > 0) return out("staging-handoff", `a Join on this engine came before the container's namespace existed (${joinsWithout} of ${joinsWithout + joinsWithNamespace})`);
-    if (unseenNow) return out("staging-handoff", `a Join of this process could not look for the container's namespace (${unseenNow}); until one can`);
+    if (unseenNow) return out("staging-handoff", `this process cannot look for containers' namespaces (${unseenNow}); the hand-out until a Join can, not kept as the engine's way`);
     if (joinsWithNamespace > 0) return out("in-sandbox", `every Join on this engine found the container's namespace (${joinsWithNamespace})`);
     if (major(engine) >= 28) return out("in-sandbox", `no Join seen yet; Docker ${engine} makes the namespace before Join`);
     return out("staging-handoff", engine ? `no Join seen yet; Docker ${engine} makes the namespace after Join` : "no Join seen yet and the engine's version is unknown");

@@ -52,6 +52,9 @@ export interface KeyLooks {
 
 export const PTRACE_HINT = "a managed plugin needs pidhost and CAP_SYS_PTRACE in its config (plugin-config/config.json) to open Docker's sandbox keys through /proc/<dockerd pid>/root";
 
+/** The first two of a list, and how many more (one dockerd per engine: a host may run several). */
+export const few = (xs: string[]) => xs.slice(0, 2).join("; ") + (xs.length > 2 ? ` and ${xs.length - 2} more` : "");
+
 /**
  * Pure: visible where a view has the namespace; missing only when a view that is Docker's has
  * the key's directory (a readable dockerd root, or this process's own when no dockerd hides its
@@ -64,7 +67,7 @@ export function sightOf(l: KeyLooks): SandboxSight {
   const unreadable = l.dockerds.filter((d) => d.error);
   if (l.dockerds.some((d) => !d.error && d.path) || (l.ownDir && !unreadable.length)) return { kind: "missing" };
   const dir = dirname(l.key);
-  if (unreadable.length) return { kind: "unseen", why: `${dir} is not in this process's mount namespace, and dockerd's view is closed to it (${unreadable.map((d) => d.error).join("; ")}): ${PTRACE_HINT}` };
+  if (unreadable.length) return { kind: "unseen", why: `${dir} is not in this process's mount namespace, and dockerd's view is closed to it (${few(unreadable.map((d) => d.error!))}): ${PTRACE_HINT}` };
   if (!l.dockerds.length) return { kind: "unseen", why: `${dir} is not in this process's mount namespace and no dockerd process is in sight (${PTRACE_HINT})` };
   return { kind: "unseen", why: `${dir} is in no dockerd's view (pids ${l.dockerds.map((d) => d.pid).join(", ")}) nor in this process's` };
 }
@@ -172,7 +175,7 @@ export class SandboxKeys {
     if (theirs.some((t) => "ns" in t && t.ns === own)) return { open: true, how: "as given: this process shares dockerd's mount namespace" };
     const open = theirs.find((t) => "ns" in t);
     if (open) return { open: true, how: `in dockerd's view of the files, /proc/${open.pid}/root: this process has a mount namespace of its own` };
-    const closed = theirs.map((t) => `/proc/${t.pid}: ${"error" in t ? t.error : "?"}`).join("; ");
+    const closed = few(theirs.map((t) => `/proc/${t.pid}: ${"error" in t ? t.error : "?"}`));
     return { open: false, how: `as given only: dockerd's view is closed to this process (${closed}); ${PTRACE_HINT}` };
   }
 

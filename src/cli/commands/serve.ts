@@ -92,9 +92,10 @@ ${settingsHelp()}`,
     returnMemoryWhenIdle(server);
     // nodeFlags: packaging/serve-node-flags when started by a launcher of ours (a smaller footprint).
     // sandboxKeys: where Joins open the container's namespace (a managed plugin: in dockerd's view).
+    const wanted = driver.choice.decide().kind;
     const keys = await driver.sandboxKeys();
     log.info("cni-shim serving", { socket: settings.socket, confDir: settings.confDir, cniPath: settings.cniPath.join(":"), stateDir: settings.stateDir, cacheDir: settings.cacheDir, nodeFlags: process.execArgv.join(" "), attach: driver.choice.decide(), sandboxKeys: keys.how });
-    if (!keys.open && driver.choice.decide().kind === "in-sandbox") log.warn("Joins will not see container namespaces: endpoints take the staging hand-out", { why: keys.how });
+    if (!keys.open && wanted === "in-sandbox") log.warn("Joins will not see container namespaces: in-sandbox endpoints take the staging hand-out", { why: keys.how });
     // Teardowns an earlier process (or boot) left unfinished; calls that collide wait for them.
     void driver.recover().catch((err: Error) => log.error("recovery of earlier endpoints failed; reconciliation will retry", { error: err.message }));
     // Endpoints Docker dropped while we were down (e.g. dockerd restarted) are found here.
