@@ -160,8 +160,10 @@ class FakeHost implements HostOps {
   sandboxExists = (sandboxKey: string) => Promise.resolve(this.sandboxes.has(sandboxKey));
   /** Why sandbox keys cannot be looked for (a managed plugin without dockerd's view); none: they can. */
   keysUnseen?: string;
+  /** Where a sandbox key opens when not as given (a managed plugin: under dockerd's root). */
+  readonly openedAt = new Map<string, string>();
   sandboxSight = (key: string): Promise<SandboxSight> =>
-    Promise.resolve(this.sandboxes.has(key) ? { kind: "visible", path: key } : this.keysUnseen ? { kind: "unseen", why: this.keysUnseen } : { kind: "missing" });
+    Promise.resolve(this.sandboxes.has(key) ? { kind: "visible", path: this.openedAt.get(key) ?? key } : this.keysUnseen ? { kind: "unseen", why: this.keysUnseen } : { kind: "missing" });
   describeSandboxKeys = () => Promise.resolve(this.keysUnseen ? { open: false, how: this.keysUnseen } : { open: true, how: "as given" });
   /** Link names inside each sandbox (besides lo). */
   readonly sandboxLinks = new Map<string, string[]>();

@@ -155,6 +155,38 @@ describe("in-sandbox attach", () => {
   });
 });
 
+describe("in-sandbox attach where keys open elsewhere (a managed plugin)", () => {
+  let h: Harness;
+  const choice = new AttachChoice("auto");
+  beforeEach(async () => {
+    h = await harness({ attach: choice });
+    await choice.setEngine("28.5.2");
+    await putNetwork(h.state);
+  });
+  afterEach(async () => h.cleanup());
+  const join = (id: string) => h.driver.join({ NetworkID: "n".repeat(64), EndpointID: id, SandboxKey: KEY, Options: {} });
+
+  it("runs the chain where the key opens, keeps Docker's key in the record, and holds that namespace after Leave", async () => {
+    const opened = "/proc/42/root/run/docker/netns/0123456789ab";
+    h.host.sandboxes.set(KEY, []);
+    h.host.openedAt.set(KEY, opened);
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    expect(await join(A)).toEqual({ DisableGatewayService: true });
+    expect(h.cni.adds[0]).toMatchObject({ netns: opened, ifName: "eth0" });
+    expect(await h.state.getEndpoint(A)).toMatchObject({ attach: "in-sandbox", sandboxKey: KEY });
+    await h.driver.leave({ NetworkID: "n".repeat(64), EndpointID: A });
+    expect(h.host.held.get(`cni-shim-${A.slice(0, 12)}`)).toBe(opened);
+  });
+
+  it("takes the hand-out for a key it cannot look for, without taking the engine for one that makes the namespace late", async () => {
+    h.host.keysUnseen = "dockerd's view is closed";
+    await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
+    const reply = await join(B);
+    expect(reply.InterfaceName).toEqual({ SrcName: `cs${B.slice(0, 12)}`, DstPrefix: "eth" });
+    expect(choice.decide()).toMatchObject({ kind: "staging-handoff", joinsWithout: 0, why: expect.stringContaining("dockerd's view is closed") as string });
+  });
+});
+
 describe("the choice of path", () => {
   it("follows the engine's version until a Join is seen, then the Joins; a Join without namespace wins", async () => {
     const c = new AttachChoice("auto");
