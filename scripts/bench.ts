@@ -9,7 +9,7 @@
 //                                    --teardown background and one with --teardown sync, each
 //                                    with --attach handoff and, on Docker 28+ (whose container
 //                                    namespace exists at Join), also with --attach sandbox;
-//                                    With CNI_SHIM_BENCH_MANAGED (scripts/bench-managed.ts) also
+//                                    With CNI_SHIM_BENCH_MANAGED (scripts/managed-plugin.ts) also
 //                                    the managed plugin (docker plugin, --attach auto) on one more.
 //      podman run --rm IMAGE true    on a `podman network create` network and on --network none.
 //    Each start begins once every cni-shim's background DELs are done (one plugin per machine is
@@ -53,7 +53,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseCniPath } from "../src/cni/plugins.js";
-import { managedPlugin } from "./bench-managed.js";
+import { managedPlugin } from "./managed-plugin.js";
 import { socketAnswers, unixRequest } from "../src/util/http.js";
 
 const ROUNDS = Number(process.argv[2] ?? 11);
@@ -201,7 +201,7 @@ async function startPlugin(dir: string, teardown: Teardown, attach: AttachPath):
   return p;
 }
 
-/** The managed-plugin column (scripts/bench-managed.ts): its log lines copied into `logs` as they arrive. */
+/** The managed-plugin column (scripts/managed-plugin.ts): its log lines copied into `logs` as they arrive. */
 async function startManaged(dir: string, source: string): Promise<Plugin> {
   const dockerdPid = Number((await run("bash", [HARNESS, "pid", ENGINE, "dockerd"])).stdout.trim());
   const dockerSocket = process.env.CNI_SHIM_DOCKER_SOCKET ?? "/var/run/docker.sock";

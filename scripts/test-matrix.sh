@@ -16,7 +16,8 @@ SUITE=${SUITE:-test}
 # 28, the short kill -9 soak and cni-shim networks beside Docker-managed ones (mixed-networks).
 # `make test-engines` (SUITE=engines): the heavier rest on 26 and 28:
 # a dockerd crash, one compare, the short soak and the forward chain under FORWARD policy DROP
-# on 26, and the parity matrix on 28 (both run on 20 in `make test`). ENGINE_FILES replaces the file list of the other engines.
+# on 26, and the parity matrix and the managed plugin's in-sandbox Join on 28 (all run on 20 in
+# `make test`). ENGINE_FILES replaces the file list of the other engines.
 SUITE=${SUITE:-test}
 USER_FILES="test/e2e/engine-scenario.test.ts test/e2e/driver-lifecycle.test.ts test/e2e/driver-default-network.test.ts test/e2e/published-ports.test.ts test/e2e/null-ipam.test.ts"
 HEAVY_FILES="test/e2e/dockerd-restart.test.ts test/e2e/compare.test.ts"
@@ -26,7 +27,7 @@ files_for() {
     test/20 | engines/20) echo "" ;; # everything
     test/28) echo "$USER_FILES test/e2e/soak.test.ts test/e2e/mixed-networks.test.ts" ;;
     test/26) echo "$USER_FILES" ;;
-    engines/28) echo "$HEAVY_FILES test/e2e/parity-matrix.test.ts" ;;
+    engines/28) echo "$HEAVY_FILES test/e2e/parity-matrix.test.ts test/e2e/managed-plugin-sandbox.test.ts" ;;
     engines/26) echo "$HEAVY_FILES test/e2e/soak.test.ts test/e2e/forward-accept.test.ts" ;;
   esac
 }

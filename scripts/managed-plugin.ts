@@ -1,13 +1,13 @@
-// The bench's managed-plugin column (CNI_SHIM_BENCH_MANAGED, opt-in: it needs the plugin's
-// rootfs): cni-shim as `docker plugin` runs it, --attach auto, on the engine under test.
-//   CNI_SHIM_BENCH_MANAGED=1      builds it as `make plugin` does (scripts/build-plugin.sh on
-//                                 the base CNI_SHIM_PLUGIN_BASE, default cni-shim-base:local,
-//                                 made by scripts/plugin-base.sh when missing)
-//   CNI_SHIM_BENCH_MANAGED=DIR    a plugin dir `make plugin PLUGIN_DIR=DIR` left (config.json, rootfs/)
-// Its host paths are the bench's own: the engine's API socket, and a state, cache and conf dir in
-// the bench's temp dir (config.json is rewritten in a copy whose rootfs is hard-linked). Its log
-// is what dockerd logs of it (a plugin's stdout): read from dockerd's output file, which
-// scripts/engine.sh engines have (not the system's, which logs to the journal).
+// A managed plugin on the engine under test, with host paths of its own: the bench's
+// managed-plugin column (CNI_SHIM_BENCH_MANAGED, opt-in: it needs the plugin's rootfs) and
+// test/e2e/managed-plugin-sandbox.test.ts. The source is "1" (built as `make plugin` does:
+// scripts/build-plugin.sh on the base CNI_SHIM_PLUGIN_BASE, default cni-shim-base:local, made by
+// scripts/plugin-base.sh when missing) or a plugin dir `make plugin PLUGIN_DIR=DIR` left
+// (config.json, rootfs/). Its host paths are the caller's: the engine's API socket, and a state,
+// cache and conf dir in the caller's temp dir (config.json is rewritten in a copy whose rootfs is
+// hard-linked; mounts the plugin config does not let `docker plugin set` change). Its log is what
+// dockerd logs of it (a plugin's stdout), read from dockerd's output file, which the engines of
+// scripts/engine.sh and scripts/ensure-dockerd.sh have (not a dockerd logging to the journal).
 import { execa } from "execa";
 import { mkdir, open, readdir, readFile, readlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -30,6 +30,10 @@ interface ManagedOptions {
 
 export interface Managed {
   driver: string;
+  id: string;
+  /** The state dir the plugin mounts (its records, attach-seen.json), and its CNI cache (host-local's reservations). */
+  stateDir: string;
+  cacheDir: string;
   socket: string;
   pid: number;
   confDir: string;
@@ -59,7 +63,7 @@ async function build(o: ManagedOptions): Promise<string> {
 }
 
 /** A copy of the plugin dir (rootfs hard-linked) whose host paths are the bench's. */
-async function copyFor(o: ManagedOptions, from: string): Promise<{ dir: string; confDir: string }> {
+async function copyFor(o: ManagedOptions, from: string): Promise<{ dir: string; confDir: string; stateDir: string; cacheDir: string }> {
   const dir = join(o.dir, "managed");
   const paths = { state: join(dir, "state"), "cni-cache": join(dir, "cache"), "cni-conf": join(dir, "net.d"), "docker-sock": o.dockerSocket };
   for (const p of [paths.state, paths["cni-cache"], paths["cni-conf"]]) await mkdir(p, { recursive: true });
@@ -68,16 +72,17 @@ async function copyFor(o: ManagedOptions, from: string): Promise<{ dir: string; 
   const config = JSON.parse(await readFile(join(from, "config.json"), "utf8")) as { mounts: Array<{ name: string; source: string }> };
   for (const m of config.mounts) m.source = paths[m.name as keyof typeof paths] ?? m.source;
   await writeFile(join(dir, "plugin", "config.json"), JSON.stringify(config));
-  return { dir: join(dir, "plugin"), confDir: paths["cni-conf"] };
+  return { dir: join(dir, "plugin"), confDir: paths["cni-conf"], stateDir: paths.state, cacheDir: paths["cni-cache"] };
 }
 
-/** The serve process of the plugin whose id is `id` (its root is the plugin's rootfs). */
+/** The serve process of the plugin whose id is `id`: its / is the plugin's rootfs (mountinfo's root field; readlink says "/"). */
 async function servePid(id: string): Promise<number | undefined> {
   for (const name of await readdir("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     const cmd = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
     if (!cmd.includes("/opt/cni-shim/dist/cli/main.js\0serve")) continue;
-    if ((await readlink(`/proc/${name}/root`).catch(() => "")).includes(id)) return Number(name);
+    const mounts = await readFile(`/proc/${name}/mountinfo`, "utf8").catch(() => "");
+    if (mounts.split("\n").some((l) => l.split(" ")[4] === "/" && l.split(" ")[3]?.includes(id))) return Number(name);
   }
   return undefined;
 }
@@ -118,7 +123,7 @@ function followLog(file: string, id: string): { text: () => string; stop: () => 
 /** Creates and enables the managed plugin (undone through `defer`). */
 export async function managedPlugin(o: ManagedOptions, source: string): Promise<Managed> {
   const from = source === "1" ? await build(o) : source;
-  const { dir, confDir } = await copyFor(o, from);
+  const { dir, confDir, stateDir, cacheDir } = await copyFor(o, from);
   const logFile = await readlink(`/proc/${o.dockerdPid}/fd/1`);
   if (!logFile.startsWith("/")) throw new Error(`dockerd's output is ${logFile}, not a file: the managed-plugin column reads the plugin's log there (an engine of scripts/engine.sh)`);
   await o.docker(["plugin", "create", o.name, dir], { timeoutMs: 300_000 });
@@ -135,5 +140,5 @@ export async function managedPlugin(o: ManagedOptions, source: string): Promise<
   const socket = `/proc/${pid}/root/run/docker/plugins/cni-shim.sock`;
   for (let i = 0; i < 100 && pid && !(await socketAnswers(socket)); i++) await sleep(100);
   if (!pid || !(await socketAnswers(socket))) throw new Error(`the managed plugin ${o.name} did not answer within 20 s:\n${log.text().slice(-2000)}`);
-  return { driver: `${o.name}:latest`, socket, pid, confDir, logs: log.text };
+  return { driver: `${o.name}:latest`, id, stateDir, cacheDir, socket, pid, confDir, logs: log.text };
 }
