@@ -53,7 +53,7 @@ export interface KeyLooks {
 export const PTRACE_HINT = "a managed plugin needs pidhost and CAP_SYS_PTRACE in its config (plugin-config/config.json) to open Docker's sandbox keys through /proc/<dockerd pid>/root";
 
 /** The first two of a list, and how many more (one dockerd per engine: a host may run several). */
-export const few = (xs: string[]) => xs.slice(0, 2).join("; ") + (xs.length > 2 ? ` and ${xs.length - 2} more` : "");
+const few = (xs: string[]) => xs.slice(0, 2).join("; ") + (xs.length > 2 ? ` and ${xs.length - 2} more` : "");
 
 /**
  * Pure: visible where a view has the namespace; missing only when a view that is Docker's has
