@@ -12,6 +12,8 @@
 //                                    two more chains on the first background cni-shim (in-sandbox
 //                                    on 28+): the kind profile (ptp) and kubeadm's (bridge, no
 //                                    tuning), each a column of its own (PROFILE_COLUMNS);
+//                                    With CNI_SHIM_BENCH_MANAGED (scripts/managed-plugin.ts) also
+//                                    the managed plugin (docker plugin, --attach auto) on one more.
 //      podman run --rm IMAGE true    on a `podman network create` network and on --network none.
 //    Each start begins once every cni-shim's background DELs are done (one plugin per machine is
 //    what a user has) and the machine is quiet (podman's cleanup runs on after `podman run`). Medians; N = on the network − on none, the network's share of a start. Ratios:
@@ -54,6 +56,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseCniPath } from "../src/cni/plugins.js";
+import { managedPlugin } from "./managed-plugin.js";
 import { socketAnswers, unixRequest } from "../src/util/http.js";
 
 const ROUNDS = Number(process.argv[2] ?? 11);
@@ -158,7 +161,12 @@ interface Plugin {
   teardown: Teardown;
   attach: AttachPath;
   logs: string;
-  proc: ResultPromise<{ reject: false; all: true; buffer: false; detached: true; forceKillAfterDelay: number }>;
+  /** The serve process (CPU and RSS figures). */
+  pid: number | undefined;
+  confDir: string;
+  /** The managed plugin (--attach auto; CNI_SHIM_BENCH_MANAGED): its log lines arrive through dockerd's output. */
+  managed?: true;
+  proc?: ResultPromise<{ reject: false; all: true; buffer: false; detached: true; forceKillAfterDelay: number }>;
 }
 
 /** Waits until the plugin's background teardowns are done. */
@@ -181,18 +189,29 @@ async function startPlugin(dir: string, teardown: Teardown, attach: AttachPath):
   const args = [...SERVE_NODE_FLAGS, CLI, "serve", "--socket", socket, "--state-dir", join(base, "state"), "--cache-dir", join(base, "cache"), "--conf-dir", join(base, "net.d"), "--reconcile-interval", "0", "--teardown", teardown, "--attach", attach, "--log-level", "info"];
   // detached: a Ctrl-C reaches the bench only, which then removes the networks while the plugins still serve them.
   const proc = execa(process.execPath, args, { reject: false, all: true, buffer: false, detached: true, forceKillAfterDelay: 5_000 });
-  const p: Plugin = { driver, socket, teardown, attach, logs: "", proc };
+  const p: Plugin = { driver, socket, teardown, attach, logs: "", pid: proc.pid, confDir: join(base, "net.d"), proc };
   proc.all.on("data", (d: Buffer) => (p.logs += d.toString()));
   defer(`stop ${driver}`, async () => {
-    p.proc.kill("SIGTERM");
-    await Promise.race([p.proc, sleep(15_000)]);
+    proc.kill("SIGTERM");
+    await Promise.race([proc, sleep(15_000)]);
     await rm(socket, { force: true });
   });
   for (let i = 0; i < 100 && !(await socketAnswers(socket)); i++) {
-    if (p.proc.exitCode !== null && p.proc.exitCode !== undefined) break;
+    if (proc.exitCode !== null && proc.exitCode !== undefined) break;
     await sleep(100);
   }
   if (!(await socketAnswers(socket))) throw new Error(`cni-shim (${teardown}, ${attach}) did not answer on ${socket} within 10 s:\n${p.logs.slice(-2000)}`);
+  return p;
+}
+
+/** The managed-plugin column (scripts/managed-plugin.ts): its log lines copied into `logs` as they arrive. */
+async function startManaged(dir: string, source: string): Promise<Plugin> {
+  const dockerdPid = Number((await run("bash", [HARNESS, "pid", ENGINE, "dockerd"])).stdout.trim());
+  const dockerSocket = process.env.CNI_SHIM_DOCKER_SOCKET ?? "/var/run/docker.sock";
+  const m = await managedPlugin({ dir, name: `${TAG}-managed`, docker, dockerCli: DOCKER, dockerSocket, dockerdPid, repo: repoPath, defer, progress }, source);
+  const p: Plugin = { driver: m.driver, socket: m.socket, teardown: "background", attach: "sandbox", logs: "", pid: m.pid, confDir: m.confDir, managed: true };
+  const copy = setInterval(() => (p.logs = m.logs()), 50);
+  defer("stop copying the managed plugin's log", () => Promise.resolve(clearInterval(copy)));
   return p;
 }
 
@@ -870,9 +889,9 @@ async function parallelRuns(bridgeNet: string, shims: Shim[]) {
     progress(`parallel: ${PARALLEL.containers} containers on cni-shim ${shim.key}`);
     const { plugin } = shim;
     const mark = plugin.logs.length;
-    const par = await parallelStarts(shim.net.name, `p${plugin.attach}`, () => rssMiB(plugin.proc.pid), plugin.proc.pid);
+    const par = await parallelStarts(shim.net.name, `p${shim.key.replace(/\W/g, "")}`, () => rssMiB(plugin.pid), plugin.pid);
     await settle(plugin);
-    parallel.push({ shim, par, atts: attachments(plugin, mark), rssAfter: await rssMiB(plugin.proc.pid) });
+    parallel.push({ shim, par, atts: attachments(plugin, mark), rssAfter: await rssMiB(plugin.pid) });
   }
   return [parBridge, parallel] as const;
 }
@@ -897,13 +916,15 @@ async function main() {
   const plugins: Plugin[] = [];
   for (const teardown of ["background", "sync"] as const) for (const attach of paths) plugins.push(await startPlugin(dir, teardown, attach));
   await sleep(1_000); // past the start-up reconciliation
-  const rssIdle = new Map(await Promise.all(plugins.filter((p) => p.teardown === "background").map(async (p) => [p, await rssMiB(p.proc.pid)] as const)));
+  const managed = process.env.CNI_SHIM_BENCH_MANAGED;
+  if (managed) plugins.push(await startManaged(dir, managed));
+  const rssIdle = new Map(await Promise.all(plugins.filter((p) => p.teardown === "background").map(async (p) => [p, await rssMiB(p.pid)] as const)));
   const bridgeNet = await dockerNetwork(`${TAG}-bridge`, []);
   const shims: Shim[] = [];
   for (const plugin of plugins) {
-    const key = `${plugin.teardown === "background" ? "bg" : "sync"}/${plugin.attach}`;
-    const label = `${plugin.teardown === "background" ? "background DEL" : "--teardown sync"}, ${plugin.attach === "sandbox" ? "in-sandbox" : "hand-out"}`;
-    const net = await dockerNetwork(`${TAG}-${plugin.teardown}-${plugin.attach}`, ["-d", plugin.driver]);
+    const key = plugin.managed ? "managed/auto" : `${plugin.teardown === "background" ? "bg" : "sync"}/${plugin.attach}`;
+    const label = plugin.managed ? "background DEL, managed plugin (--attach auto)" : `${plugin.teardown === "background" ? "background DEL" : "--teardown sync"}, ${plugin.attach === "sandbox" ? "in-sandbox" : "hand-out"}`;
+    const net = await dockerNetwork(`${TAG}-${key.replace(/\W/g, "-")}`, ["-d", plugin.driver]);
     cniSubnets.push(...net.subnets);
     shims.push({ key, label, plugin, net });
   }
@@ -916,7 +937,7 @@ async function main() {
 
   const kernel = (await run("uname", ["-r"])).stdout.trim();
   console.log(`cni-shim bench: ${ROUNDS} rounds, image ${IMAGE}; docker ${dockerVersion}, podman ${pEnv.version} (network backend ${pEnv.backend}), node ${process.version}, kernel ${kernel}`);
-  console.log(`cni-shim columns: ${shims.map((sh) => `${sh.key} (--teardown ${sh.plugin.teardown} --attach ${sh.plugin.attach})`).join(", ")}`);
+  console.log(`cni-shim columns: ${shims.map((sh) => `${sh.key} (${sh.plugin.managed ? "docker plugin, --teardown background --attach auto" : `--teardown ${sh.plugin.teardown} --attach ${sh.plugin.attach}`})`).join(", ")}`);
   await printChains(pNet);
 
   // 1 + 2: sequential rounds, then the phases of the CreateEndpoints and Joins they made.
@@ -937,7 +958,7 @@ async function main() {
   // 5: back to back on Docker's bridge, and on a Docker-IPAM and a null-IPAM network of each background cni-shim.
   const rows = [await backToBack("Docker's bridge", bridgeNet.name)];
   for (const shim of shims.filter((sh) => sh.plugin.teardown === "background" && !sh.cniNetwork)) {
-    const nullNet = await nullIpamNetwork(shim.plugin, join(dir, `background-${shim.plugin.attach}`, "net.d"), shim.plugin.attach === "sandbox" ? "s" : "h", cniSubnets);
+    const nullNet = await nullIpamNetwork(shim.plugin, shim.plugin.confDir, shim.plugin.managed ? "m" : shim.plugin.attach === "sandbox" ? "s" : "h", cniSubnets);
     cniSubnets.push(...nullNet.subnets);
     rows.push(await backToBack(`cni-shim, Docker's IPAM (${shim.key})`, shim.net.name, shim.plugin));
     rows.push(await backToBack(`cni-shim, --ipam-driver null (${shim.key})`, nullNet.name, shim.plugin));

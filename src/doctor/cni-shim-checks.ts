@@ -72,14 +72,26 @@ const socketCheck: Check = async ({ settings }) => {
   return problem("fail", "cni-shim", "plugin-socket", failures.join("; "), `${startHint}; a stale socket file is replaced when cni-shim starts`, { sockets: candidates });
 };
 
-/** Which attach path new endpoints take on this engine (--attach, and what Joins showed), and why. */
+/**
+ * Which attach path new endpoints take on this engine (--attach, and what Joins showed), and why;
+ * a warning when the serving cni-shim (a managed plugin too: the state dir is shared) said it
+ * cannot open Docker's sandbox keys, or its Joins could not look for theirs, and what is missing.
+ */
 const attachCheck: Check = async ({ settings }) => {
   const version = await dockerVersion(settings.dockerSocket);
-  const d = await new AttachChoice(settings.attach, settings.stateDir).peek(version);
+  const choice = new AttachChoice(settings.attach, settings.stateDir);
+  const d = await choice.peek(version);
+  const { opens, unseen } = await choice.sandboxKeys();
   const path = d.kind === "in-sandbox" ? "in the container's own namespace at Join (in-sandbox)" : "in a staging namespace at CreateEndpoint, the interface handed over (staging hand-out)";
   // Null IPAM: Docker needs the address in CreateEndpoint's reply, before any namespace exists.
   const nullIpam = d.kind === "in-sandbox" ? "; on --ipam-driver null networks host-local takes the address at CreateEndpoint and the chain runs at Join, other IPAMs (dhcp) take the staging hand-out" : "";
-  return pass("cni-shim", "attach", `new endpoints run the chain ${path}: ${d.why}${nullIpam}`, { ...d });
+  const details = { ...d, sandboxKeys: opens?.how, unseenJoins: unseen };
+  const keys = opens ? `; the serving cni-shim opens sandbox keys ${opens.how}` : "";
+  if (unseen || (opens && !opens.open && d.kind === "in-sandbox")) {
+    const what = unseen ? `${unseen.joins} Join(s) of the serving cni-shim could not look for the container's namespace (last ${unseen.at}: ${unseen.why}), so those endpoints, and new ones until a Join can, take the staging hand-out` : `the serving cni-shim cannot open Docker's sandbox keys (${opens!.how}), so its Joins will take the staging hand-out`;
+    return problem("warn", "cni-shim", "attach", `${what}; otherwise new endpoints would run the chain ${path}: ${d.why}`, "a managed plugin: pidhost and CAP_SYS_PTRACE in its config (docker plugin install with this release's config), then docker plugin disable/enable; a plain cni-shim: run it as root in the host's mount namespace", details);
+  }
+  return pass("cni-shim", "attach", `new endpoints run the chain ${path}: ${d.why}${nullIpam}${keys}`, details);
 };
 
 const dockerCheck: Check = async ({ settings }) => {

@@ -29,6 +29,7 @@ import { StagingHandoff } from "./staging-handoff.js";
 import { InSandbox } from "./in-sandbox.js";
 import { AttachChoice, kindForNetwork } from "./attach-choice.js";
 import type { EndpointRecord, NetworkRecord, StateStore } from "./state.js";
+import type { KeysOpened } from "../host/sandbox-key.js";
 import { TeardownQueue } from "./teardown-queue.js";
 
 export type { ReconcileReport } from "./reconcile.js";
@@ -97,9 +98,9 @@ export class CniShimDriver implements NetworkDriver {
       runtime,
       host: this.host,
       fallback: handoff,
-      observe: (present) => choice.observe(present),
+      observe: (sight) => choice.observe(sight),
       dockerNames: () => choice.mode !== "sandbox",
-      ownLinks: async (nsFile) => (await state.listEndpoints()).filter((e) => e.attach === "in-sandbox" && e.phase === "joined" && e.sandboxKey === nsFile).map((e) => e.ifName),
+      ownLinks: async (sandboxKey) => (await state.listEndpoints()).filter((e) => e.attach === "in-sandbox" && e.phase === "joined" && e.sandboxKey === sandboxKey).map((e) => e.ifName),
       cniShimNetworks: async () => new Set((await state.listNetworks()).map((n) => n.id)),
       dockerView: opts.dockerContainers && (() => opts.dockerContainers!.view()),
     });
@@ -142,6 +143,14 @@ export class CniShimDriver implements NetworkDriver {
       checkEndpoint: (rec, net) => checkEndpoint({ cni: runtime, linkByMac: (ns, mac) => this.host.linkNameByMac(ns, mac) }, rec, net),
     });
   }
+
+  /** How this process opens Docker's sandbox keys (the serving log; kept for doctor). */
+  async sandboxKeys(): Promise<KeysOpened> {
+    const opened = await this.host.describeSandboxKeys();
+    await this.choice.setOpens(opened);
+    return opened;
+  }
+
 
   private get state() {
     return this.opts.state;

@@ -28,7 +28,10 @@
 //
 // A Join whose SandboxKey is not a namespace yet (an engine that makes it later, Docker <= 27)
 // falls back to the staging hand-out for that endpoint, and tells the choice (attach-choice.ts)
-// so that later endpoints on this engine take the hand-out from the start.
+// so that later endpoints on this engine take the hand-out from the start; so does one whose key
+// this process cannot look for (host/sandbox-key.ts), which the choice does not take for the
+// engine's doing. The record keeps Docker's key; each use opens it where this process sees it (a
+// managed plugin: in dockerd's view of the files).
 import { randomBytes } from "node:crypto";
 import type * as api from "../libnetwork/schemas.js";
 import type { LoadedConfList } from "../cni/config.js";
@@ -44,6 +47,7 @@ import { macOfIPv4, withMacArg } from "./endpoint-mac.js";
 import { endpointNames } from "./names-from-ids.js";
 import { verifyResult } from "./verify-result.js";
 import { nextIfName, type LookSession } from "../host/sandbox.js";
+import type { SandboxSight } from "../host/sandbox-key.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
 import { mixedReason, needsDockerLook, type DockerView } from "./mixed.js";
 import { linkBoundReason } from "./link-bound.js";
@@ -60,10 +64,10 @@ export interface InSandboxDeps {
   host: HostOps;
   /** The hand-out, for a Join that finds no namespace. */
   fallback: AttachStrategy;
-  /** Told at each Join whether the namespace existed (attach-choice.ts). */
-  observe(namespaceAtJoin: boolean): void;
-  /** The links cni-shim made itself (in-sandbox endpoints joined) in this namespace. */
-  ownLinks(nsFile: string): Promise<string[]>;
+  /** Told at each Join what its SandboxKey showed (attach-choice.ts). */
+  observe(sight: SandboxSight): void;
+  /** The links cni-shim made itself (in-sandbox endpoints joined) in the namespace of this SandboxKey. */
+  ownLinks(sandboxKey: string): Promise<string[]>;
   /** The Docker networks cni-shim drives. */
   cniShimNetworks(): Promise<ReadonlySet<string>>;
   /**
@@ -164,30 +168,31 @@ export class InSandbox implements AttachStrategy {
 
   async join(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
     const { host } = this.deps;
-    const nsFile = req.SandboxKey;
-    const present = !!nsFile && (await host.isNamespaceFile(nsFile));
-    this.deps.observe(present);
-    if (!present) return this.fallBack(rec, req, list, clock);
+    const key = req.SandboxKey;
+    const sight: SandboxSight = key ? await host.sandboxSight(key) : { kind: "missing" };
+    this.deps.observe(sight);
+    if (sight.kind !== "visible") return this.fallBack(rec, req, list, clock, undefined, sight);
+    const nsFile = sight.path;
     clock.mark("netns");
-    const ahead = this.takePrefetched(rec.id, nsFile);
-    const before = await (ahead?.look ?? host.lookInside(nsFile));
+    const ahead = this.takePrefetched(rec.id, key);
+    const before = await (ahead?.look ?? host.lookInside(key));
     clock.mark("look");
     try {
       // The chain's interface goes on to Docker (handToDocker says why), unless a move would drop
       // what the chain set on it (link-bound.ts), or the namespace has interfaces cni-shim made
       // there itself, which Docker does not number.
-      if (this.deps.dockerNames() && !linkBoundReason(list.conflist) && !(await this.hasOwnLinks(nsFile, before.links))) {
+      if (this.deps.dockerNames() && !linkBoundReason(list.conflist) && !(await this.hasOwnLinks(key, before.links))) {
         await before.finish();
-        return await this.handToDocker(rec, req, list, clock, nextIfName(before.links));
+        return await this.handToDocker(rec, req, list, clock, { nsFile, ifName: nextIfName(before.links) });
       }
-      const mixed = await this.mixedReason(rec.networkId, nsFile, before.links, ahead?.view);
+      const mixed = await this.mixedReason(rec.networkId, key, before.links, ahead?.view);
       clock.mark("mixed");
       if (mixed) {
         await before.finish();
         log.info("a container with networks cni-shim does not drive: this endpoint takes the staging hand-out", { endpoint: rec.id.slice(0, 12), why: mixed });
         return await this.fallBack(rec, req, list, clock, mixed);
       }
-      return { rec: await this.addInside(rec, list, nsFile, before, clock), reply: { DisableGatewayService: true } };
+      return { rec: await this.addInside(rec, list, { key, nsFile }, before, clock), reply: { DisableGatewayService: true } };
     } finally {
       // A no-op once finished (its failure, if any, is the Join's already): lets the look's ip go on failure.
       await before.finish().catch(() => undefined);
@@ -195,7 +200,8 @@ export class InSandbox implements AttachStrategy {
   }
 
   /** The chain's ADD in the namespace, then what follows it there (the MAC, default routes) through the look's own ip. */
-  private async addInside(rec: EndpointRecord, list: LoadedConfList, nsFile: string, before: LookSession, clock: PhaseClock): Promise<EndpointRecord> {
+  private async addInside(rec: EndpointRecord, list: LoadedConfList, at: { key: string; nsFile: string }, before: LookSession, clock: PhaseClock): Promise<EndpointRecord> {
+    const { nsFile } = at;
     const ifName = nextIfName(before.links);
     const { asking, out } = await this.allocating(rec, list, async () => {
       const asking = await this.giveBackAhead(rec, list, clock);
@@ -214,7 +220,7 @@ export class InSandbox implements AttachStrategy {
       });
       clock.mark(setMac ? "mac" : "routes");
     }
-    return { ...asking, phase: "joined", ifName, sandboxKey: nsFile, result: out.result };
+    return { ...asking, phase: "joined", ifName, sandboxKey: at.key, result: out.result };
   }
 
   /**
@@ -227,9 +233,9 @@ export class InSandbox implements AttachStrategy {
    * namespace-wide stays the container's. From here the endpoint is the hand-out's (Leave, and the
    * teardown in a namespace of its own, where the interface's CNI name is free).
    */
-  private async handToDocker(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock, ifName: string): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
+  private async handToDocker(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock, at: { nsFile: string; ifName: string }): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
     const { host, runtime, fallback } = this.deps;
-    const nsFile = req.SandboxKey;
+    const { nsFile, ifName } = at; // nsFile: where this process opens the SandboxKey
     const { asking, out } = await this.allocating(rec, list, async () => {
       const asking = await this.giveBackAhead(rec, list, clock);
       return { asking, out: await runtime.add(list, { containerId: rec.cniContainerId, netns: nsFile, ifName, args: asking.cniArgs, capabilityArgs: asking.capabilityArgs }) };
@@ -249,17 +255,18 @@ export class InSandbox implements AttachStrategy {
   }
 
   /** Why this Join must take the hand-out (mixed.ts), or undefined. Docker is asked only for a fresh namespace. */
-  private async mixedReason(networkId: string, nsFile: string, links: string[], askedAhead?: Promise<DockerView | Error>): Promise<string | undefined> {
+  private async mixedReason(networkId: string, sandboxKey: string, links: string[], askedAhead?: Promise<DockerView | Error>): Promise<string | undefined> {
     const { deps } = this;
     const ask = deps.dockerView && needsDockerLook(links) ? (askedAhead ?? this.askDocker()) : undefined;
-    const [ownLinks, cniShimNetworks, docker] = await Promise.all([deps.ownLinks(nsFile), deps.cniShimNetworks(), ask]);
+    const [ownLinks, cniShimNetworks, docker] = await Promise.all([deps.ownLinks(sandboxKey), deps.cniShimNetworks(), ask]);
     return mixedReason({ links, ownLinks, networkId, cniShimNetworks, docker });
   }
 
-  /** The hand-out at Join: no namespace yet, or (`mixed`, logged by the caller) a container with a Docker-managed network. */
-  private async fallBack(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock, mixed?: string): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
+  /** The hand-out at Join: no namespace yet (or none this process can see), or (`mixed`, logged by the caller) a container with a Docker-managed network. */
+  private async fallBack(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock, mixed?: string, sight?: SandboxSight): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
     const { fallback } = this.deps;
-    if (!mixed) log.info("no container namespace at Join: this endpoint takes the staging hand-out", { endpoint: rec.id.slice(0, 12), sandboxKey: req.SandboxKey });
+    if (sight?.kind === "unseen") log.info("cannot look for the container's namespace at Join: this endpoint takes the staging hand-out", { endpoint: rec.id.slice(0, 12), sandboxKey: req.SandboxKey, why: sight.why });
+    else if (!mixed) log.info("no container namespace at Join: this endpoint takes the staging hand-out", { endpoint: rec.id.slice(0, 12), sandboxKey: req.SandboxKey });
     // The endpoint's own names (no prepared namespace): a crash half-way leaves a record that names them.
     const progress: CreateProgress = { added: false, clock };
     const ready = await this.allocating(rec, list, async () => {
@@ -322,21 +329,30 @@ export class InSandbox implements AttachStrategy {
     return hit?.nsFile === nsFile ? { look: hit.look.catch(() => this.deps.host.lookInside(nsFile)), ...(hit.view ? { view: hit.view } : {}) } : undefined;
   }
 
+  /** What this process sees at the record's SandboxKey (none: not joined). */
+  private sightOf(rec: EndpointRecord): Promise<SandboxSight | undefined> {
+    return rec.sandboxKey ? this.deps.host.sandboxSight(rec.sandboxKey) : Promise.resolve(undefined);
+  }
+
+  /** Where this process opens the record's namespace, while it is one. */
+  private async opened(rec: EndpointRecord): Promise<string | undefined> {
+    const sight = await this.sightOf(rec);
+    return sight?.kind === "visible" ? sight.path : undefined;
+  }
+
   /** Docker let go of the namespace: keep it for the DEL. */
   async leave(rec: EndpointRecord): Promise<EndpointRecord> {
     const { host } = this.deps;
-    if (rec.sandboxKey && (await host.isNamespaceFile(rec.sandboxKey)) && !(await host.netnsExists(rec.stagingNetns))) {
-      await host.holdNetns(rec.sandboxKey, rec.stagingNetns);
-    }
+    const nsFile = await this.opened(rec);
+    if (nsFile && !(await host.netnsExists(rec.stagingNetns))) await host.holdNetns(nsFile, rec.stagingNetns);
     return { ...rec, phase: "ready" };
   }
 
   /** Joined: the container's namespace while it lives; else our hold of it (or a stand-in there). */
   async placeOf(rec: EndpointRecord): Promise<TeardownPlace> {
     const { host } = this.deps;
-    if (rec.phase === "joined" && rec.sandboxKey && !(await host.netnsExists(rec.stagingNetns)) && (await host.isNamespaceFile(rec.sandboxKey))) {
-      return { liveNetns: rec.sandboxKey, stagingNetns: rec.stagingNetns };
-    }
+    const nsFile = rec.phase === "joined" && !(await host.netnsExists(rec.stagingNetns)) ? await this.opened(rec) : undefined;
+    if (nsFile) return { liveNetns: nsFile, stagingNetns: rec.stagingNetns };
     return { stagingNetns: rec.stagingNetns, tmpName: rec.tmpName };
   }
 
@@ -348,8 +364,11 @@ export class InSandbox implements AttachStrategy {
   async isGone(rec: EndpointRecord): Promise<boolean> {
     const { host } = this.deps;
     if (rec.phase === "ready") return host.netnsExists(rec.stagingNetns);
-    if (!rec.sandboxKey || !(await host.isNamespaceFile(rec.sandboxKey))) return true;
-    return rec.address ? !(await host.addressInNamespaceFile(rec.sandboxKey, rec.address)) : false;
+    const sight = await this.sightOf(rec);
+    // A key this process cannot look for: nothing says it is gone.
+    if (sight?.kind === "unseen") return false;
+    if (sight?.kind !== "visible") return true;
+    return rec.address ? !(await host.addressInNamespaceFile(sight.path, rec.address)) : false;
   }
 
   namespacesOf(rec: EndpointRecord): string[] {

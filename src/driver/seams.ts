@@ -12,6 +12,7 @@ import * as sandbox from "../host/sandbox.js";
 import type { LookSession } from "../host/sandbox.js";
 import { NetnsPool } from "../host/netns-pool.js";
 import { SandboxLooker, sweepLookLinks } from "../host/sandbox-look.js";
+import { SandboxKeys, type KeysOpened, type SandboxSight } from "../host/sandbox-key.js";
 import type { KernelRoute } from "../host/routes.js";
 import type { DockerView } from "./mixed.js";
 import { removeBridgeIfUnused } from "../host/leftovers.js";
@@ -51,7 +52,11 @@ export interface DhcpOps {
 /** Remove one attachment until nothing of it is left (convergentDel); throws when it could not. */
 export type Teardown = (target: TeardownTarget) => Promise<unknown>;
 
-/** Host state the driver creates, moves and inspects: namespaces, links, leftovers of a network. */
+/**
+ * Host state the driver creates, moves and inspects: namespaces, links, leftovers of a network.
+ * Where a method takes Docker's SandboxKey (sandboxKey, or an nsFile that may be one), the real
+ * host opens it where this process sees it (host/sandbox-key.ts: a managed plugin, in dockerd's view).
+ */
 export interface HostOps {
   netnsPath(name: string): string;
   ensureNetns(name: string): Promise<void>;
@@ -72,10 +77,12 @@ export interface HostOps {
   handOutOf(nsFile: string, ifName: string, tmpName: string): Promise<KernelRoute[]>;
   /** Does Docker's sandbox (a bound namespace file) still exist? */
   sandboxExists(sandboxKey: string): Promise<boolean>;
-  /** Is the path a bound network namespace (Docker <= 27: not yet at Join)? */
-  isNamespaceFile(path: string): Promise<boolean>;
-  /** The links and default routes inside a bound namespace; the session's finish then acts there after the ADD. */
-  lookInside(nsFile: string): Promise<LookSession>;
+  /** Is Docker's SandboxKey a namespace (Docker <= 27: not yet at Join), where does this process open it, or why can it not look? */
+  sandboxSight(sandboxKey: string): Promise<SandboxSight>;
+  /** How this process opens sandbox keys (the serving log, doctor). */
+  describeSandboxKeys(): Promise<KeysOpened>;
+  /** The links and default routes inside a bound namespace (Docker's SandboxKey); the session's finish then acts there after the ADD. */
+  lookInside(sandboxKey: string): Promise<LookSession>;
   /** Get the next lookInside ready ahead (off the critical path: after a reply). */
   prepareLook(): void;
   /** Keep a bound namespace alive as /run/netns/<name> (removed with deleteNetns). */
@@ -89,9 +96,10 @@ export interface HostOps {
   removeHostLocalDirIfEmpty(dir: string): Promise<void>;
 }
 
-// One pool and one looker per process: every driver of the process (serve's, compare's) shares them.
+// One pool, one looker and one view of sandbox keys per process: every driver of the process (serve's, compare's) shares them.
 const pool = new NetnsPool();
 const looker = new SandboxLooker();
+const keys = new SandboxKeys();
 
 export const realHost: HostOps = {
   takePreparedNetns: () => pool.take(),
@@ -110,15 +118,16 @@ export const realHost: HostOps = {
   handOutOf: sandbox.handOutOf,
   sandboxExists: (sandboxKey) => access(sandboxKey).then(
     () => true,
-    () => false,
+    async () => (await keys.sight(sandboxKey)).kind === "visible",
   ),
-  isNamespaceFile: sandbox.isNamespaceFile,
-  lookInside: (nsFile) => looker.look(nsFile),
+  sandboxSight: (sandboxKey) => keys.sight(sandboxKey),
+  describeSandboxKeys: () => keys.describe(),
+  lookInside: async (nsFile) => looker.look(await keys.path(nsFile)),
   prepareLook: () => looker.prepare(),
-  holdNetns: sandbox.holdNetns,
-  addressInNamespaceFile: netns.addressInNamespaceFile,
-  linkMacIn: netns.linkMacInNamespaceFile,
-  linkNameByMac,
+  holdNetns: async (nsFile, name) => sandbox.holdNetns(await keys.path(nsFile), name),
+  addressInNamespaceFile: async (nsFile, address) => netns.addressInNamespaceFile(await keys.path(nsFile), address),
+  linkMacIn: async (nsFile, ifName) => netns.linkMacInNamespaceFile(await keys.path(nsFile), ifName),
+  linkNameByMac: async (nsFile, mac) => linkNameByMac(await keys.path(nsFile), mac),
   removeBridgeIfUnused,
   removeHostLocalDirIfEmpty,
 };

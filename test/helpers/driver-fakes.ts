@@ -10,6 +10,7 @@ import type { HostLocalReservation } from "../../src/cni/host-local.js";
 import type { TeardownTarget } from "../../src/teardown/convergent.js";
 import type { KernelRoute } from "../../src/host/routes.js";
 import type { AfterAdd, LookSession } from "../../src/host/sandbox.js";
+import type { SandboxSight } from "../../src/host/sandbox-key.js";
 import { CniShimDriver, type TeardownMode } from "../../src/driver/driver.js";
 import type { AttachChoice } from "../../src/driver/attach-choice.js";
 import { StateStore, type EndpointRecord, type NetworkRecord } from "../../src/driver/state.js";
@@ -197,7 +198,13 @@ class FakeHost implements HostOps {
     return Promise.resolve(this.stagingRoutes);
   };
   sandboxExists = (sandboxKey: string) => Promise.resolve(this.sandboxes.has(sandboxKey));
-  isNamespaceFile = (path: string) => Promise.resolve(this.sandboxes.has(path));
+  /** Why sandbox keys cannot be looked for (a managed plugin without dockerd's view); none: they can. */
+  keysUnseen?: string;
+  /** Where a sandbox key opens when not as given (a managed plugin: under dockerd's root). */
+  readonly openedAt = new Map<string, string>();
+  sandboxSight = (key: string): Promise<SandboxSight> =>
+    Promise.resolve(this.sandboxes.has(key) ? { kind: "visible", path: this.openedAt.get(key) ?? key } : this.keysUnseen ? { kind: "unseen", why: this.keysUnseen } : { kind: "missing" });
+  describeSandboxKeys = () => Promise.resolve(this.keysUnseen ? { open: false, how: this.keysUnseen } : { open: true, how: "as given" });
   /** Link names inside each sandbox (besides lo). */
   readonly sandboxLinks = new Map<string, string[]>();
   /** Families with a default route in each sandbox. */

@@ -189,6 +189,53 @@ describe("in-sandbox attach", () => {
   });
 });
 
+describe("in-sandbox attach where keys open elsewhere (a managed plugin)", () => {
+  let h: Harness;
+  const choice = new AttachChoice("auto");
+  beforeEach(async () => {
+    h = await harness({ attach: choice });
+    await choice.setEngine("28.5.2");
+    await putNetwork(h.state);
+  });
+  afterEach(async () => h.cleanup());
+  const join = (id: string) => h.driver.join({ NetworkID: "n".repeat(64), EndpointID: id, SandboxKey: KEY, Options: {} });
+
+  it("on auto runs the chain where the key opens and hands the interface to Docker from there", async () => {
+    const opened = "/proc/42/root/run/docker/netns/0123456789ab";
+    h.host.sandboxes.set(KEY, []);
+    h.host.openedAt.set(KEY, opened);
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    expect((await join(A)).InterfaceName).toEqual({ SrcName: `cs${A.slice(0, 12)}`, DstPrefix: "eth" });
+    expect(h.cni.adds[0]).toMatchObject({ netns: opened, ifName: "eth0" });
+    expect(h.host.handedOutOf).toEqual([{ nsFile: opened, ifName: "eth0", tmpName: `cs${A.slice(0, 12)}` }]);
+  });
+
+  it("on --attach sandbox runs the chain where the key opens, keeps Docker's key in the record, and holds that namespace after Leave", async () => {
+    const sandboxChoice = new AttachChoice("sandbox");
+    await sandboxChoice.setEngine("28.5.2");
+    await h.cleanup();
+    h = await harness({ attach: sandboxChoice });
+    await putNetwork(h.state);
+    const opened = "/proc/42/root/run/docker/netns/0123456789ab";
+    h.host.sandboxes.set(KEY, []);
+    h.host.openedAt.set(KEY, opened);
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    expect(await join(A)).toEqual({ DisableGatewayService: true });
+    expect(h.cni.adds[0]).toMatchObject({ netns: opened, ifName: "eth0" });
+    expect(await h.state.getEndpoint(A)).toMatchObject({ attach: "in-sandbox", sandboxKey: KEY });
+    await h.driver.leave({ NetworkID: "n".repeat(64), EndpointID: A });
+    expect(h.host.held.get(`cni-shim-${A.slice(0, 12)}`)).toBe(opened);
+  });
+
+  it("takes the hand-out for a key it cannot look for, without taking the engine for one that makes the namespace late", async () => {
+    h.host.keysUnseen = "dockerd's view is closed";
+    await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
+    const reply = await join(B);
+    expect(reply.InterfaceName).toEqual({ SrcName: `cs${B.slice(0, 12)}`, DstPrefix: "eth" });
+    expect(choice.decide()).toMatchObject({ kind: "staging-handoff", joinsWithout: 0, why: expect.stringContaining("dockerd's view is closed") as string });
+  });
+});
+
 describe("the choice of path", () => {
   it("follows the engine's version until a Join is seen, then the Joins; a Join without namespace wins", async () => {
     const c = new AttachChoice("auto");
@@ -197,10 +244,10 @@ describe("the choice of path", () => {
     expect(c.decide().kind).toBe("in-sandbox");
     await c.setEngine("20.10.24+dfsg1");
     expect(c.decide().kind).toBe("staging-handoff");
-    c.observe(true); // e.g. docker network connect: the namespace exists on every engine
+    c.observe({ kind: "visible" }); // e.g. docker network connect: the namespace exists on every engine
     expect(c.decide().kind).toBe("in-sandbox");
-    c.observe(false); // a docker run whose namespace came after Join
-    c.observe(true);
+    c.observe({ kind: "missing" }); // a docker run whose namespace came after Join
+    c.observe({ kind: "visible" });
     expect(c.decide()).toMatchObject({ kind: "staging-handoff", joinsWithout: 1, joinsWithNamespace: 2 });
     await c.setEngine("28.5.2+dfsg4"); // another engine: learnt afresh
     expect(c.decide()).toMatchObject({ kind: "in-sandbox", joinsWithout: 0 });
@@ -209,7 +256,7 @@ describe("the choice of path", () => {
   it("is forced by --attach", () => {
     expect(new AttachChoice("handoff").decide().kind).toBe("staging-handoff");
     const s = new AttachChoice("sandbox");
-    s.observe(false);
+    s.observe({ kind: "missing" });
     expect(s.decide().kind).toBe("in-sandbox");
   });
 
@@ -221,7 +268,7 @@ describe("the choice of path", () => {
     try {
       const first = new AttachChoice("auto", dir);
       await first.setEngine("27.0.3");
-      first.observe(true);
+      first.observe({ kind: "visible" });
       await new Promise((r) => setTimeout(r, 50)); // the first of a kind is written in the background
       const second = new AttachChoice("auto", dir);
       await second.load();

@@ -25,7 +25,8 @@ describe("plugin-config/config.json", () => {
   it("is a v2 network driver plugin on cni-shim.sock with host networking", () => {
     expect(config.interface).toEqual({ types: ["docker.networkdriver/1.0"], socket: basename(DEFAULT_SOCKET) });
     expect(config.network.type).toBe("host");
-    expect(config.linux.capabilities.sort()).toEqual(["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYS_ADMIN"]);
+    // CAP_SYS_PTRACE (with pidhost): Docker's sandbox keys opened in dockerd's view, /proc/<pid>/root (src/host/sandbox-key.ts).
+    expect(config.linux.capabilities.sort()).toEqual(["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYS_ADMIN", "CAP_SYS_PTRACE"]);
   });
 
   it("starts through the entrypoint script the Dockerfile installs", () => {

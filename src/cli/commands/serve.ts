@@ -92,7 +92,11 @@ ${settingsHelp()}`,
     const server = await listenUnix(createApp(driver), settings.socket);
     returnMemoryWhenIdle(server);
     // nodeFlags: packaging/serve-node-flags when started by a launcher of ours (a smaller footprint).
-    log.info("cni-shim serving", { version: VERSION, socket: settings.socket, confDir: settings.confDir, cniPath: settings.cniPath.join(":"), stateDir: settings.stateDir, cacheDir: settings.cacheDir, nodeFlags: process.execArgv.join(" "), attach: driver.choice.decide() });
+    // sandboxKeys: where Joins open the container's namespace (a managed plugin: in dockerd's view).
+    const wanted = driver.choice.decide().kind;
+    const keys = await driver.sandboxKeys();
+    log.info("cni-shim serving", { version: VERSION, socket: settings.socket, confDir: settings.confDir, cniPath: settings.cniPath.join(":"), stateDir: settings.stateDir, cacheDir: settings.cacheDir, nodeFlags: process.execArgv.join(" "), attach: driver.choice.decide(), sandboxKeys: keys.how });
+    if (!keys.open && wanted === "in-sandbox") log.warn("Joins will not see container namespaces: in-sandbox endpoints take the staging hand-out", { why: keys.how });
     // Teardowns an earlier process (or boot) left unfinished; calls that collide wait for them.
     void driver.recover().catch((err: Error) => log.error("recovery of earlier endpoints failed; reconciliation will retry", { error: err.message }));
     // Endpoints Docker dropped while we were down (e.g. dockerd restarted) are found here.
