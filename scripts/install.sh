@@ -28,6 +28,8 @@ install)
   rm -rf "$DESTDIR$app.new"
   mkdir -p "$DESTDIR$app.new"
   cp -a dist plugin-config package.json package-lock.json node_modules "$DESTDIR$app.new/"
+  # dist/scripts and dist/src are the soak's, fuzz's and bench's build (tsconfig.scripts.json): not the program's.
+  rm -rf "$DESTDIR$app.new/dist/scripts" "$DESTDIR$app.new/dist/src"
   (cd "$DESTDIR$app.new" && npm prune --omit=dev --offline --no-audit --no-fund --loglevel=error >/dev/null)
   chmod 0755 "$DESTDIR$app.new/dist/cli/main.js"
   rm -rf "$DESTDIR$app"
