@@ -181,7 +181,8 @@ async function floodAndMeasure(opt: Options, cases: Cases, socketPath: string, s
     out.healthyAtEnd = h.responses[0]?.status === 200;
   }
   // Nothing may have been created: no network or endpoint records.
-  out.leftovers = (await readdir(state, { recursive: true }).catch(() => [] as string[])).filter((f) => f.endsWith(".json"));
+  // attach-seen.json is what the process learnt of the engine and its sandbox keys (kept from its start), no request's record.
+  out.leftovers = (await readdir(state, { recursive: true }).catch(() => [] as string[])).filter((f) => f.endsWith(".json") && f !== "attach-seen.json");
 }
 
 /** The server's log, in figures: lines, lines not JSON, stack frames, and its tail. */

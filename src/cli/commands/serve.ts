@@ -91,21 +91,14 @@ ${settingsHelp()}`,
     await driver.choice.setEngine(await dockerVersion(settings.dockerSocket, 2_000));
     const server = await listenUnix(createApp(driver), settings.socket);
     returnMemoryWhenIdle(server);
-    // nodeFlags: packaging/serve-node-flags when started by a launcher of ours (a smaller footprint).
-    // sandboxKeys: where Joins open the container's namespace (a managed plugin: in dockerd's view).
-    const wanted = driver.choice.decide().kind;
-    const keys = await driver.sandboxKeys();
-    log.info("cni-shim serving", { version: VERSION, socket: settings.socket, confDir: settings.confDir, cniPath: settings.cniPath.join(":"), stateDir: settings.stateDir, cacheDir: settings.cacheDir, nodeFlags: process.execArgv.join(" "), attach: driver.choice.decide(), sandboxKeys: keys.how });
-    if (!keys.open && wanted === "in-sandbox") log.warn("Joins will not see container namespaces: in-sandbox endpoints take the staging hand-out", { why: keys.how });
-    // Teardowns an earlier process (or boot) left unfinished; calls that collide wait for them.
-    void driver.recover().catch((err: Error) => log.error("recovery of earlier endpoints failed; reconciliation will retry", { error: err.message }));
-    // Endpoints Docker dropped while we were down (e.g. dockerd restarted) are found here.
-    driver.scheduleReconcile(2_000);
-    recovery.whenDockerAnswers();
+    // The signal handlers at once: a client may stop us as soon as the socket answers.
+    // Reconciliation every --reconcile-interval (its first run is scheduled below).
     const interval = settings.reconcileIntervalS > 0 ? setInterval(() => driver.scheduleReconcile(0), settings.reconcileIntervalS * 1000) : undefined;
     interval?.unref();
-    await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stopped = new Promise<void>((resolve) => {
       const stop = (signal: string) => {
+        stopping = true;
         log.info("shutting down", { signal });
         if (interval) clearInterval(interval);
         recovery.cancel();
@@ -116,6 +109,19 @@ ${settingsHelp()}`,
       process.once("SIGTERM", () => stop("SIGTERM"));
       process.once("SIGINT", () => stop("SIGINT"));
     });
+    // nodeFlags: packaging/serve-node-flags when started by a launcher of ours (a smaller footprint).
+    // sandboxKeys: where Joins open the container's namespace (a managed plugin: in dockerd's view).
+    const wanted = driver.choice.decide().kind;
+    const keys = await driver.sandboxKeys();
+    log.info("cni-shim serving", { version: VERSION, socket: settings.socket, confDir: settings.confDir, cniPath: settings.cniPath.join(":"), stateDir: settings.stateDir, cacheDir: settings.cacheDir, nodeFlags: process.execArgv.join(" "), attach: driver.choice.decide(), sandboxKeys: keys.how });
+    if (!keys.open && wanted === "in-sandbox") log.warn("Joins will not see container namespaces: in-sandbox endpoints take the staging hand-out", { why: keys.how });
+    if (stopping) return stopped.then(() => rm(settings.socket, { force: true })).then(() => 0);
+    // Teardowns an earlier process (or boot) left unfinished; calls that collide wait for them.
+    void driver.recover().catch((err: Error) => log.error("recovery of earlier endpoints failed; reconciliation will retry", { error: err.message }));
+    // Endpoints Docker dropped while we were down (e.g. dockerd restarted) are found here.
+    driver.scheduleReconcile(2_000);
+    recovery.whenDockerAnswers();
+    await stopped;
     await rm(settings.socket, { force: true });
     return 0;
   },
