@@ -65,7 +65,8 @@ describe(`the managed plugin's Join on Docker ${ENGINE} (--attach auto)`, () => 
       { type: "bridge", bridge, isGateway: true, ipMasq: true, capabilities: { ips: true }, ipam: { type: "host-local", ranges: [[{ subnet: "10.232.77.0/24" }]], routes: [{ dst: "0.0.0.0/0" }] } },
       { type: "portmap", capabilities: { portMappings: true } },
       { type: "firewall" },
-      { type: "tuning", capabilities: { mac: true }, sysctl: { "net.core.somaxconn": SOMAXCONN } },
+      // A per-interface sysctl keeps the interface where the chain made it (link-bound.ts): the Join stays in the container's namespace.
+      { type: "tuning", capabilities: { mac: true }, sysctl: { "net.core.somaxconn": SOMAXCONN, "net.ipv4.conf.eth0.route_localnet": "1" } },
     ];
     await writeFile(join(plugin.confDir, `${list}.conflist`), JSON.stringify({ cniVersion: "1.0.0", name: list, plugins: chain }));
   }, 1_200_000);

@@ -133,7 +133,8 @@ export async function startPlugin(opts: { confDir?: string; cniPath?: string; ex
       child = execa("node", [...SERVE_NODE_FLAGS, ...args], { reject: false, all: true, buffer: false });
       child.all?.on("data", (d: Buffer) => (output += d.toString()));
       for (let i = 0; i < (opts.startWaitMs ?? 10_000) / 100; i++) {
-        if (await socketAnswers(socket)) return;
+        // The serving line too: attachPathOf reads it, and it comes after the socket (the sandbox-key look).
+        if (output.includes('"cni-shim serving"') && (await socketAnswers(socket))) return;
         if (child.exitCode !== null) break;
         await new Promise((r) => setTimeout(r, 100));
       }
