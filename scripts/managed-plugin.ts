@@ -49,13 +49,28 @@ async function sh(file: string, args: string[], env: Record<string, string> = {}
   return String(res.stdout);
 }
 
+/**
+ * The base image on the engine's Docker. An engine of scripts/engine.sh has no route to the Debian
+ * mirror (debootstrap), so it gets the system Docker's copy (make test builds it there first); the
+ * system's own Docker builds it when missing.
+ */
+async function ensureBase(o: ManagedOptions, base: string, env: Record<string, string>): Promise<void> {
+  const systemEnv = { ...env, DOCKER: "/usr/bin/docker", DOCKER_HOST: "unix:///var/run/docker.sock" };
+  if (o.dockerSocket === "/var/run/docker.sock") return void (await sh("bash", [o.repo("scripts/plugin-base.sh"), base], systemEnv));
+  const has = await execa(o.dockerCli, ["image", "inspect", base], { env: { DOCKER_HOST: `unix://${o.dockerSocket}` }, reject: false });
+  if (!has.failed) return;
+  const onSystem = await execa("/usr/bin/docker", ["image", "inspect", base], { env: systemEnv, reject: false });
+  if (onSystem.failed) throw new Error(`${base} is on neither this engine's Docker nor the system's: run make plugin-base first (make test builds it on the system's Docker)`);
+  await sh("bash", ["-o", "pipefail", "-c", `DOCKER_HOST=unix:///var/run/docker.sock /usr/bin/docker save ${base} | DOCKER_HOST=unix://${o.dockerSocket} ${o.dockerCli} load -q`], env);
+}
+
 /** A plugin dir built as `make plugin` does (the base made from the host's mirror: debootstrap runs in the host's network namespace). */
 async function build(o: ManagedOptions): Promise<string> {
   const out = join(o.dir, "managed-build");
   const base = process.env.CNI_SHIM_PLUGIN_BASE ?? "cni-shim-base:local";
   const env = { DOCKER: o.dockerCli, PLUGIN_DIR: out, PLUGIN_NAME: `${o.name}-build`, BASE: base, INSTALL_PACKAGES: "0" };
   o.progress(`managed plugin: building its rootfs on ${base} (minutes)`);
-  await sh("nsenter", ["--net=/proc/1/ns/net", "bash", o.repo("scripts/plugin-base.sh"), base], env);
+  await ensureBase(o, base, env);
   o.defer(`docker image rm cni-shim-rootfs:${o.name}-build`, () => o.docker(["image", "rm", `cni-shim-rootfs:${o.name}-build`], { reject: false }));
   await sh("bash", [o.repo("scripts/build-plugin.sh")], env);
   await o.docker(["plugin", "rm", "-f", `${o.name}-build`]);

@@ -40,7 +40,19 @@ interface Chain {
 }
 
 /** The chain's expectations on the path compare's driver took. */
-const onPath = (chain: Chain, attach: string | undefined): Chain => (attach === "in-sandbox" && chain.inSandbox ? { ...chain, exceptions: undefined, knownBreaks: undefined, ...chain.inSandbox } : chain);
+/**
+ * On the in-sandbox path of --attach auto (28+) a chain's interface is handed to Docker unless a
+ * move would drop what the chain set on it (link-bound.ts: 2v4, tun, sbr, vrf). Docker 27+ then
+ * disables IPv6 on it when the network has none, as on its own bridge networks: the kubelet way
+ * leaves it on. A known break of that path (docs/design.md#docker-managed-networks-beside-cni-shims).
+ */
+const HANDED_DISABLES_IPV6 = "inside.sysctl.net.ipv6.conf.eth0.disable_ipv6";
+const KEEPS_IPV6_IN_SANDBOX = new Set(["ds", "2v4", "tun", "sbr", "vrf"]);
+const onPath = (chain: Chain, attach: string | undefined): Chain => {
+  if (attach !== "in-sandbox") return chain;
+  if (chain.inSandbox) return { ...chain, exceptions: undefined, knownBreaks: undefined, ...chain.inSandbox };
+  return KEEPS_IPV6_IN_SANDBOX.has(chain.key) ? chain : { ...chain, knownBreaks: [...(chain.knownBreaks ?? []), HANDED_DISABLES_IPV6] };
+};
 
 const hostLocal = (subnet: string, extra: Record<string, unknown> = {}) => ({ type: "host-local", ranges: [[{ subnet }]], routes: [{ dst: "0.0.0.0/0" }], ...extra });
 const bridgeName = (key: string) => `pm${id}${key}`.slice(0, 15);
