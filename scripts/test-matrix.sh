@@ -35,7 +35,7 @@ files_for() {
     test/20 | engines/20) echo "" ;; # everything
     test/28) echo "$USER_FILES test/e2e/soak.test.ts test/e2e/mixed-networks.test.ts" ;;
     test/26) echo "$USER_FILES" ;;
-    engines/28) echo "$HEAVY_FILES test/e2e/parity-matrix.test.ts $PLUGIN_FILES" ;;
+    engines/28) echo "$HEAVY_FILES test/e2e/parity-matrix.test.ts test/e2e/managed-plugin-sandbox.test.ts $PLUGIN_FILES" ;;
     engines/26) echo "$HEAVY_FILES test/e2e/soak.test.ts test/e2e/forward-accept.test.ts $PLUGIN_FILES" ;;
   esac
 }
@@ -64,8 +64,7 @@ for e in $ENGINES; do
   echo "engine $e: Docker ${VERSION[$e]}"
   bash scripts/engine.sh run "$e" -- bash scripts/test-image.sh "$IMAGE" || { RC[$e]=1; continue; }
   files=$(files_for "$e")
-  # Docker 20 runs every file but the managed plugin's in-sandbox Join, which needs 28 and a plugin
-  # built outside the engine's namespace (CNI_SHIM_PLUGIN_DIR): not in CI yet (issue 26's note).
+  # Docker 20 runs every file but the managed plugin's in-sandbox Join, which needs 28 (engines/28).
   [ -n "$files" ] || files="--exclude test/e2e/managed-plugin-sandbox.test.ts"
   # shellcheck disable=SC2086
   bash scripts/engine.sh run "$e" -- env CNI_SHIM_TEST_IMAGE="$IMAGE" \
