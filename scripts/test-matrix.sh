@@ -35,7 +35,8 @@ files_for() {
     test/20 | engines/20) echo "" ;; # everything
     test/28) echo "$USER_FILES test/e2e/soak.test.ts test/e2e/mixed-networks.test.ts" ;;
     test/26) echo "$USER_FILES" ;;
-    engines/28) echo "$HEAVY_FILES test/e2e/parity-matrix.test.ts test/e2e/managed-plugin-sandbox.test.ts $PLUGIN_FILES" ;;
+    # managed-plugin.test.ts expects staging namespaces, which 28's in-sandbox Join inside the plugin no longer makes (issue 26's note).
+    engines/28) echo "$HEAVY_FILES test/e2e/parity-matrix.test.ts test/e2e/managed-plugin-sandbox.test.ts" ;;
     engines/26) echo "$HEAVY_FILES test/e2e/soak.test.ts test/e2e/forward-accept.test.ts $PLUGIN_FILES" ;;
   esac
 }

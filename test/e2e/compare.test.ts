@@ -8,7 +8,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Report, type ColumnFacts } from "../../src/compare/model.js";
 import { subnetOf } from "../../src/util/ip.js";
-import { CLI, IMAGE, docker, pluginCall, rand, requirePrerequisites, sh, startPlugin, type PluginHandle, cleanup } from "../helpers/e2e.js";
+import { CLI, ENGINE, IMAGE, docker, pluginCall, rand, requirePrerequisites, sh, startPlugin, type PluginHandle, cleanup } from "../helpers/e2e.js";
+
+/**
+ * Docker 28+ (--attach auto): the chain's interface is handed to Docker from the container's
+ * namespace, and Docker disables IPv6 on it on a network without IPv6, which the kubelet way
+ * leaves on: the one known parity break of that path (as in parity-matrix.test.ts).
+ */
+const KNOWN_BREAKS = Number(ENGINE) >= 28 ? ["inside.sysctl.net.ipv6.conf.eth0.disable_ipv6"] : [];
+const EXIT = KNOWN_BREAKS.length ? 1 : 0;
 import { freeOctet, scopedLeftovers, type Scope } from "../helpers/scoped-leaks.js";
 import { podNetworkList } from "../helpers/conflists.js";
 
@@ -93,8 +101,9 @@ function expectMarkedDifferences(report: Report): void {
   expect(report.notes.find((n) => n.startsWith("published port served by:"))).toMatch(/docker-proxy/);
   const parityRows = report.rows.filter((r) => r.parity);
   expect(parityRows.length).toBeGreaterThan(15);
-  for (const r of parityRows) expect(r.values[1], `${r.key}: ${r.values[1]} vs ${r.values[2]}`).toBe(r.values[2]);
-  expect(report.parity).toMatchObject({ ok: true, failures: [], checked: parityRows.length });
+  for (const r of parityRows) if (!KNOWN_BREAKS.includes(r.key)) expect(r.values[1], `${r.key}: ${r.values[1]} vs ${r.values[2]}`).toBe(r.values[2]);
+  expect(report.parity.failures.map((f) => f.key)).toEqual(KNOWN_BREAKS);
+  expect(report.parity).toMatchObject({ ok: KNOWN_BREAKS.length === 0, checked: parityRows.length });
 }
 
 describe("cni-shim compare on the embedded default, serving the driver itself", () => {
@@ -121,7 +130,7 @@ describe("cni-shim compare on the embedded default, serving the driver itself", 
   });
 
   it("exits 0 and prints only the JSON report on stdout", () => {
-    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.exitCode, res.stderr).toBe(EXIT);
     expect(res.stderr).not.toContain("could not remove");
     report = Report.parse(JSON.parse(res.stdout));
     expect(report.conflist.mode).toBe("embedded-default");
@@ -192,14 +201,14 @@ describe.each([["Docker's IPAM", []], ["--ipam-driver null", ["--ipam-driver", "
   });
 
   it("uses the running plugin and the named list for both CNI columns; parity holds", () => {
-    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.exitCode, res.stderr).toBe(EXIT);
     const text = res.stdout;
     expect(text).toContain(`CNI network list: ${listName} (named, from ${join(base, "net.d", "10-cluster.conflist")}), 10.249.${octet}.0/24 gateway 10.249.${octet}.1, bridge ${bridge}`);
     expect(text).toContain(`cni-shim driver: ${plugin.driver}\n`);
     expect(text).toMatch(/^P\* eth0 MTU +\| 1500 +\| 1400 +\| 1400$/m);
     expect(text).toMatch(new RegExp(`^P\\* eth0 IPv4 subnet +\\| \\S+ +\\| 10\\.249\\.${octet}\\.0/24 +\\| 10\\.249\\.${octet}\\.0/24$`, "m"));
     expect(text).toMatch(/^ \* Ports \(docker port\) +\| 80\/tcp -> 0\.0\.0\.0:\d+ +\| \(none\) +\| \(none\)$/m);
-    expect(text).toMatch(/^Parity: OK, cni-shim and attach agree on all \d+ parity rows\.$/m);
+    expect(text).toMatch(KNOWN_BREAKS.length ? /^PARITY FAILED: cni-shim and attach disagree on 1 of \d+ parity rows: /m : /^Parity: OK, cni-shim and attach agree on all \d+ parity rows\.$/m);
     expect(text).toContain("Why they differ:");
   });
 
