@@ -11,9 +11,10 @@ import { subnetOf } from "../../src/util/ip.js";
 import { CLI, ENGINE, IMAGE, docker, pluginCall, rand, requirePrerequisites, sh, startPlugin, type PluginHandle, cleanup } from "../helpers/e2e.js";
 
 /**
- * Docker 28+ (--attach auto): the chain's interface is handed to Docker from the container's
- * namespace, and Docker disables IPv6 on it on a network without IPv6, which the kubelet way
- * leaves on: the one known parity break of that path (as in parity-matrix.test.ts).
+ * The embedded default on Docker 28+ (--attach auto): the chain's interface is handed to Docker
+ * from the container's namespace, and Docker disables IPv6 on it on a network without IPv6, which
+ * the kubelet way leaves on: the one known parity break of that path (as in parity-matrix.test.ts).
+ * The named lists below keep parity on 28 too (measured).
  */
 const KNOWN_BREAKS = Number(ENGINE) >= 28 ? ["inside.sysctl.net.ipv6.conf.eth0.disable_ipv6"] : [];
 const EXIT = KNOWN_BREAKS.length ? 1 : 0;
@@ -160,7 +161,7 @@ describe("cni-shim compare on the embedded default, serving the driver itself", 
     expect(dom).toContain("<tbody>");
     expect((dom.match(/<tr class="row/g) ?? []).length).toBe(report.rows.length);
     expect(dom).toMatch(/<th scope="row">eth0 MTU<\/th>/);
-    expect(dom).toContain("Parity: OK");
+    expect(dom).toContain(KNOWN_BREAKS.length ? "PARITY FAILED" : "Parity: OK");
   });
 });
 
@@ -201,14 +202,14 @@ describe.each([["Docker's IPAM", []], ["--ipam-driver null", ["--ipam-driver", "
   });
 
   it("uses the running plugin and the named list for both CNI columns; parity holds", () => {
-    expect(res.exitCode, res.stderr).toBe(EXIT);
+    expect(res.exitCode, res.stderr).toBe(0);
     const text = res.stdout;
     expect(text).toContain(`CNI network list: ${listName} (named, from ${join(base, "net.d", "10-cluster.conflist")}), 10.249.${octet}.0/24 gateway 10.249.${octet}.1, bridge ${bridge}`);
     expect(text).toContain(`cni-shim driver: ${plugin.driver}\n`);
     expect(text).toMatch(/^P\* eth0 MTU +\| 1500 +\| 1400 +\| 1400$/m);
     expect(text).toMatch(new RegExp(`^P\\* eth0 IPv4 subnet +\\| \\S+ +\\| 10\\.249\\.${octet}\\.0/24 +\\| 10\\.249\\.${octet}\\.0/24$`, "m"));
     expect(text).toMatch(/^ \* Ports \(docker port\) +\| 80\/tcp -> 0\.0\.0\.0:\d+ +\| \(none\) +\| \(none\)$/m);
-    expect(text).toMatch(KNOWN_BREAKS.length ? /^PARITY FAILED: cni-shim and attach disagree on 1 of \d+ parity rows: /m : /^Parity: OK, cni-shim and attach agree on all \d+ parity rows\.$/m);
+    expect(text).toMatch(/^Parity: OK, cni-shim and attach agree on all \d+ parity rows\.$/m);
     expect(text).toContain("Why they differ:");
   });
 
