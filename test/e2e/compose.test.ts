@@ -57,6 +57,11 @@ describe("a Compose project on cni-shim networks", () => {
     );
   }, 120_000);
 
+  const whatClientSees = async (from: string) => {
+    const run = async (service: string, cmd: string[]) => (await compose(["exec", "-T", service, ...cmd], false)).stdout.trim();
+    return [`nslookup web: ${await run(from, ["timeout", "5", "nslookup", "web"])}`, `${from} routes: ${await run(from, ["ip", "route"])}`, `web routes: ${await run("web", ["ip", "route"])}`, `web addrs: ${await run("web", ["ip", "-o", "-4", "addr"])}`].join("\n");
+  };
+
   afterAll(async () => {
     if (dir) await compose(["down", "--timeout", "1"], false);
     await cleanup([], [], plugin, dir ? [dir] : []);
@@ -80,8 +85,17 @@ describe("a Compose project on cni-shim networks", () => {
 
   it("services reach each other by service name on both networks, and the published port answers", async () => {
     for (const from of ["client", "other"]) {
-      const out = await compose(["exec", "-T", from, "timeout", "5", "wget", "-qO-", "http://web/"], false);
-      expect(out.stdout, `${from} -> web: ${out.stderr}`).toContain("cni-shim test page");
+      // Three tries: a miss is reported with what the client saw (CI once saw one, silent, that
+      // did not come back on this machine), so that a retry that succeeds still leaves a trace.
+      const misses: string[] = [];
+      let page = "";
+      for (let attempt = 0; attempt < 3 && !page.includes("cni-shim test page"); attempt++) {
+        const out = await compose(["exec", "-T", from, "timeout", "5", "wget", "-qO-", "http://web/"], false);
+        page = out.stdout;
+        if (!page.includes("cni-shim test page")) misses.push(`try ${attempt + 1}: exit ${out.exitCode} ${out.stderr.trim()}\n${await whatClientSees(from)}`);
+      }
+      if (misses.length) console.warn(`compose e2e: ${from} -> web missed ${misses.length} time(s):\n${misses.join("\n")}`);
+      expect(page, `${from} -> web:\n${misses.join("\n")}`).toContain("cni-shim test page");
     }
     expect(await waitFor("the published port", () => httpGet(port).catch(() => undefined))).toContain("cni-shim test page");
   });

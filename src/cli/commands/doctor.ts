@@ -37,6 +37,8 @@ cni-shim:
   conf-dir         every config file in --conf-dir parses (a missing dir is fine)
   conflist-NAME    for each network list in --conf-dir and the embedded ones: every plugin is
                    in --cni-path, answers VERSION, and all speak one of its cniVersion(s)
+  network-status   for each created network whose list is at CNI 1.1.0 or later: STATUS of its
+                   plugins (fails when a plugin says the network is not ready for ADDs)
   dhcp-daemon      for the lists (in --conf-dir, and of created networks) whose IPAM is dhcp:
                    its daemon answers on the socket they use (fails for a created network)
   ip-forward       net.ipv4.ip_forward = 1
