@@ -115,7 +115,7 @@ export class CniShimDriver implements NetworkDriver {
       locks,
       queue,
       endpoints,
-      reclaim: new Reclaimer({ locks, queue, endpoints, strategyOf }),
+      reclaim: new Reclaimer({ locks, state, queue, endpoints, strategyOf }),
       strategyForNew: (net) => this.strategies[kindForNetwork(choice.decide().kind, net.addresses === "cni", net.conflist)],
       strategyOf,
       teardownMode: opts.teardownMode ?? DEFAULT_TEARDOWN_MODE,

@@ -8,12 +8,13 @@ import { log } from "../util/log.js";
 import { sameIP } from "../util/ip.js";
 import type { AttachStrategy } from "./attach-strategy.js";
 import type { EndpointTeardown } from "./endpoint-teardown.js";
-import type { EndpointRecord, NetworkRecord } from "./state.js";
+import type { EndpointRecord, NetworkRecord, StateStore } from "./state.js";
 import type { TeardownQueue } from "./teardown-queue.js";
 import type { PortRequest } from "./port-requests.js";
 
 export interface ReclaimDeps {
   locks: KeyedMutex;
+  state: Pick<StateStore, "getEndpoint">;
   queue: Pick<TeardownQueue, "has">;
   endpoints: EndpointTeardown;
   strategyOf(rec: EndpointRecord): AttachStrategy;
@@ -33,6 +34,13 @@ export const portInUse = (hostIP: string | undefined, hostPort: number, holder: 
 
 /** The addresses Docker assigned in this request. */
 export const requestedAddresses = (req: api.CreateEndpointRequest) => [req.Interface?.Address, req.Interface?.AddressIPv6].filter((a): a is string => !!a);
+
+/**
+ * How long a fixed port's check waits for work in flight on the record holding it (a teardown,
+ * most often): bounded, so that Docker's call never hangs behind it; after that the record is
+ * judged as it stands.
+ */
+const IN_FLIGHT_WAIT_MS = 20_000;
 
 export class Reclaimer {
   constructor(private readonly deps: ReclaimDeps) {}
@@ -76,8 +84,11 @@ export class Reclaimer {
     const reclaimed: string[] = [];
     if (!fixed.length) return { reclaimed };
     let heldBy: EndpointRecord | undefined;
-    for (const ep of others) {
-      const clash = fixed.find((r) => ep.portMappings.some((m) => m.protocol === r.protocol && m.hostPort === r.hostPortStart && (!m.hostIP || !r.hostIP || sameIP(m.hostIP, r.hostIP))));
+    const clashOf = (ep: EndpointRecord) => fixed.find((r) => ep.portMappings.some((m) => m.protocol === r.protocol && m.hostPort === r.hostPortStart && (!m.hostIP || !r.hostIP || sameIP(m.hostIP, r.hostIP))));
+    for (const listed of others) {
+      if (!clashOf(listed)) continue;
+      const ep = await this.afterInFlight(listed);
+      const clash = ep && clashOf(ep);
       if (!clash) continue;
       if (!(await this.isDead(ep))) {
         // Docker gives every endpoint of a container its published ports, also the one of a
@@ -95,6 +106,25 @@ export class Reclaimer {
       reclaimed.push(ep.id);
     }
     return { reclaimed, heldBy };
+  }
+
+  /**
+   * The record once the work in flight on it ended (undefined when that work removed it). A
+   * record being torn down (reconciliation, a dropped endpoint's reclaim, a background
+   * teardown) still looks live until its DEL ends: taken for the container's first network,
+   * it would keep the ports of the container's next start (soak on 28: its Join then failed
+   * with "port is already allocated" by that very record).
+   */
+  private async afterInFlight(ep: EndpointRecord): Promise<EndpointRecord | undefined> {
+    const { locks, queue, state } = this.deps;
+    if (!locks.busy(ep.id) && !queue.has(ep.id)) return ep;
+    let timer: NodeJS.Timeout | undefined;
+    const waited = await Promise.race([
+      locks.run(ep.id, () => Promise.resolve(true)),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), IN_FLIGHT_WAIT_MS))),
+    ]).finally(() => clearTimeout(timer));
+    if (!waited) log.warn("work on the endpoint holding a host port is still running: judged as it stands", { holder: ep.id.slice(0, 12), waitedMs: IN_FLIGHT_WAIT_MS });
+    return state.getEndpoint(ep.id);
   }
 
   /** Nothing of the record lives any more. */

@@ -377,6 +377,38 @@ describe("fixed host port held by another record", () => {
   });
 });
 
+describe("fixed host port held by a record being torn down", () => {
+  const port8080 = [{ hostPort: 8080, containerPort: 80, protocol: "tcp" as const }];
+  beforeEach(async () => {
+    h = await harness({ reconcileGraceMs: 0 });
+    await putNetwork(h.state);
+    await putNetwork(h.state, OTHER_NET_ID);
+    // A joined record that looks live (its address still in its sandbox) and that Docker no
+    // longer lists: the container's previous start, as after a dockerd crash.
+    await putEndpoint(h.state, { id: A, phase: "joined", address: "10.1.0.5/24", portMappings: port8080, sandboxKey: "/run/docker/netns/x" });
+    h.host.sandboxes.set("/run/docker/netns/x", ["10.1.0.5/24"]);
+    h.docker.views.set(NET_ID, []);
+    h.docker.views.set(OTHER_NET_ID, [B]);
+  });
+
+  it("waits for the teardown, then publishes the ports itself (not left to the record going away)", async () => {
+    const held = gate();
+    h.teardown.holdFor.set(A, held.promise);
+    const reconciling = h.driver.reconcile();
+    await new Promise((r) => setTimeout(r, 50)); // reconciliation holds A's lock in its DEL
+    expect(h.teardown.containerIds()).toContain(A);
+    const creating = h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24", hostPort: 8080, networkId: OTHER_NET_ID }));
+    expect(await settlesWithin(creating)).toBe(false);
+    held.open();
+    await creating;
+    await reconciling;
+    const rec = await h.state.getEndpoint(B);
+    expect(rec?.portMappings).toEqual(port8080);
+    expect(rec?.portsWith).toBeUndefined();
+    await expect(h.driver.join({ NetworkID: OTHER_NET_ID, EndpointID: B, SandboxKey: "/run/docker/netns/y", Options: {} })).resolves.toBeDefined();
+  });
+});
+
 describe("STATUS before CreateEndpoint", () => {
   beforeEach(async () => {
     h = await harness();
