@@ -201,6 +201,10 @@ export class Reconciler {
     for (const net of networks) {
       if (dockerView.get(net.id) === "gone") {
         if (remaining.some((e) => e.networkId === net.id)) continue;
+        // Docker stores a network only after our CreateNetwork replied: until then it answers
+        // 404 for it (soak: a reconciliation that started with the plugin removed a network
+        // created a moment later, and every CreateEndpoint on it failed). The endpoints' grace.
+        if (now - Date.parse(net.createdAt) < grace) continue;
         await this.deps.removeNetworkResources(net);
         await state.deleteNetwork(net.id);
         report.networksRemoved.push(net.id);

@@ -99,6 +99,17 @@ describe("networks", () => {
     expect(h.host.hostLocalDirsCleaned).toEqual(["/tmp/cni-test-store/othernet"]);
   });
 
+  it("keeps a network Docker does not list yet (created a moment ago: Docker stores it after CreateNetwork replied) until the grace period ends", async () => {
+    h.docker.views.set(NET_ID, []);
+    h.docker.views.set(OTHER_NET_ID, "gone");
+    const fresh = await putNetwork(h.state, OTHER_NET_ID, testConfList("othernet", "/tmp/cni-test-store"));
+    await h.state.putNetwork({ ...fresh, createdAt: new Date(h.clock.ms).toISOString() });
+    expect((await h.driver.reconcile()).networksRemoved).toEqual([]);
+    expect(await h.state.getNetwork(OTHER_NET_ID)).toBeDefined();
+    h.clock.ms += GRACE;
+    expect((await h.driver.reconcile()).networksRemoved).toEqual([OTHER_NET_ID]);
+  });
+
   it("keeps a removed network while one of its endpoints is still in its grace period", async () => {
     h.docker.views.set(NET_ID, "gone");
     await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
