@@ -99,7 +99,11 @@ make_namespaces() {
   unshare --mount="$run/mnt" --propagation slave true
   # A sysfs of the engine's network namespace, and its network parts over the host's.
   # shellcheck disable=SC2016 # the script's own variables, expanded by the sh inside the namespaces
-  nsenter --mount="$run/mnt" --net="/run/netns/$netns" sh -euc '
+  nsenter --mount="$run/mnt" --net="/run/netns/$netns" env OWN_NETNS="/run/netns/$netns" sh -euc '
+    # Copies of the namespace mounts of the host (the sandboxes of the system Docker, the staging
+    # namespaces of plugins, other engines) would keep those namespaces, and their veths, alive
+    # after the host removed them: a host of its own has none of them.
+    grep " nsfs " /proc/self/mounts | cut -d" " -f2 | grep -vx "$OWN_NETNS" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
     d=$(mktemp -d); mount -t sysfs sysfs "$d"
     mount --bind "$d/class/net" /sys/class/net
     mount --bind "$d/devices/virtual/net" /sys/devices/virtual/net
