@@ -25,6 +25,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { RECORD_KINDS } from "../../src/driver/state.js";
 import { loadBodies } from "./fuzz/bodies.js";
 import { buildCases } from "./fuzz/cases.js";
 import { judge, type Stats } from "./fuzz/judge.js";
@@ -180,9 +181,10 @@ async function floodAndMeasure(opt: Options, cases: Cases, socketPath: string, s
     const h = await exchange(socketPath, { steps: [httpRequest("POST", "/Plugin.Activate", undefined)], timeoutMs: 5_000 });
     out.healthyAtEnd = h.responses[0]?.status === 200;
   }
-  // Nothing may have been created: no network or endpoint records.
-  // attach-seen.json is what the process learnt of the engine and its sandbox keys (kept from its start), no request's record.
-  out.leftovers = (await readdir(state, { recursive: true }).catch(() => [] as string[])).filter((f) => f.endsWith(".json") && f !== "attach-seen.json");
+  // Nothing may have been created: no record of any kind (what the process learnt of its engine,
+  // e.g. attach-seen.json, is kept beside them, and is no request's record).
+  const records = await Promise.all(RECORD_KINDS.map(async (kind) => (await readdir(join(state, kind)).catch(() => [] as string[])).filter((f) => f.endsWith(".json")).map((f) => join(kind, f))));
+  out.leftovers = records.flat();
 }
 
 /** The server's log, in figures: lines, lines not JSON, stack frames, and its tail. */

@@ -89,7 +89,9 @@ export const EndpointRecord = z.object({
 });
 export type EndpointRecord = z.infer<typeof EndpointRecord>;
 
-type Kind = "networks" | "endpoints" | "attachments";
+/** The record directories of a state dir, one per kind: what requests create. */
+export const RECORD_KINDS = ["networks", "endpoints", "attachments"] as const;
+type Kind = (typeof RECORD_KINDS)[number];
 
 /** Identifies one version of a file: every write is a rename of a new file (a new inode). */
 const versionOf = (st: Stats) => `${st.ino}:${st.mtimeMs}:${st.size}`;
