@@ -86,6 +86,16 @@ async function breakAndCheck(plugin: PluginHandle, cniPath: string, container: s
   return { healthy, noAddress, noDnat };
 }
 
+/** What CHECK says on either plugin set: ok when healthy, bridge's and portmap's own complaints (exit 1) after. */
+function expectCheckNames(out: Awaited<ReturnType<typeof breakAndCheck>>, pluginSet: string) {
+  console.log(`CHECK with ${pluginSet}: ${JSON.stringify(out)}`);
+  expect(out.healthy).toEqual({ code: 0, status: "ok", message: "ok" });
+  expect(out.noAddress).toMatchObject({ code: 1, status: "failed" });
+  expect(out.noAddress.message).toMatch(/"bridge" CHECK failed.*Failed to match addr/);
+  expect(out.noDnat).toMatchObject({ code: 1, status: "failed" });
+  expect(out.noDnat.message).toMatch(/"portmap" CHECK failed/);
+}
+
 // Each test runs docker, the chain and the CLI several times: minutes on a loaded host.
 const SLOW = { timeout: 300_000 };
 
@@ -211,13 +221,7 @@ describe("CNI 1.1 STATUS, GC and CHECK with the 1.9.1 plugins", SLOW, () => {
   });
 
   it("CHECK: endpoints --check says ok, then names an address removed and a flushed DNAT chain (exit 1)", async () => {
-    const out = await breakAndCheck(plugin, cniPath, live, port, `${prefix}1`);
-    console.log(`CHECK with 1.9.1: ${JSON.stringify(out)}`);
-    expect(out.healthy).toEqual({ code: 0, status: "ok", message: "ok" });
-    expect(out.noAddress).toMatchObject({ code: 1, status: "failed" });
-    expect(out.noAddress.message).toMatch(/"bridge" CHECK failed.*Failed to match addr/);
-    expect(out.noDnat).toMatchObject({ code: 1, status: "failed" });
-    expect(out.noDnat.message).toMatch(/"portmap" CHECK failed/);
+    expectCheckNames(await breakAndCheck(plugin, cniPath, live, port, `${prefix}1`), "1.9.1");
   });
 });
 
@@ -252,12 +256,6 @@ describe("CHECK with Debian's 1.1.1 plugins (a 1.0.0 list)", SLOW, () => {
   });
 
   it("names an address removed (bridge) and flushed DNAT rules (portmap)", async () => {
-    const out = await breakAndCheck(plugin, "/usr/lib/cni", web, hostPort, `${prefix}1`);
-    console.log(`CHECK with 1.1.1: ${JSON.stringify(out)}`);
-    expect(out.healthy).toEqual({ code: 0, status: "ok", message: "ok" });
-    expect(out.noAddress).toMatchObject({ code: 1, status: "failed" });
-    expect(out.noAddress.message).toMatch(/"bridge" CHECK failed.*Failed to match addr/);
-    expect(out.noDnat).toMatchObject({ code: 1, status: "failed" });
-    expect(out.noDnat.message).toMatch(/"portmap" CHECK failed/);
+    expectCheckNames(await breakAndCheck(plugin, "/usr/lib/cni", web, hostPort, `${prefix}1`), "1.1.1");
   });
 });
