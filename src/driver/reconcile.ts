@@ -203,7 +203,7 @@ export class Reconciler {
         if (remaining.some((e) => e.networkId === net.id)) continue;
         // Docker stores a network only after our CreateNetwork replied: until then it answers
         // 404 for it (soak: a reconciliation that started with the plugin removed a network
-        // created a moment later, and every CreateEndpoint on it failed). The endpoints' grace.
+        // created a moment later; a swarm worker creates its network again at each first task).
         if (now - Date.parse(net.createdAt) < grace) continue;
         await this.deps.removeNetworkResources(net);
         await state.deleteNetwork(net.id);

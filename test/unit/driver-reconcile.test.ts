@@ -99,17 +99,6 @@ describe("networks", () => {
     expect(h.host.hostLocalDirsCleaned).toEqual(["/tmp/cni-test-store/othernet"]);
   });
 
-  it("keeps a network Docker does not list yet (created a moment ago: Docker stores it after CreateNetwork replied) until the grace period ends", async () => {
-    h.docker.views.set(NET_ID, []);
-    h.docker.views.set(OTHER_NET_ID, "gone");
-    const fresh = await putNetwork(h.state, OTHER_NET_ID, testConfList("othernet", "/tmp/cni-test-store"));
-    await h.state.putNetwork({ ...fresh, createdAt: new Date(h.clock.ms).toISOString() });
-    expect((await h.driver.reconcile()).networksRemoved).toEqual([]);
-    expect(await h.state.getNetwork(OTHER_NET_ID)).toBeDefined();
-    h.clock.ms += GRACE;
-    expect((await h.driver.reconcile()).networksRemoved).toEqual([OTHER_NET_ID]);
-  });
-
   it("keeps a removed network while one of its endpoints is still in its grace period", async () => {
     h.docker.views.set(NET_ID, "gone");
     await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
@@ -118,6 +107,18 @@ describe("networks", () => {
     expect(await h.state.getNetwork(NET_ID)).toBeDefined();
     h.clock.ms += GRACE;
     expect(await h.driver.reconcile()).toMatchObject({ endpointsRemoved: [A], networksRemoved: [NET_ID] });
+  });
+
+  it("keeps a network younger than the grace period that Docker does not have (yet: Docker stores it after CreateNetwork)", async () => {
+    await putNetwork(h.state, OTHER_NET_ID, testConfList("othernet", "/tmp/cni-test-store"));
+    const young = { ...(await h.state.getNetwork(OTHER_NET_ID))!, createdAt: new Date(h.clock.ms - GRACE + 1).toISOString() };
+    await h.state.putNetwork(young);
+    h.docker.views.set(NET_ID, []);
+    h.docker.views.set(OTHER_NET_ID, "gone");
+    expect((await h.driver.reconcile()).networksRemoved).toEqual([]);
+    expect(await h.state.getNetwork(OTHER_NET_ID)).toBeDefined();
+    h.clock.ms += 1;
+    expect((await h.driver.reconcile()).networksRemoved).toEqual([OTHER_NET_ID]);
   });
 
   it("tears down endpoints whose network record is missing", async () => {
