@@ -17,8 +17,9 @@ SUITE=${SUITE:-test}
 # 28, the short kill -9 soak and cni-shim networks beside Docker-managed ones (mixed-networks).
 # `make test-engines` (SUITE=engines): the heavier rest on 26 and 28:
 # a dockerd crash, one compare, the short soak and the forward chain under FORWARD policy DROP
-# on 26, the parity matrix and the managed plugin's in-sandbox Join on 28, and on both the managed
-# plugin installed from a registry (all run on 20 in `make test`). ENGINE_FILES replaces the file
+# on 26, the parity matrix, the managed plugin's in-sandbox Join and its upgrade with containers
+# running on 28, and on both the managed plugin installed from a registry (all but those two run
+# on 20 in `make test`). ENGINE_FILES replaces the file
 # list of the other engines.
 SUITE=${SUITE:-test}
 USER_FILES="test/e2e/engine-scenario.test.ts test/e2e/driver-lifecycle.test.ts test/e2e/driver-default-network.test.ts test/e2e/published-ports.test.ts test/e2e/null-ipam.test.ts"
@@ -35,8 +36,8 @@ files_for() {
     test/20 | engines/20) echo "" ;; # everything
     test/28) echo "$USER_FILES test/e2e/soak.test.ts test/e2e/mixed-networks.test.ts" ;;
     test/26) echo "$USER_FILES" ;;
-    # managed-plugin.test.ts expects staging namespaces, which 28's in-sandbox Join inside the plugin no longer makes (issue 26's note).
-    engines/28) echo "$HEAVY_FILES test/e2e/parity-matrix.test.ts test/e2e/managed-plugin-sandbox.test.ts" ;;
+    # The managed plugin upgraded while containers run (a second push of the same rootfs): on 28 only.
+    engines/28) echo "$HEAVY_FILES test/e2e/parity-matrix.test.ts test/e2e/managed-plugin-sandbox.test.ts $PLUGIN_FILES test/e2e/managed-plugin-upgrade.test.ts" ;;
     engines/26) echo "$HEAVY_FILES test/e2e/soak.test.ts test/e2e/forward-accept.test.ts $PLUGIN_FILES" ;;
   esac
 }
@@ -65,8 +66,9 @@ for e in $ENGINES; do
   echo "engine $e: Docker ${VERSION[$e]}"
   bash scripts/engine.sh run "$e" -- bash scripts/test-image.sh "$IMAGE" || { RC[$e]=1; continue; }
   files=$(files_for "$e")
-  # Docker 20 runs every file but the managed plugin's in-sandbox Join, which needs 28 (engines/28).
-  [ -n "$files" ] || files="--exclude test/e2e/managed-plugin-sandbox.test.ts"
+  # Docker 20 runs every file but the managed plugin's in-sandbox Join, which needs 28, and its
+  # upgrade, a second push of the plugin, which one engine is enough for (both in engines/28).
+  [ -n "$files" ] || files="--exclude test/e2e/managed-plugin-sandbox.test.ts --exclude test/e2e/managed-plugin-upgrade.test.ts"
   # shellcheck disable=SC2086
   bash scripts/engine.sh run "$e" -- env CNI_SHIM_TEST_IMAGE="$IMAGE" \
     npx vitest run $files --reporter=default --reporter=json --outputFile.json="$OUT/$e.json"

@@ -2,10 +2,10 @@
 // registry (test/helpers/registry.ts), then `docker plugin install --alias` from there, with the
 // host paths of its mounts set to the test's own dirs (docker-sock, state, cni-cache, cni-conf).
 import { execa } from "execa";
-import { mkdir, mkdtemp } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DOCKER_CLI, ENGINE, ROOT, docker } from "./e2e.js";
+import { CLI, DOCKER_CLI, ENGINE, ROOT, docker } from "./e2e.js";
 
 /** Debian's client of the system's Docker 20.10 (the engines' own clients are newer). */
 const SYSTEM_DOCKER_CLI = "/usr/bin/docker";
@@ -45,6 +45,23 @@ export async function pushPlugin(registry: string, tag: string, pluginDir: strin
   return `${registry}/cni-shim:${tag}`;
 }
 
+/**
+ * Another version of the plugin `pushPlugin` built, whose dir it left in `pluginDir`: the same
+ * rootfs with `version` in its package.json (what `cni-shim --version` says), created as `ref` and
+ * pushed, the local copy then removed (as push-plugin.sh does). No second image build and export.
+ */
+export async function pushAsVersion(pluginDir: string, ref: string, version: string): Promise<void> {
+  const file = join(pluginDir, "rootfs/opt/cni-shim/package.json");
+  const pkg = JSON.parse(await readFile(file, "utf8")) as { version: string };
+  await writeFile(file, `${JSON.stringify({ ...pkg, version }, null, 2)}\n`);
+  await docker(["plugin", "create", ref, pluginDir], { timeoutMs: 600_000 });
+  try {
+    await docker(["plugin", "push", ref], { timeoutMs: 600_000 });
+  } finally {
+    await docker(["plugin", "rm", "-f", ref], { reject: false });
+  }
+}
+
 /** Host dirs of one installed plugin: its records, CNI cache and (empty) conf dir. */
 export interface PluginDirs {
   base: string;
@@ -60,9 +77,12 @@ export async function pluginDirs(): Promise<PluginDirs> {
   return dirs;
 }
 
+/** The mounts' sources of a plugin of the test's: the engine's API socket and its own dirs. */
+export const mountSettings = (dirs: PluginDirs) => [`docker-sock.source=${DOCKER_SOCKET}`, `state.source=${dirs.state}`, `cni-cache.source=${dirs.cache}`, `cni-conf.source=${dirs.conf}`];
+
 /** docker plugin install --alias ALIAS REF with the mounts' sources set; enabled when it returns. */
 export async function installPlugin(alias: string, ref: string, dirs: PluginDirs, extra: string[] = []): Promise<string> {
-  const settings = [`docker-sock.source=${DOCKER_SOCKET}`, `state.source=${dirs.state}`, `cni-cache.source=${dirs.cache}`, `cni-conf.source=${dirs.conf}`, ...extra];
+  const settings = [...mountSettings(dirs), ...extra];
   await docker(["plugin", "install", "--grant-all-permissions", "--alias", alias, ref, ...settings], { timeoutMs: 300_000 });
   return (await docker(["plugin", "inspect", alias, "--format", "{{.Id}}"])).stdout;
 }
@@ -71,4 +91,18 @@ export async function installPlugin(alias: string, ref: string, dirs: PluginDirs
 export async function pluginRootfs(pluginId: string): Promise<string> {
   const root = (await docker(["info", "--format", "{{.DockerRootDir}}"])).stdout;
   return join(root, "plugins", pluginId, "rootfs");
+}
+
+/** The attach path a plugin reports for new endpoints: doctor's attach check on its state dir. */
+export async function attachPath(stateDir: string): Promise<{ kind: string; status: string; summary: string }> {
+  const res = await execa(process.execPath, [CLI, "doctor", "--json", "--state-dir", stateDir], { reject: false });
+  const check = (JSON.parse(res.stdout) as { checks: Array<{ id: string; status: string; summary: string; details?: { kind?: string } }> }).checks.find((c) => c.id === "attach");
+  if (!check?.details?.kind) throw new Error(`doctor has no attach check with a path:\n${res.stdout.slice(0, 2000)}`);
+  return { kind: check.details.kind, status: check.status, summary: check.summary };
+}
+
+/** The sources of a plugin's mounts as its next enable will mount them (Config.Mounts, not Settings), by name. */
+export async function mountSources(plugin: string): Promise<Record<string, string>> {
+  const mounts = JSON.parse((await docker(["plugin", "inspect", plugin, "--format", "{{json .Config.Mounts}}"])).stdout) as Array<{ Name: string; Source: string }>;
+  return Object.fromEntries(mounts.map((m) => [m.Name, m.Source]));
 }
