@@ -166,7 +166,7 @@ export class InSandbox implements AttachStrategy {
     this.deps.host.prepareLook();
   }
 
-  async join(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
+  async join(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse; addedInSandbox?: true }> {
     const { host } = this.deps;
     const key = req.SandboxKey;
     const sight: SandboxSight = key ? await host.sandboxSight(key) : { kind: "missing" };
@@ -232,7 +232,7 @@ export class InSandbox implements AttachStrategy {
    * namespace-wide stays the container's. From here the endpoint is the hand-out's (Leave, and the
    * teardown in a namespace of its own, where the interface's CNI name is free).
    */
-  private async handToDocker(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock, at: { nsFile: string; before: LookSession }): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
+  private async handToDocker(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock, at: { nsFile: string; before: LookSession }): Promise<{ rec: EndpointRecord; reply: api.JoinResponse; addedInSandbox: true }> {
     const { runtime, fallback } = this.deps;
     const { nsFile, before } = at; // nsFile: where this process opens the SandboxKey
     const ifName = nextIfName(before.links);
@@ -246,7 +246,7 @@ export class InSandbox implements AttachStrategy {
     const routes = await before.handOut(ifName, rec.tmpName);
     clock.mark("handOut");
     const handed: EndpointRecord = { ...asking, attach: fallback.kind, phase: "ready", ifName, result: out.result, routes, macAddress: rec.macAddress ?? mac };
-    return fallback.join(handed, req, list, clock);
+    return { ...(await fallback.join(handed, req, list, clock)), addedInSandbox: true };
   }
 
   private async hasOwnLinks(nsFile: string, links: string[]): Promise<boolean> {
