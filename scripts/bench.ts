@@ -226,6 +226,8 @@ interface LogLine {
   plugin?: string;
   cniNetwork?: string;
   ms?: number | Record<string, number>;
+  /** "sandbox" on a Join whose chain ran in the container's namespace, then handed to Docker (--attach auto). */
+  addedIn?: string;
 }
 
 /** The plugin's log lines (parsed) from offset `from` on. */
@@ -560,6 +562,8 @@ interface Attachment {
   join: Record<string, number>;
   /** Which path the Join took: its log line says ("endpoint joined in its sandbox" or "endpoint joined"). */
   path: AttachPath | undefined;
+  /** A hand-out Join whose chain ran in the container's namespace (--attach auto on 28+). */
+  handed: boolean;
   /** The chain's ADD execs (its plugins; an IPAM plugin nested in one is part of that exec). */
   addExecs: number;
   /** IPAM plugins run by themselves (null IPAM in the sandbox: ADD at CreateEndpoint, DEL at Join). */
@@ -600,6 +604,7 @@ function attachments(plugin: Plugin, from: number | undefined, mine: (cniNetwork
         create: (l.ms ?? {}) as Record<string, number>,
         join: (joined?.ms ?? {}) as Record<string, number>,
         path: joined?.msg ? JOIN_LINES[joined.msg] : undefined,
+        handed: joined?.addedIn === "sandbox",
         addExecs: sum(of("ADD").map(execMs)),
         ipamExecs: sum(ipamOnly.map(execMs)),
         delExecs: sum(of("DEL").map(execMs)),
@@ -863,7 +868,8 @@ function printRatios(N: NetworkShare, shims: Shim[], atts: Record<string, Attach
 function pathCounts(atts: Attachment[]): string {
   const n = (p: AttachPath | undefined) => atts.filter((a) => a.path === p).length;
   const unknown = n(undefined);
-  return `${n("sandbox")} in the container's namespace, ${n("handoff")} handed out${unknown ? `, ${unknown} without a Join line` : ""}`;
+  const handed = atts.filter((a) => a.handed).length;
+  return `${n("sandbox")} in the container's namespace, ${handed} there then handed to Docker, ${n("handoff") - handed} handed out${unknown ? `, ${unknown} without a Join line` : ""}`;
 }
 
 function printParallel(bridge: Parallel, shims: { shim: Shim; par: Parallel; atts: Attachment[] }[]) {
