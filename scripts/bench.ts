@@ -154,12 +154,14 @@ async function runUndo() {
 
 type Teardown = "background" | "sync";
 type AttachPath = "sandbox" | "handoff";
+/** A cni-shim's --attach (auto: in the container's namespace, then handed to Docker; its Joins log as hand-outs). */
+type AttachMode = AttachPath | "auto";
 
 interface Plugin {
   driver: string;
   socket: string;
   teardown: Teardown;
-  attach: AttachPath;
+  attach: AttachMode;
   logs: string;
   /** The serve process (CPU and RSS figures). */
   pid: number | undefined;
@@ -182,7 +184,7 @@ async function settle(plugin: Plugin) {
 }
 
 /** A cni-shim serve process with a driver name of its own; `logs` collects its JSON log lines. */
-async function startPlugin(dir: string, teardown: Teardown, attach: AttachPath): Promise<Plugin> {
+async function startPlugin(dir: string, teardown: Teardown, attach: AttachMode): Promise<Plugin> {
   const driver = `${TAG}-${teardown}-${attach}`;
   const socket = `/run/docker/plugins/${driver}.sock`;
   const base = join(dir, `${teardown}-${attach}`);
@@ -224,6 +226,8 @@ interface LogLine {
   plugin?: string;
   cniNetwork?: string;
   ms?: number | Record<string, number>;
+  /** "sandbox" on a Join whose chain ran in the container's namespace, then handed to Docker (--attach auto). */
+  addedIn?: string;
 }
 
 /** The plugin's log lines (parsed) from offset `from` on. */
@@ -558,6 +562,8 @@ interface Attachment {
   join: Record<string, number>;
   /** Which path the Join took: its log line says ("endpoint joined in its sandbox" or "endpoint joined"). */
   path: AttachPath | undefined;
+  /** A hand-out Join whose chain ran in the container's namespace (--attach auto on 28+). */
+  handed: boolean;
   /** The chain's ADD execs (its plugins; an IPAM plugin nested in one is part of that exec). */
   addExecs: number;
   /** IPAM plugins run by themselves (null IPAM in the sandbox: ADD at CreateEndpoint, DEL at Join). */
@@ -598,6 +604,7 @@ function attachments(plugin: Plugin, from: number | undefined, mine: (cniNetwork
         create: (l.ms ?? {}) as Record<string, number>,
         join: (joined?.ms ?? {}) as Record<string, number>,
         path: joined?.msg ? JOIN_LINES[joined.msg] : undefined,
+        handed: joined?.addedIn === "sandbox",
         addExecs: sum(of("ADD").map(execMs)),
         ipamExecs: sum(ipamOnly.map(execMs)),
         delExecs: sum(of("DEL").map(execMs)),
@@ -861,7 +868,8 @@ function printRatios(N: NetworkShare, shims: Shim[], atts: Record<string, Attach
 function pathCounts(atts: Attachment[]): string {
   const n = (p: AttachPath | undefined) => atts.filter((a) => a.path === p).length;
   const unknown = n(undefined);
-  return `${n("sandbox")} in the container's namespace, ${n("handoff")} handed out${unknown ? `, ${unknown} without a Join line` : ""}`;
+  const handed = atts.filter((a) => a.handed).length;
+  return `${n("sandbox")} in the container's namespace, ${handed} there then handed to Docker, ${n("handoff") - handed} handed out${unknown ? `, ${unknown} without a Join line` : ""}`;
 }
 
 function printParallel(bridge: Parallel, shims: { shim: Shim; par: Parallel; atts: Attachment[] }[]) {
@@ -898,6 +906,22 @@ async function parallelRuns(bridgeNet: string, shims: Shim[]) {
 
 // ---- main --------------------------------------------------------------------------------------
 
+const ATTACH_LABEL: Record<AttachMode, string> = { sandbox: "in-sandbox", handoff: "hand-out", auto: "in-sandbox then handed to Docker" };
+// Fewer rows (a figure of one path, on a shared machine): CNI_SHIM_BENCH_ATTACH=auto,sandbox picks the
+// --attach columns (28+; default sandbox,handoff), CNI_SHIM_BENCH_TEARDOWN=background the teardowns
+// (default background,sync), CNI_SHIM_BENCH_SEQUENTIAL_ONLY=1 stops after parts 1 and 2.
+const TEARDOWNS = (process.env.CNI_SHIM_BENCH_TEARDOWN ?? "background,sync").split(",") as Teardown[];
+if (!TEARDOWNS.length || TEARDOWNS.some((t) => t !== "background" && t !== "sync")) throw new Error(`CNI_SHIM_BENCH_TEARDOWN: background and/or sync, got "${process.env.CNI_SHIM_BENCH_TEARDOWN}"`);
+const SEQUENTIAL_ONLY = process.env.CNI_SHIM_BENCH_SEQUENTIAL_ONLY === "1";
+
+/** The --attach columns: Docker 28+ makes the container's namespace before Join, so the in-sandbox paths run there beside the hand-out. */
+function attachModes(dockerVersion: string): AttachMode[] {
+  if (Number(/^(\d+)\./.exec(dockerVersion)?.[1] ?? 0) < 28) return ["handoff"];
+  const modes = (process.env.CNI_SHIM_BENCH_ATTACH ?? "sandbox,handoff").split(",") as AttachMode[];
+  if (!modes.length || modes.some((m) => !(m in ATTACH_LABEL))) throw new Error(`CNI_SHIM_BENCH_ATTACH: sandbox, handoff and/or auto, got "${process.env.CNI_SHIM_BENCH_ATTACH}"`);
+  return modes;
+}
+
 async function main() {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run make build (make bench does it)`);
   const dir = await mkdtemp(join(tmpdir(), "cnishim-bench-"));
@@ -907,14 +931,13 @@ async function main() {
   defer("iptables sweep", () => sweepIptables(before, cniSubnets));
 
   const dockerVersion = (await docker(["version", "--format", "{{.Server.Version}}"])).stdout.trim();
-  // Docker 28+ makes the container's namespace before Join: both attach paths run side by side there.
-  const paths: AttachPath[] = Number(/^(\d+)\./.exec(dockerVersion)?.[1] ?? 0) >= 28 ? ["sandbox", "handoff"] : ["handoff"];
+  const paths = attachModes(dockerVersion);
   const pEnv = await setUpPodman(dir);
   progress("loading the image into podman (docker save | podman load)");
   const pImage = await podmanImage(dir, pEnv.podman);
   // Undo runs in reverse: containers go first, then networks, then the plugins serving them.
   const plugins: Plugin[] = [];
-  for (const teardown of ["background", "sync"] as const) for (const attach of paths) plugins.push(await startPlugin(dir, teardown, attach));
+  for (const teardown of TEARDOWNS) for (const attach of paths) plugins.push(await startPlugin(dir, teardown, attach));
   await sleep(1_000); // past the start-up reconciliation
   const managed = process.env.CNI_SHIM_BENCH_MANAGED;
   if (managed) plugins.push(await startManaged(dir, managed));
@@ -923,7 +946,7 @@ async function main() {
   const shims: Shim[] = [];
   for (const plugin of plugins) {
     const key = plugin.managed ? "managed/auto" : `${plugin.teardown === "background" ? "bg" : "sync"}/${plugin.attach}`;
-    const label = plugin.managed ? "background DEL, managed plugin (--attach auto)" : `${plugin.teardown === "background" ? "background DEL" : "--teardown sync"}, ${plugin.attach === "sandbox" ? "in-sandbox" : "hand-out"}`;
+    const label = plugin.managed ? "background DEL, managed plugin (--attach auto)" : `${plugin.teardown === "background" ? "background DEL" : "--teardown sync"}, ${ATTACH_LABEL[plugin.attach]}`;
     const net = await dockerNetwork(`${TAG}-${key.replace(/\W/g, "-")}`, ["-d", plugin.driver]);
     cniSubnets.push(...net.subnets);
     shims.push({ key, label, plugin, net });
@@ -951,6 +974,7 @@ async function main() {
   console.log(`  ("shim's own" = CreateEndpoint + Join but the plugin execs; DEL: background = after docker run returned, sync = inside it)`);
   for (const sh of shims) console.log(`  ${sh.key}: ${(atts[sh.key] ?? []).length} starts: ${pathCounts(atts[sh.key] ?? [])}`);
 
+  if (SEQUENTIAL_ONLY) return;
   // 3 + 4: parallel starts, RSS with the 50 endpoints up and after they are gone.
   const [parBridge, parallel] = await parallelRuns(bridgeNet.name, shims);
   printParallel(parBridge, parallel);
@@ -958,7 +982,7 @@ async function main() {
   // 5: back to back on Docker's bridge, and on a Docker-IPAM and a null-IPAM network of each background cni-shim.
   const rows = [await backToBack("Docker's bridge", bridgeNet.name)];
   for (const shim of shims.filter((sh) => sh.plugin.teardown === "background" && !sh.cniNetwork)) {
-    const nullNet = await nullIpamNetwork(shim.plugin, shim.plugin.confDir, shim.plugin.managed ? "m" : shim.plugin.attach === "sandbox" ? "s" : "h", cniSubnets);
+    const nullNet = await nullIpamNetwork(shim.plugin, shim.plugin.confDir, shim.plugin.managed ? "m" : shim.plugin.attach.slice(0, 1), cniSubnets);
     cniSubnets.push(...nullNet.subnets);
     rows.push(await backToBack(`cni-shim, Docker's IPAM (${shim.key})`, shim.net.name, shim.plugin));
     rows.push(await backToBack(`cni-shim, --ipam-driver null (${shim.key})`, nullNet.name, shim.plugin));

@@ -113,7 +113,7 @@ async function runPhases(results: Record<string, Figures>): Promise<boolean> {
 function summaryLine(k: string, figures: Figures): string {
   if (k.startsWith("cycles")) {
     const f = figures as CyclesFigures;
-    return `  ${k.padEnd(18)} cycles ${f.cycles}, docker cmds ${f.dockerCommands}, kill -9 ${f.kills} (in-flight run ${f.killsInFlightRun}, during teardown ${f.killsDuringTeardown}), expected failures ${f.expectedFailures}, unexpected ${f.unexpectedFailures.length}, connectivity checks ${f.connectivityChecks} / failures ${f.connectivityFailures.length}, forced teardowns ${f.forcedTeardowns}, joins in the container's namespace ${f.inSandboxJoins ?? 0} (hand-out fall-backs ${f.inSandboxFallbacks ?? 0}, for mixed networks ${f.inSandboxMixedHandOuts ?? 0}), leaks ${Object.keys(f.leaks).length}, ${f.seconds} s${f.stoppedAtTimeLimit ? " (stopped at the time limit)" : ""}`;
+    return `  ${k.padEnd(18)} cycles ${f.cycles}, docker cmds ${f.dockerCommands}, kill -9 ${f.kills} (in-flight run ${f.killsInFlightRun}, during teardown ${f.killsDuringTeardown}), expected failures ${f.expectedFailures}, unexpected ${f.unexpectedFailures.length}, connectivity checks ${f.connectivityChecks} / failures ${f.connectivityFailures.length}, forced teardowns ${f.forcedTeardowns}, joins in the container's namespace ${f.inSandboxJoins ?? 0}, there then handed to Docker ${f.inSandboxHandedJoins ?? 0} (hand-out fall-backs ${f.inSandboxFallbacks ?? 0}, for mixed networks ${f.inSandboxMixedHandOuts ?? 0}), leaks ${Object.keys(f.leaks).length}, ${f.seconds} s${f.stoppedAtTimeLimit ? " (stopped at the time limit)" : ""}`;
   }
   if (k === "dockerd-first") {
     const f = figures as DockerdFirstFigures;

@@ -20,6 +20,8 @@ export interface PhaseFigures {
   recovered?: number;
   /** Joins done in the container's own namespace (Docker 28+), and hand-outs a Join fell back to. */
   inSandboxJoins?: number;
+  /** Joins whose chain ran in the container's namespace and whose interface then went on to Docker (--attach auto on 28+). */
+  inSandboxHandedJoins?: number;
   inSandboxFallbacks?: number;
   /** In-sandbox Joins that took the hand-out for a container with a Docker-managed network (or Docker's lists unanswered). */
   inSandboxMixedHandOuts?: number;
@@ -71,6 +73,7 @@ async function finishPhase({ plugin, net, containers }: PhaseRun, fig: PhaseFigu
   fig.forcedTeardowns = plugin.warnings.forced;
   fig.recovered = plugin.warnings.recovered;
   fig.inSandboxJoins = plugin.attach.inSandboxJoins;
+  fig.inSandboxHandedJoins = plugin.attach.handedJoins;
   fig.inSandboxFallbacks = plugin.attach.fallbacks;
   fig.inSandboxMixedHandOuts = plugin.attach.mixedHandOuts;
   fig.seconds = Math.round((Date.now() - started) / 1000);

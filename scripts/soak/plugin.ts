@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { socketAnswers, unixRequest } from "../../src/util/http.js";
 import { CLI, SERVE_NODE_FLAGS, rand, say, sleep } from "./settings.js";
 import { sh, type ShResult } from "./shell.js";
+import { countAttach, noAttachCounts } from "./attach-counts.js";
 
 export class Plugin {
   readonly driver = `cnishim-soak-${rand()}`;
@@ -17,8 +18,8 @@ export class Plugin {
   bootId: string | undefined;
   readonly logTail: string[] = [];
   readonly warnings = { forced: 0, recovered: 0, restarted: 0 };
-  /** Which attach path the endpoints took (the plugin's log): Joins in the container's namespace, hand-outs at Join. */
-  readonly attach = { inSandboxJoins: 0, fallbacks: 0, mixedHandOuts: 0 };
+  /** Which attach path the endpoints took (the plugin's log: attach-counts.ts). */
+  readonly attach = noAttachCounts();
   base = "";
   stateDir = "";
   cacheDir = "";
@@ -57,9 +58,7 @@ export class Plugin {
     if (line.includes('"teardown forced')) this.warnings.forced++;
     if (line.includes('"recovering endpoint')) this.warnings.recovered++;
     if (line.includes('"container started again"')) this.warnings.restarted++;
-    if (line.includes('"endpoint joined in its sandbox"')) this.attach.inSandboxJoins++;
-    if (line.includes('"no container namespace at Join')) this.attach.fallbacks++;
-    if (line.includes('"a container with networks cni-shim does not drive')) this.attach.mixedHandOuts++;
+    countAttach(this.attach, line);
     this.logTail.push(line);
     if (this.logTail.length > 200) this.logTail.shift();
   }

@@ -254,15 +254,19 @@ export class CniRuntime {
   }
 
   /**
-   * STATUS (spec 1.1, libcni GetStatusNetworkList): each plugin in order, the first that is not
-   * ready throws with its message. Lists sent a version below 1.1.0 are not asked.
+   * STATUS (spec 1.1, libcni GetStatusNetworkList): of every plugin, and the first in the list's
+   * order that is not ready throws with its message, as libcni's (which asks them one after the
+   * other and stops there). Asked all at once: STATUS changes nothing, and a start waits for the
+   * slowest plugin rather than for them all in turn. Lists sent a version below 1.1.0 are not asked.
    */
   async status(list: ConfList): Promise<void> {
     const { paths, version } = await this.prepare(list);
     if (compareVersions(version, "1.1.0") < 0) return;
-    for (const [i, plugin] of list.plugins.entries()) {
-      await execPlugin({ pluginPath: paths[i]!, command: "STATUS", cniPath: this.opts.cniPath, stdin: CniRuntime.pluginStdin(list, plugin, version, {}), timeoutMs: this.opts.execTimeoutMs }, this.opts.onExec);
-    }
+    const asked = await Promise.allSettled(
+      list.plugins.map((plugin, i) => execPlugin({ pluginPath: paths[i]!, command: "STATUS", cniPath: this.opts.cniPath, stdin: CniRuntime.pluginStdin(list, plugin, version, {}), timeoutMs: this.opts.execTimeoutMs }, this.opts.onExec)),
+    );
+    const notReady = asked.find((a) => a.status === "rejected");
+    if (notReady) throw notReady.reason;
   }
 
   /**

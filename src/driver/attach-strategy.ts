@@ -60,8 +60,10 @@ export interface AttachStrategy {
   /**
    * Join: the record to save as "joined" and Docker's reply. Throws when the endpoint cannot
    * join. Its steps are marked on `clock` (the "endpoint joined" log line's ms phases).
+   * `addedInSandbox`: the chain ran in the container's namespace and its interface went on to
+   * Docker (the record is then the hand-out's; the log line says where the ADD ran).
    */
-  join(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }>;
+  join(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse; addedInSandbox?: true }>;
   /** Leave of a joined endpoint: the record to save as "ready" again. */
   leave(rec: EndpointRecord): Promise<EndpointRecord>;
 

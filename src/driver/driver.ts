@@ -21,6 +21,7 @@ import { Networks, notReady } from "./networks.js";
 import { checkEndpoint } from "./endpoint-check.js";
 import { Reclaimer } from "./reclaim.js";
 import { Reconciler, type ReconcileReport } from "./reconcile.js";
+import { ReadyMemo } from "./ready-memo.js";
 import { realHost, type Clock, type CniOps, type DhcpOps, type DockerContainers, type DockerNetworks, type DriverEvents, type HostOps, type Teardown } from "./seams.js";
 import { DhcpLeases } from "./dhcp-leases.js";
 import { usesDhcp } from "../cni/dhcp.js";
@@ -109,6 +110,7 @@ export class CniShimDriver implements NetworkDriver {
     const endpoints = (this.endpointTeardown = new EndpointTeardown({ state, locks, cache: runtime.cache, teardown, strategyOf }));
     const queue = (this.queue = new TeardownQueue({ state, locks, remove: (rec) => endpoints.remove(rec) }));
     this.networks = new Networks({ state, confDirs: opts.confDirs, runtime, host: this.host, queue, endpoints, now, forward: opts.forward, dhcp: opts.dhcp, attachKind: () => choice.decide().kind });
+    const ready = new ReadyMemo(now);
     const leases = (this.leases = opts.dhcp ? new DhcpLeases({ dhcp: opts.dhcp, host: this.host, state, locks }) : undefined);
     this.endpoints = new Endpoints({
       state,
@@ -121,7 +123,7 @@ export class CniShimDriver implements NetworkDriver {
       teardownMode: opts.teardownMode ?? DEFAULT_TEARDOWN_MODE,
       now,
       network: (id) => this.network(id),
-      status: (list) => runtime.status(list.conflist).catch((err: Error) => Promise.reject(notReady(list.conflist.name, err))),
+      status: (list) => ready.ready(list, () => runtime.status(list.conflist)).catch((err: Error) => Promise.reject(notReady(list.conflist.name, err))),
       afterJoin: leases ? (rec, list) => leases.follow(rec, list) : undefined,
       // Where new endpoints join in their sandbox, the look inside it can start with the request.
       joinArrived: (req) => (choice.decide().kind === "in-sandbox" ? inSandbox.prefetch(req.EndpointID, req.SandboxKey) : undefined),

@@ -236,7 +236,8 @@ export class Endpoints {
       // ms: where Join's time went (in the container's namespace, "add" is the chain, plugin execs included).
       const fields = { endpoint: rec.id.slice(0, 12), address: rec.address, mac: joined.rec.macAddress, ms: clock.done() };
       if (joined.rec.attach === "in-sandbox") log.info("endpoint joined in its sandbox", { ...fields, ifName: joined.rec.ifName });
-      else log.info("endpoint joined", fields);
+      // addedIn: the chain ran in the container's namespace, then its interface went on to Docker (the soak counts these).
+      else log.info("endpoint joined", joined.addedInSandbox ? { ...fields, addedIn: "sandbox" } : fields);
       this.deps.afterJoin?.(joined.rec, list);
       return joined.reply;
     });

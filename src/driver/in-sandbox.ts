@@ -166,7 +166,7 @@ export class InSandbox implements AttachStrategy {
     this.deps.host.prepareLook();
   }
 
-  async join(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
+  async join(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse; addedInSandbox?: true }> {
     const { host } = this.deps;
     const key = req.SandboxKey;
     const sight: SandboxSight = key ? await host.sandboxSight(key) : { kind: "missing" };
@@ -182,8 +182,7 @@ export class InSandbox implements AttachStrategy {
       // what the chain set on it (link-bound.ts), or the namespace has interfaces cni-shim made
       // there itself, which Docker does not number.
       if (this.deps.dockerNames() && !linkBoundReason(list.conflist) && !(await this.hasOwnLinks(key, before.links))) {
-        await before.finish();
-        return await this.handToDocker(rec, req, list, clock, { nsFile, ifName: nextIfName(before.links) });
+        return await this.handToDocker(rec, req, list, clock, { nsFile, before });
       }
       const mixed = await this.mixedReason(rec.networkId, key, before.links, ahead?.view);
       clock.mark("mixed");
@@ -233,19 +232,21 @@ export class InSandbox implements AttachStrategy {
    * namespace-wide stays the container's. From here the endpoint is the hand-out's (Leave, and the
    * teardown in a namespace of its own, where the interface's CNI name is free).
    */
-  private async handToDocker(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock, at: { nsFile: string; ifName: string }): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
-    const { host, runtime, fallback } = this.deps;
-    const { nsFile, ifName } = at; // nsFile: where this process opens the SandboxKey
+  private async handToDocker(rec: EndpointRecord, req: api.JoinRequest, list: LoadedConfList, clock: PhaseClock, at: { nsFile: string; before: LookSession }): Promise<{ rec: EndpointRecord; reply: api.JoinResponse; addedInSandbox: true }> {
+    const { runtime, fallback } = this.deps;
+    const { nsFile, before } = at; // nsFile: where this process opens the SandboxKey
+    const ifName = nextIfName(before.links);
     const { asking, out } = await this.allocating(rec, list, async () => {
       const asking = await this.giveBackAhead(rec, list, clock);
       return { asking, out: await runtime.add(list, { containerId: rec.cniContainerId, netns: nsFile, ifName, args: asking.cniArgs, capabilityArgs: asking.capabilityArgs }) };
     });
     clock.mark("add");
     const { mac } = verifyResult(out.result, ifName, [rec.address, rec.addressIPv6], list.conflist.name);
-    const routes = await host.handOutOf(nsFile, ifName, rec.tmpName);
+    // Through the look's ip, still in the namespace: no exec of its own (sandbox-look.ts).
+    const routes = await before.handOut(ifName, rec.tmpName);
     clock.mark("handOut");
     const handed: EndpointRecord = { ...asking, attach: fallback.kind, phase: "ready", ifName, result: out.result, routes, macAddress: rec.macAddress ?? mac };
-    return fallback.join(handed, req, list, clock);
+    return { ...(await fallback.join(handed, req, list, clock)), addedInSandbox: true };
   }
 
   private async hasOwnLinks(nsFile: string, links: string[]): Promise<boolean> {

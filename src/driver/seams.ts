@@ -73,15 +73,13 @@ export interface HostOps {
   linkExists(name: string, netns?: string): Promise<boolean>;
   /** Move the chain's interface to the host as `tmpName`; returns the routes it had (the move drops them). */
   handOut(staging: string, ifName: string, tmpName: string): Promise<KernelRoute[]>;
-  /** The same from a container's own namespace (a bound namespace file). */
-  handOutOf(nsFile: string, ifName: string, tmpName: string): Promise<KernelRoute[]>;
   /** Does Docker's sandbox (a bound namespace file) still exist? */
   sandboxExists(sandboxKey: string): Promise<boolean>;
   /** Is Docker's SandboxKey a namespace (Docker <= 27: not yet at Join), where does this process open it, or why can it not look? */
   sandboxSight(sandboxKey: string): Promise<SandboxSight>;
   /** How this process opens sandbox keys (the serving log, doctor). */
   describeSandboxKeys(): Promise<KeysOpened>;
-  /** The links and default routes inside a bound namespace (Docker's SandboxKey); the session's finish then acts there after the ADD. */
+  /** The links and default routes inside a bound namespace (Docker's SandboxKey); the session's finish (or its hand-out to the host) then acts there after the ADD. */
   lookInside(sandboxKey: string): Promise<LookSession>;
   /** Get the next lookInside ready ahead (off the critical path: after a reply). */
   prepareLook(): void;
@@ -115,7 +113,6 @@ export const realHost: HostOps = {
   netnsExists: netns.netnsExists,
   linkExists: netns.linkExists,
   handOut: netns.handOut,
-  handOutOf: sandbox.handOutOf,
   sandboxExists: (sandboxKey) => access(sandboxKey).then(
     () => true,
     async () => (await keys.sight(sandboxKey)).kind === "visible",

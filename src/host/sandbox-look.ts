@@ -10,13 +10,16 @@
 //   CreateEndpoint's reply (prepare()) instead of inside Join.
 // - The same ip stays in the namespace while the chain's ADD runs (its stdin left open), and
 //   what the Join does there after the ADD (the MAC a chain did not set, a default route another
-//   interface has: sandbox.ts's AfterAdd) goes to it as more batch lines: no second exec.
+//   interface has: sandbox.ts's AfterAdd; or, handed to Docker, the interface's routes and its
+//   move out to the host: netns.ts's handOutBatch) goes to it as more batch lines: no second exec.
 // When this way fails where nsenter works, the look falls back to nsenter, for good: it can make
 // a Join faster, never fail one.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdir, readdir, readlink, symlink, unlink } from "node:fs/promises";
 import { NETNS_DIR, netnsPath } from "./netns.js";
-import { afterAddLines, LOOK_BATCH, lookInside, parseLook, runAfterAdd, type AfterAdd, type LookSession, type SandboxLook } from "./sandbox.js";
+import { afterAddLines, handOutOf, LOOK_BATCH, lookInside, parseLook, runAfterAdd, type AfterAdd, type LookSession, type SandboxLook } from "./sandbox.js";
+import { handOutBatch } from "./netns.js";
+import { routesOf, type KernelRoute } from "./routes.js";
 import { log } from "../util/log.js";
 import { ownedByLiveProcess, processAlive } from "../util/pid.js";
 
@@ -48,6 +51,7 @@ export async function sweepLookLinks(): Promise<string[]> {
 interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
+  stdout: string;
   stderr: string;
   error?: Error;
 }
@@ -78,8 +82,8 @@ function forkStandby(script: string): Standby {
   child.stdin.on("error", () => undefined);
   const exit = new Promise<Exit>((resolve) => {
     const text = () => Buffer.concat(stderr).toString("utf8");
-    child.on("error", (error) => resolve({ code: null, signal: null, stderr: text(), error }));
-    child.on("close", (code, signal) => resolve({ code, signal, stderr: text() }));
+    child.on("error", (error) => resolve({ code: null, signal: null, stdout, stderr: text(), error }));
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr: text() }));
   });
   const lines = (n: number) =>
     new Promise<string>((resolve, reject) => {
@@ -192,24 +196,42 @@ export class SandboxLooker {
   }
 
   /**
-   * The look's ip, still in the namespace, waits for the AfterAdd (one exec for the look and what
-   * follows the ADD). Not finished within holdMs (a Join that never got there): let go; a finish
-   * after that (or after ip failed) runs the AfterAdd as an exec of its own.
+   * The look's ip, still in the namespace, waits for the AfterAdd or the hand-out (one exec for
+   * the look and what follows the ADD). Not finished within holdMs (a Join that never got there):
+   * let go; a finish or hand-out after that (or after ip failed) is an exec of its own.
    */
   private session(standby: Standby, nsFile: string, look: SandboxLook): LookSession {
     const hold = setTimeout(() => standby.child.stdin.end(), this.holdMs);
     hold.unref();
-    let done: Promise<void> | undefined;
+    const gone = () => standby.child.stdin.writableEnded || standby.child.exitCode !== null;
+    let done: Promise<unknown> | undefined;
     const finish = async (after?: AfterAdd): Promise<void> => {
       clearTimeout(hold);
       const lines = after ? afterAddLines(after) : [];
-      if (standby.child.stdin.writableEnded || standby.child.exitCode !== null) return lines.length ? runAfterAdd(nsFile, after!) : undefined;
+      if (gone()) return lines.length ? runAfterAdd(nsFile, after!) : undefined;
       standby.child.stdin.end(lines.map((l) => `${l}\n`).join(""));
-      if (!lines.length) return;
-      const timer = setTimeout(() => standby.child.kill("SIGKILL"), this.timeoutMs);
-      const exit = await standby.exit.finally(() => clearTimeout(timer));
-      if (exit.error || exit.code !== 0) throw new Error(`${lines.join("; ")}: ${exit.stderr.trim() || exitError(exit).message}`);
+      if (lines.length) await this.ended(standby, lines.join("; "));
     };
-    return { ...look, finish: (after) => (done ??= finish(after)) };
+    const handOut = async (ifName: string, tmpName: string): Promise<KernelRoute[]> => {
+      clearTimeout(hold);
+      if (gone()) return handOutOf(nsFile, ifName, tmpName);
+      const batch = handOutBatch(ifName, tmpName);
+      standby.child.stdin.end(`${batch}\n`);
+      // The look's three lists, then the routes (the batch's first line; the moves print nothing).
+      return routesOf((await this.ended(standby, batch.replaceAll("\n", "; "))).split("\n")[3] ?? "", ifName);
+    };
+    return {
+      ...look,
+      finish: async (after) => void (await (done ??= finish(after))),
+      handOut: (ifName, tmpName) => (done ? handOutOf(nsFile, ifName, tmpName) : (done = handOut(ifName, tmpName))),
+    };
+  }
+
+  /** The look's ip's stdout once it exited after its last lines (`what`), or what failed. */
+  private async ended(standby: Standby, what: string): Promise<string> {
+    const timer = setTimeout(() => standby.child.kill("SIGKILL"), this.timeoutMs);
+    const exit = await standby.exit.finally(() => clearTimeout(timer));
+    if (exit.error || exit.code !== 0) throw new Error(`${what}: ${exit.stderr.trim() || exitError(exit).message}`);
+    return exit.stdout;
   }
 }

@@ -50,10 +50,12 @@ export interface AfterAdd {
 /**
  * A look whose namespace can still be acted on: `finish` runs the AfterAdd there (the quick way:
  * through the look's own ip process, no second exec) and lets the look go. Called once per look,
- * also on failure (`finish()`).
+ * also on failure (`finish()`). `handOut` instead ends it with the hand-out (handOutOf) run the
+ * same way; a `finish()` after it does nothing.
  */
 export interface LookSession extends SandboxLook {
   finish: (after?: AfterAdd) => Promise<void>;
+  handOut: (ifName: string, tmpName: string) => Promise<KernelRoute[]>;
 }
 
 /**
@@ -74,7 +76,7 @@ export async function runAfterAdd(nsFile: string, a: AfterAdd): Promise<void> {
 /** What is in the namespace before an ADD: its links and default routes, in one exec (nsenter, then ip; sandbox-look.ts has the quicker way). */
 export async function lookInside(nsFile: string): Promise<LookSession> {
   const out = await run("nsenter", [`--net=${nsFile}`, "ip", "-j", "-batch", "-"], { input: LOOK_BATCH });
-  return { ...parseLook(out), finish: (after) => (after ? runAfterAdd(nsFile, after) : Promise.resolve()) };
+  return { ...parseLook(out), finish: (after) => (after ? runAfterAdd(nsFile, after) : Promise.resolve()), handOut: (ifName, tmpName) => handOutOf(nsFile, ifName, tmpName) };
 }
 
 /** The output of LOOK_BATCH (exported for the tests). */

@@ -82,6 +82,41 @@ describe("the look inside a container's namespace", () => {
     looker.close();
   });
 
+  it("hands an interface out to this process's namespace through the look's own ip (its routes read before the move), and through an exec of its own once that ip is gone", async () => {
+    // veths stand for the chain's interface (their peers stay): each with an address and a route of its own.
+    const out = [`csl${tag}a`, `csl${tag}b`];
+    try {
+      for (const [i, link] of ["hand0", "hand1"].entries()) {
+        await run("ip", ["-n", ns, "link", "add", link, "type", "veth", "peer", "name", `${link}p`]);
+        await run("ip", ["-n", ns, "link", "set", `${link}p`, "up"]);
+        await run("ip", ["-n", ns, "addr", "add", `10.252.${i}.2/24`, "dev", link]);
+        await run("ip", ["-n", ns, "link", "set", link, "up"]);
+        await run("ip", ["-n", ns, "route", "add", `10.253.${i}.0/24`, "via", `10.252.${i}.1`, "dev", link]);
+      }
+      const looker = new SandboxLooker();
+      looker.prepare();
+      const session = await looker.look(sandboxKey);
+      const routes = await session.handOut("hand0", out[0]!);
+      expect(routes).toEqual(expect.arrayContaining([expect.objectContaining({ dst: "10.253.0.0/24", gateway: "10.252.0.1" }), expect.objectContaining({ dst: "10.252.0.0/24" })]));
+      expect(routes.every((r) => r.dev === "hand0")).toBe(true);
+      await session.finish(); // nothing more after the hand-out
+      expect(await run("ip", ["-j", "link", "show", out[0]!])).toContain(out[0]);
+      await expect(run("ip", ["-n", ns, "link", "show", "hand0"])).rejects.toThrow();
+      // A look whose ip was let go: the hand-out is an exec of its own (nsenter).
+      const late = await new SandboxLooker({ holdMs: 50 }).look(sandboxKey);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await late.handOut("hand1", out[1]!)).toEqual(expect.arrayContaining([expect.objectContaining({ dst: "10.253.1.0/24", gateway: "10.252.1.1" })]));
+      expect(await run("ip", ["-j", "link", "show", out[1]!])).toContain(out[1]);
+      // A link that is not there fails the hand-out, with what ip said.
+      await expect((await looker.look(sandboxKey)).handOut("nosuch0", `csl${tag}c`)).rejects.toThrow(/nosuch0/);
+      expect(await lookLinks()).toEqual([]);
+      looker.close();
+    } finally {
+      for (const link of out) await run("ip", ["link", "del", link]).catch(() => undefined);
+      for (const link of ["hand0p", "hand1p"]) await run("ip", ["-n", ns, "link", "del", link]).catch(() => undefined);
+    }
+  });
+
   it("a namespace that is gone fails the look (the Join), and the quick way stays", async () => {
     const looker = new SandboxLooker();
     await expect(looker.look(`${dir}/no-such-sandbox`)).rejects.toThrow(/nsenter/);

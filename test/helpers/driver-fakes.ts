@@ -191,7 +191,7 @@ class FakeHost implements HostOps {
   };
   /** Hand-outs from a container's own namespace: where from and which CNI name. */
   readonly handedOutOf: Array<{ nsFile: string; ifName: string; tmpName: string }> = [];
-  handOutOf = (nsFile: string, ifName: string, tmpName: string) => {
+  private handOutOf = (nsFile: string, ifName: string, tmpName: string) => {
     if (this.handOutError) return Promise.reject(this.handOutError);
     this.handedOutOf.push({ nsFile, ifName, tmpName });
     this.hostLinks.add(tmpName);
@@ -221,6 +221,8 @@ class FakeHost implements HostOps {
         if (after?.deleteDefaults.length) this.defaultRoutesDeleted.push({ nsFile, ifName: after.ifName, families: after.deleteDefaults });
         return Promise.resolve();
       },
+      // From where the key opens, as the real look's ip entered it.
+      handOut: (ifName: string, tmpName: string) => this.handOutOf(this.openedAt.get(nsFile) ?? nsFile, ifName, tmpName),
     });
   /** Make what follows the ADD in the namespace fail with this. */
   afterAddError?: Error;

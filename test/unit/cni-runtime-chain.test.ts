@@ -374,13 +374,25 @@ describe("STATUS", () => {
     expect(ops[0]!.env).not.toHaveProperty("CNI_CONTAINERID");
   });
 
-  it("stops at the first plugin not ready and throws its message", async () => {
+  it("asks the plugins all at once, and throws the message of the first in the list's order that is not ready", async () => {
     const v11 = ["1.0.0", "1.1.0"];
-    await env.fp.add("s1", { versions: v11, replies: { STATUS: { exit: 1, stdout: { code: 50, msg: "the bridge is being rebuilt" } } } });
-    await env.fp.add("s2", { versions: v11 });
+    // s1 answers last: its message is still the one thrown, as libcni's one-by-one STATUS would.
+    await env.fp.add("s1", { versions: v11, replies: { STATUS: { exit: 1, sleepSeconds: 0.5, stdout: { code: 50, msg: "the bridge is being rebuilt" } } } });
+    await env.fp.add("s2", { versions: v11, replies: { STATUS: { exit: 1, stdout: { code: 50, msg: "s2 is not ready either" } } } });
+    await env.fp.add("s3", { versions: v11 });
     const rt = env.runtime();
-    await expect(rt.status(netList({ cniVersion: "1.1.0", name: "stnet", plugins: [{ type: "s1" }, { type: "s2" }] }).conflist)).rejects.toThrow(/"s1" STATUS failed \(code 50\): the bridge is being rebuilt/);
-    expect(summary(await env.fp.operations())).toEqual(["STATUS s1"]);
+    await expect(rt.status(netList({ cniVersion: "1.1.0", name: "stnet", plugins: [{ type: "s1" }, { type: "s2" }, { type: "s3" }] }).conflist)).rejects.toThrow(/"s1" STATUS failed \(code 50\): the bridge is being rebuilt/);
+    const ops = await env.fp.operations();
+    expect(summary(ops).sort()).toEqual(["STATUS s1", "STATUS s2", "STATUS s3"]);
+    const s1 = ops.find((o) => o.plugin === "s1")!;
+    expect(ops.filter((o) => o !== s1).every((o) => o.start < s1.end), "the others started before s1 answered").toBe(true);
+  });
+
+  it("throws the not-ready message of a later plugin when the earlier ones are ready", async () => {
+    const v11 = ["1.0.0", "1.1.0"];
+    await env.fp.add("s1", { versions: v11 });
+    await env.fp.add("s2", { versions: v11, replies: { STATUS: { exit: 1, stdout: { code: 50, msg: "s2 is being rebuilt" } } } });
+    await expect(env.runtime().status(netList({ cniVersion: "1.1.0", name: "stnet", plugins: [{ type: "s1" }, { type: "s2" }] }).conflist)).rejects.toThrow(/"s2" STATUS failed \(code 50\): s2 is being rebuilt/);
   });
 
   it("asks nothing of a list sent 1.0.0", async () => {

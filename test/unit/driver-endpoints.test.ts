@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ADD_LEFT_STATE } from "../../src/cni/errors.js";
 import { setLogLevel } from "../../src/util/log.js";
 import { endpointRequest, gate, harness, hexId, settlesWithin, NET_ID, OTHER_NET_ID, putEndpoint, putNetwork, type Harness } from "../helpers/driver-fakes.js";
+import { READY_WINDOW_MS } from "../../src/driver/ready-memo.js";
 
 setLogLevel("error");
 
@@ -423,6 +424,17 @@ describe("STATUS before CreateEndpoint", () => {
     expect(h.host.namespaces.size).toBe(0);
     h.cni.statusError = undefined;
     await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    expect(h.cni.statusCalls).toBe(2);
+  });
+
+  it("asks once for starts within a short window (ready-memo.ts); a plugin not ready fails the first CreateEndpoint a window later", async () => {
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    h.cni.statusError = new Error('CNI plugin "bridge" STATUS failed (code 50): the bridge is being rebuilt');
+    h.clock.ms += READY_WINDOW_MS - 1;
+    await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
+    expect(h.cni.statusCalls).toBe(1);
+    h.clock.ms += 1;
+    await expect(h.driver.createEndpoint(endpointRequest(C, { address: "10.1.0.7/24" }))).rejects.toThrow(/is not ready \(STATUS\)/);
     expect(h.cni.statusCalls).toBe(2);
   });
 });

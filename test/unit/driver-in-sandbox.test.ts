@@ -2,7 +2,8 @@
 // the next free eth<N>, Docker told the MAC at CreateEndpoint and given no interface or gateway,
 // the namespace held after Leave for the teardown, the fall-back to the hand-out when a Join
 // finds no namespace, and what the choice of path learns from Joins.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { setLogLevel } from "../../src/util/log.js";
 import { AttachChoice } from "../../src/driver/attach-choice.js";
 import type { DockerView } from "../../src/driver/mixed.js";
 import { NET_ID, OTHER_NET_ID, endpointRequest, gate, harness, putNetwork, testConfList, type Harness } from "../helpers/driver-fakes.js";
@@ -318,6 +319,26 @@ describe("in-sandbox attach on --attach auto: the interface goes on to Docker", 
     expect(target).toMatchObject({ stagingNetns: `cni-shim-${A.slice(0, 12)}`, tmpName: `cs${A.slice(0, 12)}` });
     expect(target.liveNetns).toBeUndefined();
     expect(target.attachment.ifName).toBe("eth0");
+  });
+
+  it("logs the Join as \"endpoint joined\" with addedIn \"sandbox\" (the soak tells these apart); a Join that falls back to the hand-out without it", async () => {
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => (lines.push(String(chunk)), true));
+    setLogLevel("info");
+    try {
+      await join(A);
+      await h.driver.join({ NetworkID: "n".repeat(64), EndpointID: B, SandboxKey: "/var/run/docker/netns/notyet", Options: {} }); // no namespace: the staging hand-out
+    } finally {
+      setLogLevel("error");
+      spy.mockRestore();
+    }
+    const joined = lines.map((l) => JSON.parse(l) as { msg: string; endpoint?: string; addedIn?: string }).filter((l) => l.msg.startsWith("endpoint joined"));
+    expect(joined.map(({ msg, endpoint, addedIn }) => ({ msg, endpoint, addedIn }))).toEqual([
+      { msg: "endpoint joined", endpoint: A.slice(0, 12), addedIn: "sandbox" },
+      { msg: "endpoint joined", endpoint: B.slice(0, 12), addedIn: undefined },
+    ]);
   });
 
   it("beside Docker's interfaces, adds under the next free name and hands it over too", async () => {
