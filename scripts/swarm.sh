@@ -123,8 +123,8 @@ make_node_mounts() {
       mount --bind "$DIR/${pair%%:*}" "${pair#*:}"
     done
     mount -t tmpfs -o mode=755 tmpfs /run
-    mkdir -p /run/netns /run/containerd /run/docker/plugins
-    readlink /proc/self/ns/mnt' >"$RUN/n$n.mnt.id"
+    mkdir -p /run/netns /run/containerd /run/docker/plugins'
+
 }
 
 # setsid + nohup: the node outlives the shell that started it.
@@ -156,7 +156,9 @@ start_dockerd() {
   local n=$1 dir
   dir=$(node_dir "$n")
   if ! alive "$RUN/n$n.dockerd.pid"; then
+    # A killed dockerd leaves its socket, and its pid file in the node's /run.
     rm -f "$(node_sock "$n")"
+    in_node "$n" rm -f /run/docker.pid
     local -a enter
     mapfile -t enter < <(enter_node "$n")
     PATH="$ROOT28/usr/bin:$ROOT28/usr/sbin:$PATH" setsid nohup "${enter[@]}" --wd=/ \
@@ -257,7 +259,7 @@ plugin() {
   rm -rf "$DATA/plugin-build"
   for n in $NODES; do
     node_docker "$n" plugin rm -f cni-shim:latest >/dev/null 2>&1 || true
-    node_docker "$n" plugin install -q --grant-all-permissions --alias cni-shim "$ref" >/dev/null
+    node_docker "$n" plugin install --grant-all-permissions --alias cni-shim "$ref" >/dev/null
   done
   say "plugin: $ref installed as cni-shim:latest on every node"
 }
@@ -282,6 +284,7 @@ env_lines() {
   echo "CNI_SHIM_ENGINE_INSTANCE=$inst"
   echo "CNI_SHIM_SWARM_REGISTRY=$REGISTRY"
   echo "CNI_SHIM_SWARM_LAN=$LAN.0/24"
+  echo "CNI_SHIM_SWARM_DATA=$DATA"
   echo "CNI_SHIM_DOCKER_CLI=$ROOT28/usr/bin/docker"
   for n in $NODES; do
     echo "CNI_SHIM_SWARM_NODE$n=$(node_name "$n") $(node_addr "$n") unix://$(node_sock "$n")"
@@ -292,11 +295,12 @@ env_lines() {
 # Every process of the node: those in its mount namespace (dockerd, containerd, shims, plugin
 # helpers) and all their descendants (containers and managed plugins live in namespaces of their own).
 node_pids() {
-  local id p
-  id=$(cat "$RUN/n$1.mnt.id" 2>/dev/null) || return 0
+  local p
+  [ "$(stat -f -c %T "$RUN/n$1.mnt" 2>/dev/null)" = nsfs ] || return 0
   local -a roots=()
+  # -ef (same inode, a builtin test, no fork per process): the process's namespace is the node's.
   for p in /proc/[0-9]*; do
-    [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$id" ] && roots+=("${p#/proc/}")
+    [[ "$p/ns/mnt" -ef "$RUN/n$1.mnt" ]] && roots+=("${p#/proc/}")
   done
   [ ${#roots[@]} -gt 0 ] || return 0
   # Descendants by parent pid, breadth first.
@@ -321,10 +325,12 @@ stop_node() {
     for _ in $(seq 1 100); do [ -n "$(node_pids "$n")" ] || break; sleep 0.1; done
   fi
   rm -f "$RUN/n$n.dockerd.pid" "$RUN/n$n.containerd.pid"
-  # The cgroups dockerd made under its --cgroup-parent, deepest first, once empty.
+  # The cgroups dockerd made under its --cgroup-parent (in each v1 hierarchy, or the v2 one),
+  # deepest first, once empty.
   local cg
-  cg="/sys/fs/cgroup/$(node_ns "$n")"
-  [ ! -d "$cg" ] || find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  for cg in /sys/fs/cgroup/"$(node_ns "$n")" /sys/fs/cgroup/*/"$(node_ns "$n")"; do
+    [ ! -d "$cg" ] || find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
 }
 
 down() {
