@@ -9,11 +9,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { rand, waitFor } from "../helpers/e2e.js";
+import { execa } from "execa";
+import { CLI, SERVE_NODE_FLAGS, rand, waitFor } from "../helpers/e2e.js";
 import {
   MANAGER,
   NODES,
   SWARM_IMAGE,
+  HARNESS,
   dockerOn,
   harness,
   inNode,
@@ -85,7 +87,17 @@ async function removeAll(services: string[], networks: string[], configs: string
     for (let i = 0; i < 100 && (await taskContainers(s).catch(() => [])).length > 0; i++) await new Promise((r) => setTimeout(r, 200));
   }
   for (const n of networks) await dockerOn(MANAGER, ["network", "rm", n], { reject: false });
-  for (const c of configs) for (const node of NODES) await dockerOn(node, ["network", "rm", c], { reject: false });
+  // A worker drops its copy of the swarm network a moment after `network rm`: until then the
+  // config-only network is "in use" there.
+  for (const c of configs) {
+    for (const node of NODES) {
+      for (let i = 0; i < 50; i++) {
+        const res = await dockerOn(node, ["network", "rm", c], { reject: false });
+        if (!res.failed || !/in use/.test(res.stderr)) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
 }
 
 /** docker service create, then the seconds until `count` tasks run (the figure of the issue). */
@@ -269,6 +281,26 @@ describe("a 3-node swarm of Docker 28.5 (scripts/swarm.sh)", () => {
         expect(ps).toMatch(/ Rejected .*--config-from/);
       } finally {
         await removeAll([svc], [net], []);
+      }
+    }, 120_000);
+
+    it("the plain socket plugin for a swarm network: refused by Docker (managed plugins only)", async () => {
+      const cfg = `cs-sw-scfg-${id}`;
+      const driver = `cs-sock-${id}`;
+      const net = `cs-sw-snet-${id}`;
+      // cni-shim serve as a socket plugin in node 1's own /run/docker/plugins.
+      const serve = execa("bash", [HARNESS, "run", "1", "--", "env", `CNI_SHIM_SOCKET=/run/docker/plugins/${driver}.sock`, "node", ...SERVE_NODE_FLAGS, CLI, "serve"], { reject: false, all: true });
+      try {
+        await waitFor("the socket plugin", async () => ((await inNode(MANAGER, ["test", "-S", `/run/docker/plugins/${driver}.sock`], { reject: false })).failed ? undefined : true), 30_000);
+        await dockerOn(MANAGER, ["network", "create", "--config-only", "--subnet", "10.234.0.0/24", cfg]);
+        const create = await dockerOn(MANAGER, ["network", "create", "-d", driver, "--scope", "swarm", "--config-from", cfg, net], { reject: false });
+        if (!create.failed) await dockerOn(MANAGER, ["network", "rm", net], { reject: false });
+        expect(create.failed, create.stdout).toBe(true);
+        expect(create.stderr).toMatch(/legacy plugin.*not supported in swarm mode/);
+      } finally {
+        await dockerOn(MANAGER, ["network", "rm", cfg], { reject: false });
+        serve.kill("SIGTERM");
+        await serve;
       }
     }, 120_000);
 

@@ -26,7 +26,6 @@ function need(name: string): string {
 }
 
 export const HARNESS = need("CNI_SHIM_SWARM_HARNESS");
-export const REGISTRY = need("CNI_SHIM_SWARM_REGISTRY");
 const DATA = need("CNI_SHIM_SWARM_DATA");
 /** The test image, in the swarm's registry (every node pulls it from there). */
 export const SWARM_IMAGE = need("CNI_SHIM_TEST_IMAGE");
