@@ -20,6 +20,7 @@ import { instantiateDefault } from "./default-conflist.js";
 import { namespaceWideSettings } from "./namespace-wide-settings.js";
 import { networkOptions, type NetworkOptions } from "./network-options.js";
 import { checkPoolsMatch } from "./pools-match.js";
+import { checkSwarmNetwork } from "./swarm-network.js";
 import { TranslationError } from "./translation-error.js";
 
 const DEFAULT_TEMPLATE = "cni-shim-default";
@@ -56,6 +57,7 @@ export class Networks {
   constructor(private readonly deps: NetworksDeps) {}
 
   async create(req: api.CreateNetworkRequest): Promise<void> {
+    checkSwarmNetwork(req);
     const opts = networkOptions(req);
     const chainPicks = addressesFromChain(req);
     const { list, source, mode } = await this.resolve(req, opts, chainPicks);
@@ -83,11 +85,7 @@ export class Networks {
         why: "the chain runs in a staging namespace and only the interface moves into the container; pass it with docker run --sysctl instead",
       });
     }
-    let ownedBridge: string | undefined;
-    if (mode === "default") {
-      const bridge = list.plugins.find((p) => p.type === "bridge")?.bridge as string | undefined;
-      if (bridge && !(await this.deps.host.linkExists(bridge))) ownedBridge = bridge;
-    }
+    const ownedBridge = await this.bridgeToOwn(req.NetworkID, list, mode);
     // Null IPAM's pools (0.0.0.0/0, ::/0) say nothing: the chain's IPAM knows the subnets.
     const first4 = chainPicks ? undefined : req.IPv4Data[0];
     const first6 = chainPicks ? undefined : req.IPv6Data[0];
@@ -113,6 +111,19 @@ export class Networks {
       throw new Error(`cannot accept this network's forwarding in iptables chain CNI-SHIM-FORWARD (${(err as Error).message}): fix iptables, or serve with --accept-forwarding false and accept it yourself`, { cause: err });
     }
     log.info("network created", { network: req.NetworkID.slice(0, 12), cniNetwork: list.name, mode, source, addresses: chainPicks ? "the chain's IPAM (--ipam-driver null)" : "Docker's IPAM" });
+  }
+
+  /**
+   * The default config's bridge, ours when it is not there yet. A swarm worker creates the same
+   * network again at each first task: a bridge an earlier round of it made and left (its
+   * removal failed) is still ours.
+   */
+  private async bridgeToOwn(networkId: string, list: ConfList, mode: NetworkRecord["mode"]): Promise<string | undefined> {
+    if (mode !== "default") return undefined;
+    const bridge = list.plugins.find((p) => p.type === "bridge")?.bridge as string | undefined;
+    if (!bridge) return undefined;
+    if (!(await this.deps.host.linkExists(bridge))) return bridge;
+    return (await this.deps.state.getNetwork(networkId))?.ownedBridge === bridge ? bridge : undefined;
   }
 
   /** -o cni.network=NAME as found in the conf dirs, or the default template made concrete. */

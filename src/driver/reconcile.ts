@@ -200,7 +200,9 @@ export class Reconciler {
     const remaining = await state.listEndpoints();
     for (const net of networks) {
       if (dockerView.get(net.id) === "gone") {
-        if (remaining.some((e) => e.networkId === net.id)) continue;
+        // Docker stores a network after CreateNetwork is answered: a young one may only look gone
+        // (a swarm worker creates its network again at each first task).
+        if (remaining.some((e) => e.networkId === net.id) || now - Date.parse(net.createdAt) < grace) continue;
         await this.deps.removeNetworkResources(net);
         await state.deleteNetwork(net.id);
         report.networksRemoved.push(net.id);

@@ -6,6 +6,15 @@ import { z } from "zod";
 export const PLUGIN_CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json";
 
 const id = z.string().regex(/^[0-9a-f]{64}$/, "must be a 64-character hex id as Docker sends it");
+/** Swarm's ids (swarmkit identity.NewID): 25 characters of base 36, lowercase. */
+const SWARM_ID = /^[0-9a-z]{25}$/;
+/** A network is a local one (64 hex) or, on a swarm node, a swarm network (25 base-36 characters). */
+const networkId = z
+  .string()
+  .refine((v) => /^[0-9a-f]{64}$/.test(v) || SWARM_ID.test(v), "must be a 64-character hex id or a 25-character swarm network id as Docker sends it");
+
+/** Is this network id one of swarm's (a network created with --scope swarm on a manager)? */
+export const isSwarmNetworkId = (networkId: string) => SWARM_ID.test(networkId);
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, "must be an address with prefix length, like 10.1.0.0/24");
 const options = z.record(z.string(), z.unknown()).nullish().transform((v) => v ?? {});
 
@@ -18,15 +27,15 @@ const IPAMData = z.looseObject({
 type IPAMData = z.infer<typeof IPAMData>;
 
 export const CreateNetworkRequest = z.looseObject({
-  NetworkID: id,
+  NetworkID: networkId,
   Options: options,
   IPv4Data: z.array(IPAMData).nullish().transform((v) => v ?? []),
   IPv6Data: z.array(IPAMData).nullish().transform((v) => v ?? []),
 });
 export type CreateNetworkRequest = z.infer<typeof CreateNetworkRequest>;
 
-export const NetworkRequest = z.looseObject({ NetworkID: id });
-export const EndpointRequest = z.looseObject({ NetworkID: id, EndpointID: id });
+export const NetworkRequest = z.looseObject({ NetworkID: networkId });
+export const EndpointRequest = z.looseObject({ NetworkID: networkId, EndpointID: id });
 export type EndpointRequest = z.infer<typeof EndpointRequest>;
 
 const EndpointInterface = z.looseObject({
@@ -36,7 +45,7 @@ const EndpointInterface = z.looseObject({
 });
 
 export const CreateEndpointRequest = z.looseObject({
-  NetworkID: id,
+  NetworkID: networkId,
   EndpointID: id,
   Interface: EndpointInterface.nullish(),
   Options: options,
@@ -44,14 +53,24 @@ export const CreateEndpointRequest = z.looseObject({
 export type CreateEndpointRequest = z.infer<typeof CreateEndpointRequest>;
 
 export const JoinRequest = z.looseObject({
-  NetworkID: id,
+  NetworkID: networkId,
   EndpointID: id,
   SandboxKey: z.string().min(1, "must be the container's network namespace path"),
   Options: options,
 });
 export type JoinRequest = z.infer<typeof JoinRequest>;
 
-export const ProgramExternalConnectivityRequest = z.looseObject({ NetworkID: id, EndpointID: id, Options: options });
+export const ProgramExternalConnectivityRequest = z.looseObject({ NetworkID: networkId, EndpointID: id, Options: options });
+
+/**
+ * DiscoverNew / DiscoverDelete (drivers/remote/api DiscoveryNotification). Docker forwards only
+ * node discovery (type 1, {Address, BindAddress, Self}) and only to a driver whose connectivity
+ * scope is global, on a swarm node.
+ */
+export const DiscoveryNotification = z.looseObject({
+  DiscoveryType: z.number().int(),
+  DiscoveryData: z.unknown().optional(),
+});
 
 /** Items of com.docker.network.portmap (libnetwork types.PortBinding). Proto: 6 tcp, 17 udp, 132 sctp. */
 const PortBinding = z.looseObject({

@@ -160,6 +160,8 @@ function limitBodySize(req: Request, res: Response, next: NextFunction): void {
   }
 }
 
+const discovery = (b: z.infer<typeof api.DiscoveryNotification>) => ({ type: b.DiscoveryType, data: clip(JSON.stringify(b.DiscoveryData ?? null), 500) });
+
 export function createApp(driver: NetworkDriver): express.Express {
   const app = express();
   app.disable("x-powered-by");
@@ -174,6 +176,7 @@ export function createApp(driver: NetworkDriver): express.Express {
       const ids: Record<string, unknown> = {};
       try {
         const body = parseBody(schema, req, call);
+        log.debug("libnetwork request", { call, body: clip(Buffer.isBuffer(req.body) ? req.body.toString("utf8").trim() : "", 4_000) });
         const b = body as { NetworkID?: string; EndpointID?: string };
         if (b.NetworkID) ids.network = b.NetworkID.slice(0, 12);
         if (b.EndpointID) ids.endpoint = b.EndpointID.slice(0, 12);
@@ -193,7 +196,10 @@ export function createApp(driver: NetworkDriver): express.Express {
     driver.activated?.();
     return { Implements: ["NetworkDriver"] };
   });
-  route("NetworkDriver.GetCapabilities", Empty, () => ({ Scope: "local", ConnectivityScope: "local" }));
+  // Scope "local": every network is the node's own (swarm networks come through --config-from).
+  // ConnectivityScope "global": on a swarm network, Docker spreads the service's DNS records
+  // (tasks.SVC) to the other nodes; a network that is not swarm-scoped is not affected.
+  route("NetworkDriver.GetCapabilities", Empty, () => ({ Scope: "local", ConnectivityScope: "global" }));
   route("NetworkDriver.CreateNetwork", api.CreateNetworkRequest, async (b) => void (await driver.createNetwork(b)));
   route("NetworkDriver.DeleteNetwork", api.NetworkRequest, async (b) => void (await driver.deleteNetwork(b.NetworkID)));
   route("NetworkDriver.CreateEndpoint", api.CreateEndpointRequest, (b) => driver.createEndpoint(b));
@@ -203,9 +209,9 @@ export function createApp(driver: NetworkDriver): express.Express {
   route("NetworkDriver.Leave", api.EndpointRequest, async (b) => void (await driver.leave(b)));
   route("NetworkDriver.ProgramExternalConnectivity", api.ProgramExternalConnectivityRequest, async (b) => void (await driver.programExternalConnectivity(b)));
   route("NetworkDriver.RevokeExternalConnectivity", api.EndpointRequest, async (b) => void (await driver.revokeExternalConnectivity(b)));
-  // Swarm-only calls: a local-scope driver has nothing to do, but must not fail them.
-  route("NetworkDriver.DiscoverNew", Empty, () => ({}));
-  route("NetworkDriver.DiscoverDelete", Empty, () => ({}));
+  // Swarm-only calls: every node runs its own chain, so a node coming or going changes nothing here.
+  route("NetworkDriver.DiscoverNew", api.DiscoveryNotification, (b) => void log.debug("swarm node discovered", discovery(b)));
+  route("NetworkDriver.DiscoverDelete", api.DiscoveryNotification, (b) => void log.debug("swarm node gone", discovery(b)));
   route("NetworkDriver.AllocateNetwork", Empty, () => ({ Options: {} }));
   route("NetworkDriver.FreeNetwork", Empty, () => ({}));
   route("CniShim.Reconcile", Empty, async () => ({ Result: (await driver.reconcile?.()) ?? null }));

@@ -19,6 +19,9 @@ describe("dockerNetworksOverSocket", () => {
       if (req.url === "/networks/live") return res.end(JSON.stringify({ Name: "n", Containers: { c1: { EndpointID: "ep1", Name: "x" } } }));
       if (req.url === "/networks/empty") return res.end(JSON.stringify({ Name: "n", Containers: null }));
       if (req.url === "/networks/odd") return res.end(JSON.stringify({ Containers: { c1: { EndpointID: 7 } } }));
+      // A manager's answer for a swarm network it holds no instance of (Docker 28.5): the cluster's view.
+      if (req.url === "/networks/ssd6lnubfd95pgyrmiktm8e1b") return res.end(JSON.stringify({ Name: "swnet1", Scope: "swarm", Containers: null }));
+      if (req.url === "/networks/k2f3x0000000000000000000a") return res.end(JSON.stringify({ Name: "swnet2", Scope: "swarm", Containers: {} }));
       if (req.url === "/networks/busy") return res.writeHead(500).end('{"message":"daemon busy"}');
       if (req.url === "/networks/slow") return; // never answers
       res.writeHead(404).end('{"message":"network not found"}');
@@ -47,6 +50,12 @@ describe("dockerNetworksOverSocket", () => {
     await expect(busy).rejects.toThrow(/daemon busy/);
     // The error names the reply and the field.
     await expect(nets.inspect("odd")).rejects.toThrow(/^Docker's network inspect of odd: unexpected output: Containers\.c1\.EndpointID: .*expected string, received number/);
+  });
+
+  it("takes a swarm network without an instance on this node for gone, and an instance's empty Containers for no endpoints", async () => {
+    const nets = dockerNetworksOverSocket(join(dir, "docker.sock"));
+    await expect(nets.inspect("ssd6lnubfd95pgyrmiktm8e1b")).rejects.toMatchObject({ statusCode: 404, message: "swarm network ssd6lnubfd95 has no instance on this node" });
+    expect(await nets.inspect("k2f3x0000000000000000000a")).toEqual({ Containers: {} });
   });
 
   it("gives up on a daemon that does not answer", async () => {

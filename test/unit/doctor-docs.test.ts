@@ -7,6 +7,7 @@ import { NODE_CHECKS } from "../../src/doctor/node-checks.js";
 import { KUBERNETES_PORT_CHECKS, evaluatePorts } from "../../src/doctor/kubernetes-ports.js";
 import { ROLES } from "../../src/doctor/results.js";
 import { NETWORK_STATUS_CHECKS } from "../../src/doctor/network-status.js";
+import { SWARM_CHECKS } from "../../src/doctor/swarm.js";
 
 const doc = () => readFile(new URL("../../docs/doctor.md", import.meta.url), "utf8");
 
@@ -16,7 +17,7 @@ const DYNAMIC: Record<string, string[]> = { conflist: ["conflist-NAME"], ports: 
 describe("docs/doctor.md", () => {
   it("names every check id", async () => {
     const text = await doc();
-    const ids = [...CNI_SHIM_CHECKS, ...NETWORK_STATUS_CHECKS, ...NODE_CHECKS, ...KUBERNETES_PORT_CHECKS].flatMap((c) => DYNAMIC[c.id] ?? [c.id]);
+    const ids = [...CNI_SHIM_CHECKS, ...NETWORK_STATUS_CHECKS, ...SWARM_CHECKS, ...NODE_CHECKS, ...KUBERNETES_PORT_CHECKS].flatMap((c) => DYNAMIC[c.id] ?? [c.id]);
     expect(ids.length).toBeGreaterThan(15);
     for (const id of ids) expect(text, `docs/doctor.md names \`${id}\``).toContain(`\`${id}\``);
   });

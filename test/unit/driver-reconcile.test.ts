@@ -109,6 +109,18 @@ describe("networks", () => {
     expect(await h.driver.reconcile()).toMatchObject({ endpointsRemoved: [A], networksRemoved: [NET_ID] });
   });
 
+  it("keeps a network younger than the grace period that Docker does not have (yet: Docker stores it after CreateNetwork)", async () => {
+    await putNetwork(h.state, OTHER_NET_ID, testConfList("othernet", "/tmp/cni-test-store"));
+    const young = { ...(await h.state.getNetwork(OTHER_NET_ID))!, createdAt: new Date(h.clock.ms - GRACE + 1).toISOString() };
+    await h.state.putNetwork(young);
+    h.docker.views.set(NET_ID, []);
+    h.docker.views.set(OTHER_NET_ID, "gone");
+    expect((await h.driver.reconcile()).networksRemoved).toEqual([]);
+    expect(await h.state.getNetwork(OTHER_NET_ID)).toBeDefined();
+    h.clock.ms += 1;
+    expect((await h.driver.reconcile()).networksRemoved).toEqual([OTHER_NET_ID]);
+  });
+
   it("tears down endpoints whose network record is missing", async () => {
     await putEndpoint(h.state, { id: A, networkId: hexId(0x1234) });
     expect((await h.driver.reconcile()).endpointsRemoved).toEqual([A]);

@@ -4,6 +4,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, stat, lstat, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { createConnection, createServer, type Server as NetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -69,10 +70,10 @@ describe("remote driver protocol over the unix socket", () => {
       expect(driver.calls.map((c) => c.method)).toEqual(["activated"]);
     });
 
-    it("answers /NetworkDriver.GetCapabilities with local scopes", async () => {
+    it("answers /NetworkDriver.GetCapabilities: local data scope, global connectivity (swarm's DNS records reach the other nodes)", async () => {
       const r = await callPlugin(socketPath, "/NetworkDriver.GetCapabilities");
       expectJsonReply(r, 200);
-      expect(r.json).toEqual({ Scope: "local", ConnectivityScope: "local" });
+      expect(r.json).toEqual({ Scope: "local", ConnectivityScope: "global" });
       expect(String(r.headers["content-type"]).split(";")[0]!.trim()).toBe("application/vnd.docker.plugins.v1.2+json");
     });
 
@@ -80,7 +81,7 @@ describe("remote driver protocol over the unix socket", () => {
       // A GetCapabilities with a body of just "\n" (what an encoder of nothing would send).
       const r = await callPlugin(socketPath, "/NetworkDriver.GetCapabilities", "\n");
       expectJsonReply(r, 200);
-      expect(r.json).toEqual({ Scope: "local", ConnectivityScope: "local" });
+      expect(r.json).toEqual({ Scope: "local", ConnectivityScope: "global" });
     });
   });
 
@@ -287,6 +288,32 @@ describe("remote driver protocol over the unix socket", () => {
         "deleteEndpoint",
         "deleteNetwork",
       ]);
+    });
+  });
+
+  describe("real request bodies of a swarm network's task, from Docker 28.5", () => {
+    const swarmFixture = (file: string) => readFileSync(new URL(`../fixtures/libnetwork-swarm-28.5/${file}`, import.meta.url), "utf8").trimEnd() + "\n";
+
+    it("answers a task's whole life on a swarm network (25-character network id) and hands each call on", async () => {
+      const order = ["00-DiscoverNew.json", "01-CreateNetwork-config-from.json", "02-CreateEndpoint-publish-host.json", "03-Join-publish-host.json", "05-EndpointOperInfo.json", "07-Leave.json", "08-DeleteEndpoint.json", "09-DeleteNetwork.json"];
+      for (const file of order) expectJsonReply(await callPlugin(socketPath, fixturePath(file), swarmFixture(file)), 200);
+      expect(driver.calls.map((c) => c.method)).toEqual(["createNetwork", "createEndpoint", "join", "endpointOperInfo", "leave", "deleteEndpoint", "deleteNetwork"]);
+      expect(driver.callsOf("createNetwork")[0]).toMatchObject({ NetworkID: "ssd6lnubfd95pgyrmiktm8e1b", Options: { "com.docker.network.generic": { "cni.network": "swnet" }, "com.docker.network.internal": false } });
+      expect(driver.callsOf("join")[0]).toMatchObject({ NetworkID: "ssd6lnubfd95pgyrmiktm8e1b", Options: { "com.docker.network.portmap": [{ Proto: 6, Port: 80, HostPort: 18080 }] } });
+    });
+
+    it("answers DiscoverNew with {} and bothers no driver call", async () => {
+      const r = await callPlugin(socketPath, "/NetworkDriver.DiscoverNew", swarmFixture("00-DiscoverNew.json"));
+      expectJsonReply(r, 200);
+      expect(r.json).toEqual({});
+      expect(driver.calls).toEqual([]);
+    });
+
+    it("refuses a network id that is neither 64 hex nor swarm's 25 characters, naming both", async () => {
+      const r = await callPlugin(socketPath, "/NetworkDriver.DeleteNetwork", '{"NetworkID":"SSD6LNUBFD95PGYRMIKTM8E1B"}\n');
+      expectJsonReply(r, 500);
+      expect(errOf(r)).toBe("NetworkDriver.DeleteNetwork: malformed request: NetworkID: must be a 64-character hex id or a 25-character swarm network id as Docker sends it");
+      expect(driver.calls).toEqual([]);
     });
   });
 
@@ -535,7 +562,7 @@ describe("listenUnix", () => {
     servers.push(await listenUnix(createApp(driver), path));
     const r = await callPlugin(path, "/NetworkDriver.GetCapabilities");
     expect(r.status).toBe(200);
-    expect(r.json).toEqual({ Scope: "local", ConnectivityScope: "local" });
+    expect(r.json).toEqual({ Scope: "local", ConnectivityScope: "global" });
     expect((await stat(path)).mode & 0o777).toBe(0o600);
   });
 

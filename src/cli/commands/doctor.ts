@@ -39,6 +39,11 @@ cni-shim:
                    in --cni-path, answers VERSION, and all speak one of its cniVersion(s)
   network-status   for each created network whose list is at CNI 1.1.0 or later: STATUS of its
                    plugins (fails when a plugin says the network is not ready for ADDs)
+  swarm            on an active swarm node (Docker's Swarm.LocalNodeState): a managed plugin
+                   named like --socket is enabled, so swarm networks can use it (-d NAME:TAG,
+                   the same on every node); warns when only the plain socket plugin is there
+                   (swarm accepts managed plugins only), fails when it is disabled or a swarm
+                   network's driver is not enabled here
   dhcp-daemon      for the lists (in --conf-dir, and of created networks) whose IPAM is dhcp:
                    its daemon answers on the socket they use (fails for a created network)
   ip-forward       net.ipv4.ip_forward = 1
