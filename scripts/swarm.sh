@@ -373,7 +373,10 @@ case "${1:-}" in
     shift 2
     [ "${1:-}" = -- ] && shift
     [ $# -gt 0 ] || die "run: no command"
-    in_node "$n" --wd="$PWD" env DOCKER_HOST=unix:///run/docker.sock PATH="$ROOT28/usr/bin:$PATH" "$@"
+    # exec all the way down: the caller's pid is CMD's, so that a signal to it reaches CMD.
+    mapfile -t enter < <(enter_node "$n")
+    [ ${#enter[@]} -gt 0 ] || exit 1
+    exec "${enter[@]}" --wd="$PWD" env DOCKER_HOST=unix:///run/docker.sock PATH="$ROOT28/usr/bin:$PATH" "$@"
     ;;
   with)
     shift

@@ -40,6 +40,11 @@ const inRange = (addr: string, cidr: string) => {
   const last = (a: string) => Number(a.split(".")[3]);
   return addr.startsWith(`${LAN}.`) && last(addr) >= last(base) && last(addr) < last(base) + 2 ** (32 - Number(bits));
 };
+/** host-local's rangeStart/rangeEnd for a /28 of Docker's --ip-range: all 16 (Docker hands out the first). */
+const hostLocalRange = (cidr: string) => {
+  const base = Number(cidr.split("/")[0]?.split(".")[3]);
+  return { rangeStart: `${LAN}.${base}`, rangeEnd: `${LAN}.${base + 15}` };
+};
 const figures: string[] = [];
 
 /** The task containers of a service, with their addresses on NET. */
@@ -109,6 +114,7 @@ async function createService(name: string, count: number, args: string[]): Promi
 }
 
 describe("a 3-node swarm of Docker 28.5 (scripts/swarm.sh)", () => {
+  const atStart = new Map<number, string[]>();
   beforeAll(async () => {
     const ready = (await dockerOn(MANAGER, ["node", "ls", "--format", "{{.Hostname}} {{.Status}}"])).stdout;
     expect(ready.split("\n").filter((l) => l.endsWith(" Ready"))).toHaveLength(3);
@@ -116,6 +122,7 @@ describe("a 3-node swarm of Docker 28.5 (scripts/swarm.sh)", () => {
       const enabled = (await dockerOn(node, ["plugin", "inspect", "--format", "{{.Enabled}}", DRIVER])).stdout;
       expect(enabled, `${DRIVER} on ${node.name}`).toBe("true");
     }
+    for (const node of NODES) atStart.set(node.n, await nodeSnapshot(node));
   });
 
   afterAll(() => {
@@ -161,7 +168,7 @@ describe("a 3-node swarm of Docker 28.5 (scripts/swarm.sh)", () => {
               type: "macvlan",
               master: "eth0",
               mode: "bridge",
-              ipam: { type: "host-local", ranges: [[{ subnet: SUBNET, gateway: GATEWAY, rangeStart: range(1, node).replace(/\.(\d+)\/28$/, (_m, d: string) => `.${Number(d) + 1}`), rangeEnd: range(1, node).replace(/\.(\d+)\/28$/, (_m, d: string) => `.${Number(d) + 14}`) }]] },
+              ipam: { type: "host-local", ranges: [[{ subnet: SUBNET, gateway: GATEWAY, ...hostLocalRange(range(1, node)) }]] },
               capabilities: { ips: true },
             },
           ],
@@ -195,20 +202,6 @@ describe("a 3-node swarm of Docker 28.5 (scripts/swarm.sh)", () => {
       const run = await dockerOn(NODES[1], ["run", "--rm", "--network", net, SWARM_IMAGE, "sh", "-c", `ping -c 1 -W 2 ${target?.addr ?? "?"} && nslookup tasks.${svc} 127.0.0.11`], { reject: false, timeoutMs: 60_000 });
       expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0);
       expect(run.stdout).toContain(target?.addr ?? "?");
-    }, 120_000);
-
-    it("--publish mode=host: the task's port answers on its node's address", async () => {
-      const svc = `cs-sw-p-${id}`;
-      services.push(svc);
-      await dockerOn(MANAGER, ["service", "create", "-d", "--name", svc, "--endpoint-mode", "dnsrr", "--network", net, "--constraint", `node.hostname==${NODES[2].name}`, "--publish", "mode=host,target=80,published=18080", SWARM_IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);
-      await waitRunning(svc, 1);
-      // From node 1, over the switch, to node 3's eth0.
-      let page = "";
-      for (let i = 0; i < 25 && !page.includes("cni-shim test page"); i++) {
-        page = (await inNode(NODES[0], ["wget", "-q", "-T", "2", "-O", "-", `http://${NODES[2].addr}:18080/`], { reject: false })).stdout;
-        if (!page) await new Promise((r) => setTimeout(r, 200));
-      }
-      expect(page).toContain("cni-shim test page");
     }, 120_000);
 
     it("a replicated service scaled 1 -> 6 -> 0, updated, then removed: nothing left on any node", async () => {
@@ -263,6 +256,43 @@ describe("a 3-node swarm of Docker 28.5 (scripts/swarm.sh)", () => {
     }, 300_000);
   });
 
+  describe("cni-shim, the embedded default (a bridge per node)", () => {
+    const id = rand();
+    const cfg = `cs-sw-dcfg-${id}`;
+    const net = `cs-sw-dnet-${id}`;
+    const svc = `cs-sw-dg-${id}`;
+    const web = `cs-sw-dp-${id}`;
+    /** One subnet, a bridge of it on every node: each node hands out its own range. */
+    const dRange = (node: SwarmNode) => `10.236.0.${16 * node.n}/28`;
+    afterAll(() => removeAll([svc, web], [net], [cfg]), 180_000);
+
+    it("a global dnsrr service: each task in its node's range, tasks.SVC answers all three everywhere", async () => {
+      for (const node of NODES) await dockerOn(node, ["network", "create", "--config-only", "--subnet", "10.236.0.0/24", "--ip-range", dRange(node), cfg]);
+      await dockerOn(MANAGER, ["network", "create", "-d", DRIVER, "--scope", "swarm", "--config-from", cfg, net]);
+      await createService(svc, 3, ["--mode", "global", "--network", net]);
+      const tasks = await taskContainers(svc);
+      const addrs = await Promise.all(tasks.map((t) => dockerOn(t.node, ["inspect", "--format", `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, t.container]).then((r) => r.stdout)));
+      tasks.forEach((t, i) => expect(addrs[i]?.startsWith("10.236.0.") && Number(addrs[i]?.split(".")[3]) >= 16 * t.node.n && Number(addrs[i]?.split(".")[3]) < 16 * t.node.n + 16, `${t.node.name}: ${addrs[i]}`).toBe(true));
+      for (const t of tasks) {
+        const out = (await execIn(t, `nslookup tasks.${svc} 127.0.0.11`)).stdout;
+        expect([...out.matchAll(/^Address: (10\.236\.\S+)$/gm)].map((m) => m[1]).sort(), `tasks.${svc} from ${t.node.name}`).toEqual([...addrs].sort());
+      }
+    }, 180_000);
+
+    it("--publish mode=host: the task's port answers on its node's address", async () => {
+      const node3 = NODES[2];
+      await dockerOn(MANAGER, ["service", "create", "-d", "--name", web, "--endpoint-mode", "dnsrr", "--network", net, "--constraint", `node.hostname==${node3.name}`, "--publish", "mode=host,target=80,published=18080", SWARM_IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);
+      await waitRunning(web, 1);
+      // From node 1, over the switch, to node 3's eth0.
+      let page = "";
+      for (let i = 0; i < 25 && !page.includes("cni-shim test page"); i++) {
+        page = (await inNode(NODES[0], ["wget", "-q", "-T", "2", "-O", "-", `http://${node3.addr}:18080/`], { reject: false })).stdout;
+        if (!page) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(page).toContain("cni-shim test page");
+    }, 120_000);
+  });
+
   describe("bad input, with an error that names the fix", () => {
     const id = rand();
     it("a cni-shim swarm network without --config-from: refused, or its task rejected, with what to do", async () => {
@@ -297,6 +327,12 @@ describe("a 3-node swarm of Docker 28.5 (scripts/swarm.sh)", () => {
         if (!create.failed) await dockerOn(MANAGER, ["network", "rm", net], { reject: false });
         expect(create.failed, create.stdout).toBe(true);
         expect(create.stderr).toMatch(/legacy plugin.*not supported in swarm mode/);
+        // cni-shim doctor on that node says why, and what to install instead.
+        const doctor = await inNode(MANAGER, ["node", CLI, "doctor", "--json", "--socket", `/run/docker/plugins/${driver}.sock`], { reject: false });
+        const swarm = (JSON.parse(doctor.stdout) as { checks: Array<{ id: string; status: string; summary: string; fix?: string }> }).checks.find((r) => r.id === "swarm");
+        expect(swarm?.status, doctor.stdout).toBe("warn");
+        expect(swarm?.summary).toMatch(/only the plain plugin .*not supported in swarm mode/);
+        expect(swarm?.fix).toMatch(/docker plugin install --grant-all-permissions --alias/);
       } finally {
         await dockerOn(MANAGER, ["network", "rm", cfg], { reject: false });
         serve.kill("SIGTERM");
@@ -324,5 +360,12 @@ describe("a 3-node swarm of Docker 28.5 (scripts/swarm.sh)", () => {
         await removeAll([svc], [net], [cfg]);
       }
     }, 180_000);
+  });
+
+  // Last: every describe above has removed what it made (its afterAll ran).
+  describe("after every scenario", () => {
+    it("nothing is left on any node", async () => {
+      for (const node of NODES) expect(leaked(atStart.get(node.n) ?? [], await nodeSnapshot(node)), `left on ${node.name}`).toEqual([]);
+    }, 60_000);
   });
 });

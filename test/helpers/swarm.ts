@@ -121,7 +121,9 @@ async function files(dir: string): Promise<string[]> {
  * host-local reservations, the node's links and network namespaces, and its iptables rules.
  */
 export async function nodeSnapshot(node: SwarmNode): Promise<string[]> {
-  const links = (await inNode(node, ["ip", "-o", "link", "show"])).stdout.split("\n").map((l) => `link ${l.split(/:\s+/)[1]?.split("@")[0] ?? l}`);
+  // Not the ports of docker_gwbridge: Docker's ingress sandbox, node infrastructure that comes
+  // with a node's first task or a restart and stays, is on it (cni-shim puts nothing there).
+  const links = (await inNode(node, ["ip", "-o", "link", "show"])).stdout.split("\n").filter((l) => !l.includes(" master docker_gwbridge ")).map((l) => `link ${l.split(/:\s+/)[1]?.split("@")[0] ?? l}`);
   const netns = (await inNode(node, ["ls", "/run/netns"])).stdout.split(/\s+/).filter(Boolean).map((n) => `netns ${n}`);
   const rules = (await inNode(node, ["iptables-save"])).stdout.split("\n").filter((l) => /^[-:]/.test(l)).map((l) => `iptables ${l.replace(/ \[\d+:\d+\]$/, "")}`);
   const state = (await files(node.state)).map((f) => `state ${f}`);
