@@ -105,10 +105,14 @@ async function removeAll(services: string[], networks: string[], configs: string
   }
 }
 
-/** docker service create, then the seconds until `count` tasks run (the figure of the issue). */
+/**
+ * docker service create, then the seconds until `count` tasks run (the figure of the issue).
+ * Every service runs with --init: a `sleep` as PID 1 ignores SIGTERM, and each task stop (scale
+ * down, update, rm) would wait out the 10 s grace period.
+ */
 async function createService(name: string, count: number, args: string[]): Promise<number> {
   const t0 = performance.now();
-  await dockerOn(MANAGER, ["service", "create", "-d", "--name", name, "--endpoint-mode", "dnsrr", ...args, SWARM_IMAGE, "sleep", "3600"]);
+  await dockerOn(MANAGER, ["service", "create", "-d", "--init", "--name", name, "--endpoint-mode", "dnsrr", ...args, SWARM_IMAGE, "sleep", "3600"]);
   await waitRunning(name, count);
   return (performance.now() - t0) / 1000;
 }
@@ -281,7 +285,7 @@ describe("a 3-node swarm of Docker 28.5 (scripts/swarm.sh)", () => {
 
     it("--publish mode=host: the task's port answers on its node's address", async () => {
       const node3 = NODES[2];
-      await dockerOn(MANAGER, ["service", "create", "-d", "--name", web, "--endpoint-mode", "dnsrr", "--network", net, "--constraint", `node.hostname==${node3.name}`, "--publish", "mode=host,target=80,published=18080", SWARM_IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);
+      await dockerOn(MANAGER, ["service", "create", "-d", "--init", "--name", web, "--endpoint-mode", "dnsrr", "--network", net, "--constraint", `node.hostname==${node3.name}`, "--publish", "mode=host,target=80,published=18080", SWARM_IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"]);
       await waitRunning(web, 1);
       // From node 1, over the switch, to node 3's eth0.
       let page = "";
@@ -302,7 +306,7 @@ describe("a 3-node swarm of Docker 28.5 (scripts/swarm.sh)", () => {
         // Docker itself accepts -o on a swarm network of a local-scope driver: the driver must say.
         const create = await dockerOn(MANAGER, ["network", "create", "-d", DRIVER, "--scope", "swarm", "-o", "cni.network=x", net], { reject: false });
         if (create.failed) return void expect(create.stderr).toMatch(/--config-from/);
-        await dockerOn(MANAGER, ["service", "create", "-d", "--name", svc, "--endpoint-mode", "dnsrr", "--network", net, SWARM_IMAGE, "sleep", "3600"]);
+        await dockerOn(MANAGER, ["service", "create", "-d", "--init", "--name", svc, "--endpoint-mode", "dnsrr", "--network", net, SWARM_IMAGE, "sleep", "3600"]);
         let ps = "";
         for (let i = 0; i < 100 && !/ Rejected /.test(ps); i++) {
           ps = await servicePs(svc);
@@ -348,7 +352,7 @@ describe("a 3-node swarm of Docker 28.5 (scripts/swarm.sh)", () => {
         // Only nodes 1 and 2 have the config-only network (the embedded default chain, a bridge per node).
         for (const node of NODES.slice(0, 2)) await dockerOn(node, ["network", "create", "--config-only", "--subnet", "10.233.0.0/24", "--ip-range", `10.233.0.${16 * node.n}/28`, cfg]);
         await dockerOn(MANAGER, ["network", "create", "-d", DRIVER, "--scope", "swarm", "--config-from", cfg, net]);
-        await dockerOn(MANAGER, ["service", "create", "-d", "--name", svc, "--mode", "global", "--endpoint-mode", "dnsrr", "--network", net, SWARM_IMAGE, "sleep", "3600"]);
+        await dockerOn(MANAGER, ["service", "create", "-d", "--init", "--name", svc, "--mode", "global", "--endpoint-mode", "dnsrr", "--network", net, SWARM_IMAGE, "sleep", "3600"]);
         await waitRunning(svc, 2);
         let ps = "";
         for (let i = 0; i < 50 && !/ Rejected /.test(ps); i++) {
