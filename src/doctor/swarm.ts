@@ -37,7 +37,9 @@ export function swarmVerdict(f: SwarmFacts): CheckResult {
   const missing = f.swarmNetworks.filter((n) => namedLike(n.Driver, f.name) && !enabled.includes(n.Driver));
   if (missing.length) {
     const list = missing.map((n) => `${n.Name} (-d ${n.Driver})`).join(", ");
-    return problem("fail", "cni-shim", "swarm", `swarm network(s) ${list} use a driver that is not an enabled managed plugin here: swarm places none of their tasks on this node`, ours.length ? `enable it under that exact name (docker plugin enable NAME), or ${INSTALL(f.name)}` : INSTALL(f.name), details);
+    const disabled = [...new Set(missing.map((n) => n.Driver))].filter((d) => ours.some((p) => p.Name === d));
+    const fix = disabled.length ? `docker plugin enable ${disabled.join(" && docker plugin enable ")}` : INSTALL(f.name);
+    return problem("fail", "cni-shim", "swarm", `swarm network(s) ${list} use a driver that is not an enabled managed plugin here: swarm places none of their tasks on this node`, fix, details);
   }
   if (enabled.length) {
     return pass("cni-shim", "swarm", `swarm node; managed plugin ${enabled.join(", ")} enabled: swarm networks can use -d ${enabled[0]} (every node must have it enabled under the same name)`, details);

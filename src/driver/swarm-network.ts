@@ -6,9 +6,10 @@ import { TranslationError } from "./translation-error.js";
 /**
  * A swarm network made without --config-from: refused, since every node would pick its own pool
  * from Docker's local defaults (the same one on every node) and tasks' addresses would clash.
- * Docker marks a network built from a config-only one: applyConfigurationTo (libnetwork
- * network.go) always sets com.docker.network.internal, which a plain network carries only when
- * it is --internal (seen on Docker 28.5: test/fixtures/libnetwork-swarm-28.5).
+ * Docker marks a network built from a config-only one: libnetwork always sets
+ * com.docker.network.internal on it (NewNetwork since libnetwork#2414, 2019, so Docker 20.10 too;
+ * applyConfigurationTo on 28), which a plain network carries only when it is --internal (seen on
+ * Docker 28.5: test/fixtures/libnetwork-swarm-28.5).
  */
 export function checkSwarmNetwork(req: api.CreateNetworkRequest): void {
   if (!api.isSwarmNetworkId(req.NetworkID) || api.OPT.internal in req.Options) return;

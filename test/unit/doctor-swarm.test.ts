@@ -42,5 +42,12 @@ describe("doctor swarm", () => {
     expect(r.status).toBe("fail");
     expect(r.summary).toContain("web (-d cni-shim:0.9.0)");
     expect(r.summary).not.toContain("ovl");
+    expect(r.fix).toContain("docker plugin install");
+  });
+
+  it("names the plugin to enable when a swarm network's driver is a disabled plugin here", () => {
+    const r = swarmVerdict(facts({ plugins: [{ Name: "cni-shim:latest", Enabled: false, Config: driver }], swarmNetworks: [{ Name: "web", Driver: "cni-shim:latest" }, { Name: "db", Driver: "cni-shim:latest" }] }));
+    expect(r).toMatchObject({ status: "fail", fix: "docker plugin enable cni-shim:latest" });
+    expect(r.summary).toContain("web (-d cni-shim:latest), db (-d cni-shim:latest)");
   });
 });

@@ -3,7 +3,7 @@
 // options of the node's config-only network, a network made without --config-from, and the
 // create/delete rounds a worker goes through (its first task creates the network, its last
 // deletes it). CNI, host and Docker are fakes.
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -58,7 +58,8 @@ describe("swarm network ids on the wire", () => {
       DeleteNetwork: api.NetworkRequest,
       DiscoverNew: api.DiscoveryNotification,
     };
-    const files = ["00-DiscoverNew.json", "01-CreateNetwork-config-from.json", "01-CreateNetwork-no-config-from.json", "02-CreateEndpoint.json", "02-CreateEndpoint-publish-host.json", "03-Join.json", "03-Join-publish-host.json", "04-ProgramExternalConnectivity-no-config-from.json", "05-EndpointOperInfo.json", "07-Leave.json", "08-DeleteEndpoint.json", "09-DeleteNetwork.json"];
+    const files = readdirSync(FIXTURES).filter((f) => f.endsWith(".json"));
+    expect(files.length).toBeGreaterThan(12);
     for (const file of files) {
       const call = /^\d+-([A-Za-z]+)/.exec(file)![1]!;
       expect(() => schemas[call]!.parse(fixture(file)), file).not.toThrow();
@@ -96,6 +97,19 @@ describe("CreateNetwork of a swarm network", () => {
     expect(rec?.mode).toBe("default");
     expect(rec?.conflist.name).toBe("cni-shim-ssd6lnubfd95");
     expect(rec?.ownedBridge).toBe("cs-ssd6lnubfd95");
+  });
+
+  it("takes a config-only network without -o for the embedded default, on its --subnet", async () => {
+    await h.driver.createNetwork(api.CreateNetworkRequest.parse(fixture("01-CreateNetwork-config-from-default.json")));
+    const rec = await h.state.getNetwork("w05fdo4lgxd2igky97mgajjbs");
+    expect(rec).toMatchObject({ mode: "default", ownedBridge: "cs-w05fdo4lgxd2", ipv4: { pool: "10.232.0.0/24" } });
+    expect(JSON.stringify(rec?.conflist)).toContain("10.232.0.0/24");
+  });
+
+  it("takes a config-only network made with --ipam-driver null: the node's conflist picks the addresses", async () => {
+    await writeFile(join(confDir, "20-swnull.conflist"), JSON.stringify({ ...swnet, name: "swnull" }));
+    await h.driver.createNetwork(api.CreateNetworkRequest.parse(fixture("01-CreateNetwork-config-from-null-ipam.json")));
+    expect(await h.state.getNetwork("8ll6iljq22h0vuobeikglmzdy")).toMatchObject({ mode: "named", addresses: "cni" });
   });
 
   it("refuses a swarm network made without --config-from, saying what to run", async () => {
