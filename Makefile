@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 TEST_IMAGE ?= cni-shim-busybox:latest
 
-.PHONY: all deps cni-plugins build run test test-engines lint test-unit lint bench soak clean image plugin plugin-base plugin-local plugin-push install uninstall
+.PHONY: all deps cni-plugins build run test test-engines test-swarm lint test-unit lint bench soak clean image plugin plugin-base plugin-local plugin-push install uninstall
 
 all: build
 
@@ -50,6 +50,12 @@ test: deps cni-plugins build
 # short soak on 26.1 and the parity matrix on 28.5 (make test runs them on 20.10). CI runs it after make test.
 test-engines: deps cni-plugins build
 	CNI_SHIM_TEST_IMAGE=$(TEST_IMAGE) SUITE=engines bash scripts/test-matrix.sh
+
+# Swarm services on cni-shim networks (test/e2e/swarm.test.ts) on a 3-node swarm of Docker 28.5
+# in namespaces (scripts/swarm.sh: up, the managed plugin pushed to the swarm's registry and
+# installed on every node, the tests, then down). CI runs it after test-engines.
+test-swarm: deps build plugin-base
+	bash scripts/swarm.sh with -- npx vitest run test/e2e/swarm.test.ts
 
 test-unit: build
 	npx vitest run test/unit
