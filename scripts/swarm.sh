@@ -111,6 +111,10 @@ make_node_mounts() {
   # shellcheck disable=SC2016 # expanded by the sh inside the namespaces
   in_node "$n" env NAME="$(node_name "$n")" DIR="$dir" sh -euc '
     hostname "$NAME"
+    # Copies of the host namespace mounts (the system Docker sandboxes, other engines) would keep
+    # those namespaces and their veths alive after the host removed them (hidden under the tmpfs
+    # on /run below, where nothing could unmount them): a host of its own has none of them.
+    grep " nsfs " /proc/self/mounts | cut -d" " -f2 | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
     mount --make-rshared /
     # The network parts of sysfs answer for the node network namespace (cni-shim and dockerd read them).
     d=$(mktemp -d); mount -t sysfs sysfs "$d"
