@@ -125,9 +125,14 @@ export async function nodeSnapshot(node: SwarmNode): Promise<string[]> {
   // with a node's first task or a restart and stays, is on it (cni-shim puts nothing there).
   const links = (await inNode(node, ["ip", "-o", "link", "show"])).stdout.split("\n").filter((l) => !l.includes(" master docker_gwbridge ")).map((l) => `link ${l.split(/:\s+/)[1]?.split("@")[0] ?? l}`);
   const netns = (await inNode(node, ["ls", "/run/netns"])).stdout.split(/\s+/).filter(Boolean).map((n) => `netns ${n}`);
-  // The firewall plugin's global chains (CNI-FORWARD, CNI-ADMIN and their jumps) stay by design,
-  // as on any host (scripts/soak/leaks.ts): the rules in them for an address are counted.
-  const global = (l: string) => /^:CNI-(FORWARD|ADMIN) /.test(l) || /"CNI firewall plugin (rules|admin overrides)"/.test(l);
+  // The global chains of the firewall plugin (CNI-FORWARD, CNI-ADMIN) and of portmap
+  // (CNI-HOSTPORT-*), with their fixed rules and jumps, stay by design, as on any host
+  // (scripts/soak/leaks.ts): the rules in them for an address or a port are counted.
+  const global = (l: string) =>
+    /^:CNI-(FORWARD|ADMIN|HOSTPORT-DNAT|HOSTPORT-MASQ|HOSTPORT-SETMARK) /.test(l) ||
+    /"CNI firewall plugin (rules|admin overrides)"/.test(l) ||
+    /^-A (PREROUTING|OUTPUT|POSTROUTING) .*-j CNI-HOSTPORT-(DNAT|MASQ)$/.test(l) ||
+    /^-A CNI-HOSTPORT-(MASQ|SETMARK) /.test(l);
   const rules = (await inNode(node, ["iptables-save"])).stdout.split("\n").filter((l) => /^[-:]/.test(l) && !global(l)).map((l) => `iptables ${l.replace(/ \[\d+:\d+\]$/, "")}`);
   const state = (await files(node.state)).map((f) => `state ${f}`);
   const cache = (await files(node.cache)).map((f) => `cni ${f}`);
