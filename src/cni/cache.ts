@@ -1,7 +1,7 @@
 // The result cache, in libcni's format and layout: <cacheDir>/results/<net>-<id>-<ifname>.
 // Written atomically (a crash leaves the old or the new file), not fsync'ed: libcni does neither,
 // and the write is on every start's critical path.
-import { rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CacheEntry } from "./schemas.js";
 import { readdirIfExists, readFileIfExists, writeFileAtomic } from "../util/fs.js";
@@ -12,8 +12,41 @@ export const DEFAULT_CACHE_DIR = "/var/lib/cni";
 
 export class ResultCache {
   readonly resultsDir: string;
+  /**
+   * cni-shim's own marks, one per attachment it ran ADD for, from before the ADD until a DEL
+   * succeeded: what this runtime may release as forgotten. Runtimes with other cache dirs (another
+   * serve, a kubelet) share host-local stores of the same network name, and their reservations
+   * are not ours to judge (CI: a test plugin released the README quick start's reservation, and
+   * the address went to two containers at once).
+   */
+  readonly ownedDir: string;
   constructor(readonly cacheDir: string = DEFAULT_CACHE_DIR) {
     this.resultsDir = join(cacheDir, "results");
+    this.ownedDir = join(cacheDir, "cni-shim-adds");
+  }
+
+  private ownedPath(networkName: string, containerId: string, ifName: string): string {
+    return join(this.ownedDir, `${networkName}-${containerId}-${ifName}`);
+  }
+
+  async markOwned(networkName: string, containerId: string, ifName: string): Promise<void> {
+    await mkdir(this.ownedDir, { recursive: true });
+    await writeFile(this.ownedPath(networkName, containerId, ifName), "");
+  }
+
+  async unmarkOwned(networkName: string, containerId: string, ifName: string): Promise<void> {
+    await rm(this.ownedPath(networkName, containerId, ifName), { force: true });
+  }
+
+  /** Was this attachment's ADD run by this runtime (and not yet undone by a DEL)? */
+  async isOwned(networkName: string, containerId: string, ifName: string): Promise<boolean> {
+    return (await readdirIfExists(this.ownedDir)).includes(`${networkName}-${containerId}-${ifName}`);
+  }
+
+  /** The container ids this runtime ran ADD for in a network (any interface). */
+  async ownedContainers(networkName: string, containerIds: string[]): Promise<Set<string>> {
+    const names = (await readdirIfExists(this.ownedDir)).filter((n) => n.startsWith(`${networkName}-`));
+    return new Set(containerIds.filter((id) => names.some((n) => n.startsWith(`${networkName}-${id}-`))));
   }
 
   path(networkName: string, containerId: string, ifName: string): string {

@@ -133,6 +133,7 @@ export class CniRuntime {
     return this.locks.run(this.key(net.conflist.name, att), () => this.addsOrGc.shared(net.conflist.name, async () => {
       const { paths, version } = await this.prepare(net.conflist);
       let prev: unknown;
+      await this.cache.markOwned(net.conflist.name, att.containerId, att.ifName);
       try {
         for (const [i, plugin] of net.conflist.plugins.entries()) {
           prev = await this.exec("ADD", paths[i]!, att, args, CniRuntime.pluginStdin(net.conflist, plugin, version, caps, prev));
@@ -157,6 +158,7 @@ export class CniRuntime {
         try {
           await this.delChain(net.conflist, paths, version, att, args, caps, prev);
           await this.cache.remove(net.conflist.name, att.containerId, att.ifName);
+          await this.cache.unmarkOwned(net.conflist.name, att.containerId, att.ifName);
         } catch (cleanupErr) {
           log.error("cleanup after failed CNI ADD also failed", { network: net.conflist.name, containerId: att.containerId, error: (cleanupErr as Error).message });
           (err as Error).message += ` (cleanup with DEL also failed: ${(cleanupErr as Error).message})`;
@@ -201,6 +203,7 @@ export class CniRuntime {
       const prev = cached?.result ?? (fallbackPrevResult ? { ...fallbackPrevResult, cniVersion: version } : undefined);
       await this.delChain(net.conflist, paths, version, att, args, caps, prev);
       await this.cache.remove(net.conflist.name, att.containerId, att.ifName);
+      await this.cache.unmarkOwned(net.conflist.name, att.containerId, att.ifName);
     });
   }
 
@@ -222,6 +225,7 @@ export class CniRuntime {
         await this.exec("DEL", path, att, args, CniRuntime.pluginStdin(net.conflist, plugin, version, caps));
         ran.push(ipamType);
       }
+      await this.cache.unmarkOwned(net.conflist.name, att.containerId, att.ifName);
       return ran;
     });
   }
@@ -348,7 +352,12 @@ export class CniRuntime {
       const held = new Set([...valid, ...(await this.cache.list(list.name))].map((a) => `${a.containerId}/${a.ifName}`));
       const heldIds = new Set([...held].map((k) => k.split("/")[0]));
       // A reservation without an interface (older host-local) is held by any attachment of its container.
-      return (await hostLocalStore(list)).filter((r) => !(r.ifName ? held.has(`${r.containerId}/${r.ifName}`) : heldIds.has(r.containerId)) && now - r.mtimeMs >= minAgeMs);
+      const unheld = (await hostLocalStore(list)).filter((r) => !(r.ifName ? held.has(`${r.containerId}/${r.ifName}`) : heldIds.has(r.containerId)) && now - r.mtimeMs >= minAgeMs);
+      // Only what this runtime added: the store may be shared with other runtimes (cache.ts).
+      const owned = await this.cache.ownedContainers(list.name, [...new Set(unheld.map((r) => r.containerId))]);
+      const out: HostLocalReservation[] = [];
+      for (const r of unheld) if (r.ifName ? await this.cache.isOwned(list.name, r.containerId, r.ifName) : owned.has(r.containerId)) out.push(r);
+      return out;
     });
   }
 }
