@@ -29,7 +29,7 @@ RUN set -e; \
       apt-get install -y --no-install-recommends iptables iproute2 containernetworking-plugins; \
       rm -rf /var/lib/apt/lists/*; \
     fi; \
-    for tool in node ip iptables iptables-save; do \
+    for tool in node ip iptables iptables-save perl; do \
       command -v "$tool" >/dev/null || { echo "base image lacks $tool (INSTALL_PACKAGES=1 installs it)" >&2; exit 1; }; \
     done; \
     for plugin in bridge host-local portmap firewall tuning loopback; do \

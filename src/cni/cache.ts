@@ -4,7 +4,7 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CacheEntry } from "./schemas.js";
-import { readdirIfExists, readFileIfExists, writeFileAtomic } from "../util/fs.js";
+import { isNotFound, readdirIfExists, readFileIfExists, writeFileAtomic } from "../util/fs.js";
 import { describeIssues } from "../util/zod.js";
 import { log } from "../util/log.js";
 
@@ -30,23 +30,28 @@ export class ResultCache {
   }
 
   async markOwned(networkName: string, containerId: string, ifName: string): Promise<void> {
-    await mkdir(this.ownedDir, { recursive: true });
-    await writeFile(this.ownedPath(networkName, containerId, ifName), "");
+    const path = this.ownedPath(networkName, containerId, ifName);
+    // On every ADD's path: the directory is made only when the write says it is missing.
+    await writeFile(path, "").catch(async (err: unknown) => {
+      if (!isNotFound(err)) throw err;
+      await mkdir(this.ownedDir, { recursive: true });
+      await writeFile(path, "");
+    });
   }
 
   async unmarkOwned(networkName: string, containerId: string, ifName: string): Promise<void> {
     await rm(this.ownedPath(networkName, containerId, ifName), { force: true });
   }
 
-  /** Was this attachment's ADD run by this runtime (and not yet undone by a DEL)? */
-  async isOwned(networkName: string, containerId: string, ifName: string): Promise<boolean> {
-    return (await readdirIfExists(this.ownedDir)).includes(`${networkName}-${containerId}-${ifName}`);
-  }
-
-  /** The container ids this runtime ran ADD for in a network (any interface). */
-  async ownedContainers(networkName: string, containerIds: string[]): Promise<Set<string>> {
-    const names = (await readdirIfExists(this.ownedDir)).filter((n) => n.startsWith(`${networkName}-`));
-    return new Set(containerIds.filter((id) => names.some((n) => n.startsWith(`${networkName}-${id}-`))));
+  /**
+   * Whether this runtime ran the ADD of an attachment of the network (and no DEL undid it yet),
+   * from one listing of the marks: by interface, or without one any interface of the container.
+   */
+  async owned(networkName: string): Promise<(containerId: string, ifName?: string) => boolean> {
+    const prefix = `${networkName}-`;
+    const names = (await readdirIfExists(this.ownedDir)).filter((n) => n.startsWith(prefix));
+    const marks = new Set(names);
+    return (containerId, ifName) => (ifName ? marks.has(`${prefix}${containerId}-${ifName}`) : names.some((n) => n.startsWith(`${prefix}${containerId}-`)));
   }
 
   path(networkName: string, containerId: string, ifName: string): string {

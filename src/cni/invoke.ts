@@ -31,11 +31,22 @@ export type ExecObserver = (record: ExecRecord) => void;
 
 const TEXT_FILE_BUSY_RETRIES = 5;
 
-function buildEnv(req: ExecRequest): Record<string, string> {
+/**
+ * This process's environment without CNI_*, taken once: reading process.env goes through a
+ * getter per variable, and a start makes 4 or 5 execs (0.1-0.4 ms each on a slow machine).
+ */
+let baseEnv: Readonly<Record<string, string>> | undefined;
+function inheritedEnv(): Readonly<Record<string, string>> {
+  if (baseEnv) return baseEnv;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("CNI_")) env[k] = v;
   // Plugins exec iptables/ip; make sure a sane PATH is there even under a minimal service env.
   env.PATH = env.PATH || "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  return (baseEnv = env);
+}
+
+function buildEnv(req: ExecRequest): Record<string, string> {
+  const env: Record<string, string> = { ...inheritedEnv() };
   env.CNI_COMMAND = req.command;
   env.CNI_PATH = req.cniPath.join(":");
   if (req.containerId !== undefined) env.CNI_CONTAINERID = req.containerId;

@@ -43,6 +43,12 @@ export interface AddOutcome {
 export const DEFAULT_EXEC_TIMEOUT_MS = 30_000;
 /** How long prepare()'s plugin paths and version choice are reused without looking again. */
 const PREPARED_FRESH_MS = 10_000;
+/**
+ * How long STATUS trusts the binaries' stamps without a stat (0.5-2 ms a round on every
+ * CreateEndpoint's path). Calls that execute the chain always look: a binary gone since must fail
+ * before the first ADD, not leave a chain half added.
+ */
+const STAMPS_FRESH_MS = 1_000;
 
 /** Which file each path is now (inode and mtime; "" when gone): a replaced binary differs. */
 function binaryStamps(paths: string[]): Promise<string[]> {
@@ -62,7 +68,7 @@ export class CniRuntime {
   private readonly locks = new KeyedMutex();
   /** Per CNI network: ADDs share it, the GC verb takes it alone (what it is told is valid must not change under it). */
   private readonly addsOrGc = new KeyedGate();
-  private readonly prepared = new Map<string, { at: number; stamps: string[]; value: { paths: string[]; version: string } }>();
+  private readonly prepared = new Map<string, { at: number; checked: number; stamps: string[]; value: { paths: string[]; version: string } }>();
 
   constructor(readonly opts: RuntimeOptions) {
     this.cache = new ResultCache(opts.cacheDir);
@@ -78,22 +84,25 @@ export class CniRuntime {
    * answer for a chain is reused while its binaries are unchanged (one stat each, all at once)
    * and for at most PREPARED_FRESH_MS: the search through CNI_PATH and the version probe's checks
    * are three file lookups per plugin, one after another (~0.8 ms for a chain of four), and a
-   * start makes 3 to 5 calls. A binary replaced (an upgrade) is probed again at once; a plugin
-   * put into an earlier CNI_PATH dir is found within that time; one gone is found by its exec.
+   * start makes 3 to 5 calls. A binary replaced (an upgrade) is probed again at once (`recent`:
+   * within STAMPS_FRESH_MS); a plugin put into an earlier CNI_PATH dir is found within
+   * PREPARED_FRESH_MS; one gone is found by its exec.
    */
-  async prepare(list: ConfList): Promise<{ paths: string[]; version: string }> {
+  async prepare(list: ConfList, { recent = false }: { recent?: boolean } = {}): Promise<{ paths: string[]; version: string }> {
     const key = JSON.stringify([list.name, list.plugins.map((p) => p.type), list.cniVersion, list.cniVersions ?? []]);
     const hit = this.prepared.get(key);
-    if (hit && performance.now() - hit.at < PREPARED_FRESH_MS) {
+    const now = performance.now();
+    if (hit && now - hit.at < PREPARED_FRESH_MS) {
+      if (recent && now - hit.checked < STAMPS_FRESH_MS) return hit.value;
       const stamps = await binaryStamps(hit.value.paths);
-      if (stamps.every((s, i) => s === hit.stamps[i])) return hit.value;
+      if (stamps.every((s, i) => s === hit.stamps[i])) return (hit.checked = now), hit.value;
     }
     const paths = await Promise.all(list.plugins.map((p) => findPlugin(p.type, this.opts.cniPath)));
     const stamps = await binaryStamps(paths);
     const supported = new Map<string, string[]>();
     for (const [i, path] of paths.entries()) supported.set(list.plugins[i]!.type, await this.probe.supported(path));
     const value = { paths, version: chooseVersion(list, supported) };
-    this.prepared.set(key, { at: performance.now(), stamps, value });
+    this.prepared.set(key, { at: performance.now(), checked: performance.now(), stamps, value });
     return value;
   }
 
@@ -264,7 +273,7 @@ export class CniRuntime {
    * slowest plugin rather than for them all in turn. Lists sent a version below 1.1.0 are not asked.
    */
   async status(list: ConfList): Promise<void> {
-    const { paths, version } = await this.prepare(list);
+    const { paths, version } = await this.prepare(list, { recent: true });
     if (compareVersions(version, "1.1.0") < 0) return;
     const asked = await Promise.allSettled(
       list.plugins.map((plugin, i) => execPlugin({ pluginPath: paths[i]!, command: "STATUS", cniPath: this.opts.cniPath, stdin: CniRuntime.pluginStdin(list, plugin, version, {}), timeoutMs: this.opts.execTimeoutMs }, this.opts.onExec)),
@@ -354,10 +363,8 @@ export class CniRuntime {
       // A reservation without an interface (older host-local) is held by any attachment of its container.
       const unheld = (await hostLocalStore(list)).filter((r) => !(r.ifName ? held.has(`${r.containerId}/${r.ifName}`) : heldIds.has(r.containerId)) && now - r.mtimeMs >= minAgeMs);
       // Only what this runtime added: the store may be shared with other runtimes (cache.ts).
-      const owned = await this.cache.ownedContainers(list.name, [...new Set(unheld.map((r) => r.containerId))]);
-      const out: HostLocalReservation[] = [];
-      for (const r of unheld) if (r.ifName ? await this.cache.isOwned(list.name, r.containerId, r.ifName) : owned.has(r.containerId)) out.push(r);
-      return out;
+      const owns = await this.cache.owned(list.name);
+      return unheld.filter((r) => owns(r.containerId, r.ifName));
     });
   }
 }

@@ -175,7 +175,7 @@ export class InSandbox implements AttachStrategy {
     const nsFile = sight.path;
     clock.mark("netns");
     const ahead = this.takePrefetched(rec.id, key);
-    const before = await (ahead?.look ?? host.lookInside(key));
+    const before = await (ahead?.look ?? this.look(key));
     clock.mark("look");
     try {
       // The chain's interface goes on to Docker (handToDocker says why), unless a move would drop
@@ -302,7 +302,7 @@ export class InSandbox implements AttachStrategy {
    */
   prefetch(endpointId: string, nsFile: string | undefined): void {
     if (!nsFile) return;
-    const look = this.deps.host.lookInside(nsFile);
+    const look = this.look(nsFile);
     look.catch(() => undefined); // no namespace (yet): the join looks again, and falls back
     // Docker's lists too (mixed.ts): most Joins are a start's first, which needs them; asked
     // beside the look rather than after it.
@@ -317,6 +317,11 @@ export class InSandbox implements AttachStrategy {
     }
   }
 
+  /** The look before a Join's ADD; on --attach auto most interfaces go on to Docker, through ip (handToDocker). */
+  private look(nsFile: string): Promise<LookSession> {
+    return this.deps.host.lookInside(nsFile, { ipAhead: this.deps.dockerNames() });
+  }
+
   /** A look nobody will finish: its ip goes now rather than at the looker's hold timeout. */
   private letGo(hit: { look: Promise<LookSession> } | undefined): void {
     void hit?.look.then((l) => l.finish()).catch(() => undefined);
@@ -327,7 +332,7 @@ export class InSandbox implements AttachStrategy {
     this.prefetched.delete(endpointId);
     if (hit && hit.nsFile !== nsFile) this.letGo(hit);
     // A look that failed early (the namespace not there yet) is made again now.
-    return hit?.nsFile === nsFile ? { look: hit.look.catch(() => this.deps.host.lookInside(nsFile)), ...(hit.view ? { view: hit.view } : {}) } : undefined;
+    return hit?.nsFile === nsFile ? { look: hit.look.catch(() => this.look(nsFile)), ...(hit.view ? { view: hit.view } : {}) } : undefined;
   }
 
   /** What this process sees at the record's SandboxKey (none: not joined). */

@@ -80,7 +80,8 @@ export interface HostOps {
   /** How this process opens sandbox keys (the serving log, doctor). */
   describeSandboxKeys(): Promise<KeysOpened>;
   /** The links and default routes inside a bound namespace (Docker's SandboxKey); the session's finish (or its hand-out to the host) then acts there after the ADD. */
-  lookInside(sandboxKey: string): Promise<LookSession>;
+  /** `ipAhead`: ip is started right after the look, for lines after the ADD (sandbox-look.ts). */
+  lookInside(sandboxKey: string, opts?: { ipAhead?: boolean }): Promise<LookSession>;
   /** Get the next lookInside ready ahead (off the critical path: after a reply). */
   prepareLook(): void;
   /** Keep a bound namespace alive as /run/netns/<name> (removed with deleteNetns). */
@@ -119,7 +120,7 @@ export const realHost: HostOps = {
   ),
   sandboxSight: (sandboxKey) => keys.sight(sandboxKey),
   describeSandboxKeys: () => keys.describe(),
-  lookInside: async (nsFile) => looker.look(await keys.path(nsFile)),
+  lookInside: async (nsFile, opts) => looker.look(await keys.path(nsFile), opts),
   prepareLook: () => looker.prepare(),
   holdNetns: async (nsFile, name) => sandbox.holdNetns(await keys.path(nsFile), name),
   addressInNamespaceFile: async (nsFile, address) => netns.addressInNamespaceFile(await keys.path(nsFile), address),

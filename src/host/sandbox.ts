@@ -34,7 +34,7 @@ export interface SandboxLook {
  * own in batch mode, so the main table's IPv6 default routes are the main-table ones of the last
  * list beyond the IPv4 ones of the first.
  */
-export const LOOK_BATCH = "route show default\nlink show\nroute show default table all\n";
+const LOOK_BATCH = "route show default\nlink show\nroute show default table all\n";
 
 /**
  * What an in-sandbox Join does inside the namespace after its ADD: give the chain's interface the

@@ -1,7 +1,7 @@
 // The look inside a container's namespace before an in-sandbox Join's ADD (src/host/sandbox-look.ts),
-// on real namespaces: the quick way (a shell forked ahead, `ip -n` through a symlink) must see
-// what the plain one (nsenter) sees, leave no symlink behind, and fall back to the plain one for
-// good when it fails where that one works. A namespace bound outside /run/netns stands for
+// on real namespaces: the quick way (a perl program forked ahead that enters the namespace and
+// reads /proc, then becomes ip there) must see what the plain one (nsenter, ip) sees, leave no
+// link in /run/netns, and fall back to the plain one for good when it fails where that one works. A namespace bound outside /run/netns stands for
 // Docker's SandboxKey.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
@@ -58,6 +58,28 @@ describe("the look inside a container's namespace", () => {
     looker.close();
   });
 
+  it("counts IPv6 default routes of the main table only, as ip does (/proc lists every table's)", async () => {
+    const looker = new SandboxLooker();
+    const v6 = (...args: string[]) => run("ip", ["-n", ns, "-6", "route", ...args]);
+    await run("ip", ["-n", ns, "-6", "addr", "add", "fd5e::2/64", "dev", "eth0", "nodad"]);
+    try {
+      await v6("add", "default", "via", "fd5e::1", "dev", "eth0", "table", "100");
+      const other = await seen(looker.look(sandboxKey));
+      expect(other).toEqual(await seen(lookInside(sandboxKey)));
+      expect(other.defaultRoutes).toEqual([4]);
+      await v6("add", "default", "via", "fd5e::1", "dev", "eth0");
+      const main = await seen(looker.look(sandboxKey));
+      expect(main).toEqual(await seen(lookInside(sandboxKey)));
+      expect(main.defaultRoutes).toEqual([4, 6]);
+      expect(looker.quickWay).toBe(true);
+    } finally {
+      await v6("flush", "table", "100").catch(() => undefined);
+      await v6("del", "default", "dev", "eth0").catch(() => undefined);
+      await run("ip", ["-n", ns, "-6", "addr", "del", "fd5e::2/64", "dev", "eth0"]).catch(() => undefined);
+      looker.close();
+    }
+  });
+
   it("runs what follows the ADD (the MAC, a default route) through the look's own ip, and through an exec of its own once that ip is gone", async () => {
     const mac = async () => JSON.parse(await run("ip", ["-n", ns, "-j", "link", "show", "eth0"])) as Array<{ address: string }>;
     const defaults = async () => (JSON.parse(await run("ip", ["-n", ns, "-j", "route", "show", "default"])) as unknown[]).length;
@@ -70,6 +92,12 @@ describe("the look inside a container's namespace", () => {
     expect(await defaults()).toBe(0);
     await session.finish({ ifName: "eth0", mac: "02:42:0a:fb:00:03", deleteDefaults: [] }); // once only
     expect((await mac())[0]?.address).toBe("02:42:0a:fb:00:02");
+    // The MAC alone: set by the look's own program (no ip), and ip started ahead takes it as a line.
+    for (const [i, ipAhead] of [false, true].entries()) {
+      const only = await looker.look(sandboxKey, { ipAhead });
+      await only.finish({ ifName: "eth0", mac: `02:42:0a:fb:00:1${i}`, deleteDefaults: [] });
+      expect((await mac())[0]?.address).toBe(`02:42:0a:fb:00:1${i}`);
+    }
     // A look whose ip was let go (held too long): the finish is an exec of its own.
     const late = await new SandboxLooker({ holdMs: 50 }).look(sandboxKey);
     await new Promise((r) => setTimeout(r, 300));
@@ -84,9 +112,9 @@ describe("the look inside a container's namespace", () => {
 
   it("hands an interface out to this process's namespace through the look's own ip (its routes read before the move), and through an exec of its own once that ip is gone", async () => {
     // veths stand for the chain's interface (their peers stay): each with an address and a route of its own.
-    const out = [`csl${tag}a`, `csl${tag}b`];
+    const out = [`csl${tag}a`, `csl${tag}b`, `csl${tag}d`];
     try {
-      for (const [i, link] of ["hand0", "hand1"].entries()) {
+      for (const [i, link] of ["hand0", "hand1", "hand2"].entries()) {
         await run("ip", ["-n", ns, "link", "add", link, "type", "veth", "peer", "name", `${link}p`]);
         await run("ip", ["-n", ns, "link", "set", `${link}p`, "up"]);
         await run("ip", ["-n", ns, "addr", "add", `10.252.${i}.2/24`, "dev", link]);
@@ -95,7 +123,8 @@ describe("the look inside a container's namespace", () => {
       }
       const looker = new SandboxLooker();
       looker.prepare();
-      const session = await looker.look(sandboxKey);
+      // ip started ahead (--attach auto) or only for the hand-out's lines: the same hand-out.
+      const session = await looker.look(sandboxKey, { ipAhead: true });
       const routes = await session.handOut("hand0", out[0]!);
       expect(routes).toEqual(expect.arrayContaining([expect.objectContaining({ dst: "10.253.0.0/24", gateway: "10.252.0.1" }), expect.objectContaining({ dst: "10.252.0.0/24" })]));
       expect(routes.every((r) => r.dev === "hand0")).toBe(true);
@@ -107,13 +136,16 @@ describe("the look inside a container's namespace", () => {
       await new Promise((r) => setTimeout(r, 300));
       expect(await late.handOut("hand1", out[1]!)).toEqual(expect.arrayContaining([expect.objectContaining({ dst: "10.253.1.0/24", gateway: "10.252.1.1" })]));
       expect(await run("ip", ["-j", "link", "show", out[1]!])).toContain(out[1]);
+      // ip not started ahead: started by the hand-out's lines.
+      expect(await (await looker.look(sandboxKey)).handOut("hand2", out[2]!)).toEqual(expect.arrayContaining([expect.objectContaining({ dst: "10.253.2.0/24", gateway: "10.252.2.1" })]));
+      expect(await run("ip", ["-j", "link", "show", out[2]!])).toContain(out[2]);
       // A link that is not there fails the hand-out, with what ip said.
       await expect((await looker.look(sandboxKey)).handOut("nosuch0", `csl${tag}c`)).rejects.toThrow(/nosuch0/);
       expect(await lookLinks()).toEqual([]);
       looker.close();
     } finally {
       for (const link of out) await run("ip", ["link", "del", link]).catch(() => undefined);
-      for (const link of ["hand0p", "hand1p"]) await run("ip", ["-n", ns, "link", "del", link]).catch(() => undefined);
+      for (const link of ["hand0p", "hand1p", "hand2p"]) await run("ip", ["-n", ns, "link", "del", link]).catch(() => undefined);
     }
   });
 
@@ -127,7 +159,7 @@ describe("the look inside a container's namespace", () => {
   it("falls back to the plain look for good when the quick one fails where the plain one works", async () => {
     let plainLooks = 0;
     const looker = new SandboxLooker({
-      script: "read -r ns; echo 'no such ip' >&2; exit 3",
+      command: ["/bin/sh", "-c", "read -r ns; echo 'no such ip' >&2; exit 3"],
       plain: (nsFile) => {
         plainLooks++;
         return lookInside(nsFile);
@@ -143,7 +175,7 @@ describe("the look inside a container's namespace", () => {
   });
 
   it("kills a look that hangs (a standby that never answers) and falls back", async () => {
-    const looker = new SandboxLooker({ script: "read -r ns; exec sleep 60", timeoutMs: 300 });
+    const looker = new SandboxLooker({ command: ["/bin/sh", "-c", "read -r ns; exec sleep 60"], timeoutMs: 300 });
     looker.prepare();
     const started = performance.now();
     expect((await looker.look(sandboxKey)).links).toContain("eth0");

@@ -133,6 +133,19 @@ describe("version choice in the runtime", () => {
     for (const d of dels) expect(d.stdin).not.toHaveProperty("prevResult");
   });
 
+  it("STATUS trusts the binaries it looked at within a second; ADD always looks again", async () => {
+    const net = netList({ cniVersion: "1.1.0", name: "statusnet", plugins: [{ type: "v110s" }] });
+    await env.fp.add("v110s", { versions: ["1.0.0", "1.1.0"] });
+    await env.rt.status(net.conflist);
+    // An upgrade that drops 1.1.0, right after: STATUS within the second still has the old answer,
+    // the ADD notices and refuses before anything runs.
+    await new Promise((r) => setTimeout(r, 20));
+    await env.fp.add("v110s", { versions: ["0.4.0", "1.0.0"] });
+    await env.rt.status(net.conflist);
+    await expect(env.rt.add(net, att)).rejects.toThrow(/plugin "v110s" speaks only 0.4.0, 1.0.0/);
+    expect((await env.fp.calls()).filter((c) => c.command === "ADD")).toHaveLength(0);
+  });
+
   it("asks each binary for VERSION once and re-probes when the binary changes", async () => {
     const net = netList({ cniVersion: "1.0.0", name: "probenet", plugins: [{ type: "v100a" }] });
     await env.rt.add(net, att);
