@@ -17,18 +17,20 @@ export type CheckTarget =
  * namespace as its sandbox and the MAC it has there (bridge's CHECK compares both). Its name must still be the one of the ADD, which
  * host-local's CHECK looks its reservation up by and bridge's CHECK the link by.
  * `nameInContainer`: the link with the endpoint's MAC there, undefined when none has it.
+ * `nsFile`: where this process opens the container's namespace (a managed plugin: in dockerd's
+ * view of the files, host/sandbox-key.ts), which the plugins are given as CNI_NETNS and sandbox.
  */
-export function checkTarget(rec: EndpointRecord, entry: CacheEntry | undefined, nameInContainer: string | undefined): CheckTarget {
+export function checkTarget(rec: EndpointRecord, entry: CacheEntry | undefined, nameInContainer: string | undefined, nsFile = rec.sandboxKey): CheckTarget {
   if (rec.phase !== "joined" || !rec.sandboxKey) return { kind: "skip", why: `not in a container (${rec.phase})` };
   if (!entry) return { kind: "fail", why: `no cached CNI result for ${rec.cniContainerId.slice(0, 12)}/${rec.ifName}: the cache was removed` };
   if (!nameInContainer) return { kind: "fail", why: `no interface with MAC ${rec.macAddress ?? "(none recorded)"} in the container` };
   if (nameInContainer !== rec.ifName) {
     return { kind: "skip", why: `the interface is ${nameInContainer} in the container, and CHECK needs the name of the ADD (${rec.ifName}): host-local looks its reservation up by one, bridge the link by the other` };
   }
-  const interfaces = (entry.result.interfaces as Array<Record<string, unknown>> | undefined)?.map((i) => (i.name === rec.ifName && i.sandbox ? { ...i, sandbox: rec.sandboxKey, ...(rec.macAddress ? { mac: rec.macAddress } : {}) } : i));
+  const interfaces = (entry.result.interfaces as Array<Record<string, unknown>> | undefined)?.map((i) => (i.name === rec.ifName && i.sandbox ? { ...i, sandbox: nsFile, ...(rec.macAddress ? { mac: rec.macAddress } : {}) } : i));
   return {
     kind: "check",
-    attachment: { containerId: rec.cniContainerId, netns: rec.sandboxKey, ifName: rec.ifName, args: entry.cniArgs, capabilityArgs: entry.capabilityArgs },
+    attachment: { containerId: rec.cniContainerId, netns: nsFile, ifName: rec.ifName, args: entry.cniArgs, capabilityArgs: entry.capabilityArgs },
     prevResult: interfaces ? { ...entry.result, interfaces } : entry.result,
   };
 }

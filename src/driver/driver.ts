@@ -142,7 +142,7 @@ export class CniShimDriver implements NetworkDriver {
       removeNetworkResources: (net) => this.networks.removeResources(net),
       convergeForward: opts.forward && (() => opts.forward!.converge()),
       reconciled: () => opts.events?.reconciled?.(),
-      checkEndpoint: (rec, net) => checkEndpoint({ cni: runtime, linkByMac: (ns, mac) => this.host.linkNameByMac(ns, mac) }, rec, net),
+      checkEndpoint: (rec, net) => checkEndpoint({ cni: runtime, linkByMac: (ns, mac) => this.host.linkNameByMac(ns, mac), sight: (key) => this.host.sandboxSight(key) }, rec, net),
     });
   }
 

@@ -2,6 +2,9 @@
 // in the container's namespace, and the endpoints that cannot be checked, with why.
 import { describe, expect, it } from "vitest";
 import { checkTarget } from "../../src/driver/check-target.js";
+import { checkEndpoint, type EndpointCheckDeps } from "../../src/driver/endpoint-check.js";
+import type { Attachment } from "../../src/cni/runtime.js";
+import type { NetworkRecord } from "../../src/driver/state.js";
 import type { CacheEntry } from "../../src/cni/schemas.js";
 import type { EndpointRecord } from "../../src/driver/state.js";
 
@@ -45,6 +48,13 @@ describe("checkTarget", () => {
     });
   });
 
+  it("gives the plugins the namespace where this process opens it (a managed plugin: in dockerd's view)", () => {
+    const opened = `/proc/4242/root${sandbox}`;
+    const t = checkTarget(rec, entry, "eth0", opened);
+    expect(t.kind === "check" && t.attachment.netns).toBe(opened);
+    expect(t.kind === "check" && (t.prevResult.interfaces as Array<{ sandbox?: string }>)[2]?.sandbox).toBe(opened);
+  });
+
   it("skips an endpoint not in a container, and one whose interface Docker named otherwise", () => {
     expect(checkTarget({ ...rec, phase: "ready", sandboxKey: undefined }, entry, undefined)).toMatchObject({ kind: "skip", why: "not in a container (ready)" });
     const other = checkTarget(rec, entry, "eth1");
@@ -56,5 +66,27 @@ describe("checkTarget", () => {
     const noCache = checkTarget(rec, undefined, "eth0");
     expect(noCache.kind === "fail" && noCache.why).toMatch(/no cached CNI result/);
     expect(checkTarget(rec, entry, undefined)).toMatchObject({ kind: "fail", why: "no interface with MAC 02:42:0a:01:00:05 in the container" });
+  });
+});
+
+describe("checkEndpoint where the namespace opens", () => {
+  const net = { id: rec.networkId, conflist: { cniVersion: "1.0.0", name: "net", plugins: [{ type: "bridge" }] } } as unknown as NetworkRecord;
+  const deps = (sight: EndpointCheckDeps["sight"], checked: Attachment[]): EndpointCheckDeps => ({
+    cni: {
+      cache: { read: () => Promise.resolve(entry) } as unknown as EndpointCheckDeps["cni"]["cache"],
+      check: (_list, att) => (checked.push(att), Promise.resolve(undefined)),
+    },
+    linkByMac: () => Promise.resolve("eth0"),
+    sight,
+  });
+
+  it("checks in dockerd's view of the key when that is where this process sees it, and skips (no drift) when it cannot look", async () => {
+    const checked: Attachment[] = [];
+    const opened = `/proc/4242/root${sandbox}`;
+    expect(await checkEndpoint(deps(() => Promise.resolve({ kind: "visible", path: opened }), checked), rec, net)).toMatchObject({ status: "ok" });
+    expect(checked.map((a) => a.netns)).toEqual([opened]);
+    const unseen = await checkEndpoint(deps(() => Promise.resolve({ kind: "unseen", why: "no CAP_SYS_PTRACE" }), checked), rec, net);
+    expect(unseen).toMatchObject({ status: "skipped", message: "cannot open the container's namespace: no CAP_SYS_PTRACE" });
+    expect(checked).toHaveLength(1);
   });
 });
