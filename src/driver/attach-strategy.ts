@@ -54,8 +54,8 @@ export interface AttachStrategy {
    * Join. Returns the record to save as "ready"; sets `progress.added` once the ADD succeeded.
    */
   create(rec: EndpointRecord, list: LoadedConfList, progress: CreateProgress): Promise<EndpointRecord>;
-  /** After CreateEndpoint replied: make the next one faster (off the critical path). */
-  afterCreate(): void;
+  /** After CreateEndpoint of `endpointId` replied: work for its Join and the next start, off the critical path. */
+  afterCreate(endpointId: string): void;
 
   /**
    * Join: the record to save as "joined" and Docker's reply. Throws when the endpoint cannot

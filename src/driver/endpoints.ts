@@ -105,7 +105,7 @@ export class Endpoints {
         log.info("endpoint attached", { endpoint: rec.id.slice(0, 12), cniNetwork: list.conflist.name, address: ready.address, mac: ready.macAddress, ports: ready.portMappings.length, ms: clock.done() });
         return createReply(req, ready);
       })
-      .finally(() => setImmediate(() => strategy?.afterCreate())); // setImmediate: once the reply is written
+      .finally(() => setImmediate(() => strategy?.afterCreate(req.EndpointID))); // setImmediate: once the reply is written
   }
 
   /**

@@ -88,6 +88,9 @@ export class InSandbox implements AttachStrategy {
   /** Looks started when Join arrived, before its record was read (prefetch), by endpoint id. */
   private readonly prefetched = new Map<string, { nsFile: string; look: Promise<LookSession>; view?: Promise<DockerView | Error> }>();
 
+  /** Endpoints whose Join needs Docker's lists (mixed.ts), asked once CreateEndpoint replied. */
+  private readonly viewWanted = new Set<string>();
+
   /** Docker's lists asked at CreateEndpoint (askAtCreate), by endpoint id, for its Join. */
   private readonly askedAtCreate = new Map<string, Promise<DockerView | Error>>();
 
@@ -115,7 +118,7 @@ export class InSandbox implements AttachStrategy {
    * IPAM that hands out a requested address (ipamAhead; driver.ts sends the others to the hand-out).
    */
   async create(rec: EndpointRecord, list: LoadedConfList, progress: CreateProgress): Promise<EndpointRecord> {
-    if (!this.deps.dockerNames() || linkBoundReason(list.conflist)) this.askAtCreate(rec.id);
+    if (!this.deps.dockerNames() || linkBoundReason(list.conflist)) this.viewWanted.add(rec.id);
     const ahead = progress.chainPicksAddresses ? await this.takeAddressAhead(rec, list, progress) : rec;
     const mac = ahead.macAddress ?? macOfIPv4(ahead.address) ?? randomMac();
     // A chain whose plugins take no mac capability may still take MAC= (withMacArg): no step after the ADD then.
@@ -161,8 +164,13 @@ export class InSandbox implements AttachStrategy {
     return { ...rec, ...askForAddresses(rec, list.conflist), ipamHeld: undefined };
   }
 
-  /** The look at Join is got ready now, after CreateEndpoint's reply (sandbox-look.ts). */
-  afterCreate(): void {
+  /**
+   * After CreateEndpoint's reply: Docker's lists for its Join are asked now (their reply is
+   * parsed while Docker works towards the Join, not beside the CreateEndpoint's own steps), and
+   * the next look is got ready (sandbox-look.ts; a fork, which blocks: the request goes first).
+   */
+  afterCreate(endpointId: string): void {
+    if (this.viewWanted.delete(endpointId)) this.askAtCreate(endpointId);
     this.deps.host.prepareLook();
   }
 
@@ -309,6 +317,7 @@ export class InSandbox implements AttachStrategy {
     // On --attach auto the lists matter only to a chain that stays in the namespace (link-bound.ts).
     const asked = this.askedAtCreate.get(endpointId);
     this.askedAtCreate.delete(endpointId);
+    this.viewWanted.delete(endpointId); // a Join before CreateEndpoint's afterCreate: asked here, once
     this.prefetched.set(endpointId, { nsFile, look, view: asked ?? (this.deps.dockerNames() ? undefined : this.askDocker()) });
     if (this.prefetched.size > 16) {
       const oldest = this.prefetched.keys().next().value as string;

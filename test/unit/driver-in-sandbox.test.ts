@@ -65,7 +65,7 @@ describe("in-sandbox attach", () => {
     expect(h.cni.adds.map((a) => a.ifName)).toEqual(["eth0", "eth0"]);
   });
 
-  it("asks Docker's lists once, at CreateEndpoint, for its Join; a container starting with a Docker network takes the hand-out", async () => {
+  it("asks Docker's lists once, as CreateEndpoint replies, for its Join; a container starting with a Docker network takes the hand-out", async () => {
     const looks = gate();
     const order: string[] = [];
     await h.cleanup();
@@ -83,7 +83,9 @@ describe("in-sandbox attach", () => {
     await putNetwork(h.state);
     h.host.sandboxes.set(KEY, []);
     await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
-    expect(order).toEqual(["view"]); // asked at CreateEndpoint, for its Join
+    expect(order).toEqual([]); // not beside CreateEndpoint's own steps
+    await new Promise((r) => setImmediate(r));
+    expect(order).toEqual(["view"]); // once it replied, for its Join
     const joined = join(A);
     await new Promise((r) => setTimeout(r, 20));
     expect(order).toEqual(["view", "look"]); // not asked again at Join
@@ -91,11 +93,24 @@ describe("in-sandbox attach", () => {
     await joined;
     expect(h.cni.adds[0]).toMatchObject({ netns: KEY, ifName: "eth0" }); // cni-shim networks only: in the sandbox
     await h.driver.createEndpoint(endpointRequest(B, { address: "10.1.0.6/24" }));
+    await new Promise((r) => setImmediate(r)); // Docker's Join comes after CreateEndpoint's reply
     h.host.sandboxes.set("/var/run/docker/netns/b", []);
     const reply = await join(B, "/var/run/docker/netns/b");
     expect(order).toEqual(["view", "look", "view", "look"]);
     expect(h.cni.adds[1]?.netns).not.toBe("/var/run/docker/netns/b"); // the hand-out: Docker moves it in
     expect(reply.InterfaceName?.DstPrefix).toBe("eth");
+  });
+
+  it("asks Docker's lists once when the Join comes before CreateEndpoint's reply has gone", async () => {
+    await h.cleanup();
+    let views = 0;
+    h = await harness({ attach: new AttachChoice("sandbox"), dockerContainers: { view: () => (views++, Promise.resolve({ containers: [], networks: [] })) } });
+    await putNetwork(h.state);
+    h.host.sandboxes.set(KEY, []);
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    await join(A);
+    await new Promise((r) => setImmediate(r));
+    expect(views).toBe(1);
   });
 
   it("names the interface after cni-shim's own already in the namespace (docker network connect)", async () => {
