@@ -6,6 +6,7 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/portmap ] || need+=(containernetworking-plugins)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v perl >/dev/null 2>&1 || need+=(perl-base) # the look inside container namespaces (src/host/sandbox-look.ts)
 # The test image is the host's busybox: it must be the static build (the dynamic one needs libc).
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" || need+=(busybox-static)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
