@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { isLivePreparedNetns } from "../../src/host/netns-pool.js";
 import { isLiveLookLink } from "../../src/host/sandbox-look.js";
 import type { Plugin } from "./plugin.js";
-import { chainsWithOwners, liveOwners, netnsOfLive, ruleOfLive, type LiveOwners } from "./live-owners.js";
+import { chainsWithOwners, HARNESS_NETNS, liveOwners, netnsOfLive, ruleOfLive, type LiveOwners } from "./live-owners.js";
 import { hostReservations } from "./reservations.js";
 import { DOCKER } from "./settings.js";
 import { must, sh } from "./shell.js";
@@ -58,7 +58,7 @@ export async function snapshot(plugin: Plugin | undefined): Promise<Snapshot> {
   for (const l of links) if (live.vethPeers.has(l.ifindex)) liveOwned.push(`veths:${l.ifname}`);
   const bridges = ifnames(await must("ip", ["-j", "link", "show", "type", "bridge"]));
   // A running plugin's prepared staging namespaces (cni-shim-p<pid>-<n>) are its pool, not leaks.
-  const netns = (await must("ip", ["netns", "list"])).split("\n").filter(Boolean).map((l) => l.split(" ")[0] ?? l).filter((n) => !isLivePreparedNetns(n) && !isLiveLookLink(n));
+  const netns = (await must("ip", ["netns", "list"])).split("\n").filter(Boolean).map((l) => l.split(" ")[0] ?? l).filter((n) => !isLivePreparedNetns(n) && !isLiveLookLink(n) && !HARNESS_NETNS.test(n));
   for (const n of netns) if (netnsOfLive(n, live)) liveOwned.push(`netns:${n}`);
   const cacheFiles = plugin ? await readdir(join(plugin.cacheDir, "results")).catch(() => []) : [];
   const records = plugin ? await plugin.records() : { endpoints: [], networks: [] };

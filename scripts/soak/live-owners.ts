@@ -67,3 +67,6 @@ export function chainsWithOwners(iptablesSave: string): Map<string, string[]> {
   }
   return chains;
 }
+
+/** The engines' and swarm nodes' namespaces of scripts/engine.sh and scripts/swarm.sh (another run's may come and go): never a plugin's. */
+export const HARNESS_NETNS = /^(cni-shim-eng-|cs-sw-)/;

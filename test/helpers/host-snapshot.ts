@@ -7,7 +7,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { isLivePreparedNetns } from "../../src/host/netns-pool.js";
 import { isLiveLookLink } from "../../src/host/sandbox-look.js";
-import { chainsWithOwners, liveOwners, netnsOfLive, type Exec } from "../../scripts/soak/live-owners.js";
+import { chainsWithOwners, HARNESS_NETNS, liveOwners, netnsOfLive, type Exec } from "../../scripts/soak/live-owners.js";
 import { hostReservations } from "../../scripts/soak/reservations.js";
 import { DOCKER_CLI, pluginCall, sh, type PluginHandle } from "./e2e.js";
 
@@ -47,7 +47,7 @@ export async function snapshot(cacheDir?: string): Promise<HostSnapshot> {
     .split("\n")
     .filter(Boolean)
     .map((l) => l.split(" ")[0]!)
-    .filter((n) => !isLivePreparedNetns(n) && !isLiveLookLink(n));
+    .filter((n) => !isLivePreparedNetns(n) && !isLiveLookLink(n) && !HARNESS_NETNS.test(n));
   for (const n of netns) if (netnsOfLive(n, owners)) liveOwned.push(`netns:${n}`);
   const chains = chainsWithOwners((await sh("iptables-save", [])).stdout);
   for (const [c, owners] of chains) if (owners.some((o) => live.has(o))) liveOwned.push(`perContainerChains:${c}`);
