@@ -135,6 +135,9 @@ async function dirExists(path: string): Promise<boolean> {
 }
 
 /** Docker's sandbox keys as this process opens them (one per process: the dockerd found is kept). */
+/** How long a key seen as a namespace is taken as one without looking again (sight()). */
+const VISIBLE_FRESH_MS = 200;
+
 export class SandboxKeys {
   private pids: number[] = [];
   private scannedAt = 0;
@@ -146,7 +149,24 @@ export class SandboxKeys {
     private readonly look: (pid: number, key: string) => Promise<DockerdLook> = lookThrough,
   ) {}
 
+  /**
+   * Keys seen visible in the last VISIBLE_FRESH_MS: a Join looks at its key twice (its look,
+   * started as it arrives, and the Join itself), one statfs on the start's path each time.
+   */
+  private readonly visible = new Map<string, { at: number; sight: SandboxSight }>();
+
   async sight(key: string): Promise<SandboxSight> {
+    const seen = this.visible.get(key);
+    if (seen && performance.now() - seen.at < VISIBLE_FRESH_MS) return seen.sight;
+    const sight = await this.sightNow(key);
+    if (sight.kind === "visible") {
+      this.visible.set(key, { at: performance.now(), sight });
+      if (this.visible.size > 64) this.visible.delete(this.visible.keys().next().value as string);
+    } else this.visible.delete(key);
+    return sight;
+  }
+
+  private async sightNow(key: string): Promise<SandboxSight> {
     if (await isNamespaceFile(key)) return { kind: "visible", path: key };
     const quick = this.found?.keyDir === dirname(key) ? `${this.found.dir}/${basename(key)}` : undefined;
     if (quick && (await isNamespaceFile(quick))) return { kind: "visible", path: quick };
