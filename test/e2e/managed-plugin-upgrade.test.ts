@@ -3,14 +3,15 @@
 // --grant-all-permissions --skip-remote-check NAME REG/cni-shim:NEW (a tag other than the one
 // installed: without it the client asks "Plugin images do not match"), docker plugin enable NAME:
 // no `docker plugin set` in between, the host paths set at install are Env settings, which the
-// upgrade keeps (it put mount sources back to their defaults). Two versions of this tree are pushed to the test's own registry: `make
-// plugin-push` (package.json's version), then the same rootfs with another version in its
-// package.json, so `cni-shim --version` tells them apart (one image build: the upgrade is what
-// is tested, not a change of code). While the plugin is swapped the running containers are probed
-// without pause, as the soak does: the host through a published port (portmap's rules) and one
-// container pinging the other; not one probe may fail. Then a new container starts on the same
-// network, the old containers are removed and torn down by the new version, and nothing of
-// theirs is left (host snapshot before and after, and the test's own names).
+// upgrade keeps (it put mount sources back to their defaults). Two versions of this tree are
+// pushed to the test's own registry: `make plugin-push` (package.json's version), then the same
+// rootfs with another version in its package.json, so `cni-shim --version` tells them apart (one
+// image build: the upgrade is what is tested, not a change of code). While the plugin is swapped
+// the running containers are probed without pause, as the soak does: the host through a
+// published port (portmap's rules) and one container pinging the other; not one probe may fail.
+// Then a new container starts on the same network, the old containers are removed and torn down
+// by the new version, and nothing of theirs is left (host snapshot before and after, and the
+// test's own names).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { access, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
