@@ -254,7 +254,7 @@ describe("the managed plugin, pushed to a registry and installed from it", () =>
       expect((await docker(["plugin", "inspect", other, "--format", "{{.Enabled}}"])).stdout).toBe("false");
       // One line per start (Docker starts a plugin that exits at once again before it gives up).
       const otherId = (await docker(["plugin", "inspect", other, "--format", "{{.Id}}"])).stdout;
-      const said = (await readFile(logFile, "utf8")).slice(logFrom).split("\n").filter((l) => l.endsWith(`plugin=${otherId}`));
+      const said = (await readFile(logFile)).subarray(logFrom).toString("utf8").split("\n").filter((l) => l.endsWith(`plugin=${otherId}`));
       expect(said.length).toBeGreaterThan(0);
       expect(new Set(said.map((l) => /msg="(.*)" plugin=/.exec(l)?.[1])).size, said.join("\n")).toBe(1);
       expect(said[0]).toContain(`the host's netns dir ${privateNetns}/netns (CNI_SHIM_HOST_NETNS_DIR) is not a shared mount`);
