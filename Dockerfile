@@ -41,6 +41,7 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY plugin-config ./plugin-config
 COPY packaging/plugin-entrypoint.sh ./plugin-entrypoint.sh
+COPY packaging/plugin-host.sh ./plugin-host.sh
 COPY packaging/serve-node-flags ./serve-node-flags
 ENV CNI_PATH=/opt/cni/bin:/usr/lib/cni
 # As a managed plugin, config.json's entrypoint (plugin-entrypoint.sh serve) is used; this one

@@ -1,29 +1,24 @@
 #!/bin/sh
 # Entry point of the managed Docker plugin (plugin-config/config.json), run as root in the
-# host's network namespace. Two host details a plugin container hides are fixed first:
+# host's network namespace. Three host details a plugin container hides are fixed first:
 #  - Docker mounts /proc/sys read-only in plugins, but CNI plugins write sysctls (portmap sets
 #    route_localnet on the bridge, bridge turns on ip_forward): the plugin's own view of
 #    /proc/sys is remounted read-write (CAP_SYS_ADMIN, which `ip netns add` needs anyway).
 #  - iptables must use the backend the host uses (Docker's own rules tell which): rules of one
 #    backend are invisible to the other, and mixing them breaks NAT in confusing ways.
 #    CNI_SHIM_IPTABLES_BACKEND=auto (default), nft or legacy.
+#  - the host paths it keeps its state in, which it reaches through the host's / (plugin-host.sh).
 set -eu
 
 if [ ! -w /proc/sys/net/ipv4/ip_forward ]; then
   mount -o remount,bind,rw /proc/sys || echo "cni-shim plugin: cannot make /proc/sys writable; CNI plugins that set sysctls will fail" >&2
 fi
 
-# The staging namespaces `ip netns add` mounts on /run/netns must reach dockerd's mount namespace,
-# or they vanish with this plugin's (a disable, an upgrade) and the endpoints made in them can no
-# longer be torn down. They do when the host's source of the netns mount (netns.source) is a
-# shared mount: then the plugin's /run/netns is a peer of a mount of dockerd's namespace, which
-# containerd's shim, this process's parent, shares.
-if [ "${1:-}" = serve ] && [ -r "/proc/$PPID/mountinfo" ]; then
-  group=$(awk '$5 == "/run/netns" { for (i = 7; $i != "-"; i++) if ($i ~ /^shared:/) g = $i } END { print g }' /proc/self/mountinfo)
-  if [ -z "$group" ] || ! awk -v g="$group" '{ for (i = 7; $i != "-"; i++) if ($i == g) f = 1 } END { exit !f }' "/proc/$PPID/mountinfo"; then
-    echo "cni-shim plugin: the host's netns mount source (default /run/netns) is not a shared mount; run on the host: mkdir -p /run/netns && mount --bind /run/netns /run/netns && mount --make-shared /run/netns, then docker plugin enable again" >&2
-    exit 1
-  fi
+# The host paths (CNI_SHIM_HOST_*): made when missing and bound where serve looks (plugin-host.sh).
+if [ "${1:-}" = serve ]; then
+  # shellcheck source=packaging/plugin-host.sh
+  . /opt/cni-shim/plugin-host.sh
+  prepare_host_paths
 fi
 
 backend=${CNI_SHIM_IPTABLES_BACKEND:-auto}

@@ -4,7 +4,7 @@
 # plugin of the same name, which must not be in use). Enable it with `docker plugin enable NAME`.
 # Environment: PLUGIN_NAME (cni-shim; may be REGISTRY/NAME:TAG), BASE, INSTALL_PACKAGES
 # (Dockerfile build args), PLUGIN_DIR (build/plugin), DOCKER (docker client), PREPARE_HOST
-# (1: create the mount sources and share /run/netns for a local enable; 0 when only pushing).
+# (1: make /run/netns a shared mount for a local enable; 0 when only pushing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${PLUGIN_NAME:-cni-shim}
@@ -27,12 +27,12 @@ trap '"$DOCKER" rm -f "$cid" >/dev/null 2>&1 || true' EXIT
 "$DOCKER" export "$cid" | tar -x -C "$out/rootfs"
 cp plugin-config/config.json "$out/config.json"
 
-# The host paths the plugin bind-mounts by default (plugin-config/config.json) must exist, and
-# /run/netns must be a shared mount so that the namespaces the plugin creates are host mounts
-# (that is what `ip netns add` does on the host). packaging/cni-shim.tmpfiles recreates them at
-# boot. Not needed to push: the host that installs the plugin is another one.
+# The plugin makes its missing host dirs itself (packaging/plugin-host.sh), but /run/netns must be
+# on a shared mount so that the namespaces it creates are host mounts (that is what `ip netns add`
+# does on the host; a systemd host's /run is shared). Not needed to push: the host that installs
+# the plugin is another one.
 if [ "${PREPARE_HOST:-1}" = 1 ]; then
-  mkdir -p /var/lib/cni /var/lib/cni-shim /etc/cni/net.d /run/netns
+  mkdir -p /run/netns
   if ! awk '$5 == "/run/netns" && / shared:/ { found = 1 } END { exit !found }' /proc/self/mountinfo; then
     mount --bind /run/netns /run/netns
     mount --make-shared /run/netns

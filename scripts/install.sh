@@ -4,7 +4,7 @@
 #   $BINDIR/cni-shim          wrapper running it with $NODE
 #   $UNITDIR/cni-shim.service systemd unit (Before=docker.service, Restart=on-failure)
 #   $SYSCONFDIR/default/cni-shim   settings, all commented out (kept when it exists or was edited)
-#   $LIBDIR/tmpfiles.d/cni-shim.conf  host dirs the managed plugin mounts
+#   $LIBDIR/tmpfiles.d/cni-shim.conf  cni-shim's default host dirs
 # All under $DESTDIR when set (staging; then systemctl is left alone).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -4,12 +4,12 @@
 // scripts/build-plugin.sh on the base CNI_SHIM_PLUGIN_BASE, default cni-shim-base:local, made by
 // scripts/plugin-base.sh when missing) or a plugin dir `make plugin PLUGIN_DIR=DIR` left
 // (config.json, rootfs/). Its host paths are the caller's: the engine's API socket, and a state,
-// cache and conf dir in the caller's temp dir (config.json is rewritten in a copy whose rootfs is
-// hard-linked; mounts the plugin config does not let `docker plugin set` change). Its log is what
+// cache and conf dir in the caller's temp dir, which the plugin makes (its CNI_SHIM_HOST_* Env
+// settings, set with `docker plugin set` before the enable). Its log is what
 // dockerd logs of it (a plugin's stdout), read from dockerd's output file, which the engines of
 // scripts/engine.sh and scripts/ensure-dockerd.sh have (not a dockerd logging to the journal).
 import { execa } from "execa";
-import { mkdir, open, readdir, readFile, readlink, writeFile } from "node:fs/promises";
+import { open, readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { socketAnswers } from "../src/util/http.js";
 
@@ -19,7 +19,7 @@ interface ManagedOptions {
   name: string;
   docker: (args: string[], opts?: { timeoutMs?: number; reject?: boolean }) => Promise<{ stdout: string }>;
   dockerCli: string;
-  /** The engine's API socket, as the plugin is to mount it. */
+  /** The engine's API socket, as the plugin is to reach it. */
   dockerSocket: string;
   /** The pid of the engine's dockerd (its output file is the plugin's log). */
   dockerdPid: number;
@@ -77,17 +77,11 @@ async function build(o: ManagedOptions): Promise<string> {
   return out;
 }
 
-/** A copy of the plugin dir (rootfs hard-linked) whose host paths are the bench's. */
-async function copyFor(o: ManagedOptions, from: string): Promise<{ dir: string; confDir: string; stateDir: string; cacheDir: string }> {
-  const dir = join(o.dir, "managed");
-  const paths = { state: join(dir, "state"), "cni-cache": join(dir, "cache"), "cni-conf": join(dir, "net.d"), "docker-sock": o.dockerSocket };
-  for (const p of [paths.state, paths["cni-cache"], paths["cni-conf"]]) await mkdir(p, { recursive: true });
-  await mkdir(join(dir, "plugin"), { recursive: true });
-  await sh("cp", ["-al", join(from, "rootfs"), join(dir, "plugin", "rootfs")]);
-  const config = JSON.parse(await readFile(join(from, "config.json"), "utf8")) as { mounts: Array<{ name: string; source: string }> };
-  for (const m of config.mounts) m.source = paths[m.name as keyof typeof paths] ?? m.source;
-  await writeFile(join(dir, "plugin", "config.json"), JSON.stringify(config));
-  return { dir: join(dir, "plugin"), confDir: paths["cni-conf"], stateDir: paths.state, cacheDir: paths["cni-cache"] };
+/** The plugin's host paths: a state, cache and conf dir under the bench's dir (made by the plugin), and the engine's socket. */
+function hostPaths(o: ManagedOptions): { settings: string[]; confDir: string; stateDir: string; cacheDir: string } {
+  const [stateDir, cacheDir, confDir] = ["state", "cache", "net.d"].map((d) => join(o.dir, "managed", d)) as [string, string, string];
+  const settings = [`CNI_SHIM_HOST_STATE_DIR=${stateDir}`, `CNI_SHIM_HOST_CACHE_DIR=${cacheDir}`, `CNI_SHIM_HOST_CONF_DIR=${confDir}`, `CNI_SHIM_HOST_DOCKER_SOCKET=${o.dockerSocket}`];
+  return { settings, confDir, stateDir, cacheDir };
 }
 
 /** The serve process of the plugin whose id is `id`: its / is the plugin's rootfs (mountinfo's root field; readlink says "/"). */
@@ -138,11 +132,12 @@ function followLog(file: string, id: string): { text: () => string; stop: () => 
 /** Creates and enables the managed plugin (undone through `defer`). */
 export async function managedPlugin(o: ManagedOptions, source: string): Promise<Managed> {
   const from = source === "1" ? await build(o) : source;
-  const { dir, confDir, stateDir, cacheDir } = await copyFor(o, from);
+  const { settings, confDir, stateDir, cacheDir } = hostPaths(o);
   const logFile = await readlink(`/proc/${o.dockerdPid}/fd/1`);
   if (!logFile.startsWith("/")) throw new Error(`dockerd's output is ${logFile}, not a file: the managed-plugin column reads the plugin's log there (an engine of scripts/engine.sh)`);
-  await o.docker(["plugin", "create", o.name, dir], { timeoutMs: 300_000 });
+  await o.docker(["plugin", "create", o.name, from], { timeoutMs: 300_000 });
   o.defer(`docker plugin rm ${o.name}`, () => o.docker(["plugin", "rm", "-f", o.name], { reject: false }));
+  await o.docker(["plugin", "set", o.name, ...settings]);
   const id = (await o.docker(["plugin", "inspect", o.name, "--format", "{{.Id}}"])).stdout.trim();
   const log = followLog(logFile, id);
   await o.docker(["plugin", "enable", o.name], { timeoutMs: 120_000 });

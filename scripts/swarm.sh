@@ -8,7 +8,8 @@
 #  - a mount namespace with a private tmpfs on /run (/run/docker/plugins, /run/containerd and
 #    /run/netns are the node's; the managed plugin's sockets are always under /run/docker/plugins)
 #    and private /etc/docker, /etc/cni/net.d, /var/lib/{docker,containerd,cni,cni-shim}; `/` is
-#    rshared inside it, as on a systemd host (the plugin's rshared /run/netns mount needs it);
+#    rshared inside it, as on a systemd host (the managed plugin's netns dir, /run/netns, must be on
+#    a shared mount; the plugin sees the node's / and its dirs there);
 #  - its own hostname (a UTS namespace: swarm names nodes by it);
 #  - its own containerd (own root: containerds sharing one wait on its lock; CRI off) and dockerd.
 # nsenter, not `ip netns exec`, enters the namespaces: the latter remounts /sys and hides

@@ -1,25 +1,36 @@
 // The managed (v2) plugin as a user gets it: `make plugin-push` to a registry of the test's own
 // (Debian's docker-registry on this namespace's loopback), the local copy removed, then
 // `docker plugin install --grant-all-permissions --alias NAME REG/cni-shim:VERSION` with every
-// host path set at install (the engine's Docker socket, a state dir, a CNI cache and an empty
-// conf dir of the test's own); then the README scenario against the plugin's driver, state across
-// disable/enable, and disable + rm.
+// host path set at install (CNI_SHIM_HOST_*: the engine's Docker socket, a state dir, a CNI cache
+// and an empty conf dir of the test's own); then the README scenario against the plugin's driver,
+// state across disable/enable, a second plugin on a bare host (its dirs missing, its netns dir not
+// shared at first), and disable + rm.
 //
 // The plugin gets a name of its own instead of "cni-shim": while a managed plugin called
 // cni-shim is installed, Docker resolves `-d cni-shim` to it (and then fails with "could not
 // resolve driver cni-shim in registry"), which would break a plain cni-shim serving
 // /run/docker/plugins/cni-shim.sock on this host at the same time.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { access, mkdtemp, readdir, readFile, rm, symlink } from "node:fs/promises";
+import { access, mkdtemp, readdir, readFile, readlink, rm, stat, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { CLI, IMAGE, SERVE_NODE_FLAGS, docker, httpGet, rand, requirePrerequisites, sh, startPlugin, waitFor, cleanup } from "../helpers/e2e.js";
+import { CLI, ENGINE, IMAGE, ROOT, SERVE_NODE_FLAGS, docker, httpGet, rand, requirePrerequisites, sh, startPlugin, waitFor, cleanup } from "../helpers/e2e.js";
 import { leaked, snapshot, type HostSnapshot } from "../helpers/host-snapshot.js";
 import { startRegistry, type Registry } from "../helpers/registry.js";
-import { attachPath, installPlugin, pluginDirs, pluginRootfs, pushPlugin, type PluginDirs } from "../helpers/managed-plugin.js";
+import { attachPath, hostSettings, installPlugin, pluginDirs, pluginRootfs, pushPlugin, type PluginDirs } from "../helpers/managed-plugin.js";
 import { VERSION } from "../../src/version.js";
 
 const timings: Record<string, number> = {};
+
+/** The engine's dockerd (scripts/engine.sh pid; 20: the system's). */
+const dockerdPid = async () => (await sh("bash", [process.env.CNI_SHIM_ENGINE_HARNESS ?? join(ROOT, "scripts/engine.sh"), "pid", ENGINE, "dockerd"])).stdout.trim();
+
+/** The file dockerd's output goes to, where a plugin's stderr lands (the engines' and ensure-dockerd's). */
+async function dockerdLog(): Promise<string> {
+  const file = await readlink(`/proc/${await dockerdPid()}/fd/1`);
+  if (!file.startsWith("/")) throw new Error(`dockerd's output is ${file}, not a file: this test reads the plugin's stderr there (scripts/ensure-dockerd.sh starts dockerd so)`);
+  return file;
+}
 
 async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
   const started = Date.now();
@@ -126,6 +137,13 @@ describe("the managed plugin, pushed to a registry and installed from it", () =>
     const pids = (await sh("pgrep", ["-f", `^node ${SERVE_NODE_FLAGS.join(" ")} /opt/cni-shim/dist/cli/main.js serve$`])).stdout.split("\n");
     const roots = await Promise.all(pids.map(async (p) => (await readFile(`/proc/${p}/mountinfo`, "utf8")).split("\n").find((l) => l.split(" ")[4] === "/")?.split(" ")[3]));
     expect(roots).toContain(rootfs);
+    // No copy of a host namespace mount (Docker's sandbox keys) under /host that is a peer of none
+    // of dockerd's: no unmount on the host would reach it (packaging/plugin-host.sh drops them).
+    const dockerdMounts = await readFile(`/proc/${await dockerdPid()}/mountinfo`, "utf8");
+    const dockerdGroups = new Set(dockerdMounts.split(/\s+/).filter((t) => t.startsWith("shared:")));
+    const pluginMounts = (await readFile(`/proc/${pids[roots.indexOf(rootfs)]}/mountinfo`, "utf8")).split("\n").map((l) => l.split(" "));
+    const copies = pluginMounts.filter((f) => f[4]?.startsWith("/host/") && f[f.indexOf("-") + 1] === "nsfs");
+    expect(copies.filter((f) => !f.some((t) => dockerdGroups.has(t))).map((f) => f[4])).toEqual([]);
     // The rootfs carries Node, the CNI plugins, iptables and iproute2 of its own.
     for (const file of ["usr/local/bin/node", "usr/lib/cni/bridge", "usr/lib/cni/portmap", "usr/sbin/iptables", "usr/sbin/ip", "opt/cni-shim/dist/cli/main.js", "opt/cni-shim/plugin-config/net.d/cni-shim-default.conflist"]) {
       await access(join(rootfs, file));
@@ -224,27 +242,74 @@ describe("the managed plugin, pushed to a registry and installed from it", () =>
     await expect(httpGet(hostPort, "127.0.0.1", 2_000)).rejects.toThrow();
   });
 
-  it("a second plugin from the same reference, with host paths of its own, keeps its own records", async () => {
-    // As two engines on one host would: each install names its own state and cache dirs.
+  it("a second plugin from the same reference, on host dirs that do not exist yet: stops with one line while its netns dir is not shared, then makes its dirs and keeps its own records", async () => {
+    // A bare host: the state, cache and conf dirs are missing, and the netns dir is on a private
+    // mount (this host's / is private, a systemd host's is shared: a private bind mount either way).
     const other = `${pluginName}-b`;
     const otherNet = `${net}-b`;
     const otherBox = `${client}-b`;
-    const otherDirs = await pluginDirs();
+    const otherDirs = await pluginDirs({ made: false });
+    const privateNetns = join(otherDirs.base, "private");
+    const logFile = await dockerdLog();
+    let installed = false;
     try {
-      await installPlugin(other, ref, otherDirs);
+      await sh("mkdir", ["-p", privateNetns]);
+      await sh("mount", ["--bind", privateNetns, privateNetns]);
+      await sh("mount", ["--make-private", privateNetns]);
+      const logFrom = (await stat(logFile)).size;
+      const refused = await docker(["plugin", "install", "--grant-all-permissions", "--alias", other, ref, ...hostSettings(otherDirs), `CNI_SHIM_HOST_NETNS_DIR=${privateNetns}/netns`], { reject: false, timeoutMs: 300_000 });
+      installed = true;
+      expect(refused.failed).toBe(true);
+      expect((await docker(["plugin", "inspect", other, "--format", "{{.Enabled}}"])).stdout).toBe("false");
+      // One line per start (Docker starts a plugin that exits at once again before it gives up).
+      const otherId = (await docker(["plugin", "inspect", other, "--format", "{{.Id}}"])).stdout;
+      const said = (await readFile(logFile)).subarray(logFrom).toString("utf8").split("\n").filter((l) => l.endsWith(`plugin=${otherId}`));
+      expect(said.length).toBeGreaterThan(0);
+      expect(new Set(said.map((l) => /msg="(.*)" plugin=/.exec(l)?.[1])).size, said.join("\n")).toBe(1);
+      expect(said[0]).toContain(`the host's netns dir ${privateNetns}/netns (CNI_SHIM_HOST_NETNS_DIR) is not a shared mount`);
+      expect(said[0]).toContain(`run on the host: mount --bind ${privateNetns}/netns ${privateNetns}/netns && mount --make-shared ${privateNetns}/netns, then docker plugin enable again`);
+      // The default netns dir (shared here, as on a systemd host): enable makes the other dirs.
+      await docker(["plugin", "set", other, "CNI_SHIM_HOST_NETNS_DIR=/run/netns"]);
+      // Docker 20.10 removes the failed start's containerd container after it replied: until then
+      // an enable fails with "id already in use" (and one of those may still have started it).
+      let enable = await docker(["plugin", "enable", other], { timeoutMs: 60_000, reject: false });
+      for (let i = 0; i < 50 && enable.failed && enable.stderr.includes("already in use"); i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        enable = await docker(["plugin", "enable", other], { timeoutMs: 60_000, reject: false });
+      }
+      if (enable.failed) expect(enable.stderr).toContain("plugin already enabled");
+      expect((await docker(["plugin", "inspect", other, "--format", "{{.Enabled}}"])).stdout).toBe("true");
+      for (const d of [otherDirs.state, otherDirs.cache, otherDirs.conf]) expect((await stat(d)).isDirectory(), d).toBe(true);
+      expect((await stat(otherDirs.state)).mode & 0o777).toBe(0o700);
+      // As two engines on one host would: each install names its own state and cache dirs.
       const otherNetId = (await docker(["network", "create", "-d", `${other}:latest`, otherNet])).stdout;
       await docker(["run", "-d", "--name", otherBox, "--network", otherNet, IMAGE, "sleep", "600"]);
+      const box = (JSON.parse((await docker(["inspect", otherBox, "--format", "{{json .NetworkSettings.Networks}}"])).stdout) as Record<string, { EndpointID: string; Gateway: string }>)[otherNet]!;
+      expect((await docker(["exec", otherBox, "ping", "-c", "1", "-W", "3", box.Gateway], { reject: false })).stdout).toContain("1 packets received");
       expect(await readdir(join(otherDirs.state, "networks"))).toEqual([`${otherNetId}.json`]);
       expect(await readdir(join(stateDir(), "networks"))).toEqual([`${netId}.json`]);
+      const otherCni = `cni-shim-${otherNetId.slice(0, 12)}`;
+      expect((await readdir(join(otherDirs.cache, "results"))).filter((f) => f.startsWith(`${otherCni}-`))).toHaveLength(1);
       await docker(["rm", "-f", otherBox]);
       await docker(["network", "rm", otherNet]);
-      expect(await readdir(join(otherDirs.state, "networks"))).toEqual([]);
+      // Its teardown leaves nothing: records, reservations, results, namespaces, links.
+      const left = async () => ({
+        endpoints: await readdir(join(otherDirs.state, "endpoints")),
+        networks: await readdir(join(otherDirs.state, "networks")),
+        results: (await readdir(join(otherDirs.cache, "results")).catch(() => [])).filter((f) => f.startsWith(`${otherCni}-`)),
+        reservations: await readdir(join(otherDirs.cache, "networks", otherCni)).catch(() => []),
+        netns: (await sh("ip", ["netns", "list"])).stdout.split("\n").filter((n) => n.startsWith(`cni-shim-${box.EndpointID.slice(0, 12)}`)),
+        links: (await sh("ip", ["-br", "link"])).stdout.split("\n").filter((l) => l.includes(`cs${box.EndpointID.slice(0, 12)}`) || l.includes(`cs-${otherNetId.slice(0, 12)}`)),
+      });
+      const empty = { endpoints: [], networks: [], results: [], reservations: [], netns: [], links: [] };
+      expect(await waitFor("the other plugin's teardown", async () => ((s) => (JSON.stringify(s) === JSON.stringify(empty) ? s : undefined))(await left()), 30_000).catch(left)).toEqual(empty);
       // The first plugin's network still serves.
       expect(await httpGet(latePort)).toBe("cni-shim test page\n");
     } finally {
       await docker(["rm", "-f", otherBox], { reject: false });
       await docker(["network", "rm", otherNet], { reject: false });
-      await docker(["plugin", "rm", "-f", other], { reject: false });
+      if (installed) await docker(["plugin", "rm", "-f", other], { reject: false });
+      await sh("umount", [privateNetns], { reject: false });
       await rm(otherDirs.base, { recursive: true, force: true });
     }
   }, 300_000);

@@ -1,6 +1,6 @@
 // The managed plugin as a user gets it: built and pushed with `make plugin-push` to the test's own
-// registry (test/helpers/registry.ts), then `docker plugin install --alias` from there, with the
-// host paths of its mounts set to the test's own dirs (docker-sock, state, cni-cache, cni-conf).
+// registry (test/helpers/registry.ts), then `docker plugin install --alias` from there, with its
+// host paths (the CNI_SHIM_HOST_* settings) set to the test's own dirs and the engine's socket.
 import { execa } from "execa";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,7 +12,7 @@ const SYSTEM_DOCKER_CLI = "/usr/bin/docker";
 
 /** The local base image (scripts/plugin-base.sh): no image registry is needed to build. */
 const PLUGIN_BASE = process.env.CNI_SHIM_PLUGIN_BASE ?? "cni-shim-base:local";
-/** The Docker socket of the engine under test, as the plugin must mount it. */
+/** The Docker socket of the engine under test, as the plugin must reach it. */
 const DOCKER_SOCKET = process.env.CNI_SHIM_DOCKER_SOCKET ?? "/var/run/docker.sock";
 
 /** A command run from the project root, failing with its output. */
@@ -70,19 +70,25 @@ export interface PluginDirs {
   conf: string;
 }
 
-export async function pluginDirs(): Promise<PluginDirs> {
+/** Dirs under a temp dir of their own; `made: false` leaves them for the plugin to make (a bare host). */
+export async function pluginDirs({ made = true } = {}): Promise<PluginDirs> {
   const base = await mkdtemp(join(tmpdir(), "cs-plugin-dirs-"));
-  const dirs = { base, state: join(base, "state"), cache: join(base, "cache"), conf: join(base, "conf") };
-  for (const d of [dirs.state, dirs.cache, dirs.conf]) await mkdir(d);
+  const dirs = { base, state: join(base, "state"), cache: join(base, "var/lib/cni"), conf: join(base, "etc/cni/net.d") };
+  if (made) for (const d of [dirs.state, dirs.cache, dirs.conf]) await mkdir(d, { recursive: true });
   return dirs;
 }
 
-/** The mounts' sources of a plugin of the test's: the engine's API socket and its own dirs. */
-export const mountSettings = (dirs: PluginDirs) => [`docker-sock.source=${DOCKER_SOCKET}`, `state.source=${dirs.state}`, `cni-cache.source=${dirs.cache}`, `cni-conf.source=${dirs.conf}`];
+/** The host path settings of a plugin of the test's: the engine's API socket and its own dirs. */
+export const hostSettings = (dirs: PluginDirs) => [
+  `CNI_SHIM_HOST_DOCKER_SOCKET=${DOCKER_SOCKET}`,
+  `CNI_SHIM_HOST_STATE_DIR=${dirs.state}`,
+  `CNI_SHIM_HOST_CACHE_DIR=${dirs.cache}`,
+  `CNI_SHIM_HOST_CONF_DIR=${dirs.conf}`,
+];
 
-/** docker plugin install --alias ALIAS REF with the mounts' sources set; enabled when it returns. */
+/** docker plugin install --alias ALIAS REF with the host paths set; enabled when it returns. */
 export async function installPlugin(alias: string, ref: string, dirs: PluginDirs, extra: string[] = []): Promise<string> {
-  const settings = [...mountSettings(dirs), ...extra];
+  const settings = [...hostSettings(dirs), ...extra];
   await docker(["plugin", "install", "--grant-all-permissions", "--alias", alias, ref, ...settings], { timeoutMs: 300_000 });
   return (await docker(["plugin", "inspect", alias, "--format", "{{.Id}}"])).stdout;
 }
@@ -101,8 +107,8 @@ export async function attachPath(stateDir: string): Promise<{ kind: string; stat
   return { kind: check.details.kind, status: check.status, summary: check.summary };
 }
 
-/** The sources of a plugin's mounts as its next enable will mount them (Config.Mounts, not Settings), by name. */
-export async function mountSources(plugin: string): Promise<Record<string, string>> {
-  const mounts = JSON.parse((await docker(["plugin", "inspect", plugin, "--format", "{{json .Config.Mounts}}"])).stdout) as Array<{ Name: string; Source: string }>;
-  return Object.fromEntries(mounts.map((m) => [m.Name, m.Source]));
+/** A plugin's Env settings as its next enable will see them (Settings.Env), by name. */
+export async function envSettings(plugin: string): Promise<Record<string, string>> {
+  const env = JSON.parse((await docker(["plugin", "inspect", plugin, "--format", "{{json .Settings.Env}}"])).stdout) as string[];
+  return Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
 }

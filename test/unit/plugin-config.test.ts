@@ -17,7 +17,14 @@ const config = JSON.parse(readFileSync(join(ROOT, "plugin-config/config.json"), 
   mounts: Array<{ name: string; source: string; destination: string; type: string; options: string[]; settable?: string[] }>;
   env: Array<{ name: string; value: string; settable?: string[] }>;
 };
-const PLUGIN_ONLY_ENV = ["CNI_SHIM_IPTABLES_BACKEND"];
+/** The host paths the entrypoint binds (or links) inside, and where. */
+const HOST_PATHS: Record<string, string> = {
+  CNI_SHIM_HOST_STATE_DIR: "CNI_SHIM_STATE_DIR",
+  CNI_SHIM_HOST_CACHE_DIR: "CNI_SHIM_CACHE_DIR",
+  CNI_SHIM_HOST_CONF_DIR: "CNI_SHIM_CONF_DIR",
+  CNI_SHIM_HOST_DOCKER_SOCKET: "CNI_SHIM_DOCKER_SOCKET",
+};
+const PLUGIN_ONLY_ENV = ["CNI_SHIM_IPTABLES_BACKEND", "CNI_SHIM_HOST_NETNS_DIR", ...Object.keys(HOST_PATHS)];
 const env = Object.fromEntries(config.env.map((e) => [e.name, e]));
 const mount = (dest: string) => config.mounts.find((m) => m.destination === dest);
 
@@ -33,6 +40,8 @@ describe("plugin-config/config.json", () => {
     expect(config.entrypoint).toEqual(["/opt/cni-shim/plugin-entrypoint.sh", "serve"]);
     const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
     expect(dockerfile).toContain("COPY packaging/plugin-entrypoint.sh ./plugin-entrypoint.sh");
+    expect(dockerfile).toContain("COPY packaging/plugin-host.sh ./plugin-host.sh");
+    expect(readFileSync(join(ROOT, ".dockerignore"), "utf8")).toContain("!packaging/plugin-host.sh");
     expect(dockerfile).toContain("WORKDIR /opt/cni-shim");
     expect(statSync(join(ROOT, "packaging/plugin-entrypoint.sh")).mode & 0o111).toBe(0o111);
     expect(readFileSync(join(ROOT, ".dockerignore"), "utf8")).toContain("!packaging/plugin-entrypoint.sh");
@@ -51,27 +60,30 @@ describe("plugin-config/config.json", () => {
     expect(config.env.map((e) => e.name).filter((n) => !known.has(n))).toEqual([]);
   });
 
-  it("points the path settings at the mounts, whose host sources are settable at install and the paths inside fixed", () => {
+  it("mounts only the host's /, and takes the host paths as settable Env whose defaults are the paths inside", () => {
     expect(env.CNI_SHIM_SOCKET!.value).toBe(DEFAULT_SOCKET);
     for (const name of ["CNI_SHIM_SOCKET", "CNI_SHIM_STATE_DIR", "CNI_SHIM_CACHE_DIR", "CNI_SHIM_CONF_DIR", "CNI_SHIM_DOCKER_SOCKET", "CNI_PATH"]) expect(env[name]!.settable ?? [], name).toEqual([]);
-    for (const name of ["CNI_SHIM_STATE_DIR", "CNI_SHIM_CACHE_DIR", "CNI_SHIM_CONF_DIR", "CNI_SHIM_DOCKER_SOCKET"]) {
-      const m = mount(env[name]!.value);
-      expect(m, `${name} has a mount`).toBeDefined();
-      expect(m!.source).toBe(env[name]!.value);
+    // Nothing has to exist on the host for `docker plugin enable`: the entrypoint makes and binds
+    // each host path (packaging/plugin-host.sh), and Env settings survive `docker plugin upgrade`.
+    expect(config.mounts).toEqual([expect.objectContaining({ name: "host", source: "/", destination: "/host", type: "bind" })]);
+    expect(config.mounts[0]!.settable).toBeUndefined();
+    for (const [setting, inside] of Object.entries(HOST_PATHS)) {
+      expect(env[setting]!.settable, setting).toEqual(["value"]);
+      expect(env[setting]!.value, setting).toBe(env[inside]!.value);
     }
-    // Every mount's source depends on the host (rootless Docker, a second engine, a chosen state
-    // dir): `docker plugin install ... NAME.source=PATH` must be allowed for each, and only that.
-    for (const m of config.mounts) expect(m.settable, m.name).toEqual(["source"]);
+    const lib = readFileSync(join(ROOT, "packaging/plugin-host.sh"), "utf8");
+    for (const [setting, inside] of Object.entries(HOST_PATHS)) expect(lib).toContain(`${setting} "\${${setting}:-${env[setting]!.value}}" "$${inside}"`);
   });
 
-  it("shares /run/netns with the host: an rshared bind, and a propagated mount so that Docker makes the root rshared", () => {
-    expect(mount("/run/netns")).toMatchObject({ source: "/run/netns", type: "bind", options: ["rbind", "rshared"] });
+  it("shares the host's / with it (rshared), and a propagated mount so that Docker makes the root rshared", () => {
+    // rshared: the staging namespaces `ip netns add` mounts in the netns dir reach the host's.
+    expect(mount("/host")!.options).toEqual(["rbind", "rshared"]);
     expect(config.propagatedmount).toBeTruthy();
     expect(config.pidhost).toBe(true);
   });
 
-  it("has every directory it mounts in the tmpfiles entry (dockerd starts the plugin at boot)", () => {
+  it("has every default host dir in the tmpfiles entry (the plain program's defaults too)", () => {
     const tmpfiles = readFileSync(join(ROOT, "packaging/cni-shim.tmpfiles"), "utf8");
-    for (const m of config.mounts.filter((x) => x.name !== "docker-sock")) expect(tmpfiles).toMatch(new RegExp(`^d ${m.source} `, "m"));
+    for (const name of ["CNI_SHIM_HOST_STATE_DIR", "CNI_SHIM_HOST_CACHE_DIR", "CNI_SHIM_HOST_CONF_DIR", "CNI_SHIM_HOST_NETNS_DIR"]) expect(tmpfiles).toMatch(new RegExp(`^d ${env[name]!.value} `, "m"));
   });
 });
