@@ -100,5 +100,9 @@ prepare_host_paths() {
   link_host_socket CNI_SHIM_HOST_DOCKER_SOCKET "${CNI_SHIM_HOST_DOCKER_SOCKET:-/var/run/docker.sock}" "$CNI_SHIM_DOCKER_SOCKET"
   [ -r "/proc/$PPID/mountinfo" ] || return 0
   netns_shared /run/netns "${CNI_SHIM_HOST_NETNS_DIR:-/run/netns}" /proc/self/mountinfo "/proc/$PPID/mountinfo"
+  # $HOST's mounts are copies of dockerd's, and its shared ones are peers of dockerd's: an unmount
+  # under such a parent reaches dockerd's namespace at the same place (an engine lost its own
+  # network namespace file that way). A slave still gets the host's new mounts, and sends nothing.
+  mount --make-rslave "$HOST"
   own_nsfs_copies /proc/self/mountinfo "/proc/$PPID/mountinfo" | sort -r | while read -r m; do umount -l "$m" || true; done
 }
