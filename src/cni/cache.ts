@@ -1,10 +1,9 @@
 // The result cache, in libcni's format and layout: <cacheDir>/results/<net>-<id>-<ifname>.
 // Written atomically (a crash leaves the old or the new file), not fsync'ed: libcni does neither,
 // and the write is on every start's critical path.
-import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CacheEntry } from "./schemas.js";
-import { isNotFound, readdirIfExists, readFileIfExists, writeFileAtomic } from "../util/fs.js";
+import { readdirIfExists, readFileIfExists, removeFile, writeFileAtomic, writeSmallFile } from "../util/fs.js";
 import { describeIssues } from "../util/zod.js";
 import { log } from "../util/log.js";
 
@@ -30,17 +29,12 @@ export class ResultCache {
   }
 
   async markOwned(networkName: string, containerId: string, ifName: string): Promise<void> {
-    const path = this.ownedPath(networkName, containerId, ifName);
     // On every ADD's path: the directory is made only when the write says it is missing.
-    await writeFile(path, "").catch(async (err: unknown) => {
-      if (!isNotFound(err)) throw err;
-      await mkdir(this.ownedDir, { recursive: true });
-      await writeFile(path, "");
-    });
+    await writeSmallFile(this.ownedPath(networkName, containerId, ifName), "");
   }
 
   async unmarkOwned(networkName: string, containerId: string, ifName: string): Promise<void> {
-    await rm(this.ownedPath(networkName, containerId, ifName), { force: true });
+    await removeFile(this.ownedPath(networkName, containerId, ifName));
   }
 
   /**
@@ -85,7 +79,7 @@ export class ResultCache {
   }
 
   async remove(networkName: string, containerId: string, ifName: string): Promise<void> {
-    await rm(this.path(networkName, containerId, ifName), { force: true });
+    await removeFile(this.path(networkName, containerId, ifName));
   }
 
   /** Every cached attachment of a network (libcni GetCachedAttachments). */

@@ -1,4 +1,4 @@
-import { access, constants, stat } from "node:fs/promises";
+import { accessSync, constants, statSync } from "node:fs";
 import { join } from "node:path";
 import { CniRuntimeError } from "./errors.js";
 
@@ -15,9 +15,9 @@ export async function findPlugin(type: string, cniPath: string[]): Promise<strin
   for (const dir of cniPath) {
     const candidate = join(dir, type);
     try {
-      const st = await stat(candidate);
-      if (!st.isFile()) continue;
-      await access(candidate, constants.X_OK);
+      // Synchronous: two lookups of a local file (util/fs.ts says why).
+      if (!statSync(candidate).isFile()) continue;
+      accessSync(candidate, constants.X_OK);
       return candidate;
     } catch {
       /* try next dir */

@@ -1,6 +1,6 @@
 // The caller side of the CNI spec for network configuration lists (libcni AddNetworkList,
 // DelNetworkList, CheckNetworkList, GCNetworkList, GetStatusNetworkList).
-import { stat } from "node:fs/promises";
+import { statSync } from "node:fs";
 import { basename } from "node:path";
 import { ConfList, type PluginConf, type Result, type CacheEntry } from "./schemas.js";
 import { parseConfFile, type LoadedConfList } from "./config.js";
@@ -51,8 +51,15 @@ const PREPARED_FRESH_MS = 10_000;
 const STAMPS_FRESH_MS = 1_000;
 
 /** Which file each path is now (inode and mtime; "" when gone): a replaced binary differs. */
-function binaryStamps(paths: string[]): Promise<string[]> {
-  return Promise.all(paths.map((p) => stat(p).then((st) => `${st.ino}:${st.mtimeMs}`, () => "")));
+function binaryStamps(paths: string[]): string[] {
+  return paths.map((p) => {
+    try {
+      const st = statSync(p);
+      return `${st.ino}:${st.mtimeMs}`;
+    } catch {
+      return "";
+    }
+  });
 }
 
 function validateAttachment(att: Attachment): void {
@@ -94,11 +101,11 @@ export class CniRuntime {
     const now = performance.now();
     if (hit && now - hit.at < PREPARED_FRESH_MS) {
       if (recent && now - hit.checked < STAMPS_FRESH_MS) return hit.value;
-      const stamps = await binaryStamps(hit.value.paths);
+      const stamps = binaryStamps(hit.value.paths);
       if (stamps.every((s, i) => s === hit.stamps[i])) return (hit.checked = now), hit.value;
     }
     const paths = await Promise.all(list.plugins.map((p) => findPlugin(p.type, this.opts.cniPath)));
-    const stamps = await binaryStamps(paths);
+    const stamps = binaryStamps(paths);
     const supported = new Map<string, string[]>();
     for (const [i, path] of paths.entries()) supported.set(list.plugins[i]!.type, await this.probe.supported(path));
     const value = { paths, version: chooseVersion(list, supported) };

@@ -1,5 +1,5 @@
 // VERSION probing and the choice of the cniVersion sent to a chain.
-import { stat } from "node:fs/promises";
+import { statSync } from "node:fs";
 import { VersionResult, type ConfList } from "./schemas.js";
 import { CniRuntimeError, CniPluginError } from "./errors.js";
 import { execPlugin, type ExecObserver } from "./invoke.js";
@@ -22,7 +22,7 @@ export class VersionProbe {
   constructor(private readonly cniPath: string[], private readonly timeoutMs: number, private readonly observe?: ExecObserver) {}
 
   async supported(pluginPath: string): Promise<string[]> {
-    const { mtimeMs } = await stat(pluginPath);
+    const { mtimeMs } = statSync(pluginPath);
     const hit = this.cache.get(pluginPath);
     if (hit && hit.mtimeMs === mtimeMs) return hit.versions;
     // Ask in the oldest dialect every plugin understands; the reply lists everything it speaks.

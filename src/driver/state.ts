@@ -1,13 +1,12 @@
 // Network, endpoint and attachment records under the state dir, one JSON file each, written
 // atomically, so a restarted plugin (or a restarted dockerd, which never replays CreateNetwork)
 // loses nothing. A damaged file is skipped when listing, so it never blocks the others.
-import { rm, stat } from "node:fs/promises";
 import type { Stats } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { ConfList, PortMapping, Result } from "../cni/schemas.js";
 import { KernelRoute } from "../host/routes.js";
-import { isNotFound, readdirIfExists, readFileIfExists, writeFileAtomic } from "../util/fs.js";
+import { readdirIfExists, readFileIfExists, removeFile, statIfExists, writeFileAtomic } from "../util/fs.js";
 import { describeIssues } from "../util/zod.js";
 import { log } from "../util/log.js";
 
@@ -112,10 +111,7 @@ export class StateStore {
   }
 
   private async read<T>(schema: z.ZodType<T>, path: string, st?: Stats): Promise<T | undefined> {
-    st ??= await stat(path).catch((err: unknown) => {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    });
+    st ??= await statIfExists(path);
     if (!st) return void this.parsed.delete(path);
     const cached = this.parsed.get(path);
     // A copy: callers get records they may change without changing the cache.
@@ -139,7 +135,7 @@ export class StateStore {
   private async readAll<T>(schema: z.ZodType<T>, kind: Kind): Promise<T[]> {
     const dir = join(this.dir, kind);
     const names = (await readdirIfExists(dir)).filter((n) => n.endsWith(".json") && !n.startsWith("."));
-    const stats = await Promise.all(names.map((n) => stat(join(dir, n)).catch(() => undefined)));
+    const stats = await Promise.all(names.map((n) => statIfExists(join(dir, n)).catch(() => undefined)));
     const listed = new Set(names.map((n) => join(dir, n)));
     for (const path of this.parsed.keys()) if (path.startsWith(`${dir}/`) && !listed.has(path)) this.parsed.delete(path);
     const out: T[] = [];
@@ -167,7 +163,7 @@ export class StateStore {
   /** Removals forget the parsed copy. */
   private async remove(path: string): Promise<void> {
     this.parsed.delete(path);
-    await rm(path, { force: true });
+    await removeFile(path);
   }
 
   // async, so that an invalid id rejects like every other failure instead of throwing at the call.

@@ -1,7 +1,8 @@
 // A container's own network namespace, named by a bound namespace file (Docker's SandboxKey):
 // what the in-sandbox attach needs of it. Node cannot enter a namespace, so each look inside is
 // one exec (the one before the ADD: sandbox-look.ts).
-import { statfs, writeFile, mkdir } from "node:fs/promises";
+import { statfsSync } from "node:fs";
+import { writeFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { run } from "../util/command.js";
 import { parseToolJson } from "../util/zod.js";
@@ -14,7 +15,7 @@ const NSFS_MAGIC = 0x6e736673;
 /** Is `path` a bound network namespace (not a missing path, nor the empty file a mount goes on)? */
 export async function isNamespaceFile(path: string): Promise<boolean> {
   try {
-    return (await statfs(path)).type === NSFS_MAGIC;
+    return statfsSync(path).type === NSFS_MAGIC;
   } catch {
     return false;
   }

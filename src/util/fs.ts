@@ -1,5 +1,11 @@
+// Small local files (records, the CNI cache, plugin stamps) are read and written with the
+// synchronous calls. An async call is a round trip through libuv's thread pool: on a 2-core
+// machine a 100-byte readFile took 0.2 ms that way and 0.014 ms synchronously, a start makes a few
+// dozen of them, and the event loop has nothing else to do meanwhile but wait for the same
+// pool. Only an fsync (durable writes) still goes to the pool: it waits on the disk.
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { mkdir, open, rename, rm } from "node:fs/promises";
 import { dirname, join, basename } from "node:path";
 import type { Stats } from "node:fs";
 
@@ -15,12 +21,15 @@ export interface AtomicWriteOptions {
   durable?: boolean;
 }
 
+const tmpNameOf = (path: string) => join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+
 /**
  * Write a file so readers see either the old or the new content, never a torn one. Returns the
  * new file's stat (taken before the rename, so another writer's later file is not mistaken for it).
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, { mode = 0o600, dirMode = 0o700, durable = true }: AtomicWriteOptions = {}): Promise<Stats> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  if (!durable) return writeFileAtomicSync(path, data, { mode, dirMode });
+  const tmp = tmpNameOf(path);
   // The directory exists but for the first write: made only when the open says so.
   const fh = await open(tmp, "w", mode).catch(async (err: unknown) => {
     if (!isNotFound(err)) throw err;
@@ -30,7 +39,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, {
   let st: Stats;
   try {
     await fh.writeFile(data);
-    if (durable) await fh.sync();
+    await fh.sync();
     st = await fh.stat();
   } finally {
     await fh.close();
@@ -44,6 +53,34 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, {
   return st;
 }
 
+/** writeFileAtomic without the fsync, on the calling thread (see the top of this file). */
+function writeFileAtomicSync(path: string, data: string | Uint8Array, { mode, dirMode }: { mode: number; dirMode: number }): Stats {
+  const tmp = tmpNameOf(path);
+  let fd: number;
+  try {
+    fd = openSync(tmp, "w", mode);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    mkdirSync(dirname(path), { recursive: true, mode: dirMode });
+    fd = openSync(tmp, "w", mode);
+  }
+  let st: Stats;
+  try {
+    const bytes = typeof data === "string" ? Buffer.from(data) : data;
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+    st = fstatSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  return st;
+}
+
 export function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
 }
@@ -51,7 +88,7 @@ export function isNotFound(err: unknown): boolean {
 /** The file's text, or undefined when it does not exist. */
 export async function readFileIfExists(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, "utf8");
+    return readFileSync(path, "utf8");
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -61,9 +98,44 @@ export async function readFileIfExists(path: string): Promise<string | undefined
 /** The directory's entries, or none when it does not exist (yet). */
 export async function readdirIfExists(dir: string): Promise<string[]> {
   try {
-    return await readdir(dir);
+    return readdirSync(dir);
   } catch (err) {
     if (isNotFound(err)) return [];
     throw err;
+  }
+}
+
+/** The file's stat, or undefined when it does not exist. */
+export async function statIfExists(path: string): Promise<Stats | undefined> {
+  try {
+    return statSync(path);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Remove a file; one already gone is fine. */
+export async function removeFile(path: string): Promise<void> {
+  rmSync(path, { force: true });
+}
+
+/** Write a small file in place (not atomic: for marks whose content does not matter). */
+export async function writeSmallFile(path: string, data: string, { dirMode = 0o755 }: { dirMode?: number } = {}): Promise<void> {
+  try {
+    writeFileSyncAt(path, data);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    mkdirSync(dirname(path), { recursive: true, mode: dirMode });
+    writeFileSyncAt(path, data);
+  }
+}
+
+function writeFileSyncAt(path: string, data: string): void {
+  const fd = openSync(path, "w", 0o644);
+  try {
+    if (data) writeSync(fd, data);
+  } finally {
+    closeSync(fd);
   }
 }
