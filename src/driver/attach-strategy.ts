@@ -56,6 +56,8 @@ export interface AttachStrategy {
   create(rec: EndpointRecord, list: LoadedConfList, progress: CreateProgress): Promise<EndpointRecord>;
   /** After CreateEndpoint of `endpointId` replied: work for its Join and the next start, off the critical path. */
   afterCreate(endpointId: string): void;
+  /** After a Join of this strategy replied: work for the next start, off the critical path. */
+  afterJoin(): void;
 
   /**
    * Join: the record to save as "joined" and Docker's reply. Throws when the endpoint cannot

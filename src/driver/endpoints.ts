@@ -220,6 +220,7 @@ export class Endpoints {
   async join(req: api.JoinRequest): Promise<api.JoinResponse> {
     const clock = phaseClock();
     this.deps.joinArrived?.(req);
+    let strategy: AttachStrategy | undefined;
     return this.deps.locks.run(req.EndpointID, async () => {
       clock.mark("lock");
       const rec = await this.deps.state.getEndpoint(req.EndpointID);
@@ -227,8 +228,8 @@ export class Endpoints {
       const list = networkConfList(await this.deps.network(rec.networkId));
       await this.checkPortsWith(rec, req);
       clock.mark("record");
-      const joined = await this.deps
-        .strategyOf(rec)
+      strategy = this.deps.strategyOf(rec);
+      const joined = await strategy
         .join(rec, req, list, clock)
         .catch((err: unknown) => Promise.reject(withContext(err, `cni-shim could not attach the container to CNI network "${list.conflist.name}"`)));
       await this.deps.state.putEndpoint(joined.rec);
@@ -240,7 +241,7 @@ export class Endpoints {
       else log.info("endpoint joined", joined.addedInSandbox ? { ...fields, addedIn: "sandbox" } : fields);
       this.deps.afterJoin?.(joined.rec, list);
       return joined.reply;
-    });
+    }).finally(() => setImmediate(() => strategy?.afterJoin())); // setImmediate: once the reply is written
   }
 
   /**

@@ -57,6 +57,10 @@ export class StagingHandoff implements AttachStrategy {
     this.deps.host.prepareNetns();
   }
 
+  afterJoin(): void {
+    // The staging namespace is taken at CreateEndpoint, whose afterCreate made the next one.
+  }
+
   async join(rec: EndpointRecord, req: api.JoinRequest, _list: LoadedConfList, clock: PhaseClock): Promise<{ rec: EndpointRecord; reply: api.JoinResponse }> {
     if (!(await this.deps.host.linkExists(rec.tmpName))) {
       throw new Error(`interface ${rec.tmpName} of endpoint ${req.EndpointID.slice(0, 12)} is not in the host namespace (already joined elsewhere?): disconnect and connect the container again`);

@@ -38,7 +38,8 @@ const SETNS: Partial<Record<string, number>> = { x64: 308, arm64: 268, riscv64: 
  * Reads the path (every line byte by byte: the rest of stdin may be ip's), enters the namespace
  * and prints the three lists of LOOK_BATCH as `ip -j -batch` does (only the fields parseLook
  * reads). Then, line by line: `mac IF MAC` sets a link's MAC (SIOCSIFHWADDR: no exec), `ip`
- * becomes `ip -j -batch -` there for the lines after it, EOF ends it. EOF first (this process
+ * becomes `ip -j -batch -` there for the lines after it, EOF ends it. Each MAC set prints "ok"
+ * (the Join goes on at that line, not at this process's exit: ~2 ms less here). EOF first (this process
  * went away): exits without looking anywhere.
  */
 const LOOK_SCRIPT = String.raw`use strict;
@@ -63,6 +64,7 @@ while (defined(my $req = line())) {
   my ($if, $mac) = $req =~ /^mac (\S{1,15}) ((?:[0-9a-f]{2}:){5}[0-9a-f]{2})$/ or die "unknown request: $req\n";
   socket(my $s, 2, 2, 0) or die "socket: $!\n";
   ioctl($s, 0x8924, pack("a16 S a6 x40", $if, 1, pack("C6", map { hex } split(/:/, $mac)))) or die "cannot set the MAC of $if to $mac: $!\n";
+  syswrite(STDOUT, "ok\n");
 }
 `;
 
@@ -239,7 +241,8 @@ export class SandboxLooker {
       if (!lines.length) return void standby.child.stdin.end();
       // The MAC alone needs no ip: the look's own program sets it.
       const macOnly = !ipStarted && after?.mac && !after.deleteDefaults.length;
-      standby.child.stdin.end(macOnly ? `mac ${after.ifName} ${after.mac!.toLowerCase()}\n` : toIp(lines));
+      if (macOnly) return this.macSet(standby, after.ifName, after.mac!);
+      standby.child.stdin.end(toIp(lines));
       await this.ended(standby, lines.join("; "));
     };
     const handOut = async (ifName: string, tmpName: string): Promise<KernelRoute[]> => {
@@ -255,6 +258,20 @@ export class SandboxLooker {
       finish: async (after) => void (await (done ??= finish(after))),
       handOut: (ifName, tmpName) => (done ? handOutOf(nsFile, ifName, tmpName) : (done = handOut(ifName, tmpName))),
     };
+  }
+
+  /** The MAC set by the look's own program: done at its "ok" (the look's three lists are lines 1-3). */
+  private async macSet(standby: Standby, ifName: string, mac: string): Promise<void> {
+    const timer = setTimeout(() => standby.child.kill("SIGKILL"), this.timeoutMs);
+    standby.child.stdin.end(`mac ${ifName} ${mac.toLowerCase()}\n`);
+    try {
+      const out = await standby.lines(4);
+      if (!out.endsWith("\nok\n")) throw new Error(`unexpected reply: ${JSON.stringify(out.split("\n")[3])}`);
+    } catch (err) {
+      throw new Error(`link set dev ${ifName} address ${mac}: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The look's ip's stdout once it exited after its last lines (`what`), or what failed. */
