@@ -1,6 +1,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { join } from "node:path";
 import { CniRuntimeError } from "./errors.js";
+import { promised } from "../util/fs.js";
 
 const DEFAULT_CNI_PATH = ["/opt/cni/bin", "/usr/lib/cni"];
 
@@ -10,7 +11,11 @@ export function parseCniPath(value: string | undefined): string[] {
 }
 
 /** libcni's FindInPath: the first executable file named `type` in the CNI_PATH dirs. */
-export async function findPlugin(type: string, cniPath: string[]): Promise<string> {
+export function findPlugin(type: string, cniPath: string[]): Promise<string> {
+  return promised(() => findPluginNow(type, cniPath));
+}
+
+function findPluginNow(type: string, cniPath: string[]): string {
   if (!type || type.includes("/")) throw new CniRuntimeError(`invalid CNI plugin type "${type}": it must be a plain file name`);
   for (const dir of cniPath) {
     const candidate = join(dir, type);

@@ -268,7 +268,7 @@ export class SandboxLooker {
       const out = await standby.lines(4);
       if (!out.endsWith("\nok\n")) throw new Error(`unexpected reply: ${JSON.stringify(out.split("\n")[3])}`);
     } catch (err) {
-      throw new Error(`link set dev ${ifName} address ${mac}: ${(err as Error).message}`);
+      throw new Error(`link set dev ${ifName} address ${mac}: ${(err as Error).message}`, { cause: err });
     } finally {
       clearTimeout(timer);
     }

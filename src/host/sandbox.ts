@@ -13,11 +13,11 @@ import { routesOf, type KernelRoute } from "./routes.js";
 const NSFS_MAGIC = 0x6e736673;
 
 /** Is `path` a bound network namespace (not a missing path, nor the empty file a mount goes on)? */
-export async function isNamespaceFile(path: string): Promise<boolean> {
+export function isNamespaceFile(path: string): Promise<boolean> {
   try {
-    return statfsSync(path).type === NSFS_MAGIC;
+    return Promise.resolve(statfsSync(path).type === NSFS_MAGIC); // synchronous: util/fs.ts says why
   } catch {
-    return false;
+    return Promise.resolve(false);
   }
 }
 

@@ -28,7 +28,7 @@ const tmpNameOf = (path: string) => join(dirname(path), `.${basename(path)}.${ra
  * new file's stat (taken before the rename, so another writer's later file is not mistaken for it).
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, { mode = 0o600, dirMode = 0o700, durable = true }: AtomicWriteOptions = {}): Promise<Stats> {
-  if (!durable) return writeFileAtomicSync(path, data, { mode, dirMode });
+  if (!durable) return writeFileAtomicSync(path, data, { mode, dirMode }); // a throw here rejects: async
   const tmp = tmpNameOf(path);
   // The directory exists but for the first write: made only when the open says so.
   const fh = await open(tmp, "w", mode).catch(async (err: unknown) => {
@@ -81,34 +81,40 @@ function writeFileAtomicSync(path: string, data: string | Uint8Array, { mode, di
   return st;
 }
 
+/**
+ * A synchronous call's result as a promise: callers await these helpers as they awaited the
+ * asynchronous calls, and a failure rejects rather than throwing at the call.
+ */
+export function promised<T>(call: () => T): Promise<T> {
+  try {
+    return Promise.resolve(call());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
 export function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
 }
 
 /** The file's text, or undefined when it does not exist. */
-export async function readFileIfExists(path: string): Promise<string | undefined> {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+export function readFileIfExists(path: string): Promise<string | undefined> {
+  return promised(() => ifExists(() => readFileSync(path, "utf8")));
 }
 
 /** The directory's entries, or none when it does not exist (yet). */
-export async function readdirIfExists(dir: string): Promise<string[]> {
-  try {
-    return readdirSync(dir);
-  } catch (err) {
-    if (isNotFound(err)) return [];
-    throw err;
-  }
+export function readdirIfExists(dir: string): Promise<string[]> {
+  return promised(() => ifExists(() => readdirSync(dir)) ?? []);
 }
 
 /** The file's stat, or undefined when it does not exist. */
-export async function statIfExists(path: string): Promise<Stats | undefined> {
+export function statIfExists(path: string): Promise<Stats | undefined> {
+  return promised(() => ifExists(() => statSync(path)));
+}
+
+function ifExists<T>(call: () => T): T | undefined {
   try {
-    return statSync(path);
+    return call();
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -116,19 +122,21 @@ export async function statIfExists(path: string): Promise<Stats | undefined> {
 }
 
 /** Remove a file; one already gone is fine. */
-export async function removeFile(path: string): Promise<void> {
-  rmSync(path, { force: true });
+export function removeFile(path: string): Promise<void> {
+  return promised(() => rmSync(path, { force: true }));
 }
 
 /** Write a small file in place (not atomic: for marks whose content does not matter). */
-export async function writeSmallFile(path: string, data: string, { dirMode = 0o755 }: { dirMode?: number } = {}): Promise<void> {
-  try {
-    writeFileSyncAt(path, data);
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-    mkdirSync(dirname(path), { recursive: true, mode: dirMode });
-    writeFileSyncAt(path, data);
-  }
+export function writeSmallFile(path: string, data: string, { dirMode = 0o755 }: { dirMode?: number } = {}): Promise<void> {
+  return promised(() => {
+    try {
+      writeFileSyncAt(path, data);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      mkdirSync(dirname(path), { recursive: true, mode: dirMode });
+      writeFileSyncAt(path, data);
+    }
+  });
 }
 
 function writeFileSyncAt(path: string, data: string): void {

@@ -209,7 +209,9 @@ class FakeHost implements HostOps {
   readonly sandboxLinks = new Map<string, string[]>();
   /** Families with a default route in each sandbox. */
   readonly sandboxDefaults = new Map<string, Array<4 | 6>>();
-  prepareLook = () => undefined;
+  /** When the next look was got ready (after which reply: the test records what it awaits). */
+  lookPrepared = 0;
+  prepareLook = () => void this.lookPrepared++;
   /** The look, and what the Join does after its ADD through it (the MAC, default routes), as the real session does. */
   lookInside = (nsFile: string): Promise<LookSession> =>
     Promise.resolve({

@@ -42,6 +42,21 @@ describe("in-sandbox attach", () => {
     expect(await h.state.getEndpoint(A)).toMatchObject({ phase: "joined", sandboxKey: KEY, ifName: "eth0" });
   });
 
+  it("gets the next look ready once CreateEndpoint's reply and once Join's reply are out, not before", async () => {
+    await h.driver.createEndpoint(endpointRequest(A, { address: "10.1.0.5/24" }));
+    expect(h.host.lookPrepared).toBe(0); // the fork blocks: the reply goes first
+    await new Promise((r) => setImmediate(r));
+    expect(h.host.lookPrepared).toBe(1);
+    await join(A);
+    expect(h.host.lookPrepared).toBe(1);
+    await new Promise((r) => setImmediate(r));
+    // The next start's look: ready before its CreateEndpoint, whose Join comes a few ms after it.
+    expect(h.host.lookPrepared).toBe(2);
+    await expect(join("c".repeat(64))).rejects.toThrow(/was not created by cni-shim/);
+    await new Promise((r) => setImmediate(r));
+    expect(h.host.lookPrepared).toBe(2); // a Join refused before any look took none
+  });
+
   it("looks inside the namespace once per Join, started as the Join arrives; a look that failed that early is made again", async () => {
     const looks: string[] = [];
     const look = h.host.lookInside;
