@@ -2,7 +2,8 @@
 // iptables chains and rules, the plugin's records), before and after. What live endpoints and
 // running containers hold at the "after" look is not counted (live-owners.ts): the host may run
 // the user's own networks, whose --restart always containers come back from a dockerd kill with
-// new veths, addresses and rules.
+// new veths, addresses and rules. The verdict (the diff, and a settle time for what other plugins'
+// background teardowns still clear) is leak-verdict.ts's.
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { isLivePreparedNetns } from "../../src/host/netns-pool.js";
@@ -12,11 +13,8 @@ import { chainsWithOwners, HARNESS_NETNS, liveOwners, netnsOfLive, ruleOfLive, t
 import { hostReservations } from "./reservations.js";
 import { DOCKER } from "./settings.js";
 import { must, sh } from "./shell.js";
+import type { Snapshot } from "./leak-verdict.js";
 
-type Kind = "ipReservations" | "veths" | "bridges" | "netns" | "chains" | "rules" | "cacheFiles" | "endpointRecords" | "networkRecords";
-/** Each kind's items, and ("kind:item") those a live endpoint or running container holds. */
-export type Snapshot = Record<Kind, string[]> & { liveOwned: string[] };
-export type Leaks = Partial<Record<Kind, string[]>>;
 export const ifnames = (json: string) => (JSON.parse(json || "[]") as { ifname: string }[]).map((l) => l.ifname);
 
 async function ipReservations(live: LiveOwners, liveOwned: string[]): Promise<string[]> {
@@ -64,15 +62,4 @@ export async function snapshot(plugin: Plugin | undefined): Promise<Snapshot> {
   const records = plugin ? await plugin.records() : { endpoints: [], networks: [] };
   const iptables = await iptablesState(live, liveOwned);
   return { ipReservations: await ipReservations(live, liveOwned), veths, bridges, netns, ...iptables, cacheFiles, endpointRecords: records.endpoints, networkRecords: records.networks, liveOwned };
-}
-
-const KINDS: Kind[] = ["ipReservations", "veths", "bridges", "netns", "chains", "rules", "cacheFiles", "endpointRecords", "networkRecords"];
-
-export function leaked(before: Snapshot, after: Snapshot): Leaks {
-  const out: Leaks = {};
-  for (const k of KINDS) {
-    const extra = after[k].filter((x) => !before[k].includes(x) && !after.liveOwned.includes(`${k}:${x}`));
-    if (extra.length) out[k] = extra;
-  }
-  return out;
 }
